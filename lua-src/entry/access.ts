@@ -1,0 +1,3 @@
+import { runAccess } from "../core/hooks";
+
+runAccess();

@@ -1,0 +1,3 @@
+import { runHeaders } from "../core/hooks";
+
+runHeaders();

@@ -1,0 +1,3 @@
+import { runInitWorker } from "../core/hooks";
+
+runInitWorker();

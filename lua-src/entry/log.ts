@@ -1,0 +1,3 @@
+import { runLog } from "../core/hooks";
+
+runLog();

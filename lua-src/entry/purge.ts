@@ -1,0 +1,3 @@
+import { handlePurge } from "../features/purge";
+
+handlePurge();

@@ -1,0 +1,6 @@
+import type { LuaFeature } from "../core/feature";
+import { cache } from "./cache";
+import { headers } from "./headers";
+
+/** Lua features in the order their handlers run within a phase (access gates will go first, cheapest first). */
+export const FEATURES: LuaFeature<any>[] = [cache, headers];

@@ -1,0 +1,146 @@
+import { parseArgs } from "node:util";
+import { resolve } from "node:path";
+import { compileFile } from "./compile.js";
+import { formatDiagnostic, hasErrors, type Diagnostic } from "./validate/diagnostic.js";
+import { writeBundleAtomic } from "./emit/write.js";
+import { TARGET_NAMES } from "./ir/build.js";
+import type { Target } from "./ir/types.js";
+import { findNginx, testConfig } from "./runtime/nginx.js";
+import { toolVersion } from "./util/package.js";
+
+const USAGE = `cdn-build: compile a typed CDN edge policy into an OpenResty/nginx bundle
+
+Usage:
+  cdn-build validate <policy>                       check a policy, write nothing
+  cdn-build build <policy> --out <dir> [options]    write the bundle to <dir>
+  cdn-build <command> --help                        help for one command
+  cdn-build --version
+
+A policy is a .ts file (export default definePolicy({...})), or .yaml / .yml / .json.
+Exit codes: 0 success, 1 invalid policy or failed verify, 2 usage error.`;
+
+const HELP: Record<string, string> = {
+  validate: `Usage: cdn-build validate <policy> [--json]
+
+Loads the policy (type-checks a .ts file first), validates it against the schema and the semantic checks,
+and prints every problem with its code, policy path, hint and file:line:col. Writes nothing.
+
+  --json     print diagnostics as JSON`,
+  build: `Usage: cdn-build build <policy> --out <dir> [--target openresty|nginx-lua] [--verify] [--json]
+
+Compiles the policy into <dir>: nginx.conf, lua/ (hooks and runtime), manifest.json. The bundle is written
+to a temporary directory next to <dir> and renamed into place only when everything succeeded, so an invalid
+policy or a failed verify leaves the previous bundle untouched.
+
+  --out <dir>        output directory (required)
+  --target <t>       openresty (default): stock OpenResty; nginx-lua: Debian/Ubuntu nginx with
+                     libnginx-mod-http-lua, lua-resty-core and lua-resty-lrucache
+  --verify           run \`nginx -t\` (or \`openresty -t\`) on the bundle before installing it
+  --json             print diagnostics as JSON`,
+};
+
+class UsageError extends Error {}
+
+function print(diags: Diagnostic[], json: boolean): void {
+  if (json) {
+    process.stdout.write(JSON.stringify({ diagnostics: diags }, null, 2) + "\n");
+    return;
+  }
+  for (const d of diags) process.stderr.write(formatDiagnostic(d) + "\n");
+  const errors = diags.filter((d) => d.severity === "error").length;
+  if (errors) process.stderr.write(`${errors} error${errors > 1 ? "s" : ""}, nothing written\n`);
+}
+
+async function runValidate(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } } });
+  if (values.help) return help("validate");
+  if (positionals.length !== 1) throw new UsageError("validate takes exactly one policy file");
+  const { diagnostics } = await compileFile(resolve(positionals[0]!));
+  print(diagnostics, values.json ?? false);
+  if (hasErrors(diagnostics)) return 1;
+  if (!values.json) process.stderr.write("policy is valid\n");
+  return 0;
+}
+
+async function runBuild(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      out: { type: "string", short: "o" },
+      target: { type: "string" },
+      verify: { type: "boolean" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) return help("build");
+  if (positionals.length !== 1) throw new UsageError("build takes exactly one policy file");
+  if (!values.out) throw new UsageError("build needs --out <dir>");
+  const target = (values.target ?? "openresty") as Target;
+  if (!TARGET_NAMES.includes(target)) throw new UsageError(`unknown target "${values.target}" (use ${TARGET_NAMES.join(" or ")})`);
+  const json = values.json ?? false;
+  const { bundle, diagnostics } = await compileFile(resolve(positionals[0]!), { target });
+  print(diagnostics, json);
+  if (!bundle || hasErrors(diagnostics)) return 1;
+  let verifyOutput = "";
+  const verify = values.verify
+    ? async (dir: string) => {
+        const bin = await findNginx();
+        if (!bin) throw new Error("--verify needs nginx with the Lua module or OpenResty on PATH");
+        if (bin.kind !== target) process.stderr.write(`note: verifying a ${target} bundle with ${bin.kind} (${bin.path})\n`);
+        const r = await testConfig(dir, bin);
+        verifyOutput = r.output;
+        if (!r.ok) throw new Error(`nginx -t failed:\n${r.output}`);
+      }
+    : undefined;
+  try {
+    await writeBundleAtomic(bundle, values.out, verify);
+  } catch (err) {
+    process.stderr.write(`error: ${(err as Error).message}\nthe previous bundle in ${values.out} is untouched\n`);
+    return 1;
+  }
+  if (!json) {
+    process.stderr.write(`wrote ${bundle.files.size} files to ${values.out} (target ${target})\n`);
+    if (values.verify) process.stderr.write(`nginx -t: ok${verifyOutput.trim() ? `\n${verifyOutput.trim()}` : ""}\n`);
+  }
+  return 0;
+}
+
+function help(cmd?: string): number {
+  process.stdout.write((cmd ? HELP[cmd]! : USAGE) + "\n");
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case "validate":
+        return await runValidate(rest);
+      case "build":
+        return await runBuild(rest);
+      case "help":
+        return help(rest[0] && HELP[rest[0]] ? rest[0] : undefined);
+      case "--help":
+      case "-h":
+        return help();
+      case "--version":
+      case "-v":
+        process.stdout.write(toolVersion() + "\n");
+        return 0;
+      case undefined:
+        process.stderr.write(USAGE + "\n");
+        return 2;
+      default:
+        throw new UsageError(`unknown command "${cmd}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      process.stderr.write(`error: ${(err as Error).message}\nrun \`cdn-build --help\` for usage\n`);
+      return 2;
+    }
+    process.stderr.write(`internal error: ${(err as Error).stack ?? err}\n`);
+    return 70;
+  }
+}

@@ -1,0 +1,43 @@
+import { buildIR } from "./ir/build.js";
+import type { Target } from "./ir/types.js";
+import { emitBundle, type Bundle } from "./emit/index.js";
+import { validatePolicy } from "./validate/index.js";
+import { hasErrors, type Diagnostic } from "./validate/diagnostic.js";
+import { loadPolicy, type LoadedPolicy } from "./load/index.js";
+import { toolVersion } from "./util/package.js";
+
+export interface CompileOptions {
+  /** @default "openresty" */
+  target?: Target;
+}
+
+export interface CompileResult {
+  /** Present only when there is no error. */
+  bundle?: Bundle;
+  diagnostics: Diagnostic[];
+}
+
+/** Pure: policy value -> validated -> IR -> bundle in memory. */
+export function compile(value: unknown, opts: CompileOptions = {}): CompileResult {
+  const { policy, diagnostics } = validatePolicy(value);
+  if (!policy || hasErrors(diagnostics)) return { diagnostics };
+  const ir = buildIR(policy, opts.target ?? "openresty", toolVersion());
+  return { bundle: emitBundle(ir), diagnostics };
+}
+
+/** Adds file and line:col to diagnostics from a loaded file. */
+function locateAll(diags: Diagnostic[], loaded: LoadedPolicy): Diagnostic[] {
+  return diags.map((d) => {
+    if (d.file) return d;
+    const pos = loaded.locate(d.path);
+    return pos ? { ...d, file: loaded.file, line: pos.line, col: pos.col } : { ...d, file: loaded.file };
+  });
+}
+
+/** Loads a policy file (TS, YAML, JSON) and compiles it. */
+export async function compileFile(file: string, opts: CompileOptions = {}): Promise<CompileResult> {
+  const { loaded, diagnostics } = await loadPolicy(file);
+  if (!loaded || hasErrors(diagnostics)) return { diagnostics };
+  const result = compile(loaded.value, opts);
+  return { ...result, diagnostics: locateAll([...diagnostics, ...result.diagnostics], loaded) };
+}

@@ -1,0 +1,42 @@
+import type { Feature } from "./feature.js";
+import { error, pointer } from "../validate/diagnostic.js";
+
+/** Fields of the JSON access log: name -> nginx variable. */
+const JSON_FIELDS: [string, string][] = [
+  ["time", "$time_iso8601"],
+  ["client", "$remote_addr"],
+  ["method", "$request_method"],
+  ["host", "$host"],
+  ["uri", "$request_uri"],
+  ["status", "$status"],
+  ["bytes", "$body_bytes_sent"],
+  ["duration", "$request_time"],
+  ["cache", "$upstream_cache_status"],
+  ["upstream", "$upstream_addr"],
+  ["upstreamStatus", "$upstream_status"],
+  ["upstreamTime", "$upstream_response_time"],
+  ["upstreamConnectTime", "$upstream_connect_time"],
+  ["referer", "$http_referer"],
+  ["userAgent", "$http_user_agent"],
+  ["requestId", "$request_id"],
+];
+
+/** The access log: JSON lines (default), nginx's combined format, or off. */
+export const accessLog: Feature = {
+  name: "access-log",
+  check(policy) {
+    const path = policy.accessLog?.path;
+    if (path !== undefined && path.split("/").includes("..")) {
+      return [error("CDN2025", pointer("accessLog", "path"), "the log path must not contain '..'", 'use a path inside the bundle like "logs/access.log", or an absolute path')];
+    }
+    return [];
+  },
+  lower(policy, ir) {
+    const format = policy.accessLog?.format ?? "json";
+    const json = "{" + JSON_FIELDS.map(([k, v]) => `"${k}":"${v}"`).join(",") + "}";
+    ir.slots.http.push({
+      partial: "access-log",
+      data: { path: policy.accessLog?.path ?? "logs/access.log", json: format === "json" ? json : null, combined: format === "combined" },
+    });
+  },
+};

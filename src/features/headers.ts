@@ -1,0 +1,60 @@
+import type { Feature } from "./feature.js";
+import type { HeaderRules } from "../policy/types.js";
+import { error, pointer, type Diagnostic } from "../validate/diagnostic.js";
+import { checkUnique } from "../validate/checks.js";
+
+const TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
+/** Headers whose value nginx computes itself; changing them breaks framing or proxying. */
+const PROTECTED = new Set(["content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer", "host"]);
+
+function checkRules(rules: HeaderRules | undefined, side: "request" | "response"): Diagnostic[] {
+  if (!rules) return [];
+  const out: Diagnostic[] = [];
+  const at = (...s: (string | number)[]) => pointer("headers", side, ...s);
+  const setNames = Object.keys(rules.set ?? {});
+  for (const name of setNames) {
+    const value = rules.set![name]!;
+    if (!TOKEN.test(name)) out.push(error("CDN2030", at("set", name), `"${name}" is not a valid header name`, "use letters, digits and '-'"));
+    if (PROTECTED.has(name.toLowerCase())) out.push(error("CDN2031", at("set", name), `the ${name} header cannot be set here`, "nginx manages it; remove this entry"));
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(value)) {
+      out.push(error("CDN2013", at("set", name), `the value of ${name} contains a control character (a newline would split the header)`, "remove line breaks and control characters"));
+    }
+  }
+  out.push(...checkUnique(setNames, (i) => at("set", setNames[i]!), "header"));
+  const remove = rules.remove ?? [];
+  out.push(...checkUnique(remove, (i) => at("remove", i), "header"));
+  remove.forEach((name, i) => {
+    if (setNames.some((s) => s.toLowerCase() === name.toLowerCase())) {
+      out.push(error("CDN2032", at("remove", i), `${name} is both set and removed`, "keep it in one list only"));
+    }
+    if (PROTECTED.has(name.toLowerCase())) out.push(error("CDN2031", at("remove", i), `the ${name} header cannot be removed here`, "nginx manages it; remove this entry"));
+  });
+  return out;
+}
+
+function luaRules(rules: HeaderRules | undefined): { set: [string, string][]; remove: string[] } {
+  const set = Object.entries(rules?.set ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return { set, remove: [...(rules?.remove ?? [])].sort() };
+}
+
+/**
+ * Request and response header changes, and the cache status header. Applied by the Lua header filter, so
+ * they reach every response (error pages and nginx's own 502/504 included) without add_header's
+ * per-location inheritance trap.
+ */
+export const headers: Feature = {
+  name: "headers",
+  check(policy) {
+    return [...checkRules(policy.headers?.request, "request"), ...checkRules(policy.headers?.response, "response")];
+  },
+  lower(policy, ir) {
+    const h = policy.headers ?? {};
+    const cacheStatus = h.cacheStatus === false ? null : h.cacheStatus ?? "X-Cache";
+    ir.luaData.headers = {
+      request: luaRules(h.request),
+      response: luaRules(h.response),
+      cacheStatus: policy.cache ? cacheStatus : null,
+    };
+  },
+};

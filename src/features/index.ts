@@ -1,0 +1,16 @@
+import type { Feature } from "./feature.js";
+import { server } from "./server.js";
+import { origins } from "./origins.js";
+import { cache } from "./cache.js";
+import { headers } from "./headers.js";
+import { health } from "./health.js";
+import { accessLog } from "./access-log.js";
+import { purge } from "./purge.js";
+
+/**
+ * Every feature, in the order their checks run and their parts are emitted. Access gates (when added) go
+ * cheapest first; see ARCHITECTURE.md.
+ */
+export const FEATURES: readonly Feature[] = [server, origins, cache, headers, health, accessLog, purge];
+
+export type { Feature };

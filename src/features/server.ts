@@ -1,0 +1,30 @@
+import type { Feature } from "./feature.js";
+import { error, pointer, type Diagnostic } from "../validate/diagnostic.js";
+import { checkUnique } from "../validate/checks.js";
+
+/** Listen address, server names and worker settings. */
+export const server: Feature = {
+  name: "server",
+  check(policy) {
+    const out: Diagnostic[] = [];
+    out.push(...checkUnique(policy.serverNames ?? [], (i) => pointer("serverNames", i), "server name"));
+    const address = policy.listen?.address;
+    if (address !== undefined && address.startsWith("[") !== address.endsWith("]")) {
+      out.push(error("CDN2021", pointer("listen", "address"), "unbalanced brackets in the listen address", 'write IPv6 as "[::1]"'));
+    }
+    const processes = policy.workers?.processes;
+    if (typeof processes === "number" && !(Number.isInteger(processes) && processes >= 1 && processes <= 1024)) {
+      out.push(error("CDN2022", pointer("workers", "processes"), "worker processes must be a whole number from 1 to 1024, or \"auto\"", 'e.g. 2 or "auto"'));
+    }
+    return out;
+  },
+  lower(policy, ir) {
+    const address = policy.listen?.address;
+    ir.server.listen.push({ address: address === undefined || address === "*" ? null : address, port: policy.listen?.http ?? 80 });
+    ir.server.serverNames = [...(policy.serverNames ?? [])];
+    const w = policy.workers ?? {};
+    ir.main.user = w.user ?? null;
+    ir.main.workerProcesses = w.processes === undefined ? "auto" : String(w.processes);
+    ir.main.workerConnections = w.connections ?? 4096;
+  },
+};

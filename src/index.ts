@@ -1,0 +1,3 @@
+export { definePolicy } from "./policy/define.js";
+export type * from "./policy/types.js";
+export type { Diagnostic } from "./validate/diagnostic.js";

@@ -1,0 +1,52 @@
+/**
+ * EdgeIR: the normalised plan a bundle is emitted from. Features fill it in `lower()`; the emitter renders
+ * it. Every field is present (null when absent) so templates can run in Handlebars strict mode.
+ */
+
+export type Target = "openresty" | "nginx-lua";
+
+/** A piece of nginx.conf rendered by `templates/partials/<partial>.hbs` with `data` as its context. */
+export interface Part {
+  partial: string;
+  data: unknown;
+}
+
+/** Where in nginx.conf a part goes. */
+export interface Slots {
+  /** Top level, before `events`. */
+  main: Part[];
+  /** Inside `http {}`. */
+  http: Part[];
+  /** Inside the `server {}` of the edge, before locations. */
+  server: Part[];
+  /** Inside `location /`, the proxy location that reaches the origins. */
+  proxy: Part[];
+  /** Extra locations inside the server (health, purge, ...). */
+  locations: Part[];
+}
+
+export interface EdgeIR {
+  name: string;
+  target: Target;
+  toolVersion: string;
+  main: {
+    user: string | null;
+    workerProcesses: string;
+    workerConnections: number;
+    /** Absolute paths of dynamic modules to load (nginx-lua target). */
+    modules: string[];
+  };
+  /** lua_package_path: the bundle's own lua/ first, then the target's libraries. */
+  luaPackagePath: string;
+  /** lua_shared_dict zones. */
+  sharedDicts: { name: string; size: string }[];
+  /** nginx variables the Lua hooks write (declared with `set` in the server). */
+  luaVars: { name: string; value: string }[];
+  server: {
+    listen: { address: string | null; port: number }[];
+    serverNames: string[];
+  };
+  slots: Slots;
+  /** Policy data handed to the Lua runtime, by feature name; a feature with no entry is off in Lua. */
+  luaData: Record<string, unknown>;
+}

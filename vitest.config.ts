@@ -1,0 +1,13 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    globalSetup: ["test/support/global-setup.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Integration tests boot real nginx processes; two cores, so keep the pool small.
+    maxWorkers: 2,
+    minWorkers: 1,
+  },
+});
