@@ -1,5 +1,5 @@
 import { LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parseDocument, type Document } from "yaml";
-import { error, parsePointer, warning, type Diagnostic } from "../validate/diagnostic.js";
+import { error, parsePointer, pointer, warning, type Diagnostic } from "../validate/diagnostic.js";
 import { describeValue, isPolicyObject } from "./value.js";
 import type { LoadResult, PolicyFormat, SourcePosition } from "./types.js";
 
@@ -22,12 +22,16 @@ export function loadYamlLike(file: string, text: string, format: Extract<PolicyF
 
   const diagnostics: Diagnostic[] = [];
   for (const e of doc.errors) {
-    let message = e.message;
+    let message = `${kind} syntax error: ${e.message}`;
+    let path = "";
     if (e.code === "DUPLICATE_KEY") {
-      const key = text.slice(e.pos[0], e.pos[1]).trim();
-      if (key && key.length <= 80) message += ` (${key} appears more than once)`;
+      const found = findKeyAt(doc.contents, e.pos[0], []);
+      if (found) {
+        path = pointer(...found);
+        message = `${kind} syntax error: duplicate key ${JSON.stringify(found[found.length - 1])} (map keys must be unique)`;
+      }
     }
-    diagnostics.push(at(error("CDN0001", "", `${kind} syntax error: ${message}`, HINTS[e.code]), e.pos[0]));
+    diagnostics.push(at(error("CDN0001", path, message, HINTS[e.code]), e.pos[0]));
   }
   for (const w of doc.warnings) {
     diagnostics.push(at(warning("CDN0001", "", `${kind}: ${w.message}`, HINTS[w.code]), w.pos[0]));
@@ -66,6 +70,25 @@ function startOf(node: unknown): number | undefined {
   if (isPair(node)) return startOf(node.key) ?? startOf(node.value);
   const range = (node as { range?: readonly number[] } | null | undefined)?.range;
   return range?.[0];
+}
+
+/** Pointer segments of the map key starting at `offset` (for duplicate-key errors). */
+function findKeyAt(node: unknown, offset: number, segs: string[]): string[] | undefined {
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      if (!isScalar(pair.key)) continue;
+      const key = String(pair.key.value);
+      if (pair.key.range?.[0] === offset) return [...segs, key];
+      const found = findKeyAt(pair.value, offset, [...segs, key]);
+      if (found) return found;
+    }
+  } else if (isSeq(node)) {
+    for (let i = 0; i < node.items.length; i++) {
+      const found = findKeyAt(node.items[i], offset, [...segs, String(i)]);
+      if (found) return found;
+    }
+  }
+  return undefined;
 }
 
 const INDEX = /^(0|[1-9][0-9]*)$/;

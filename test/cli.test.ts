@@ -1,0 +1,123 @@
+import { execa } from "execa";
+import { mkdtemp, readFile, readdir, rm, writeFile, mkdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const BIN = join(import.meta.dirname, "..", "bin", "cdn-build.js");
+let dir: string;
+
+function cli(...args: string[]) {
+  return execa("node", [BIN, ...args], { reject: false, cwd: dir });
+}
+
+const GOOD_YAML = `name: good
+origins:
+  app:
+    servers:
+      - address: 127.0.0.1:3000
+cache:
+  ttl:
+    "200": 1h
+`;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "cdn-cli-"));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("cdn-build CLI", () => {
+  it("prints help for every command and exits 0", async () => {
+    for (const args of [["--help"], ["build", "--help"], ["validate", "--help"]]) {
+      const r = await cli(...args);
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout).toMatch(/Usage/);
+    }
+  });
+
+  it("exits 2 on usage errors", async () => {
+    expect((await cli()).exitCode).toBe(2);
+    expect((await cli("frobnicate")).exitCode).toBe(2);
+    expect((await cli("build", "x.yaml")).exitCode).toBe(2);
+    expect((await cli("build", "x.yaml", "--out", "o", "--target", "apache")).exitCode).toBe(2);
+    expect((await cli("build", "x.yaml", "--out", "o", "--bogus")).exitCode).toBe(2);
+  });
+
+  it("validates a good policy with exit 0 and builds it", async () => {
+    await writeFile(join(dir, "good.yaml"), GOOD_YAML);
+    expect((await cli("validate", "good.yaml")).exitCode).toBe(0);
+    const r = await cli("build", "good.yaml", "--out", "out/good");
+    expect(r.exitCode, r.stderr).toBe(0);
+    const files = await readdir(join(dir, "out/good"));
+    expect(files).toEqual(expect.arrayContaining(["nginx.conf", "lua", "manifest.json", "logs", "cache", "temp"]));
+    const lua = await readdir(join(dir, "out/good/lua"));
+    expect(lua).toEqual(expect.arrayContaining(["access.lua", "headers.lua", "log.lua", "purge.lua", "policy_data.lua"]));
+    const manifest = JSON.parse(await readFile(join(dir, "out/good/manifest.json"), "utf8"));
+    expect(manifest).toMatchObject({ generatedBy: "cdn-build", policy: "good", target: "openresty" });
+    expect(manifest.files["nginx.conf"].sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("reports YAML problems with line:col, exits 1 and leaves the previous bundle untouched", async () => {
+    await writeFile(join(dir, "good.yaml"), GOOD_YAML);
+    expect((await cli("build", "good.yaml", "--out", "out/keep")).exitCode).toBe(0);
+    const before = await readFile(join(dir, "out/keep/nginx.conf"), "utf8");
+    const bad = GOOD_YAML.replace("127.0.0.1:3000", "127.0.0.1:3000\n        weight: heavy").replace('"200": 1h', '"200": 1 hour');
+    await writeFile(join(dir, "bad.yaml"), bad);
+    const r = await cli("build", "bad.yaml", "--out", "out/keep");
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/bad\.yaml:6:9 error CDN1003 \/origins\/app\/servers\/0\/weight/);
+    expect(r.stderr).toMatch(/bad\.yaml:9:5 error CDN1004 \/cache\/ttl\/200/);
+    expect(await readFile(join(dir, "out/keep/nginx.conf"), "utf8")).toBe(before);
+    expect((await readdir(join(dir, "out"))).filter((f) => f.includes("tmp"))).toEqual([]);
+  });
+
+  it("writes nothing for an invalid policy", async () => {
+    await writeFile(join(dir, "empty-bypass.yaml"), GOOD_YAML + "  bypass:\n    cookies: []\n");
+    const r = await cli("build", "empty-bypass.yaml", "--out", "out/never");
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/CDN2008 \/cache\/bypass\/cookies/);
+    await expect(readdir(join(dir, "out/never"))).rejects.toThrow();
+  });
+
+  it("reports TypeScript type errors with file:line:col before evaluating", async () => {
+    await mkdir(join(dir, "ts"), { recursive: true });
+    await writeFile(
+      join(dir, "ts/edge.policy.ts"),
+      `import { definePolicy } from "cdn-build";\nexport default definePolicy({\n  name: "t",\n  origins: { app: { servers: [{ address: "127.0.0.1:1", weight: "3" }] } },\n});\n`,
+    );
+    const r = await cli("validate", "ts/edge.policy.ts");
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/edge\.policy\.ts:4:\d+ error CDN0002/);
+  });
+
+  it("prints diagnostics as JSON with --json", async () => {
+    await writeFile(join(dir, "two.json"), JSON.stringify({ name: "Bad Name", origins: {} }, null, 2));
+    const r = await cli("validate", "two.json", "--json");
+    expect(r.exitCode).toBe(1);
+    const out = JSON.parse(r.stdout);
+    expect(out.diagnostics[0]).toMatchObject({ code: "CDN1004", path: "/name", line: 2 });
+  });
+
+  it("refuses to install a bundle that fails --verify, keeping the previous one", async () => {
+    await writeFile(join(dir, "good.yaml"), GOOD_YAML);
+    expect((await cli("build", "good.yaml", "--out", "out/v", "--target", "nginx-lua", "--verify")).exitCode).toBe(0);
+    const before = await readFile(join(dir, "out/v/nginx.conf"), "utf8");
+    // a host name nginx cannot resolve passes validation but fails nginx -t
+    await writeFile(join(dir, "unresolvable.yaml"), GOOD_YAML.replace("127.0.0.1:3000", "no-such-host.invalid:3000"));
+    const r = await cli("build", "unresolvable.yaml", "--out", "out/v", "--target", "nginx-lua", "--verify");
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/nginx -t failed/);
+    expect(await readFile(join(dir, "out/v/nginx.conf"), "utf8")).toBe(before);
+  });
+
+  it("rebuilds byte-identical output", async () => {
+    await writeFile(join(dir, "good.yaml"), GOOD_YAML);
+    await cli("build", "good.yaml", "--out", "out/d1");
+    await cli("build", "good.yaml", "--out", "out/d2");
+    for (const f of ["nginx.conf", "manifest.json", "lua/policy_data.lua", "lua/access.lua"]) {
+      expect(await readFile(join(dir, "out/d1", f), "utf8")).toBe(await readFile(join(dir, "out/d2", f), "utf8"));
+    }
+  });
+});

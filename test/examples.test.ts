@@ -1,0 +1,53 @@
+import { readdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { compile } from "../src/compile.js";
+import { loadPolicy } from "../src/load/index.js";
+import type { Policy } from "../src/policy/types.js";
+import { bootEdge, buildForTest } from "./support/edge.js";
+import { http, luaErrors } from "./support/http.js";
+import { rm } from "node:fs/promises";
+
+const ROOT = join(import.meta.dirname, "..");
+const EXAMPLES = readdirSync(join(ROOT, "examples")).sort();
+
+function policyFile(name: string): string {
+  const d = join(ROOT, "examples", name);
+  const f = readdirSync(d).find((x) => /^edge\.policy\.(ts|ya?ml|json)$/.test(x));
+  if (!f) throw new Error(`examples/${name} has no edge.policy.* file`);
+  return join(d, f);
+}
+
+async function load(name: string): Promise<Policy> {
+  const { loaded, diagnostics } = await loadPolicy(policyFile(name));
+  expect(diagnostics).toEqual([]);
+  return loaded!.value as Policy;
+}
+
+describe.each(EXAMPLES)("example %s", (name) => {
+  it("compiles without diagnostics and matches its golden nginx.conf", async () => {
+    const { bundle, diagnostics } = compile(await load(name), { target: "openresty" });
+    expect(diagnostics).toEqual([]);
+    const golden = join(ROOT, "test", "golden", `${name}.nginx.conf`);
+    const conf = bundle!.files.get("nginx.conf")!;
+    if (process.env.UPDATE_GOLDEN || !existsSync(golden)) writeFileSync(golden, conf);
+    expect(conf).toBe(readFileSync(golden, "utf8"));
+  });
+
+  it("passes nginx -t", async () => {
+    const { dir } = await buildForTest(await load(name));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("boots and answers its health endpoint", async () => {
+    const policy = await load(name);
+    const edge = await bootEdge(policy);
+    try {
+      const r = await http(edge, policy.health?.path ?? "/health");
+      expect(r.status).toBe(policy.health ? 200 : 502);
+      expect(luaErrors(await edge.errors())).toEqual([]);
+    } finally {
+      await edge.stop();
+    }
+  });
+});
