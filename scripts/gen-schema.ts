@@ -1,11 +1,16 @@
 /**
- * Generates schemas/policy.schema.json from src/policy/types.ts (the single source of truth).
- * `npm run schema` writes it; test/schema.test.ts fails when the committed file drifts.
+ * Generates schemas/policy.schema.json and docs/policy-reference.md from src/policy/types.ts (the single
+ * source of truth). `npm run schema` writes them; test/schema.test.ts fails when a committed file drifts.
  */
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { buildPolicySchema } from "../src/policy/schema-gen.js";
+import { renderPolicyDocs } from "../src/policy/docs-gen.js";
 
-const out = fileURLToPath(new URL("../schemas/policy.schema.json", import.meta.url));
-writeFileSync(out, buildPolicySchema());
-console.log(`wrote ${out}`);
+const schemaFile = fileURLToPath(new URL("../schemas/policy.schema.json", import.meta.url));
+const docsFile = fileURLToPath(new URL("../docs/policy-reference.md", import.meta.url));
+const schema = buildPolicySchema();
+writeFileSync(schemaFile, schema);
+mkdirSync(fileURLToPath(new URL("../docs", import.meta.url)), { recursive: true });
+writeFileSync(docsFile, renderPolicyDocs(schema));
+console.log(`wrote ${schemaFile}\nwrote ${docsFile}`);

@@ -1,0 +1,77 @@
+/**
+ * Renders docs/policy-reference.md from the generated JSON Schema (so it comes from the same source of
+ * truth: the JSDoc of src/policy/types.ts). Dev-time only.
+ */
+interface Node {
+  type?: string | string[];
+  $ref?: string;
+  description?: string;
+  default?: unknown;
+  examples?: unknown[];
+  pattern?: string;
+  enum?: unknown[];
+  const?: unknown;
+  items?: Node;
+  anyOf?: Node[];
+  properties?: Record<string, Node>;
+  additionalProperties?: Node | boolean;
+  required?: string[];
+  minimum?: number;
+  maximum?: number;
+}
+
+function refName(ref: string): string {
+  return ref.replace("#/definitions/", "");
+}
+
+function typeOf(n: Node, defs: Record<string, Node>): string {
+  if (n.$ref) {
+    const name = refName(n.$ref);
+    const d = defs[name]!;
+    return d.properties ? `[${name}](#${name.toLowerCase()})` : `${typeOf(d, defs)}`;
+  }
+  if (n.enum) return n.enum.map((v) => `\`${JSON.stringify(v)}\``).join(" \\| ");
+  if (n.const !== undefined) return `\`${JSON.stringify(n.const)}\``;
+  if (n.anyOf) return n.anyOf.map((a) => typeOf(a, defs)).join(" \\| ");
+  if (n.type === "array" && n.items) return `${typeOf(n.items, defs)}[]`;
+  if (n.type === "object" && n.additionalProperties && typeof n.additionalProperties === "object") {
+    return `map of ${typeOf(n.additionalProperties, defs)}`;
+  }
+  return Array.isArray(n.type) ? n.type.join(" \\| ") : n.type ?? "any";
+}
+
+function cell(s: string): string {
+  return s.replace(/\|/g, "\\|").replace(/\n+/g, " ");
+}
+
+export function renderPolicyDocs(schemaText: string): string {
+  const schema = JSON.parse(schemaText) as { definitions: Record<string, Node> };
+  const defs = schema.definitions;
+  const out: string[] = [
+    "# Policy reference",
+    "",
+    "Generated from `src/policy/types.ts` by `npm run schema`: do not edit. The same text is in",
+    "`schemas/policy.schema.json` (for YAML/JSON editors) and in the editor tooltips of `definePolicy`.",
+    "",
+  ];
+  const order = ["Policy", ...Object.keys(defs).filter((k) => k !== "Policy" && defs[k]!.properties).sort()];
+  for (const name of order) {
+    const d = defs[name]!;
+    out.push(`## ${name}`, "");
+    if (d.description) out.push(d.description, "");
+    out.push("| key | type | default | description |", "| --- | --- | --- | --- |");
+    for (const [key, p] of Object.entries(d.properties ?? {})) {
+      const target = p.$ref ? defs[refName(p.$ref)]! : p;
+      const required = d.required?.includes(key) ? " (required)" : "";
+      const desc = [p.description ?? target.description ?? ""];
+      const pattern = p.pattern ?? target.pattern;
+      if (pattern) desc.push(`Pattern: \`${pattern}\`.`);
+      const examples = p.examples ?? target.examples;
+      if (examples?.length) desc.push(`Example: \`${JSON.stringify(examples[0])}\`.`);
+      const def = p.default ?? target.default;
+      out.push(`| \`${key}\`${required} | ${typeOf(p, defs)} | ${def === undefined ? "" : `\`${JSON.stringify(def)}\``} | ${cell(desc.join(" "))} |`);
+    }
+    out.push("");
+  }
+  return out.join("\n");
+}
