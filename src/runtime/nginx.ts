@@ -58,6 +58,7 @@ export const APT_PACKAGES = [
   "libnginx-mod-http-lua",
   "lua-resty-core",
   "lua-resty-lrucache",
+  "lua-nginx-redis",
 ] as const;
 export const APT_INSTALL_COMMAND = `apt-get install -y --no-install-recommends ${APT_PACKAGES.join(" ")}`;
 
