@@ -112,6 +112,16 @@ describe("cdn-build CLI", () => {
     expect(await readFile(join(dir, "out/v/nginx.conf"), "utf8")).toBe(before);
   });
 
+  it("refuses to replace a folder that is not a bundle", async () => {
+    await writeFile(join(dir, "good.yaml"), GOOD_YAML);
+    await mkdir(join(dir, "precious"), { recursive: true });
+    await writeFile(join(dir, "precious", "notes.txt"), "keep me");
+    const r = await cli("build", "good.yaml", "--out", "precious");
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/not a cdn-build bundle/);
+    expect(await readFile(join(dir, "precious", "notes.txt"), "utf8")).toBe("keep me");
+  });
+
   it("rebuilds byte-identical output", async () => {
     await writeFile(join(dir, "good.yaml"), GOOD_YAML);
     await cli("build", "good.yaml", "--out", "out/d1");

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Bundle } from "./index.js";
 
@@ -21,6 +21,23 @@ async function exists(p: string): Promise<boolean> {
 }
 
 /**
+ * Refuses to replace a directory that is not a cdn-build bundle (no manifest.json of ours) and not empty, so
+ * `--out .` or a typo can never delete a user's files.
+ */
+async function assertReplaceable(out: string): Promise<void> {
+  if (!(await exists(out))) return;
+  if (!(await stat(out)).isDirectory()) throw new Error(`${out} exists and is not a directory`);
+  if ((await readdir(out)).length === 0) return;
+  try {
+    const manifest = JSON.parse(await readFile(join(out, "manifest.json"), "utf8"));
+    if (manifest.generatedBy === "cdn-build") return;
+  } catch {
+    // fall through
+  }
+  throw new Error(`${out} is not empty and is not a cdn-build bundle (no manifest.json); refusing to replace it`);
+}
+
+/**
  * Replaces `outDir` with the bundle, atomically: the bundle is written to a sibling temp dir, `check` (e.g.
  * `nginx -t`) runs on it there, and only then is it renamed into place. On any failure the previous bundle
  * is untouched and the temp dir removed. Runtime dirs of the old bundle (logs, cache) are carried over, so a
@@ -32,6 +49,7 @@ export async function writeBundleAtomic(
   check?: (dir: string) => Promise<void>,
 ): Promise<void> {
   const out = resolve(outDir);
+  await assertReplaceable(out);
   await mkdir(dirname(out), { recursive: true });
   const tmp = await mkdtemp(join(dirname(out), `.${basename(out)}.tmp-`));
   let old: string | undefined;
