@@ -93,6 +93,24 @@ function reFind(subject: string, re: string, opts: string): boolean {
   return from !== undefined;
 }
 
+/** A query parameter is present, with a value (`$arg_x`) or bare (`?x`, which `$arg_x` does not see). */
+function argPresent(varName: string): boolean {
+  if (ngx.var.get(varName) !== undefined) return true;
+  const args = ngx.var.get("args");
+  if (args === undefined) return false;
+  const name = string.sub(varName, 5);
+  const n = name.length;
+  let from = 1;
+  while (true) {
+    const [s] = string.find(args, name, from, true);
+    if (s === undefined) return false;
+    const before = s === 1 ? "&" : string.sub(args, s - 1, s - 1);
+    const after = string.sub(args, s + n, s + n);
+    if (before === "&" && (after === "" || after === "&")) return true;
+    from = s + 1;
+  }
+}
+
 function compileCond(c: RuleCond): Pred {
   switch (c.t) {
     case "and": {
@@ -154,12 +172,12 @@ function compileCond(c: RuleCond): Pred {
       const decode = c.t === "arg";
       switch (c.op) {
         case "exists":
-          return decode ? () => ngx.var.get(name) !== undefined : () => {
+          return decode ? () => argPresent(name) : () => {
             const v = ngx.var.get(name);
             return v !== undefined && v !== "";
           };
         case "absent":
-          return decode ? () => ngx.var.get(name) === undefined : () => {
+          return decode ? () => !argPresent(name) : () => {
             const v = ngx.var.get(name);
             return v === undefined || v === "";
           };
@@ -281,8 +299,11 @@ let keyExtra = "";
 let hdrIds = "";
 let cookieOut = "";
 let ttlLoc = "";
+let routedTo = "";
+let rewritten = false;
 
 function route(t: RulePoolTarget): void {
+  routedTo = t.url;
   ngx.var.set("cdn_origin_url", t.url);
   ngx.var.set("cdn_origin_host", t.host);
 }
@@ -323,7 +344,10 @@ function experiment(e: NonNullable<RuleData["exp"]>, dict: NgxSharedDict | undef
     }
   }
   ngx.req.set_header(e.header, variant);
-  if (e.prefix) ngx.req.set_uri("/" + variant + (ngx.var.get("uri") ?? "/"));
+  if (e.prefix) {
+    ngx.req.set_uri("/" + variant + (ngx.var.get("uri") ?? "/"));
+    rewritten = true;
+  }
   if (e.key) keyExtra = keyExtra + "|exp:" + e.name + "=" + variant;
 }
 
@@ -379,6 +403,7 @@ function image(img: NonNullable<RuleData["image"]>): void {
     url = gsubPlain(url, "{format}", fmt);
     url = gsubPlain(url, "{width}", tostring(width));
     ngx.req.set_uri(url);
+    rewritten = true;
   }
   if (img.origin !== undefined) route(img.origin);
   keyExtra = keyExtra + "|img:" + (format ?? "orig") + ":" + width;
@@ -394,6 +419,7 @@ function rewrite(rw: NonNullable<RuleData["rewrite"]>): void {
   const add = rw.add;
   if (add !== undefined) p = string.sub(add, -1) === "/" && string.sub(p, 1, 1) === "/" ? add + string.sub(p, 2) : add + p;
   ngx.req.set_uri(p);
+  rewritten = true;
 }
 
 function finish(): void {
@@ -493,6 +519,8 @@ function compile(data: RulesData): Compiled {
     hdrIds = "";
     cookieOut = "";
     ttlLoc = "";
+    routedTo = "";
+    rewritten = false;
     stamp++;
     candN = 0;
 
@@ -535,7 +563,13 @@ function compile(data: RulesData): Compiled {
       }
     }
     finish();
-    if (hasKey && keyExtra !== "") vars.set("cdn_rules_key", keyExtra);
+    if (hasKey) {
+      // where the request really goes is part of the key: a rule may route the same client URL to
+      // different pools or paths depending on headers, cookies, country or variant
+      if (routedTo !== "") keyExtra = keyExtra + "|o=" + routedTo;
+      if (rewritten) keyExtra = keyExtra + "|u=" + (vars.get("uri") ?? "");
+      if (keyExtra !== "") vars.set("cdn_rules_key", keyExtra);
+    }
     if (hasTtl && ttlLoc !== "") vars.set("cdn_rules_ttl", ttlLoc);
   };
 

@@ -569,7 +569,10 @@ function lower(policy: Policy, ir: Parameters<NonNullable<Feature["lower"]>>[1])
     .filter((t, i, all) => all.findIndex((x) => x.name === t.name) === i)
     .sort((x, y) => x.seconds - y.seconds);
   const cookieExperiments = rules.some((r) => r.then.experiment && (r.then.experiment.by ?? "cookie") === "cookie");
-  const keyParts = rules.some((r) => r.then.cache?.key !== undefined || r.then.experiment?.cacheKey || r.then.experiment?.pathPrefix || r.then.image);
+  // routing and rewrites also go into the key (see lua-src/features/rules.ts), when there is a cache
+  const keyParts =
+    policy.cache !== undefined &&
+    rules.some((r) => r.then.cache?.key !== undefined || r.then.experiment?.cacheKey || r.then.experiment?.pathPrefix || r.then.image || r.then.rewrite || poolsOfActions(r.then).length > 0);
   const regexes = rules.reduce((s, r) => s + countRegexes(and(conjuncts(r.when))), 0);
 
   const vars: { name: string; value: string }[] = [];

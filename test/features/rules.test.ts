@@ -1,0 +1,364 @@
+import * as nodeHttp from "node:http";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { bootEdge, type Edge } from "../support/edge.js";
+import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
+import { http, luaErrors, sleep } from "../support/http.js";
+import type { Policy, Rule } from "../../src/policy/types.js";
+
+let a: MockOrigin;
+let b: MockOrigin;
+let c: MockOrigin;
+
+beforeAll(async () => {
+  [a, b, c] = await Promise.all([startMockOrigin(), startMockOrigin(), startMockOrigin()]);
+});
+afterAll(async () => {
+  await Promise.all([a?.close(), b?.close(), c?.close()]);
+});
+
+function pools(): Policy["origins"] {
+  return {
+    app: { servers: [{ address: a.address }], retries: 0 },
+    api: { servers: [{ address: b.address }], retries: 0 },
+    img: { servers: [{ address: c.address }], retries: 0, hostHeader: "images.internal" },
+  };
+}
+
+const port = (o: MockOrigin) => String(o.port);
+const last = (o: MockOrigin) => o.requests[o.requests.length - 1]!;
+
+describe("rules: conditions and actions", () => {
+  let edge: Edge;
+  const rules: Rule[] = [
+    { name: "admin-only-inside", when: { path: { prefix: "/admin/" }, not: { clientIp: ["10.0.0.0/8", "2001:db8::/32"] } }, then: { deny: true } },
+    { name: "internal", when: { path: "/internal", clientIp: ["127.0.0.0/8"] }, then: { respond: { status: 200, body: "internal-ok" } } },
+    { name: "old", when: { path: "/old" }, then: { redirect: { to: "/new" } } },
+    { name: "promo", when: { path: "/promo" }, then: { redirect: { to: "https://example.com/landing", status: 302, keepQuery: false } } },
+    { name: "teapot", when: { path: "/teapot", method: ["GET"] }, then: { respond: { status: 418, body: "short and stout", contentType: "text/plain" } } },
+    { name: "post-only", when: { path: "/m", method: ["POST", "PUT"] }, then: { respond: { status: 200, body: "post" } } },
+    { name: "api", when: { path: { prefix: "/api/" } }, then: { origin: "api", requestHeaders: { set: { "X-Api": "1" } }, rewrite: { stripPrefix: "/api", addPrefix: "/v1" } } },
+    { name: "beta-header", when: { header: { name: "X-Beta", equals: "yes" } }, then: { responseHeaders: { set: { "X-Beta-Seen": "1" } } }, continue: true },
+    { name: "ua-regex", when: { header: { name: "X-Client", matches: "^app/[0-9]+$" } }, then: { requestHeaders: { set: { "X-Client-Ok": "1" } } }, continue: true },
+    { name: "gold", when: { cookie: { name: "tier", equals: "gold" } }, then: { requestHeaders: { set: { "X-Tier": "gold" }, remove: ["X-Remove-Me"] } }, continue: true },
+    { name: "debug", when: { query: { name: "debug", exists: true } }, then: { cache: { bypass: true }, responseHeaders: { set: { "X-Debug": "on" } } }, continue: true },
+    { name: "lang", when: { query: { name: "lang", equals: "fr ch" } }, then: { responseHeaders: { set: { "X-Lang": "fr" } } }, continue: true },
+    { name: "sub-host", when: { host: ["*.example.test"] }, then: { origin: "img" } },
+    { name: "bots", when: { userAgent: ["googlebot", "bingbot"] }, then: { origin: "img", rewrite: { addPrefix: "/prerender" } } },
+    { name: "france", when: { country: { in: ["FR"] } }, then: { respond: { status: 451, body: "not here" } } },
+    { name: "pdf", when: { extension: ["pdf"] }, then: { responseHeaders: { set: { "X-Pdf": "1", "Cache-Control": "no-store" }, remove: ["X-Origin-Port"] } } },
+    { name: "user-regex", when: { path: { regex: "^/u/[0-9]+$" } }, then: { requestHeaders: { set: { "X-User": "1" } } } },
+    { name: "fm-exact", when: { path: "/fm/x" }, then: { responseHeaders: { set: { "X-Rule": "exact" } } } },
+    { name: "fm-prefix", when: { path: "/fm/*" }, then: { responseHeaders: { set: { "X-Rule": "prefix" } } } },
+    { name: "ct-first", when: { path: { prefix: "/ct/" } }, then: { responseHeaders: { set: { "X-C": "1", "X-Both": "first" } } }, continue: true },
+    { name: "ct-second", when: { path: { prefix: "/ct/" } }, then: { responseHeaders: { set: { "X-D": "1", "X-Both": "second" } } } },
+    { name: "any-of", when: { any: [{ path: "/any1" }, { header: { name: "X-Any", exists: true } }] }, then: { responseHeaders: { set: { "X-Any-Hit": "1" } } } },
+    { name: "by-device", when: { path: "/dev" }, then: { cache: { key: { headers: ["X-Device"] } } } },
+    { name: "ttl", when: { path: { prefix: "/ttl/" } }, then: { cache: { ttl: "1h" } } },
+  ];
+
+  beforeAll(async () => {
+    edge = await bootEdge({
+      name: "rules-test",
+      origins: pools(),
+      defaultOrigin: "app",
+      cache: { ttl: { "200": "1h" } },
+      headers: { cacheStatus: "X-Cache", response: { set: { "X-Global": "g", "X-Both": "global" } } },
+      rules,
+    });
+  });
+  afterEach(async () => {
+    expect(luaErrors(await edge.errors())).toEqual([]);
+  });
+  afterAll(async () => {
+    await edge?.stop();
+  });
+
+  it("denies by path and client CIDR, and answers by path and CIDR", async () => {
+    expect((await http(edge, "/admin/x")).status).toBe(403);
+    const r = await http(edge, "/internal");
+    expect(r.status).toBe(200);
+    expect(r.body).toBe("internal-ok");
+    expect(a.hits("/admin/x") + a.hits("/internal")).toBe(0);
+  });
+
+  it("redirects keeping the query, or dropping it", async () => {
+    const r = await http(edge, "/old?x=1&y=2");
+    expect(r.status).toBe(301);
+    expect(r.headers.location).toMatch(/\/new\?x=1&y=2$/);
+    const p = await http(edge, "/promo?utm=1");
+    expect(p.status).toBe(302);
+    expect(p.headers.location).toBe("https://example.com/landing");
+  });
+
+  it("responds with a fixed status and body, by method", async () => {
+    const t = await http(edge, "/teapot");
+    expect(t.status).toBe(418);
+    expect(t.body).toBe("short and stout");
+    expect(t.headers["content-type"]).toBe("text/plain");
+    expect((await http(edge, "/m", { method: "POST", body: "x" })).body).toBe("post");
+    expect((await http(edge, "/m")).headers["x-origin-port"]).toBe(port(a));
+  });
+
+  it("routes to a pool, sets request headers and rewrites the path", async () => {
+    const r = await http(edge, "/api/users?id=7");
+    expect(r.headers["x-origin-port"]).toBe(port(b));
+    expect(last(b).url).toBe("/v1/users?id=7");
+    expect(last(b).headers["x-api"]).toBe("1");
+    // other paths stay on the default pool with the client's Host
+    const d = await http(edge, "/plain");
+    expect(d.headers["x-origin-port"]).toBe(port(a));
+    expect(last(a).headers.host).toBe("127.0.0.1");
+  });
+
+  it("matches headers (equals, matches), cookies and query parameters, with continue", async () => {
+    const r = await http(edge, "/hdr", { headers: { "x-beta": "yes", "x-client": "app/42", cookie: "a=1; tier=gold", "x-remove-me": "1" } });
+    expect(r.headers["x-beta-seen"]).toBe("1");
+    const o = last(a);
+    expect(o.headers["x-client-ok"]).toBe("1");
+    expect(o.headers["x-tier"]).toBe("gold");
+    expect(o.headers["x-remove-me"]).toBeUndefined();
+    const n = await http(edge, "/hdr2", { headers: { "x-beta": "no", "x-client": "app/x", cookie: "tier=silver" } });
+    expect(n.headers["x-beta-seen"]).toBeUndefined();
+    expect(last(a).headers["x-client-ok"]).toBeUndefined();
+    expect(last(a).headers["x-tier"]).toBeUndefined();
+    const q = await http(edge, "/q?lang=fr%20ch");
+    expect(q.headers["x-lang"]).toBe("fr");
+    expect((await http(edge, "/q?lang=de")).headers["x-lang"]).toBeUndefined();
+  });
+
+  it("bypasses the cache for a query parameter", async () => {
+    await http(edge, "/bp");
+    expect((await http(edge, "/bp")).headers["x-cache"]).toBe("HIT");
+    const r = await http(edge, "/bp?debug");
+    expect(r.headers["x-cache"]).toBe("BYPASS");
+    expect(r.headers["x-debug"]).toBe("on");
+  });
+
+  it("routes by host (wildcard) with the pool's Host header, and bots to a pre-render path", async () => {
+    const r = await http(edge, "/page", { headers: { host: "shop.example.test" } });
+    expect(r.headers["x-origin-port"]).toBe(port(c));
+    expect(last(c).headers.host).toBe("images.internal");
+    const bot = await http(edge, "/product/1", { headers: { "user-agent": "Mozilla/5.0 (compatible; Googlebot/2.1)" } });
+    expect(bot.headers["x-origin-port"]).toBe(port(c));
+    expect(last(c).path).toBe("/prerender/product/1");
+    const human = await http(edge, "/product/1", { headers: { "user-agent": "Mozilla/5.0 Firefox" } });
+    expect(human.headers["x-origin-port"]).toBe(port(a));
+  });
+
+  it("matches the country header, extensions and path regexes", async () => {
+    expect((await http(edge, "/x", { headers: { "x-geoip-country-code": "FR" } })).status).toBe(451);
+    expect((await http(edge, "/x", { headers: { "x-geoip-country-code": "fr" } })).status).toBe(451);
+    expect((await http(edge, "/x2", { headers: { "x-geoip-country-code": "DE" } })).status).toBe(200);
+    const pdf = await http(edge, "/docs/Report.PDF");
+    expect(pdf.headers["x-pdf"]).toBe("1");
+    expect(pdf.headers["cache-control"]).toBe("no-store");
+    expect(pdf.headers["x-origin-port"]).toBeUndefined();
+    expect(pdf.headers["x-global"]).toBe("g");
+    await http(edge, "/u/123");
+    expect(last(a).headers["x-user"]).toBe("1");
+    await http(edge, "/u/abc");
+    expect(last(a).headers["x-user"]).toBeUndefined();
+  });
+
+  it("stops at the first match, and applies every rule up to one without continue", async () => {
+    expect((await http(edge, "/fm/x")).headers["x-rule"]).toBe("exact");
+    expect((await http(edge, "/fm/y")).headers["x-rule"]).toBe("prefix");
+    const r = await http(edge, "/ct/z");
+    expect(r.headers["x-c"]).toBe("1");
+    expect(r.headers["x-d"]).toBe("1");
+    // the later rule wins over the earlier one, and a rule wins over the policy-wide headers
+    expect(r.headers["x-both"]).toBe("second");
+    expect((await http(edge, "/other")).headers["x-both"]).toBe("global");
+  });
+
+  it("combines conditions with any", async () => {
+    expect((await http(edge, "/any1")).headers["x-any-hit"]).toBe("1");
+    expect((await http(edge, "/any2", { headers: { "x-any": "1" } })).headers["x-any-hit"]).toBe("1");
+    expect((await http(edge, "/any3")).headers["x-any-hit"]).toBeUndefined();
+  });
+
+  it("adds a request header to the cache key", async () => {
+    a.route("/dev", (req) => ({ headers: { "cache-control": "max-age=600" }, body: `for ${req.headers["x-device"] ?? "none"}` }));
+    const m1 = await http(edge, "/dev", { headers: { "x-device": "mobile" } });
+    const d1 = await http(edge, "/dev", { headers: { "x-device": "desktop" } });
+    const m2 = await http(edge, "/dev", { headers: { "x-device": "mobile" } });
+    expect(m1.body).toBe("for mobile");
+    expect(d1.body).toBe("for desktop");
+    expect(m2.body).toBe("for mobile");
+    expect(m2.headers["x-cache"]).toBe("HIT");
+    expect(a.hits("/dev")).toBe(2);
+  });
+
+  it("overrides the TTL, but never stores private responses", async () => {
+    a.route("/ttl/short", { headers: { "cache-control": "max-age=1" }, body: "short" });
+    a.route("/ttl/private", { headers: { "cache-control": "private, max-age=600" }, body: "mine" });
+    a.route("/short", { headers: { "cache-control": "max-age=1" }, body: "short" });
+    await http(edge, "/ttl/short");
+    await http(edge, "/short");
+    await http(edge, "/ttl/private");
+    await sleep(2100);
+    const r = await http(edge, "/ttl/short");
+    expect(r.headers["x-cache"]).toBe("HIT");
+    expect(r.body).toBe("short");
+    expect(a.hits("/ttl/short")).toBe(1);
+    // without the rule, the origin's max-age=1 applies
+    expect((await http(edge, "/short")).headers["x-cache"]).toBe("EXPIRED");
+    expect((await http(edge, "/ttl/private")).headers["x-cache"]).not.toBe("HIT");
+    expect(a.hits("/ttl/private")).toBe(2);
+  });
+});
+
+describe("rules: geo routing", () => {
+  it("routes by country with a default pool", async () => {
+    const edge = await bootEdge({
+      name: "geo",
+      origins: pools(),
+      defaultOrigin: "app",
+      rules: [{ name: "geo", then: { geo: { map: { US: "api", CA: "api", DE: "img" }, default: "app" } } }],
+    });
+    try {
+      const at = async (country?: string) => (await http(edge, "/g", { headers: country ? { "x-geoip-country-code": country } : {} })).headers["x-origin-port"];
+      expect(await at("US")).toBe(port(b));
+      expect(await at("ca")).toBe(port(b));
+      expect(await at("DE")).toBe(port(c));
+      expect(last(c).headers.host).toBe("images.internal");
+      expect(await at("JP")).toBe(port(a));
+      expect(await at()).toBe(port(a));
+      expect(luaErrors(await edge.errors())).toEqual([]);
+    } finally {
+      await edge.stop();
+    }
+  });
+});
+
+/** One GET from a given local address (the whole 127.0.0.0/8 is local on Linux). */
+function getFrom(edge: Edge, localAddress: string, path: string): Promise<{ status: number; headers: nodeHttp.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const req = nodeHttp.request({ host: "127.0.0.1", port: edge.port, path, localAddress, agent: false }, (res) => {
+      res.resume();
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+async function inBatches<T>(n: number, size: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < n; i += size) out.push(...(await Promise.all(Array.from({ length: Math.min(size, n - i) }, (_, k) => fn(i + k)))));
+  return out;
+}
+
+describe("rules: A/B split", () => {
+  let edge: Edge;
+  beforeAll(async () => {
+    b.route("/exp", (req) => ({ headers: { "cache-control": "max-age=600" }, body: `variant ${req.headers["x-experiment-checkout"]}` }));
+    edge = await bootEdge({
+      name: "ab",
+      origins: pools(),
+      defaultOrigin: "app",
+      cache: {},
+      rules: [
+        { name: "checkout", when: { path: "/exp" }, then: { origin: "api", experiment: { name: "checkout", variants: [{ name: "a", weight: 30 }, { name: "b", weight: 70 }], cacheKey: true } } },
+        { name: "hero", when: { path: { prefix: "/hero" } }, then: { experiment: { name: "hero", by: "ip", variants: [{ name: "x", weight: 50 }, { name: "y", weight: 50 }], header: "X-Hero" } } },
+        { name: "landing", when: { path: { prefix: "/landing" } }, then: { origin: "api", experiment: { name: "landing", variants: [{ name: "v1", weight: 50 }, { name: "v2", weight: 50 }], pathPrefix: true } } },
+      ],
+    });
+  });
+  afterEach(async () => {
+    expect(luaErrors(await edge.errors())).toEqual([]);
+  });
+  afterAll(async () => {
+    await edge?.stop();
+  });
+
+  it("splits 1,000 new clients 30/70 within 2% with a sticky cookie, honoured after", async () => {
+    const replies = await inBatches(1000, 50, () => http(edge, "/exp"));
+    const variants = replies.map((r) => /cdn_exp_checkout=([a-z]+)/.exec(r.headers["set-cookie"] ?? "")?.[1]);
+    expect(variants.every((v) => v === "a" || v === "b")).toBe(true);
+    const shareA = variants.filter((v) => v === "a").length / 1000;
+    expect(Math.abs(shareA - 0.3)).toBeLessThanOrEqual(0.02);
+    expect(replies[0]!.headers["set-cookie"]).toMatch(/Path=\/; Max-Age=2592000; SameSite=Lax/);
+    // stickiness: the cookie is honoured, no new cookie; the origin sees the variant and the cache keeps one entry per variant
+    for (const v of ["a", "b"]) {
+      for (let i = 0; i < 3; i++) {
+        const r = await http(edge, "/exp", { headers: { cookie: `cdn_exp_checkout=${v}` } });
+        expect(r.body).toBe(`variant ${v}`);
+        expect(r.headers["set-cookie"]).toBeUndefined();
+      }
+    }
+    expect(b.hits("/exp")).toBe(2);
+    // an unknown variant in the cookie is replaced
+    expect((await http(edge, "/exp", { headers: { cookie: "cdn_exp_checkout=zzz" } })).headers["set-cookie"]).toMatch(/cdn_exp_checkout=(a|b)/);
+  });
+
+  it("splits 1,000 client addresses 50/50 within 2% by IP hash, stable per address", async () => {
+    const addr = (i: number) => `127.0.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`;
+    const before = a.requests.length;
+    await inBatches(1000, 50, (i) => getFrom(edge, addr(i), `/hero?i=${i}`));
+    const seen = a.requests.slice(before).filter((r) => r.path === "/hero");
+    expect(seen.length).toBe(1000);
+    const shareX = seen.filter((r) => r.headers["x-hero"] === "x").length / 1000;
+    expect(Math.abs(shareX - 0.5)).toBeLessThanOrEqual(0.02);
+    const byIp = new Map(seen.map((r) => [Number(/i=(\d+)/.exec(r.url)![1]), r.headers["x-hero"]]));
+    const again = a.requests.length;
+    await inBatches(100, 50, (i) => getFrom(edge, addr(i), `/hero?i=${i}`));
+    for (const r of a.requests.slice(again)) expect(r.headers["x-hero"]).toBe(byIp.get(Number(/i=(\d+)/.exec(r.url)![1])));
+  });
+
+  it("exposes the variant as a path prefix, with the variant in the cache key", async () => {
+    const r1 = await http(edge, "/landing", { headers: { cookie: "cdn_exp_landing=v1" } });
+    const r2 = await http(edge, "/landing", { headers: { cookie: "cdn_exp_landing=v2" } });
+    expect(r1.status).toBe(200);
+    expect(r2.status).toBe(200);
+    expect(b.hits("/v1/landing")).toBe(1);
+    expect(b.hits("/v2/landing")).toBe(1);
+    await http(edge, "/landing", { headers: { cookie: "cdn_exp_landing=v1" } });
+    expect(b.hits("/v1/landing")).toBe(1);
+  });
+});
+
+describe("rules: image negotiation", () => {
+  it("picks AVIF / WebP / original from Accept, keys the cache on the normalised format, sends Vary: Accept", async () => {
+    c.route("/fmt/avif/w/640/photos/cat.jpg", { headers: { "cache-control": "max-age=600", "content-type": "image/avif" }, body: "AVIF" });
+    c.route("/fmt/webp/w/640/photos/cat.jpg", { headers: { "cache-control": "max-age=600", "content-type": "image/webp" }, body: "WEBP" });
+    c.route("/fmt/jpg/w/640/photos/cat.jpg", { headers: { "cache-control": "max-age=600", "content-type": "image/jpeg" }, body: "JPG" });
+    const edge = await bootEdge({
+      name: "img",
+      origins: pools(),
+      defaultOrigin: "app",
+      cache: { key: { query: "all" } },
+      headers: { cacheStatus: "X-Cache" },
+      rules: [{ name: "images", when: { extension: ["jpg", "png"] }, then: { image: { origin: "img", url: "/fmt/{format}/w/{width}{path}", widths: [320, 640, 1280] } } }],
+    });
+    try {
+      const chrome = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8";
+      const safari = "image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5";
+      const oldWebp = "image/webp,*/*";
+      const noAvif = "image/avif;q=0,image/webp,*/*";
+      const r1 = await http(edge, "/photos/cat.jpg?w=600", { headers: { accept: chrome } });
+      expect(r1.body).toBe("AVIF");
+      expect(r1.headers.vary).toMatch(/Accept/);
+      expect(last(c).headers.accept).toMatch(/^image\/avif/);
+      const r2 = await http(edge, "/photos/cat.jpg?w=600", { headers: { accept: safari } });
+      const r3 = await http(edge, "/photos/cat.jpg?w=500", { headers: { accept: oldWebp } });
+      const r4 = await http(edge, "/photos/cat.jpg?w=640", { headers: { accept: noAvif } });
+      expect([r2.body, r3.body, r4.body]).toEqual(["WEBP", "WEBP", "WEBP"]);
+      expect([r3.headers["x-cache"], r4.headers["x-cache"]]).toEqual(["HIT", "HIT"]);
+      const r5 = await http(edge, "/photos/cat.jpg?w=640", { headers: { accept: "*/*" } });
+      const r6 = await http(edge, "/photos/cat.jpg?w=641", { headers: { accept: "text/html,*/*" } });
+      expect(r5.body).toBe("JPG");
+      expect(r6.headers["x-origin-port"]).toBe(port(c));
+      // one origin fetch per normalised format (and width), not per Accept string
+      expect(c.hits("/fmt/avif/w/640/photos/cat.jpg")).toBe(1);
+      expect(c.hits("/fmt/webp/w/640/photos/cat.jpg")).toBe(1);
+      expect(c.hits("/fmt/jpg/w/640/photos/cat.jpg")).toBe(1);
+      expect(c.hits("/fmt/jpg/w/1280/photos/cat.jpg")).toBe(1);
+      // non-image paths are untouched
+      expect((await http(edge, "/page.html")).headers["x-origin-port"]).toBe(port(a));
+      expect(luaErrors(await edge.errors())).toEqual([]);
+    } finally {
+      await edge.stop();
+    }
+  });
+});
