@@ -4,6 +4,7 @@ import { bootEdge, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
 import { http, luaErrors, sleep } from "../support/http.js";
 import type { Policy, Rule } from "../../src/policy/types.js";
+import { compile } from "../../src/compile.js";
 
 let a: MockOrigin;
 let b: MockOrigin;
@@ -356,6 +357,212 @@ describe("rules: image negotiation", () => {
       expect(c.hits("/fmt/jpg/w/1280/photos/cat.jpg")).toBe(1);
       // non-image paths are untouched
       expect((await http(edge, "/page.html")).headers["x-origin-port"]).toBe(port(a));
+      expect(luaErrors(await edge.errors())).toEqual([]);
+    } finally {
+      await edge.stop();
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// compile-time analysis
+
+function diags(rules: Rule[], extra: Partial<Policy> = {}) {
+  const r = compile({
+    name: "analysis",
+    origins: { app: { servers: [{ address: "127.0.0.1:3000" }] }, api: { servers: [{ address: "127.0.0.1:3001" }] } },
+    defaultOrigin: "app",
+    cache: { bypass: { cookies: ["session"] } },
+    rules,
+    ...extra,
+  });
+  return {
+    ok: r.bundle !== undefined,
+    all: r.diagnostics,
+    codes: r.diagnostics.map((d) => `${d.severity} ${d.code} ${d.path}`),
+  };
+}
+
+describe("rules: compile-time analysis", () => {
+  it("warns when an earlier rule shadows a later one, naming both (path, extension, method)", () => {
+    const cases: [Rule, Rule][] = [
+      [{ name: "all-static", when: { path: { prefix: "/static/" } }, then: { cache: { ttl: "1d" } } }, { name: "css", when: { path: "/static/app.css" }, then: { cache: { ttl: "1h" } } }],
+      [{ name: "glob", when: { path: "/assets/*" }, then: { cache: { ttl: "1d" } } }, { name: "deeper", when: { path: { prefix: "/assets/img/" }, method: ["GET"] }, then: { cache: { ttl: "1h" } } }],
+      [{ name: "images", when: { extension: ["png", "jpg"] }, then: { cache: { ttl: "1d" } } }, { name: "logo", when: { path: "/brand/logo.PNG" }, then: { cache: { ttl: "1h" } } }],
+      [{ name: "reads", when: { method: ["GET", "HEAD"] }, then: { cache: { ttl: "1d" } } }, { name: "gets", when: { method: ["GET"], path: "/x" }, then: { cache: { ttl: "1h" } } }],
+      [{ name: "catch-all", then: { origin: "api" } }, { name: "anything", when: { header: { name: "X-A" } }, then: { origin: "app" } }],
+    ];
+    for (const [first, second] of cases) {
+      const d = diags([first, second]);
+      expect(d.ok).toBe(true);
+      const w = d.all.filter((x) => x.code === "CDN5004");
+      expect(w).toHaveLength(1);
+      expect(w[0]!.severity).toBe("warning");
+      expect(w[0]!.path).toBe("/rules/1");
+      expect(w[0]!.message).toContain(`"${first.name}"`);
+      expect(w[0]!.message).toContain(`"${second.name}"`);
+    }
+  });
+
+  it("does not warn when the earlier rule continues, is narrower, or differs", () => {
+    const rules: Rule[] = [
+      { name: "static", when: { path: { prefix: "/static/" } }, then: { responseHeaders: { set: { "X-S": "1" } } }, continue: true },
+      { name: "css", when: { path: "/static/app.css" }, then: { cache: { ttl: "1h" } } },
+      { name: "narrow", when: { path: { prefix: "/a/b/" } }, then: { cache: { ttl: "1h" } } },
+      { name: "wide", when: { path: { prefix: "/a/" } }, then: { cache: { ttl: "1d" } } },
+      { name: "gets", when: { method: ["GET"], path: { prefix: "/m/" } }, then: { cache: { ttl: "1d" } } },
+      { name: "posts", when: { method: ["GET", "POST"], path: { prefix: "/m/" } }, then: { cache: { bypass: true } } },
+      { name: "hdr", when: { path: "/h", header: { name: "X-A", equals: "1" } }, then: { origin: "api" } },
+      { name: "hdr2", when: { path: "/h", header: { name: "X-A", equals: "2" } }, then: { origin: "api" } },
+    ];
+    const d = diags(rules);
+    expect(d.codes.filter((c) => c.includes("CDN5004"))).toEqual([]);
+    expect(d.ok).toBe(true);
+  });
+
+  it("refuses a route to an unknown pool", () => {
+    const d = diags([
+      { name: "r1", when: { path: "/a" }, then: { origin: "nope" } },
+      { name: "r2", when: { path: "/b" }, then: { geo: { map: { US: "api", DE: "eu" }, default: "app" } } },
+      { name: "r3", when: { extension: ["jpg"] }, then: { image: { origin: "imgproxy" } } },
+    ]);
+    expect(d.ok).toBe(false);
+    expect(d.codes).toEqual(
+      expect.arrayContaining(["error CDN5003 /rules/0/then/origin", "error CDN5003 /rules/1/then/geo/map/DE", "error CDN5003 /rules/2/then/image/origin"]),
+    );
+  });
+
+  it("refuses a redirect loop between two rules, and a rule redirecting to itself", () => {
+    const loop = diags([
+      { name: "to-new", when: { path: "/old" }, then: { redirect: { to: "/new" } } },
+      { name: "to-old", when: { path: { prefix: "/new" } }, then: { redirect: { to: "/old", status: 302 } } },
+    ]);
+    expect(loop.ok).toBe(false);
+    const e = loop.all.find((x) => x.code === "CDN5005")!;
+    expect(e.path).toBe("/rules/0/then/redirect/to");
+    expect(e.message).toContain('"to-new"');
+    expect(e.message).toContain('"to-old"');
+    const self = diags([{ name: "self", when: { path: { prefix: "/shop" } }, then: { redirect: { to: "/shop/home" } } }]);
+    expect(self.codes).toContain("error CDN5020 /rules/0/then/redirect/to");
+    // an absolute URL on another host, or a target that depends on a header, is not a definite loop
+    const ok = diags([
+      { name: "a", when: { path: "/old" }, then: { redirect: { to: "https://elsewhere.example/new" } } },
+      { name: "b", when: { path: "/new", host: ["shop.example"] }, then: { redirect: { to: "/old" } } },
+      { name: "c", when: { path: "/x", header: { name: "X-R" } }, then: { redirect: { to: "/y" } } },
+      { name: "d", when: { path: "/y" }, then: { redirect: { to: "/x" } } },
+    ]);
+    expect(ok.ok).toBe(true);
+  });
+
+  it("refuses a rule that caches what a bypass already excluded", () => {
+    const covered = diags([
+      { name: "no-cache-account", when: { path: { prefix: "/account/" } }, then: { cache: { bypass: true } }, continue: true },
+      { name: "cache-avatar", when: { path: "/account/avatar.png" }, then: { cache: { ttl: "1h" } } },
+    ]);
+    expect(covered.codes).toContain("error CDN5006 /rules/1/then/cache/ttl");
+    expect(covered.all.find((x) => x.code === "CDN5006")!.message).toContain('"no-cache-account"');
+    const same = diags([{ name: "both", when: { path: "/x" }, then: { cache: { ttl: "1h", bypass: true } } }]);
+    expect(same.codes).toContain("error CDN5006 /rules/0/then/cache/ttl");
+    const cookie = diags([{ name: "logged-in", when: { cookie: { name: "session" } }, then: { cache: { ttl: "1h" } } }]);
+    expect(cookie.codes).toContain("error CDN5006 /rules/0/then/cache/ttl");
+    const auth = diags([{ name: "auth", when: { header: { name: "Authorization", exists: true } }, then: { cache: { ttl: "1h" } } }]);
+    expect(auth.codes).toContain("error CDN5006 /rules/0/then/cache/ttl");
+    // explicitly re-enabling the cache is allowed
+    const reenabled = diags([
+      { name: "no-cache-account", when: { path: { prefix: "/account/" } }, then: { cache: { bypass: true } }, continue: true },
+      { name: "cache-avatar", when: { path: "/account/avatar.png" }, then: { cache: { ttl: "1h", bypass: false } } },
+    ]);
+    expect(reenabled.ok).toBe(true);
+  });
+
+  it("reports other contradictions with codes and paths", () => {
+    const d = diags([
+      { name: "dup", when: { path: "/a" }, then: { deny: true } },
+      { name: "dup", when: { path: "/b" }, then: { deny: 404 } },
+      { name: "ends-twice", when: { path: "/c" }, then: { deny: true, respond: { status: 200 } } },
+      { name: "cont", when: { path: "/d" }, then: { redirect: { to: "/e" } }, continue: true },
+      { name: "weights", when: { path: "/f" }, then: { experiment: { name: "e1", variants: [{ name: "a", weight: 50 }, { name: "b", weight: 40 }] } } },
+      { name: "prefix-no-key", when: { path: "/g" }, then: { experiment: { name: "e2", variants: [{ name: "a", weight: 50 }, { name: "b", weight: 50 }], pathPrefix: true, cacheKey: false } } },
+      { name: "two-routes", when: { path: "/h" }, then: { origin: "api", geo: { map: {}, default: "app" } } },
+      { name: "bad-regex", when: { path: { regex: "^/(unclosed" } }, then: { deny: true } },
+      { name: "bad-header", when: { path: "/i" }, then: { requestHeaders: { set: { Host: "x" } } } },
+      { name: "bad-country", when: { path: "/j" }, then: { geo: { map: { usa: "api" }, default: "app" } } },
+      { name: "empty-any", when: { any: [] }, then: { deny: true } },
+    ]);
+    expect(d.ok).toBe(false);
+    expect(d.codes).toEqual(
+      expect.arrayContaining([
+        "error CDN5001 /rules/1/name",
+        "error CDN5008 /rules/2/then/deny",
+        "error CDN5008 /rules/3/continue",
+        "error CDN5009 /rules/4/then/experiment/variants",
+        "error CDN5010 /rules/5/then/experiment/cacheKey",
+        "error CDN5011 /rules/6/then",
+        "error CDN5002 /rules/7/when/path/regex",
+        "error CDN5013 /rules/8/then/requestHeaders/set/Host",
+        "error CDN5015 /rules/9/then/geo/map/usa",
+        "error CDN5017 /rules/10/when/any",
+      ]),
+    );
+    const noCache = diags([{ name: "ttl", when: { path: "/a" }, then: { cache: { ttl: "1h" } } }], { cache: undefined });
+    expect(noCache.codes).toContain("error CDN5007 /rules/0/then/cache");
+  });
+
+  it("warns that a routed pool's timeouts follow the default pool", () => {
+    const d = compile({
+      name: "t",
+      origins: { app: { servers: [{ address: "127.0.0.1:3000" }] }, slow: { servers: [{ address: "127.0.0.1:3001" }], readTimeout: "5m" } },
+      defaultOrigin: "app",
+      rules: [{ name: "reports", when: { path: { prefix: "/reports/" } }, then: { origin: "slow" } }],
+    });
+    expect(d.bundle).toBeDefined();
+    expect(d.diagnostics.map((x) => `${x.severity} ${x.code} ${x.path}`)).toEqual(["warning CDN5014 /origins/slow"]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// scale
+
+/** A policy of `n` rules shaped like a real one: exact paths, prefixes, extensions, hosts, some regexes. */
+export function manyRules(n: number): Rule[] {
+  const out: Rule[] = [];
+  for (let i = 0; i < n; i++) {
+    switch (i % 5) {
+      case 0:
+        out.push({ name: `exact-${i}`, when: { path: `/page/${i}` }, then: { responseHeaders: { set: { "X-Rule": `exact-${i}` } } } });
+        break;
+      case 1:
+        out.push({ name: `prefix-${i}`, when: { path: { prefix: `/section-${i}/` } }, then: { responseHeaders: { set: { "X-Rule": `prefix-${i}` } } } });
+        break;
+      case 2:
+        out.push({ name: `glob-${i}`, when: { path: `/files-${i}/*.bin` }, then: { responseHeaders: { set: { "X-Rule": `glob-${i}` } } } });
+        break;
+      case 3:
+        out.push({ name: `ext-${i}`, when: { extension: [`e${i}`] }, then: { responseHeaders: { set: { "X-Rule": `ext-${i}` } } } });
+        break;
+      default:
+        out.push({ name: `host-${i}`, when: { host: [`h${i}.example.test`], method: ["GET", "HEAD"] }, then: { responseHeaders: { set: { "X-Rule": `host-${i}` } } } });
+    }
+  }
+  return out;
+}
+
+describe("rules: 1,000 rules", () => {
+  it("compiles, boots and picks the right rule among 1,000", async () => {
+    const rules = manyRules(1000);
+    const r = compile({ name: "scale", origins: { app: { servers: [{ address: a.address }] } }, cache: {}, rules });
+    expect(r.diagnostics).toEqual([]);
+    expect(r.bundle).toBeDefined();
+    const edge = await bootEdge({ name: "scale", origins: { app: { servers: [{ address: a.address }] } }, cache: {}, rules });
+    try {
+      const rule = async (path: string, headers: Record<string, string> = {}) => (await http(edge, path, { headers })).headers["x-rule"];
+      expect(await rule("/page/995")).toBe("exact-995");
+      expect(await rule("/section-501/deep/x")).toBe("prefix-501");
+      expect(await rule("/files-702/a/b.bin")).toBe("glob-702");
+      expect(await rule("/files-702/a/b.txt")).toBeUndefined();
+      expect(await rule("/any/file.e998")).toBe("ext-998");
+      expect(await rule("/x", { host: "h999.example.test" })).toBe("host-999");
+      expect(await rule("/nothing")).toBeUndefined();
       expect(luaErrors(await edge.errors())).toEqual([]);
     } finally {
       await edge.stop();
