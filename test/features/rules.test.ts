@@ -5,6 +5,7 @@ import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
 import { http, luaErrors, sleep } from "../support/http.js";
 import type { Policy, Rule } from "../../src/policy/types.js";
 import { compile } from "../../src/compile.js";
+import { manyRules } from "../support/many-rules.js";
 
 let a: MockOrigin;
 let b: MockOrigin;
@@ -522,30 +523,6 @@ describe("rules: compile-time analysis", () => {
 
 // ---------------------------------------------------------------------------------------------------------
 // scale
-
-/** A policy of `n` rules shaped like a real one: exact paths, prefixes, extensions, hosts, some regexes. */
-export function manyRules(n: number): Rule[] {
-  const out: Rule[] = [];
-  for (let i = 0; i < n; i++) {
-    switch (i % 5) {
-      case 0:
-        out.push({ name: `exact-${i}`, when: { path: `/page/${i}` }, then: { responseHeaders: { set: { "X-Rule": `exact-${i}` } } } });
-        break;
-      case 1:
-        out.push({ name: `prefix-${i}`, when: { path: { prefix: `/section-${i}/` } }, then: { responseHeaders: { set: { "X-Rule": `prefix-${i}` } } } });
-        break;
-      case 2:
-        out.push({ name: `glob-${i}`, when: { path: `/files-${i}/*.bin` }, then: { responseHeaders: { set: { "X-Rule": `glob-${i}` } } } });
-        break;
-      case 3:
-        out.push({ name: `ext-${i}`, when: { extension: [`e${i}`] }, then: { responseHeaders: { set: { "X-Rule": `ext-${i}` } } } });
-        break;
-      default:
-        out.push({ name: `host-${i}`, when: { host: [`h${i}.example.test`], method: ["GET", "HEAD"] }, then: { responseHeaders: { set: { "X-Rule": `host-${i}` } } } });
-    }
-  }
-  return out;
-}
 
 describe("rules: 1,000 rules", () => {
   it("compiles, boots and picks the right rule among 1,000", async () => {
