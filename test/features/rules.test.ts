@@ -1,6 +1,12 @@
 import * as nodeHttp from "node:http";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { bootEdge, type Edge } from "../support/edge.js";
+import { bootEdge, nginxBinary, type Edge } from "../support/edge.js";
+import { writeBundleTo } from "../../src/emit/write.js";
+import { testConfig } from "../../src/runtime/nginx.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
 import { http, luaErrors, sleep } from "../support/http.js";
 import type { Policy, Rule } from "../../src/policy/types.js";
@@ -545,4 +551,75 @@ describe("rules: 1,000 rules", () => {
       await edge.stop();
     }
   });
+});
+
+describe("rules: property", () => {
+  it("every valid random rule set gives a bundle nginx accepts (hostile values included)", async () => {
+    const bin = await nginxBinary();
+    const anyText = fc.string({ maxLength: 30, unit: "binary" });
+    const seg = fc.stringMatching(/^[a-z0-9._-]{1,8}$/);
+    const path = seg.map((s) => `/${s}`);
+    const cond = fc.record(
+      {
+        path: fc.oneof(path, path.map((p) => `${p}/*`), path.map((p) => ({ prefix: p })), fc.constant({ regex: "^/[a-z]+$" })),
+        extension: fc.uniqueArray(fc.stringMatching(/^[a-z0-9]{1,5}$/), { minLength: 1, maxLength: 3 }),
+        method: fc.uniqueArray(fc.constantFrom("GET", "HEAD", "POST"), { minLength: 1 }),
+        header: fc.record({ name: fc.stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,10}$/), equals: anyText }, { requiredKeys: ["name"] }),
+        cookie: fc.record({ name: fc.stringMatching(/^[a-z]{1,8}$/), equals: anyText }, { requiredKeys: ["name"] }),
+        query: fc.record({ name: fc.stringMatching(/^[a-z]{1,8}$/), exists: fc.boolean() }, { requiredKeys: ["name"] }),
+        country: fc.record({ in: fc.uniqueArray(fc.constantFrom("US", "DE", "FR"), { minLength: 1 }) }),
+        clientIp: fc.uniqueArray(fc.constantFrom("10.0.0.0/8", "::1/128", "192.168.1.1"), { minLength: 1 }),
+        userAgent: fc.uniqueArray(fc.constantFrom("bot", "crawl(er)?", "^curl/"), { minLength: 1 }),
+      },
+      { requiredKeys: [] },
+    );
+    const actions = fc.oneof(
+      fc.record({ respond: fc.record({ status: fc.constantFrom(200, 404, 503), body: anyText }) }),
+      fc.record({ redirect: fc.record({ to: fc.oneof(path, fc.constant("https://example.com/x")), status: fc.constantFrom(301, 302, 307, 308), keepQuery: fc.boolean() }) }),
+      fc.record({ deny: fc.constantFrom(true as const, 404 as const) }),
+      fc.record(
+        {
+          cache: fc.record({ ttl: fc.constantFrom("10s", "1h", "2d"), key: fc.record({ headers: fc.constant(["X-Device"]), tag: seg }) }, { requiredKeys: [] }),
+          responseHeaders: fc.record({ set: fc.dictionary(fc.stringMatching(/^X-[A-Za-z]{1,8}$/), anyText, { maxKeys: 2 }) }),
+          requestHeaders: fc.record({ set: fc.dictionary(fc.stringMatching(/^X-[A-Za-z]{1,8}$/), anyText, { maxKeys: 2 }) }),
+          origin: fc.constantFrom("app", "api"),
+          rewrite: fc.record({ addPrefix: path }),
+          experiment: fc.record({ name: seg.map((s) => s.replace(/\./g, "_")), variants: fc.constant([{ name: "a", weight: 50 }, { name: "b", weight: 50 }]), by: fc.constantFrom("cookie" as const, "ip" as const) }),
+        },
+        { requiredKeys: [] },
+      ),
+    );
+    // `continue` only on rules that do not end the request (CDN5008 otherwise)
+    const ruleSet = fc.array(
+      fc.record({ when: cond, then: actions, continue: fc.boolean() }, { requiredKeys: ["then"] }).map((r) =>
+        "respond" in r.then || "redirect" in r.then || "deny" in r.then ? { ...r, continue: false } : r,
+      ),
+      { minLength: 1, maxLength: 8 },
+    );
+    let valid = 0;
+    await fc.assert(
+      fc.asyncProperty(ruleSet, async (rs) => {
+        const rules = rs.map((r, i) => ({ ...r, name: `r${i}` })) as Rule[];
+        const { bundle, diagnostics } = compile(
+          { name: "prop", origins: { app: { servers: [{ address: "127.0.0.1:3000" }] }, api: { servers: [{ address: "127.0.0.1:3001" }] } }, defaultOrigin: "app", cache: {}, rules },
+          { target: bin.kind },
+        );
+        if (!bundle) {
+          expect(diagnostics.some((d) => d.severity === "error")).toBe(true);
+          return;
+        }
+        valid++;
+        const dir = await mkdtemp(join(tmpdir(), "cdn-rules-prop-"));
+        try {
+          await writeBundleTo(bundle, dir);
+          const t = await testConfig(dir, bin);
+          expect(t.ok, t.output).toBe(true);
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
+      }),
+      { numRuns: 40 },
+    );
+    expect(valid).toBeGreaterThan(20);
+  }, 120_000);
 });
