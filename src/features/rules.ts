@@ -288,7 +288,8 @@ function analyse(policy: Policy, rules: Rule[], out: Diagnostic[]): void {
   const def = defaultOriginName(policy);
   const d = def === undefined ? undefined : policy.origins[def];
   if (d) {
-    const same = (k: "connectTimeout" | "readTimeout" | "sendTimeout" | "retries" | "scheme") => (name: string) => policy.origins[name]?.[k] === d[k];
+    const defaults = { connectTimeout: "5s", readTimeout: "60s", sendTimeout: "60s", retries: 1 } as const;
+    const same = (k: keyof typeof defaults) => (name: string) => (policy.origins[name]?.[k] ?? defaults[k]) === (d[k] ?? defaults[k]);
     for (const name of routedPools(policy)) {
       if (name === def || !(name in policy.origins)) continue;
       const differ = (["connectTimeout", "readTimeout", "sendTimeout", "retries"] as const).filter((k) => !same(k)(name));
@@ -575,7 +576,10 @@ function lower(policy: Policy, ir: Parameters<NonNullable<Feature["lower"]>>[1])
     rules.some((r) => r.then.cache?.key !== undefined || r.then.experiment?.cacheKey || r.then.experiment?.pathPrefix || r.then.image || r.then.rewrite || poolsOfActions(r.then).length > 0);
   const regexes = rules.reduce((s, r) => s + countRegexes(and(conjuncts(r.when))), 0);
 
-  const vars: { name: string; value: string }[] = [];
+  // rules apply to proxied traffic only (not to the purge or other endpoint locations): `location /`
+  // marks its requests
+  const vars: { name: string; value: string }[] = [{ name: "cdn_rules_on", value: "" }];
+  ir.slots.proxy.push({ partial: "rules-proxy", data: {} });
   if (routed.length) {
     const d = poolTarget(policy, def);
     vars.push({ name: "cdn_origin_url", value: d.url }, { name: "cdn_origin_host", value: d.host });

@@ -42,6 +42,8 @@ describe("rules: conditions and actions", () => {
     { name: "internal", when: { path: "/internal", clientIp: ["127.0.0.0/8"] }, then: { respond: { status: 200, body: "internal-ok" } } },
     { name: "old", when: { path: "/old" }, then: { redirect: { to: "/new" } } },
     { name: "promo", when: { path: "/promo" }, then: { redirect: { to: "https://example.com/landing", status: 302, keepQuery: false } } },
+    { name: "moved-308", when: { path: "/form" }, then: { redirect: { to: "/form2", status: 308 } } },
+    { name: "moved-307", when: { path: "/tmp" }, then: { redirect: { to: "/tmp2", status: 307 } } },
     { name: "teapot", when: { path: "/teapot", method: ["GET"] }, then: { respond: { status: 418, body: "short and stout", contentType: "text/plain" } } },
     { name: "post-only", when: { path: "/m", method: ["POST", "PUT"] }, then: { respond: { status: 200, body: "post" } } },
     { name: "api", when: { path: { prefix: "/api/" } }, then: { origin: "api", requestHeaders: { set: { "X-Api": "1" } }, rewrite: { stripPrefix: "/api", addPrefix: "/v1" } } },
@@ -96,6 +98,8 @@ describe("rules: conditions and actions", () => {
     const p = await http(edge, "/promo?utm=1");
     expect(p.status).toBe(302);
     expect(p.headers.location).toBe("https://example.com/landing");
+    expect((await http(edge, "/form", { method: "POST", body: "x" })).status).toBe(308);
+    expect((await http(edge, "/tmp")).status).toBe(307);
   });
 
   it("responds with a fixed status and body, by method", async () => {
@@ -213,6 +217,30 @@ describe("rules: conditions and actions", () => {
     expect((await http(edge, "/short")).headers["x-cache"]).toBe("EXPIRED");
     expect((await http(edge, "/ttl/private")).headers["x-cache"]).not.toBe("HIT");
     expect(a.hits("/ttl/private")).toBe(2);
+  });
+});
+
+describe("rules: endpoints", () => {
+  it("leave the purge and health endpoints alone, even with a catch-all rule", async () => {
+    const edge = await bootEdge({
+      name: "endpoints",
+      origins: pools(),
+      defaultOrigin: "app",
+      cache: {},
+      health: { path: "/health" },
+      rules: [{ name: "everything", then: { cache: { ttl: "1h" }, responseHeaders: { set: { "X-Everything": "1" } } } }],
+    });
+    try {
+      const p = await http(edge, "/__purge", { method: "POST" });
+      expect(p.status).toBe(501);
+      expect(p.headers["x-everything"]).toBeUndefined();
+      expect((await http(edge, "/health")).body).toBe("ok\n");
+      expect((await http(edge, "/page")).headers["x-everything"]).toBe("1");
+      expect(a.hits("/__purge")).toBe(0);
+      expect(luaErrors(await edge.errors())).toEqual([]);
+    } finally {
+      await edge.stop();
+    }
   });
 });
 
