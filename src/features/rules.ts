@@ -6,7 +6,7 @@ import { durationSeconds } from "../util/units.js";
 import { parseCidr } from "../util/cidr.js";
 import { defaultOriginName, upstreamName } from "./origins.js";
 import { and, conjuncts, countryVar, decodePath, type CondNode, type PathAlt } from "./rules/conditions.js";
-import { covers, staticEval } from "./rules/analysis.js";
+import { covers, prepare, staticEval, type Prepared } from "./rules/analysis.js";
 import { poolsOfActions, routedPools } from "./rules/routing.js";
 
 /*
@@ -178,10 +178,11 @@ interface Analysed {
   rule: Rule;
   index: number;
   conj: CondNode[];
+  prepared: Prepared;
 }
 
 function ruleCovers(a: Analysed, b: Analysed): boolean {
-  return covers(a.conj, b.conj);
+  return covers(a.prepared, b.prepared);
 }
 
 /** Requests a rule's condition requires a cookie/header for, which the global cache bypass already excludes. */
@@ -203,7 +204,10 @@ function redirectTarget(to: string): { path: string; host?: string } {
 }
 
 function analyse(policy: Policy, rules: Rule[], out: Diagnostic[]): void {
-  const list: Analysed[] = rules.map((rule, index) => ({ rule, index, conj: conjuncts(rule.when) }));
+  const list: Analysed[] = rules.map((rule, index) => {
+    const conj = conjuncts(rule.when);
+    return { rule, index, conj, prepared: prepare(conj) };
+  });
   // shadowing: an earlier rule without continue matches everything this one matches
   // bypass contradiction: an earlier bypass rule with continue covers a TTL rule
   for (let j = 0; j < list.length; j++) {

@@ -68,16 +68,17 @@ function hostCovered(h: string, a: Extract<CondNode, { t: "host" }>): boolean {
   return a.exact.includes(h) || a.suffix.some((s) => h.endsWith(s));
 }
 
-/** Does conjunct `a` hold for every request for which all of `bs` hold? */
-function conjunctCovers(a: CondNode, bs: CondNode[], key: (n: CondNode) => string): boolean {
+/** Does conjunct `a` hold for every request for which all of `b`'s conjuncts hold? */
+function conjunctCovers(a: CondNode, b: Prepared): boolean {
+  const bs = b.conj;
   switch (a.t) {
     case "path":
-      return bs.some((b) => b.t === "path" && b.alts.every((balt) => a.alts.some((aalt) => altCovers(aalt, balt))));
+      return bs.some((x) => x.t === "path" && x.alts.every((balt) => a.alts.some((aalt) => altCovers(aalt, balt))));
     case "ext":
-      return bs.some((b) => {
-        if (b.t === "ext") return subset(b.set, a.set);
-        if (b.t === "path") {
-          return b.alts.every((alt) => {
+      return bs.some((x) => {
+        if (x.t === "ext") return subset(x.set, a.set);
+        if (x.t === "path") {
+          return x.alts.every((alt) => {
             const e = altExtensions(alt);
             return e !== undefined && e.length > 0 && subset(e, a.set);
           });
@@ -85,30 +86,56 @@ function conjunctCovers(a: CondNode, bs: CondNode[], key: (n: CondNode) => strin
         return false;
       });
     case "method":
-      return bs.some((b) => b.t === "method" && subset(b.set, a.set));
+      return bs.some((x) => x.t === "method" && subset(x.set, a.set));
     case "host":
       return bs.some(
-        (b) => b.t === "host" && b.exact.every((h) => hostCovered(h, a)) && b.suffix.every((s) => a.suffix.some((as) => s.endsWith(as))),
+        (x) => x.t === "host" && x.exact.every((h) => hostCovered(h, a)) && x.suffix.every((s) => a.suffix.some((as) => s.endsWith(as))),
       );
-    default: {
-      const k = key(a);
-      return bs.some((b) => key(b) === k);
+    default:
+      return b.keys.has(JSON.stringify(a));
+  }
+}
+
+const PATH = 1;
+const EXT = 2;
+const METHOD = 4;
+const HOST = 8;
+const OTHER = 16;
+
+/** A conjunction with what `covers` needs precomputed (once per rule, not once per pair). */
+export interface Prepared {
+  conj: CondNode[];
+  /** Kinds of conjuncts present. */
+  mask: number;
+  /** Kinds of conjuncts of another rule this one can satisfy (a path may satisfy an extension test). */
+  cap: number;
+  /** The conditions the analysis does not reason about, as JSON. */
+  keys: Set<string>;
+}
+
+export function prepare(conj: CondNode[]): Prepared {
+  let mask = 0;
+  const keys = new Set<string>();
+  for (const c of conj) {
+    if (c.t === "path") mask |= PATH;
+    else if (c.t === "ext") mask |= EXT;
+    else if (c.t === "method") mask |= METHOD;
+    else if (c.t === "host") mask |= HOST;
+    else {
+      mask |= OTHER;
+      keys.add(JSON.stringify(c));
     }
   }
+  return { conj, mask, cap: mask & PATH ? mask | EXT : mask, keys };
 }
 
 /**
  * True when every request matched by the conjunction `b` is matched by the conjunction `a`. An empty
  * `a` matches everything. Conditions the analysis does not understand only cover identical conditions.
  */
-export function covers(a: CondNode[], b: CondNode[]): boolean {
-  const keys = new Map<CondNode, string>();
-  const key = (n: CondNode) => {
-    let k = keys.get(n);
-    if (k === undefined) keys.set(n, (k = JSON.stringify(n)));
-    return k;
-  };
-  return a.every((c) => conjunctCovers(c, b, key));
+export function covers(a: Prepared, b: Prepared): boolean {
+  if ((a.mask & ~b.cap) !== 0) return false;
+  return a.conj.every((c) => conjunctCovers(c, b));
 }
 
 /** What is known about a request in `staticEval`. */
