@@ -49,6 +49,7 @@ describe("rules: conditions and actions", () => {
     { name: "api", when: { path: { prefix: "/api/" } }, then: { origin: "api", requestHeaders: { set: { "X-Api": "1" } }, rewrite: { stripPrefix: "/api", addPrefix: "/v1" } } },
     { name: "beta-header", when: { header: { name: "X-Beta", equals: "yes" } }, then: { responseHeaders: { set: { "X-Beta-Seen": "1" } } }, continue: true },
     { name: "ua-regex", when: { header: { name: "X-Client", matches: "^app/[0-9]+$" } }, then: { requestHeaders: { set: { "X-Client-Ok": "1" } } }, continue: true },
+    { name: "seen-cookie", when: { cookie: { name: "seen" } }, then: { responseHeaders: { set: { "X-Seen": "1" } } }, continue: true },
     { name: "gold", when: { cookie: { name: "tier", equals: "gold" } }, then: { requestHeaders: { set: { "X-Tier": "gold" }, remove: ["X-Remove-Me"] } }, continue: true },
     { name: "debug", when: { query: { name: "debug", exists: true } }, then: { cache: { bypass: true }, responseHeaders: { set: { "X-Debug": "on" } } }, continue: true },
     { name: "lang", when: { query: { name: "lang", equals: "fr ch" } }, then: { responseHeaders: { set: { "X-Lang": "fr" } } }, continue: true },
@@ -133,6 +134,8 @@ describe("rules: conditions and actions", () => {
     expect(n.headers["x-beta-seen"]).toBeUndefined();
     expect(last(a).headers["x-client-ok"]).toBeUndefined();
     expect(last(a).headers["x-tier"]).toBeUndefined();
+    expect((await http(edge, "/ck", { headers: { cookie: "x=1; seen=yes" } })).headers["x-seen"]).toBe("1");
+    expect((await http(edge, "/ck", { headers: { cookie: "unseen=yes" } })).headers["x-seen"]).toBeUndefined();
     const q = await http(edge, "/q?lang=fr%20ch");
     expect(q.headers["x-lang"]).toBe("fr");
     expect((await http(edge, "/q?lang=de")).headers["x-lang"]).toBeUndefined();
@@ -297,6 +300,7 @@ describe("rules: A/B split", () => {
       rules: [
         { name: "checkout", when: { path: "/exp" }, then: { origin: "api", experiment: { name: "checkout", variants: [{ name: "a", weight: 30 }, { name: "b", weight: 70 }], cacheKey: true } } },
         { name: "hero", when: { path: { prefix: "/hero" } }, then: { experiment: { name: "hero", by: "ip", variants: [{ name: "x", weight: 50 }, { name: "y", weight: 50 }], header: "X-Hero" } } },
+        { name: "shared", when: { path: "/shared" }, then: { experiment: { name: "shared", variants: [{ name: "p", weight: 50 }, { name: "q", weight: 50 }] } } },
         { name: "landing", when: { path: { prefix: "/landing" } }, then: { origin: "api", experiment: { name: "landing", variants: [{ name: "v1", weight: 50 }, { name: "v2", weight: 50 }], pathPrefix: true } } },
       ],
     });
@@ -340,6 +344,15 @@ describe("rules: A/B split", () => {
     const again = a.requests.length;
     await inBatches(100, 50, (i) => getFrom(edge, addr(i), `/hero?i=${i}`));
     for (const r of a.requests.slice(again)) expect(r.headers["x-hero"]).toBe(byIp.get(Number(/i=(\d+)/.exec(r.url)![1])));
+  });
+
+  it("keeps one cache entry for all variants unless the policy says the response differs", async () => {
+    a.route("/shared", (req) => ({ headers: { "cache-control": "max-age=600" }, body: `seen ${req.headers["x-experiment-shared"]}` }));
+    const p = await http(edge, "/shared", { headers: { cookie: "cdn_exp_shared=p" } });
+    const q = await http(edge, "/shared", { headers: { cookie: "cdn_exp_shared=q" } });
+    expect(p.body).toBe("seen p");
+    expect(q.body).toBe("seen p");
+    expect(a.hits("/shared")).toBe(1);
   });
 
   it("exposes the variant as a path prefix, with the variant in the cache key", async () => {
