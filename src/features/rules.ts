@@ -255,13 +255,24 @@ function analyse(policy: Policy, rules: Rule[], out: Diagnostic[]): void {
     }
   }
   // redirect loops: follow each redirect to the rule that definitely answers its target
+  // rules whose path condition is a set of exact paths can only match those: look them up by path
+  const byExact = new Map<string, number[]>();
+  const rest: number[] = [];
+  const conds = list.map((s) => and(s.conj));
+  for (const s of list) {
+    const p = s.conj.find((c): c is Extract<CondNode, { t: "path" }> => c.t === "path" && c.alts.every((x) => x.kind === "exact"));
+    if (!p) rest.push(s.index);
+    else for (const alt of new Set(p.alts.map((x) => x.value))) byExact.set(alt, [...(byExact.get(alt) ?? []), s.index]);
+  }
   const next = new Map<number, number>();
   for (const r of list) {
     const to = r.rule.then.redirect?.to;
     if (to === undefined) continue;
     const t = redirectTarget(to);
-    for (const s of list) {
-      const v = staticEval(and(s.conj), { path: t.path, method: "GET", ...(t.host !== undefined ? { host: t.host } : {}) });
+    const candidates = [...(byExact.get(t.path) ?? []), ...rest].sort((x, y) => x - y);
+    for (const i of candidates) {
+      const s = list[i]!;
+      const v = staticEval(conds[i]!, { path: t.path, method: "GET", ...(t.host !== undefined ? { host: t.host } : {}) });
       if (v === false) continue;
       if (v === undefined) break; // depends on the request: not a definite loop
       if (s.rule.then.redirect) next.set(r.index, s.index);

@@ -92,8 +92,15 @@ function conjunctCovers(a: CondNode, b: Prepared): boolean {
         (x) => x.t === "host" && x.exact.every((h) => hostCovered(h, a)) && x.suffix.every((s) => a.suffix.some((as) => s.endsWith(as))),
       );
     default:
-      return b.keys.has(JSON.stringify(a));
+      return b.keys.has(jsonOf(a));
   }
+}
+
+const json = new WeakMap<CondNode, string>();
+function jsonOf(n: CondNode): string {
+  let k = json.get(n);
+  if (k === undefined) json.set(n, (k = JSON.stringify(n)));
+  return k;
 }
 
 const PATH = 1;
@@ -123,7 +130,7 @@ export function prepare(conj: CondNode[]): Prepared {
     else if (c.t === "host") mask |= HOST;
     else {
       mask |= OTHER;
-      keys.add(JSON.stringify(c));
+      keys.add(jsonOf(c));
     }
   }
   return { conj, mask, cap: mask & PATH ? mask | EXT : mask, keys };
