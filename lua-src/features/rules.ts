@@ -325,9 +325,9 @@ function pickVariant(e: NonNullable<RuleData["exp"]>, u: number): string {
 function experiment(e: NonNullable<RuleData["exp"]>, dict: NgxSharedDict | undefined): void {
   let variant: string | undefined;
   if (e.by === "ip") {
-    variant = pickVariant(e, hashFraction(e.name + ":" + (ngx.var.get("remote_addr") ?? "")));
+    variant = pickVariant(e, hashFraction(e.ipPrefix + (ngx.var.get("remote_addr") ?? "")));
   } else {
-    const current = ngx.var.get("cookie_" + e.cookie);
+    const current = ngx.var.get(e.cookieVar);
     if (current !== undefined && e.names.get(current) === true) {
       variant = current;
     } else {
@@ -335,7 +335,7 @@ function experiment(e: NonNullable<RuleData["exp"]>, dict: NgxSharedDict | undef
       // clients (random draws would only converge); math.random if the counter is unavailable
       let u = math.random();
       if (dict !== undefined) {
-        const [n] = dict.incr("exp:" + e.name, 1, 0);
+        const [n] = dict.incr(e.counter, 1, 0);
         if (n !== undefined) u = (n * GOLDEN) % 1;
       }
       variant = pickVariant(e, u);

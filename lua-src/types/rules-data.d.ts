@@ -37,6 +37,9 @@ interface RuleData {
     name: string;
     by: "cookie" | "ip";
     cookie: string;
+    cookieVar: string;
+    counter: string;
+    ipPrefix: string;
     maxAge: number;
     header: string;
     prefix: boolean;
