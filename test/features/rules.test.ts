@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { bootEdge, nginxBinary, type Edge } from "../support/edge.js";
+import { bootEdge, buildForTest, nginxBinary, type Edge } from "../support/edge.js";
 import { writeBundleTo } from "../../src/emit/write.js";
-import { testConfig } from "../../src/runtime/nginx.js";
+import { freePort, startBundle, testConfig } from "../../src/runtime/nginx.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
 import { http, luaErrors, sleep } from "../support/http.js";
 import type { Policy, Rule } from "../../src/policy/types.js";
@@ -243,6 +243,37 @@ describe("rules: endpoints", () => {
       expect(luaErrors(await edge.errors())).toEqual([]);
     } finally {
       await edge.stop();
+    }
+  });
+});
+
+describe("rules: IPv6 clients", () => {
+  it("matches client CIDRs for an IPv6 client", async () => {
+    const listenPort = await freePort();
+    const { dir } = await buildForTest({
+      name: "v6",
+      listen: { http: listenPort, address: "[::1]" },
+      origins: pools(),
+      defaultOrigin: "app",
+      rules: [
+        { name: "v4-net", when: { clientIp: ["127.0.0.0/8"] }, then: { responseHeaders: { set: { "X-V4": "1" } } }, continue: true },
+        { name: "loopback", when: { path: "/v6", clientIp: ["::1"] }, then: { respond: { status: 200, body: "loopback" } } },
+        { name: "first-64", when: { path: "/v6net", clientIp: ["::/64"] }, then: { respond: { status: 200, body: "zero-net" } } },
+        { name: "doc-net", when: { path: "/v6no", clientIp: ["2001:db8::/32", "fe80::/10"] }, then: { respond: { status: 200, body: "doc" } } },
+      ],
+    });
+    const edge = await startBundle(dir, { port: listenPort, host: "::1", bin: await nginxBinary() });
+    try {
+      expect((await http(edge, "/v6")).body).toBe("loopback");
+      expect((await http(edge, "/v6net")).body).toBe("zero-net");
+      const no = await http(edge, "/v6no");
+      expect(no.headers["x-origin-port"]).toBe(port(a));
+      expect(no.headers["x-v4"]).toBeUndefined();
+      const errs = (await edge.errorLog()).split("\n").filter((l) => /\[(error|crit|alert|emerg)\]/.test(l));
+      expect(luaErrors(errs)).toEqual([]);
+    } finally {
+      await edge.stop();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });
