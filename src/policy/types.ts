@@ -781,7 +781,7 @@ export interface Actions {
 /** One rule: when the condition holds, apply the actions. */
 export interface Rule {
   /**
-   * Rule name, unique; diagnostics and logs use it.
+   * Rule name, unique; diagnostics name rules by it.
    * @pattern ^[A-Za-z0-9_.:-]{1,64}$
    * @example "assets-long-ttl"
    */
