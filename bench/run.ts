@@ -5,9 +5,11 @@
  */
 import { ensureNginx, type NginxBinary } from "../src/runtime/nginx.js";
 import { diskHit } from "./scenarios/disk-hit.js";
+import { rulesScenario } from "./scenarios/rules.js";
 
 const SCENARIOS: Record<string, (bin: NginxBinary) => Promise<void>> = {
   "disk-hit": diskHit,
+  rules: rulesScenario,
 };
 
 const only = process.argv.slice(2);

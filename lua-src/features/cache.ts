@@ -1,4 +1,5 @@
 import type { LuaFeature } from "../core/feature";
+import { features } from "policy_data";
 
 /** Sorted, normalised query string for the cache key; `allow` keeps only listed parameters. */
 function normaliseArgs(data: CacheData): string {
@@ -29,6 +30,7 @@ export const cache: LuaFeature<CacheData> = {
     const headerVars = data.bypassHeaderVars;
     const cookieVars = data.bypassCookieVars;
     const useArgs = data.query !== "none";
+    const rulesKey = features.rules !== undefined && features.rules.keyParts;
     return {
       access: () => {
         const vars = ngx.var;
@@ -57,6 +59,11 @@ export const cache: LuaFeature<CacheData> = {
         if (useArgs && vars.get("args") !== undefined) {
           const args = normaliseArgs(data);
           if (args !== "") key = key + "?" + args;
+        }
+        if (rulesKey) {
+          // cache key additions of the rules engine (variant, image format, rule key parts)
+          const extra = vars.get("cdn_rules_key");
+          if (extra !== undefined && extra !== "") key = key + "#" + extra;
         }
         vars.set("cdn_cache_key", key);
       },

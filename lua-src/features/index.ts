@@ -1,6 +1,7 @@
 import type { LuaFeature } from "../core/feature";
 import { cache } from "./cache";
 import { headers } from "./headers";
+import { rules, rulesLate } from "./rules";
 
 /** Lua features in the order their handlers run within a phase (access gates will go first, cheapest first). */
-export const FEATURES: LuaFeature<any>[] = [cache, headers];
+export const FEATURES: LuaFeature<any>[] = [rules, cache, headers, rulesLate];

@@ -2,6 +2,7 @@ import type { Feature } from "./feature.js";
 import type { Origin, Policy } from "../policy/types.js";
 import { error, pointer, type Diagnostic } from "../validate/diagnostic.js";
 import { checkDuration } from "../validate/checks.js";
+import { routedPools } from "./rules/routing.js";
 
 const ORIGIN_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
 
@@ -78,6 +79,7 @@ export const origins: Feature = {
     }
     const name = defaultOriginName(policy)!;
     const o = policy.origins[name]!;
+    const routed = routedPools(policy);
     ir.slots.proxy.push({
       partial: "origins",
       data: {
@@ -88,7 +90,9 @@ export const origins: Feature = {
         readTimeout: o.readTimeout ?? "60s",
         sendTimeout: o.sendTimeout ?? "60s",
         tries: (o.retries ?? 1) + 1,
-        tls: (o.scheme ?? "http") === "https",
+        tls: (o.scheme ?? "http") === "https" || routed.some((p) => policy.origins[p]?.scheme === "https"),
+        // rules route per request: proxy_pass $cdn_origin_url, Host from the routed pool (see features/rules.ts)
+        routed: routed.length > 0,
       },
     });
   },

@@ -381,6 +381,423 @@ export interface Workers {
   user?: string;
 }
 
+/**
+ * A request path match. A plain string is exact, unless it contains `*`: then it is a glob where `*` matches
+ * any characters (including `/`), e.g. `/assets/*` or `/img/*.png`.
+ * @example "/assets/*"
+ * @pattern ^/[A-Za-z0-9/._~!&'()*+,=:@%-]{0,255}$
+ */
+export type PathPattern = string;
+
+/** A path condition in its explicit forms: exactly one of `exact`, `prefix`, `glob` or `regex`. */
+export interface PathMatch {
+  /**
+   * The whole path equals this.
+   * @pattern ^/[A-Za-z0-9/._~!&'()*+,=:@%-]{0,255}$
+   * @example "/login"
+   */
+  exact?: string;
+  /**
+   * The path starts with this.
+   * @pattern ^/[A-Za-z0-9/._~!&'()*+,=:@%-]{0,255}$
+   * @example "/api/"
+   */
+  prefix?: string;
+  /**
+   * A glob: `*` matches any characters, `/` included.
+   * @pattern ^/[A-Za-z0-9/._~!&'()*+,=:@%-]{0,255}$
+   * @example "/img/*.png"
+   */
+  glob?: string;
+  /**
+   * A PCRE regular expression matched against the path (anchor it with `^`/`$` yourself).
+   * @example "^/u/[0-9]+$"
+   * @maxLength 512
+   */
+  regex?: string;
+}
+
+/**
+ * A file extension without the dot, compared case-insensitively.
+ * @pattern ^[A-Za-z0-9_-]{1,16}$
+ * @example "jpg"
+ */
+export type FileExtension = string;
+
+/** An HTTP method. */
+export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS";
+
+/**
+ * A two-letter country code (ISO 3166-1 alpha-2, upper case).
+ * @pattern ^[A-Z]{2}$
+ * @example "DE"
+ */
+export type CountryCode = string;
+
+/** A condition on a request header. Give at most one of `equals` / `matches`; neither means "exists". */
+export interface HeaderCondition {
+  /** Header name, case-insensitive. */
+  name: HeaderName;
+  /**
+   * `true`: the header is present (and not empty); `false`: it is absent.
+   * @default true
+   */
+  exists?: boolean;
+  /**
+   * The header value equals this exactly.
+   * @maxLength 1024
+   */
+  equals?: string;
+  /**
+   * A PCRE regular expression the value must match.
+   * @maxLength 512
+   * @example "^Mozilla/"
+   */
+  matches?: string;
+}
+
+/** A condition on a cookie or on a query parameter. */
+export interface NamedValueCondition {
+  /**
+   * Cookie or query parameter name.
+   * @pattern ^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$
+   */
+  name: string;
+  /**
+   * `true`: present; `false`: absent.
+   * @default true
+   */
+  exists?: boolean;
+  /**
+   * The (URL-decoded, for query parameters) value equals this exactly.
+   * @maxLength 1024
+   */
+  equals?: string;
+}
+
+/** Where the client's country comes from. */
+export interface CountrySource {
+  /**
+   * A request header set by a GeoIP lookup in front of the edge (a load balancer, the outer CDN tier).
+   * @default "X-Geoip-Country-Code"
+   */
+  header?: HeaderName;
+  /**
+   * An nginx variable holding the country code (for example `geoip2_data_country_code` when the target
+   * nginx has the GeoIP2 module configured). Wins over `header` when set.
+   * @pattern ^[a-z_][a-z0-9_]{0,63}$
+   */
+  variable?: string;
+}
+
+/** Client country condition. */
+export interface CountryCondition extends CountrySource {
+  /**
+   * Countries that match.
+   * @minItems 1
+   */
+  in: CountryCode[];
+}
+
+/**
+ * A condition on the request. Every key given must hold (they are combined with AND); use `any` for OR
+ * and `not` for negation. An empty condition matches every request.
+ */
+export interface Condition {
+  /** The path (without query) matches this pattern, or one of these patterns. */
+  path?: PathPattern | PathMatch | (PathPattern | PathMatch)[];
+  /**
+   * The path ends in one of these extensions.
+   * @example ["jpg", "png"]
+   */
+  extension?: FileExtension[];
+  /**
+   * The method is one of these.
+   * @example ["GET", "HEAD"]
+   */
+  method?: HttpMethod[];
+  /**
+   * The Host is one of these (case-insensitive); `*.example.com` matches any subdomain.
+   * @example ["shop.example.com"]
+   */
+  host?: ServerName[];
+  /** A request header exists / equals / matches. */
+  header?: HeaderCondition;
+  /** A cookie exists / equals. */
+  cookie?: NamedValueCondition;
+  /** A query parameter exists / equals. */
+  query?: NamedValueCondition;
+  /** The client's country is one of these. */
+  country?: CountryCondition;
+  /**
+   * The client address is in one of these CIDR blocks.
+   * @example ["10.0.0.0/8"]
+   */
+  clientIp?: Cidr[];
+  /**
+   * The User-Agent matches one of these PCRE patterns, case-insensitively (bot routing).
+   * @example ["googlebot", "bingbot"]
+   */
+  userAgent?: string[];
+  /** Every one of these holds. */
+  all?: Condition[];
+  /** At least one of these holds. */
+  any?: Condition[];
+  /** This does not hold. */
+  not?: Condition;
+}
+
+/** Extra parts of the cache key. */
+export interface CacheKeyAdditions {
+  /**
+   * Values of these request headers become part of the key.
+   * @example ["X-Device"]
+   */
+  headers?: HeaderName[];
+  /**
+   * Values of these cookies become part of the key.
+   * @example ["currency"]
+   */
+  cookies?: CookieName[];
+  /** Add the client country (same source as the `country` condition's default). */
+  country?: boolean;
+  /**
+   * A fixed tag added to the key, e.g. to keep a rule's objects apart.
+   * @pattern ^[A-Za-z0-9._-]{1,64}$
+   */
+  tag?: string;
+}
+
+/** Cache behaviour for the requests a rule matches. Needs `cache` in the policy. */
+export interface RuleCache {
+  /**
+   * Edge TTL that overrides the origin's freshness (`Cache-Control` max-age/s-maxage, `Expires`) and the
+   * policy's TTL table for 200, 203, 206, 301, 302, 307 and 308 responses. `private`, `no-store`,
+   * `no-cache` and `Set-Cookie` responses are still never stored.
+   * @example "1h"
+   */
+  ttl?: Duration;
+  /** Neither serve from nor store in the cache. */
+  bypass?: boolean;
+  /** Parts added to the cache key. */
+  key?: CacheKeyAdditions;
+}
+
+/** A path rewrite (what the origin receives; the cache key keeps the client's path). */
+export interface Rewrite {
+  /**
+   * Replace the path with this one.
+   * @pattern ^/[A-Za-z0-9/._~!&'()*+,=:@%-]{0,255}$
+   */
+  path?: string;
+  /**
+   * Remove this prefix from the path first (when present).
+   * @pattern ^/[A-Za-z0-9/._~!&'()*+,=:@%-]{0,255}$
+   */
+  stripPrefix?: string;
+  /**
+   * Then add this prefix.
+   * @pattern ^/[A-Za-z0-9/._~!&'()*+,=:@%-]{0,255}$
+   */
+  addPrefix?: string;
+}
+
+/** Redirect the client. */
+export interface Redirect {
+  /**
+   * Target: a path on this host, or an absolute `http(s)://` URL.
+   * @pattern ^(https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?)?/[A-Za-z0-9/._~!&'()*+,=:@%-]{0,255}$
+   * @example "https://www.example.com/new"
+   */
+  to: string;
+  /**
+   * Status code.
+   * @default 301
+   */
+  status?: 301 | 302 | 307 | 308;
+  /**
+   * Append the request's query string to the target.
+   * @default true
+   */
+  keepQuery?: boolean;
+}
+
+/** Answer from the edge with a fixed response. */
+export interface Respond {
+  /**
+   * Status code.
+   * @minimum 200
+   * @maximum 599
+   * @asType integer
+   */
+  status: number;
+  /**
+   * Body.
+   * @default ""
+   * @maxLength 65536
+   */
+  body?: string;
+  /**
+   * Content-Type of the body.
+   * @default "text/plain"
+   * @pattern ^[A-Za-z0-9!#$%&'*+.^_`|~-]+/[A-Za-z0-9!#$%&'*+.^_`|~-]+(; ?[A-Za-z0-9_-]+=[A-Za-z0-9_.-]+)?$
+   */
+  contentType?: string;
+}
+
+/** Route by the client's country. */
+export interface GeoRoute extends CountrySource {
+  /**
+   * Country -> origin pool.
+   * @example { "US": "us", "CA": "us", "DE": "eu" }
+   */
+  map: { [country: string]: string };
+  /** Pool for every other country and when the country is unknown. */
+  default: string;
+}
+
+/** One variant of an experiment. */
+export interface ExperimentVariant {
+  /**
+   * Variant name (sent to the origin, stored in the cookie).
+   * @pattern ^[A-Za-z0-9_-]{1,32}$
+   */
+  name: string;
+  /**
+   * Share of clients in percent; the weights of an experiment add up to 100.
+   * @minimum 0
+   * @maximum 100
+   */
+  weight: number;
+}
+
+/** An A/B split. */
+export interface Experiment {
+  /**
+   * Experiment name.
+   * @pattern ^[A-Za-z0-9_-]{1,32}$
+   */
+  name: string;
+  /** @minItems 2 */
+  variants: ExperimentVariant[];
+  /**
+   * How a client keeps its variant: `cookie` (assigned once, stored in a cookie, honoured after) or `ip`
+   * (a hash of the client address: no cookie, same variant for the same address).
+   * @default "cookie"
+   */
+  by?: "cookie" | "ip";
+  /**
+   * Cookie name (`by: "cookie"`). Default: `cdn_exp_<name>`.
+   */
+  cookie?: CookieName;
+  /**
+   * Cookie lifetime.
+   * @default "30d"
+   */
+  cookieMaxAge?: Duration;
+  /**
+   * Request header that tells the origin the variant. Default: `X-Experiment-<name>`.
+   */
+  header?: HeaderName;
+  /**
+   * Also prefix the path sent to the origin with `/<variant>`.
+   * @default false
+   */
+  pathPrefix?: boolean;
+  /**
+   * The origin's response differs per variant, so the variant is part of the cache key. Must not be false
+   * with `pathPrefix`.
+   * @default false
+   */
+  cacheKey?: boolean;
+}
+
+/** Image format negotiation. */
+export interface ImageNegotiation {
+  /**
+   * Pool of the image service (imgproxy-style). Omit to keep the current pool.
+   * @example "images"
+   */
+  origin?: string;
+  /**
+   * Formats offered, best first, when the client's Accept allows them.
+   * @default ["avif", "webp"]
+   */
+  formats?: ("avif" | "webp")[];
+  /**
+   * Path sent to the image origin; placeholders `{path}` (the request path), `{format}` (avif, webp or the
+   * original extension) and `{width}` (normalised width, 0 when none was asked for).
+   * @default "{path}"
+   * @example "/insecure/rs:fit:{width}:0/plain{path}@{format}"
+   * @pattern ^/?[A-Za-z0-9/._~!&'()*+,=:@%{}-]{0,255}$
+   */
+  url?: string;
+  /**
+   * Query parameter carrying the wanted width.
+   * @default "w"
+   * @pattern ^[A-Za-z0-9_-]{1,32}$
+   */
+  widthParam?: string;
+  /**
+   * Allowed widths: a requested width is rounded up to the next one (the largest when above), so the
+   * cache holds few variants.
+   * @example [320, 640, 1280, 1920]
+   */
+  widths?: number[];
+}
+
+/** What a rule does to the requests it matches. */
+export interface Actions {
+  /** Cache TTL override, bypass, key additions. */
+  cache?: RuleCache;
+  /** Headers of the request sent to the origin. */
+  requestHeaders?: HeaderRules;
+  /** Headers of the response (a `Cache-Control` set here overrides what the client sees, not the edge TTL). */
+  responseHeaders?: HeaderRules;
+  /**
+   * Send the request to this origin pool.
+   * @example "api"
+   */
+  origin?: string;
+  /** Rewrite the path sent to the origin. */
+  rewrite?: Rewrite;
+  /** Redirect the client (ends the request). */
+  redirect?: Redirect;
+  /** Answer with a fixed response (ends the request). */
+  respond?: Respond;
+  /**
+   * Refuse the request with this status, or 403 for `true` (ends the request).
+   * @example true
+   */
+  deny?: true | 401 | 403 | 404 | 410 | 429 | 451;
+  /** Route by country. */
+  geo?: GeoRoute;
+  /** A/B split. */
+  experiment?: Experiment;
+  /** Image format negotiation (AVIF / WebP / original). */
+  image?: ImageNegotiation;
+}
+
+/** One rule: when the condition holds, apply the actions. */
+export interface Rule {
+  /**
+   * Rule name, unique; diagnostics name rules by it.
+   * @pattern ^[A-Za-z0-9_.:-]{1,64}$
+   * @example "assets-long-ttl"
+   */
+  name: string;
+  /** The condition; omitted, the rule matches every request. */
+  when?: Condition;
+  /** The actions. */
+  then: Actions;
+  /**
+   * Keep evaluating the next rules after this one matched (its actions still apply). Without it, the first
+   * matching rule is the last one evaluated.
+   * @default false
+   */
+  continue?: boolean;
+}
+
 /** An edge policy: everything cdn-build compiles into an nginx/OpenResty bundle. */
 export interface Policy {
   /**
@@ -413,6 +830,11 @@ export interface Policy {
   accessLog?: AccessLog;
   /** Purge endpoint. */
   purge?: Purge;
+  /**
+   * The rules engine: evaluated in order for every request after the access gates and before the cache
+   * key; the first matching rule wins unless it says `continue`.
+   */
+  rules?: Rule[];
   /** nginx process settings. */
   workers?: Workers;
 }

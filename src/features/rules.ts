@@ -1,0 +1,638 @@
+import type { Feature } from "./feature.js";
+import type { Actions, Condition, HeaderRules, Policy, Rule } from "../policy/types.js";
+import { error, pointer, warning, type Diagnostic } from "../validate/diagnostic.js";
+import { checkCidr, checkDuration, checkUnique } from "../validate/checks.js";
+import { durationSeconds } from "../util/units.js";
+import { parseCidr } from "../util/cidr.js";
+import { defaultOriginName, upstreamName } from "./origins.js";
+import { and, conjuncts, countryVar, decodePath, type CondNode, type PathAlt } from "./rules/conditions.js";
+import { covers, prepare, staticEval, type Prepared } from "./rules/analysis.js";
+import { poolsOfActions, routedPools } from "./rules/routing.js";
+
+/*
+ * Diagnostic codes of the rules engine (CDN5xxx):
+ *   5001 duplicate rule name            5002 invalid regular expression     5003 unknown origin pool
+ *   5004 rule shadowed (warning)        5005 redirect loop                  5006 caches what a bypass excludes
+ *   5007 cache action without a cache   5008 `continue` / several endings   5009 bad experiment variants
+ *   5010 pathPrefix without cacheKey    5011 conflicting actions in a rule  5012 contradictory value test
+ *   5013 bad header change              5014 routed pool settings not applied (warning)
+ *   5015 bad country code               5016 bad image widths               5017 empty any/all list
+ *   5018 rule without actions (warning) 5019 duplicate experiment name      5020 redirect to itself
+ */
+
+const TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
+const PROTECTED = new Set(["content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer", "host"]);
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+/** Statuses a TTL override applies to. */
+const TTL_STATUSES = ["200", "203", "206", "301", "302", "307", "308"];
+
+type At = (...s: (string | number)[]) => string;
+
+function checkRegex(source: string, at: string, out: Diagnostic[]): void {
+  try {
+    new RegExp(source);
+  } catch (e) {
+    out.push(error("CDN5002", at, `invalid regular expression ${JSON.stringify(source)}: ${(e as Error).message}`, "fix the pattern (PCRE syntax; escape special characters with \\)"));
+  }
+}
+
+function checkCondition(c: Condition, at: At, out: Diagnostic[]): void {
+  const paths = c.path === undefined ? [] : Array.isArray(c.path) ? c.path : [c.path];
+  paths.forEach((p, i) => {
+    const where = Array.isArray(c.path) ? at("path", i) : at("path");
+    if (typeof p === "object") {
+      const n = ["exact", "prefix", "glob", "regex"].filter((k) => (p as Record<string, unknown>)[k] !== undefined).length;
+      if (n !== 1) out.push(error("CDN5012", where, "a path match needs exactly one of exact, prefix, glob, regex", 'e.g. { prefix: "/api/" }'));
+      if (p.regex !== undefined) checkRegex(p.regex, where + "/regex", out);
+    }
+  });
+  if (Array.isArray(c.path) && c.path.length === 0) out.push(error("CDN5017", at("path"), "the path list is empty", "list at least one pattern, or remove the key"));
+  for (const key of ["extension", "method", "host", "clientIp", "userAgent"] as const) {
+    const list = c[key];
+    if (list !== undefined && list.length === 0) out.push(error("CDN5017", at(key), `the ${key} list is empty`, "list at least one value, or remove the key"));
+  }
+  if (c.header) {
+    const h = c.header;
+    if (h.equals !== undefined && h.matches !== undefined) out.push(error("CDN5012", at("header"), "give either equals or matches, not both", "keep one"));
+    if (h.exists === false && (h.equals !== undefined || h.matches !== undefined)) {
+      out.push(error("CDN5012", at("header", "exists"), "a header cannot be absent and have a value", "remove exists: false, or the value test"));
+    }
+    if (h.matches !== undefined) checkRegex(h.matches, at("header", "matches"), out);
+  }
+  for (const key of ["cookie", "query"] as const) {
+    const v = c[key];
+    if (v && v.exists === false && v.equals !== undefined) out.push(error("CDN5012", at(key, "exists"), `a ${key} cannot be absent and have a value`, "remove exists: false, or equals"));
+  }
+  (c.clientIp ?? []).forEach((cidr, i) => out.push(...checkCidr(cidr, at("clientIp", i))));
+  (c.userAgent ?? []).forEach((p, i) => checkRegex(p, at("userAgent", i), out));
+  for (const key of ["all", "any"] as const) {
+    const list = c[key];
+    if (list === undefined) continue;
+    if (list.length === 0) out.push(error("CDN5017", at(key), `the ${key} list is empty`, "list at least one condition, or remove the key"));
+    list.forEach((sub, i) => checkCondition(sub, (...s) => at(key, i, ...s), out));
+  }
+  if (c.not) checkCondition(c.not, (...s) => at("not", ...s), out);
+}
+
+function checkHeaderChanges(rules: HeaderRules | undefined, at: At, out: Diagnostic[]): void {
+  if (!rules) return;
+  const names = Object.keys(rules.set ?? {});
+  for (const name of names) {
+    if (!TOKEN.test(name)) out.push(error("CDN5013", at("set", name), `"${name}" is not a valid header name`, "use letters, digits and '-'"));
+    else if (PROTECTED.has(name.toLowerCase())) out.push(error("CDN5013", at("set", name), `the ${name} header cannot be changed by a rule`, "nginx manages it; remove this entry"));
+    if (CONTROL.test(rules.set![name]!)) out.push(error("CDN5013", at("set", name), `the value of ${name} contains a control character`, "remove line breaks and control characters"));
+  }
+  out.push(...checkUnique(names, (i) => at("set", names[i]!), "header"));
+  const remove = rules.remove ?? [];
+  out.push(...checkUnique(remove, (i) => at("remove", i), "header"));
+  remove.forEach((name, i) => {
+    if (PROTECTED.has(name.toLowerCase())) out.push(error("CDN5013", at("remove", i), `the ${name} header cannot be removed by a rule`, "nginx manages it; remove this entry"));
+    if (names.some((n) => n.toLowerCase() === name.toLowerCase())) out.push(error("CDN5013", at("remove", i), `${name} is both set and removed`, "keep it in one list only"));
+  });
+}
+
+/** The endings of a rule: actions that answer the client themselves. */
+function endings(a: Actions): string[] {
+  return (["redirect", "respond", "deny"] as const).filter((k) => a[k] !== undefined);
+}
+
+function hasActions(a: Actions): boolean {
+  return Object.values(a).some((v) => v !== undefined);
+}
+
+function checkActions(policy: Policy, rule: Rule, at: At, out: Diagnostic[]): void {
+  const a = rule.then;
+  const pools = Object.keys(policy.origins);
+  const pool = (name: string, where: string) => {
+    if (!(name in policy.origins)) out.push(error("CDN5003", where, `rule "${rule.name}" routes to unknown origin pool "${name}"`, `use one of: ${pools.join(", ")}`));
+  };
+  if (a.origin !== undefined) pool(a.origin, at("then", "origin"));
+  if (a.geo) {
+    for (const [country, p] of Object.entries(a.geo.map)) {
+      if (!/^[A-Z]{2}$/.test(country)) out.push(error("CDN5015", at("then", "geo", "map", country), `"${country}" is not a country code`, 'use two upper-case letters (ISO 3166-1), e.g. "DE"'));
+      pool(p, at("then", "geo", "map", country));
+    }
+    pool(a.geo.default, at("then", "geo", "default"));
+  }
+  if (a.image?.origin !== undefined) pool(a.image.origin, at("then", "image", "origin"));
+  const routes = [a.origin !== undefined && "origin", a.geo && "geo", a.image?.origin !== undefined && "image.origin"].filter(Boolean);
+  if (routes.length > 1) out.push(error("CDN5011", at("then"), `rule "${rule.name}" routes in several ways (${routes.join(", ")})`, "keep one, or split the rule in two with continue"));
+  if (a.image?.url !== undefined && a.rewrite) out.push(error("CDN5011", at("then", "rewrite"), `rule "${rule.name}" both rewrites the path and builds an image URL`, "keep one of rewrite and image.url"));
+
+  const ends = endings(a);
+  if (ends.length > 1) out.push(error("CDN5008", at("then", ends[1]!), `rule "${rule.name}" has several endings (${ends.join(", ")})`, "a request can only be answered once: keep one"));
+  if (ends.length > 0 && rule.continue) out.push(error("CDN5008", at("continue"), `rule "${rule.name}" ends the request (${ends[0]}), so continue has no effect`, "remove continue"));
+  if (!hasActions(a)) out.push(warning("CDN5018", at("then"), `rule "${rule.name}" has no actions`, "add an action, or remove the rule"));
+
+  if (a.cache) {
+    if (!policy.cache) out.push(error("CDN5007", at("then", "cache"), `rule "${rule.name}" changes caching but the policy has no cache`, "add a cache section, or remove the cache action"));
+    if (a.cache.ttl !== undefined && a.cache.bypass === true) {
+      out.push(error("CDN5006", at("then", "cache", "ttl"), `rule "${rule.name}" sets a TTL for requests it bypasses the cache for`, "remove ttl or bypass"));
+    }
+    out.push(...checkDuration(a.cache.ttl, at("then", "cache", "ttl")));
+    const k = a.cache.key;
+    if (k) {
+      out.push(...checkUnique(k.headers ?? [], (i) => at("then", "cache", "key", "headers", i), "header"));
+      out.push(...checkUnique(k.cookies ?? [], (i) => at("then", "cache", "key", "cookies", i), "cookie"));
+    }
+  }
+  checkHeaderChanges(a.requestHeaders, (...s) => at("then", "requestHeaders", ...s), out);
+  checkHeaderChanges(a.responseHeaders, (...s) => at("then", "responseHeaders", ...s), out);
+  if (a.rewrite && a.rewrite.path === undefined && a.rewrite.stripPrefix === undefined && a.rewrite.addPrefix === undefined) {
+    out.push(error("CDN5011", at("then", "rewrite"), "the rewrite changes nothing", "give path, stripPrefix or addPrefix"));
+  }
+  if (a.rewrite?.path !== undefined && a.rewrite.stripPrefix !== undefined) {
+    out.push(error("CDN5011", at("then", "rewrite", "stripPrefix"), "stripPrefix has no effect when path replaces the whole path", "remove one of them"));
+  }
+  const e = a.experiment;
+  if (e) {
+    const sum = e.variants.reduce((s, v) => s + v.weight, 0);
+    if (Math.abs(sum - 100) > 1e-9) out.push(error("CDN5009", at("then", "experiment", "variants"), `the weights of experiment "${e.name}" add up to ${sum}, not 100`, "make the percentages add up to 100"));
+    out.push(...checkUnique(e.variants.map((v) => v.name), (i) => at("then", "experiment", "variants", i, "name"), "variant"));
+    if (e.pathPrefix && e.cacheKey === false) {
+      out.push(error("CDN5010", at("then", "experiment", "cacheKey"), `experiment "${e.name}" sends each variant to a different path, so the variant must be part of the cache key`, "remove cacheKey: false"));
+    }
+    if (e.by === "ip" && (e.cookie !== undefined || e.cookieMaxAge !== undefined)) {
+      out.push(error("CDN5009", at("then", "experiment", "by"), `experiment "${e.name}" is keyed by IP but sets cookie options`, 'use by: "cookie", or remove cookie / cookieMaxAge'));
+    }
+    out.push(...checkDuration(e.cookieMaxAge, at("then", "experiment", "cookieMaxAge")));
+    if (e.cacheKey && !policy.cache) out.push(error("CDN5007", at("then", "experiment", "cacheKey"), "cacheKey needs a cache in the policy", "add a cache section, or remove cacheKey"));
+  }
+  const img = a.image;
+  if (img) {
+    const w = img.widths ?? [];
+    if (w.some((x) => !Number.isInteger(x) || x < 1 || x > 10000)) out.push(error("CDN5016", at("then", "image", "widths"), "widths must be whole numbers from 1 to 10000", "e.g. [320, 640, 1280]"));
+    out.push(...checkUnique(w.map(String), (i) => at("then", "image", "widths", i), "width"));
+    if (img.formats !== undefined && new Set(img.formats).size !== img.formats.length) out.push(error("CDN5016", at("then", "image", "formats"), "a format is listed twice", "list each format once"));
+    if (img.url !== undefined && !img.url.startsWith("/") && !img.url.startsWith("{path}")) {
+      out.push(error("CDN5016", at("then", "image", "url"), "the image URL must start with / or {path}", 'e.g. "/resize/{width}{path}"'));
+    }
+  }
+  if (a.respond && a.respond.status >= 300 && a.respond.status < 400) {
+    out.push(error("CDN5011", at("then", "respond", "status"), "use redirect for 3xx answers", "redirect: { to, status }"));
+  }
+}
+
+interface Analysed {
+  rule: Rule;
+  index: number;
+  conj: CondNode[];
+  prepared: Prepared;
+}
+
+function ruleCovers(a: Analysed, b: Analysed): boolean {
+  return covers(a.prepared, b.prepared);
+}
+
+/** Requests a rule's condition requires a cookie/header for, which the global cache bypass already excludes. */
+function bypassedBy(policy: Policy, conj: CondNode[]): string | undefined {
+  const b = policy.cache?.bypass ?? {};
+  const cookies = new Set(b.cookies ?? []);
+  const headers = new Set([...(b.authorization === false ? [] : ["authorization"]), ...(b.headers ?? []).map((h) => h.toLowerCase())]);
+  for (const c of conj) {
+    if (c.t === "cookie" && c.op !== "absent" && cookies.has(c.name)) return `cookie ${c.name}`;
+    if (c.t === "header" && c.op !== "absent" && headers.has(c.name)) return `header ${c.name}`;
+  }
+  return undefined;
+}
+
+/** The path and host a redirect target leads to (undefined host: same host as the request). */
+function redirectTarget(to: string): { path: string; host?: string } {
+  const m = /^https?:\/\/([^/:]+)(:[0-9]+)?(\/.*)$/.exec(to);
+  return m ? { path: decodePath(m[3]!), host: m[1]!.toLowerCase() } : { path: decodePath(to) };
+}
+
+function analyse(policy: Policy, rules: Rule[], out: Diagnostic[]): void {
+  const list: Analysed[] = rules.map((rule, index) => {
+    const conj = conjuncts(rule.when);
+    return { rule, index, conj, prepared: prepare(conj) };
+  });
+  // shadowing: an earlier rule without continue matches everything this one matches
+  // bypass contradiction: an earlier bypass rule with continue covers a TTL rule
+  for (let j = 0; j < list.length; j++) {
+    const b = list[j]!;
+    const ttl = b.rule.then.cache?.ttl !== undefined;
+    for (let i = 0; i < j; i++) {
+      const a = list[i]!;
+      const bypass = a.rule.then.cache?.bypass === true;
+      if (a.rule.continue && !(bypass && ttl)) continue;
+      if (!ruleCovers(a, b)) continue;
+      if (!a.rule.continue) {
+        out.push(
+          warning(
+            "CDN5004",
+            pointer("rules", j),
+            `rule "${b.rule.name}" can never match: the earlier rule "${a.rule.name}" (rules/${i}) matches every request it matches and does not continue`,
+            `move "${b.rule.name}" before "${a.rule.name}", narrow "${a.rule.name}", or add continue: true to it`,
+          ),
+        );
+        break;
+      }
+      if (b.rule.then.cache?.bypass !== false) {
+        out.push(
+          error(
+            "CDN5006",
+            pointer("rules", j, "then", "cache", "ttl"),
+            `rule "${b.rule.name}" sets a TTL, but every request it matches was excluded from the cache by rule "${a.rule.name}" (rules/${i})`,
+            `remove the TTL, narrow "${a.rule.name}", or set bypass: false in "${b.rule.name}"`,
+          ),
+        );
+      }
+    }
+    if (ttl && policy.cache) {
+      const why = bypassedBy(policy, b.conj);
+      if (why) {
+        out.push(
+          error(
+            "CDN5006",
+            pointer("rules", j, "then", "cache", "ttl"),
+            `rule "${b.rule.name}" sets a TTL for requests with ${why}, which cache.bypass always excludes from the cache`,
+            "remove the TTL, or drop that condition",
+          ),
+        );
+      }
+    }
+  }
+  // redirect loops: follow each redirect to the rule that definitely answers its target
+  // rules whose path condition is a set of exact paths can only match those: look them up by path
+  const byExact = new Map<string, number[]>();
+  const rest: number[] = [];
+  const conds = list.map((s) => and(s.conj));
+  for (const s of list) {
+    const p = s.conj.find((c): c is Extract<CondNode, { t: "path" }> => c.t === "path" && c.alts.every((x) => x.kind === "exact"));
+    if (!p) rest.push(s.index);
+    else for (const alt of new Set(p.alts.map((x) => x.value))) byExact.set(alt, [...(byExact.get(alt) ?? []), s.index]);
+  }
+  const next = new Map<number, number>();
+  for (const r of list) {
+    const to = r.rule.then.redirect?.to;
+    if (to === undefined) continue;
+    const t = redirectTarget(to);
+    const candidates = [...(byExact.get(t.path) ?? []), ...rest].sort((x, y) => x - y);
+    for (const i of candidates) {
+      const s = list[i]!;
+      const v = staticEval(conds[i]!, { path: t.path, method: "GET", ...(t.host !== undefined ? { host: t.host } : {}) });
+      if (v === false) continue;
+      if (v === undefined) break; // depends on the request: not a definite loop
+      if (s.rule.then.redirect) next.set(r.index, s.index);
+      if (!s.rule.continue) break;
+      if (s.rule.then.redirect) break;
+    }
+  }
+  const reported = new Set<number>();
+  for (const start of next.keys()) {
+    const seen: number[] = [];
+    let cur: number | undefined = start;
+    while (cur !== undefined && !seen.includes(cur)) {
+      seen.push(cur);
+      cur = next.get(cur);
+    }
+    if (cur === undefined || reported.has(cur)) continue;
+    const cycle = seen.slice(seen.indexOf(cur));
+    cycle.forEach((i) => reported.add(i));
+    const first = Math.min(...cycle);
+    const names = [...cycle, cycle[0]!].map((i) => `"${list[i]!.rule.name}"`).join(" -> ");
+    out.push(
+      cycle.length === 1
+        ? error("CDN5020", pointer("rules", first, "then", "redirect", "to"), `rule "${list[first]!.rule.name}" redirects to a URL it matches itself: an endless redirect`, "change the target, or narrow the condition")
+        : error("CDN5005", pointer("rules", first, "then", "redirect", "to"), `redirect loop between rules ${names}`, "change one of the targets so the chain ends"),
+    );
+  }
+  // routed pools whose location settings cannot apply per request
+  const def = defaultOriginName(policy);
+  const d = def === undefined ? undefined : policy.origins[def];
+  if (d) {
+    const defaults = { connectTimeout: "5s", readTimeout: "60s", sendTimeout: "60s", retries: 1 } as const;
+    const same = (k: keyof typeof defaults) => (name: string) => (policy.origins[name]?.[k] ?? defaults[k]) === (d[k] ?? defaults[k]);
+    for (const name of routedPools(policy)) {
+      if (name === def || !(name in policy.origins)) continue;
+      const differ = (["connectTimeout", "readTimeout", "sendTimeout", "retries"] as const).filter((k) => !same(k)(name));
+      if (differ.length) {
+        out.push(
+          warning(
+            "CDN5014",
+            pointer("origins", name),
+            `origin "${name}" is reached through rules, which use the proxy settings of the default origin "${def}": its ${differ.join(", ")} will not apply`,
+            `give "${name}" the same ${differ.join(", ")} as "${def}"`,
+          ),
+        );
+      }
+    }
+  }
+}
+
+function check(policy: Policy): Diagnostic[] {
+  const rules = policy.rules;
+  if (!rules) return [];
+  const out: Diagnostic[] = [];
+  const names = new Map<string, number>();
+  const experiments = new Map<string, number>();
+  rules.forEach((rule, i) => {
+    const at: At = (...s) => pointer("rules", i, ...s);
+    const first = names.get(rule.name);
+    if (first !== undefined) out.push(error("CDN5001", at("name"), `rule name "${rule.name}" is already used by rules/${first}`, "give every rule its own name"));
+    else names.set(rule.name, i);
+    const e = rule.then.experiment;
+    if (e) {
+      const f = experiments.get(e.name);
+      if (f !== undefined) out.push(error("CDN5019", at("then", "experiment", "name"), `experiment "${e.name}" is already defined by rules/${f}`, "name each experiment once; a client gets one variant per experiment"));
+      else experiments.set(e.name, i);
+    }
+    if (rule.when) checkCondition(rule.when, (...s) => at("when", ...s), out);
+    checkActions(policy, rule, at, out);
+  });
+  if (!out.some((d) => d.severity === "error")) analyse(policy, rules, out);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// lowering
+
+/** A condition node as the Lua runtime evaluates it (see lua-src/types/rules-data.d.ts). */
+function luaCond(n: CondNode): unknown {
+  switch (n.t) {
+    case "and":
+    case "or":
+      return { t: n.t, c: n.c.map(luaCond) };
+    case "not":
+      return { t: "not", c: luaCond(n.c) };
+    case "path": {
+      const exact: Record<string, boolean> = {};
+      const prefix: string[] = [];
+      const re: string[] = [];
+      for (const alt of n.alts) {
+        if (alt.kind === "exact") exact[alt.value] = true;
+        else if (alt.kind === "prefix") prefix.push(alt.value);
+        else if (alt.kind === "glob") re.push(alt.regex);
+        else re.push(alt.value);
+      }
+      return { t: "path", exact, prefix, re };
+    }
+    case "ext":
+    case "method":
+      return { t: n.t, set: Object.fromEntries(n.set.map((s) => [s, true])) };
+    case "host":
+      return { t: "host", exact: Object.fromEntries(n.exact.map((s) => [s, true])), suffix: n.suffix };
+    case "header":
+      return { t: "var", v: "http_" + n.name.replace(/-/g, "_"), op: n.op, value: n.value };
+    case "cookie":
+      return { t: "var", v: "cookie_" + n.name, op: n.op, value: n.value };
+    case "arg":
+      return { t: "arg", v: "arg_" + n.name, op: n.op, value: n.value };
+    case "country":
+      return { t: "country", v: n.source, set: Object.fromEntries(n.set.map((s) => [s, true])) };
+    case "cidr":
+      return { t: "cidr", nets: n.nets.map(luaCidr) };
+    case "ua":
+      return { t: "ua", re: n.patterns.length === 1 ? n.patterns[0]! : n.patterns.map((p) => `(?:${p})`).join("|") };
+  }
+}
+
+/** A CIDR as 16-bit words (8 for IPv6, 2 for IPv4) and a prefix length, so Lua compares numbers. */
+function luaCidr(text: string): { family: number; words: number[]; prefix: number } {
+  const c = parseCidr(text)!;
+  if (c.family === 4) {
+    const b = c.address.split(".").map(Number);
+    return { family: 4, words: [(b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!], prefix: c.prefix };
+  }
+  return { family: 6, words: ipv6Words(c.address), prefix: c.prefix };
+}
+
+function ipv6Words(addr: string): number[] {
+  let s = addr;
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
+  const tail: number[] = [];
+  if (v4) {
+    const b = v4[1]!.split(".").map(Number);
+    tail.push((b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!);
+    s = s.slice(0, -v4[1]!.length).replace(/:$/, "") || ":";
+    if (s.endsWith(":") && !s.endsWith("::")) s = s + ":";
+  }
+  const [head, rest] = s.split("::");
+  const h = head ? head.split(":").filter((x) => x !== "").map((x) => parseInt(x, 16)) : [];
+  const r = rest !== undefined && rest !== "" ? rest.split(":").filter((x) => x !== "").map((x) => parseInt(x, 16)) : [];
+  const fill = 8 - tail.length - h.length - r.length;
+  return [...h, ...(s.includes("::") ? Array(Math.max(0, fill)).fill(0) : []), ...r, ...tail].slice(0, 8);
+}
+
+interface PoolTarget {
+  url: string;
+  host: string;
+}
+
+function poolTarget(policy: Policy, name: string): PoolTarget {
+  const o = policy.origins[name]!;
+  return { url: `${o.scheme ?? "http"}://${upstreamName(name)}`, host: o.hostHeader ?? "" };
+}
+
+function ttlLocation(ttl: string): string {
+  return `cdn_ttl_${durationSeconds(ttl)}`;
+}
+
+function sortedPairs(set: Record<string, string> | undefined): [string, string][] {
+  return Object.entries(set ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+function luaRule(policy: Policy, rule: Rule): Record<string, unknown> {
+  const a = rule.then;
+  const r: Record<string, unknown> = { name: rule.name, cont: rule.continue === true, cond: luaCond(and(conjuncts(rule.when))) };
+  if (a.cache) {
+    if (a.cache.bypass !== undefined) r.bypass = a.cache.bypass;
+    if (a.cache.ttl !== undefined) r.ttl = "@" + ttlLocation(a.cache.ttl);
+    const k = a.cache.key;
+    if (k) {
+      const vars: string[] = [
+        ...(k.headers ?? []).map((h) => "http_" + h.toLowerCase().replace(/-/g, "_")),
+        ...(k.cookies ?? []).map((c) => "cookie_" + c),
+        ...(k.country ? [countryVar(undefined)] : []),
+      ];
+      r.key = { vars, tag: k.tag ?? "" };
+    }
+  }
+  if (a.requestHeaders) {
+    r.reqSet = sortedPairs(a.requestHeaders.set);
+    r.reqRemove = [...(a.requestHeaders.remove ?? [])].sort();
+  }
+  if (a.responseHeaders) {
+    r.resSet = sortedPairs(a.responseHeaders.set);
+    r.resRemove = [...(a.responseHeaders.remove ?? [])].sort();
+  }
+  if (a.origin !== undefined) r.origin = poolTarget(policy, a.origin);
+  if (a.rewrite) r.rewrite = { path: a.rewrite.path, strip: a.rewrite.stripPrefix, add: a.rewrite.addPrefix };
+  if (a.redirect) r.redirect = { to: a.redirect.to, status: a.redirect.status ?? 301, keepQuery: a.redirect.keepQuery ?? true };
+  if (a.respond) r.respond = { status: a.respond.status, body: a.respond.body ?? "", type: a.respond.contentType ?? "text/plain" };
+  if (a.deny !== undefined) r.deny = a.deny === true ? 403 : a.deny;
+  if (a.geo) {
+    r.geo = {
+      v: countryVar(a.geo),
+      map: Object.fromEntries(Object.entries(a.geo.map).map(([c, p]) => [c, poolTarget(policy, p)])),
+      default: poolTarget(policy, a.geo.default),
+    };
+  }
+  const e = a.experiment;
+  if (e) {
+    let acc = 0;
+    const variants = e.variants.map((v) => {
+      acc += v.weight;
+      return { name: v.name, upto: acc / 100 };
+    });
+    variants[variants.length - 1]!.upto = 1;
+    r.exp = {
+      name: e.name,
+      by: e.by ?? "cookie",
+      cookie: e.cookie ?? `cdn_exp_${e.name}`,
+      cookieVar: `cookie_${e.cookie ?? `cdn_exp_${e.name}`}`,
+      counter: `exp:${e.name}`,
+      ipPrefix: `${e.name}:`,
+      maxAge: durationSeconds(e.cookieMaxAge ?? "30d"),
+      header: e.header ?? `X-Experiment-${e.name}`,
+      prefix: e.pathPrefix ?? false,
+      key: e.cacheKey ?? e.pathPrefix ?? false,
+      variants: variants.filter((v, i) => i === 0 || v.upto > variants[i - 1]!.upto),
+      names: Object.fromEntries(e.variants.map((v) => [v.name, true])),
+    };
+  }
+  const img = a.image;
+  if (img) {
+    r.image = {
+      origin: img.origin === undefined ? undefined : poolTarget(policy, img.origin),
+      formats: img.formats ?? ["avif", "webp"],
+      url: img.url ?? "{path}",
+      widthParam: "arg_" + (img.widthParam ?? "w"),
+      widths: [...new Set(img.widths ?? [])].sort((x, y) => x - y),
+    };
+  }
+  r.hdr = a.responseHeaders !== undefined || a.image !== undefined;
+  return r;
+}
+
+/** Chooses, for each rule, one index that is a necessary condition of it (or none: always evaluated). */
+function buildIndex(rules: Rule[]): Record<string, unknown> {
+  const exact: Record<string, number[]> = {};
+  const prefix = new Map<string, number[]>();
+  const ext: Record<string, number[]> = {};
+  const host: Record<string, number[]> = {};
+  const hostSuffix: Record<string, number[]> = {};
+  const always: number[] = [];
+  const push = (m: Record<string, number[]>, k: string, i: number) => {
+    const l = (m[k] ??= []);
+    if (l[l.length - 1] !== i) l.push(i);
+  };
+  // 0-based rule positions: the runtime indexes `rules` from TypeScript, and TSTL adds the Lua offset
+  rules.forEach((rule, i) => {
+    const conj = conjuncts(rule.when);
+    const path = conj.find((c): c is Extract<CondNode, { t: "path" }> => c.t === "path" && c.alts.every((a: PathAlt) => a.kind !== "regex"));
+    if (path) {
+      for (const alt of path.alts) {
+        if (alt.kind === "exact") push(exact, alt.value, i);
+        else {
+          const p = alt.kind === "prefix" ? alt.value : alt.kind === "glob" ? alt.literal : "/";
+          const l = prefix.get(p) ?? [];
+          if (l[l.length - 1] !== i) l.push(i);
+          prefix.set(p, l);
+        }
+      }
+      return;
+    }
+    const e = conj.find((c) => c.t === "ext");
+    if (e && e.t === "ext") {
+      for (const x of e.set) push(ext, x, i);
+      return;
+    }
+    const h = conj.find((c) => c.t === "host");
+    if (h && h.t === "host") {
+      for (const x of h.exact) push(host, x, i);
+      for (const x of h.suffix) push(hostSuffix, x, i);
+      return;
+    }
+    always.push(i);
+  });
+  return {
+    exact,
+    prefix: [...prefix].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([p, l]) => ({ p, rules: l })),
+    ext,
+    host,
+    hostSuffix,
+    always,
+  };
+}
+
+/** Counts the regexes the runtime compiles, to size lua_regex_cache_max_entries. */
+function countRegexes(n: CondNode): number {
+  switch (n.t) {
+    case "and":
+    case "or":
+      return n.c.reduce((s, c) => s + countRegexes(c), 0);
+    case "not":
+      return countRegexes(n.c);
+    case "path":
+      return n.alts.filter((a) => a.kind === "glob" || a.kind === "regex").length;
+    case "header":
+      return n.op === "matches" ? 1 : 0;
+    case "ua":
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+function lower(policy: Policy, ir: Parameters<NonNullable<Feature["lower"]>>[1]): void {
+  const rules = policy.rules;
+  if (!rules || rules.length === 0) return;
+  const luaRules = rules.map((r) => luaRule(policy, r));
+  const routed = routedPools(policy);
+  const def = defaultOriginName(policy)!;
+  const ttls = [...new Set(rules.map((r) => r.then.cache?.ttl).filter((t): t is string => t !== undefined))]
+    .map((t) => ({ name: ttlLocation(t), seconds: durationSeconds(t)! }))
+    .filter((t, i, all) => all.findIndex((x) => x.name === t.name) === i)
+    .sort((x, y) => x.seconds - y.seconds);
+  const cookieExperiments = rules.some((r) => r.then.experiment && (r.then.experiment.by ?? "cookie") === "cookie");
+  // routing and rewrites also go into the key (see lua-src/features/rules.ts), when there is a cache
+  const keyParts =
+    policy.cache !== undefined &&
+    rules.some((r) => r.then.cache?.key !== undefined || r.then.experiment?.cacheKey || r.then.experiment?.pathPrefix || r.then.image || r.then.rewrite || poolsOfActions(r.then).length > 0);
+  const regexes = rules.reduce((s, r) => s + countRegexes(and(conjuncts(r.when))), 0);
+
+  // rules apply to proxied traffic only (not to the purge or other endpoint locations): `location /`
+  // marks its requests
+  const vars: { name: string; value: string }[] = [{ name: "cdn_rules_on", value: "" }];
+  ir.slots.proxy.push({ partial: "rules-proxy", data: {} });
+  if (routed.length) {
+    const d = poolTarget(policy, def);
+    vars.push({ name: "cdn_origin_url", value: d.url }, { name: "cdn_origin_host", value: d.host });
+  }
+  if (luaRules.some((r) => r.hdr)) vars.push({ name: "cdn_rules", value: "" });
+  if (cookieExperiments) vars.push({ name: "cdn_rules_cookie", value: "" });
+  if (keyParts) vars.push({ name: "cdn_rules_key", value: "" });
+  if (ttls.length) vars.push({ name: "cdn_rules_ttl", value: "" }, { name: "cdn_rules_nostore", value: "" });
+  ir.luaVars.push(...vars);
+  if (cookieExperiments) ir.sharedDicts.push({ name: "cdn_rules", size: "1m" });
+
+  ir.slots.http.push({
+    partial: "rules",
+    data: { hostMap: routed.length > 0, regexCache: regexes + 64 > 1024 ? regexes + 256 : null },
+  });
+  for (const t of ttls) {
+    ir.slots.locations.push({
+      partial: "rules-ttl",
+      // `proxy` is the same array the proxy location renders: parts added by later features appear here too.
+      data: { name: t.name, ttl: `${t.seconds}s`, statuses: TTL_STATUSES, proxy: ir.slots.proxy },
+    });
+  }
+  ir.luaData.rules = {
+    rules: luaRules,
+    index: buildIndex(rules),
+    hasHeader: luaRules.some((r) => r.hdr),
+    hasTtl: ttls.length > 0,
+    hasCookie: cookieExperiments,
+    keyParts,
+    routed: routed.length > 0,
+  };
+}
+
+/**
+ * The rules engine: ordered conditions -> actions, compiled to indexed Lua data (exact paths and hosts in
+ * hash tables, prefixes in a trie) so the per-request cost does not grow with the number of rules.
+ */
+export const rules: Feature = { name: "rules", check, lower };
