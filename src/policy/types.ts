@@ -389,6 +389,24 @@ export interface Workers {
  */
 export type PathPattern = string;
 
+/**
+ * Where an access gate applies. With neither key the gate applies to every request (health and purge
+ * endpoints excepted). Patterns are `PathPattern`s: exact paths, or globs where `*` matches anything.
+ * @example { "paths": ["/private/*"] }
+ */
+export interface GateScope {
+  /**
+   * The gate runs only for these paths.
+   * @example ["/private/*", "/account"]
+   */
+  paths?: PathPattern[];
+  /**
+   * The gate never runs for these paths (checked after `paths`).
+   * @example ["/private/public-*"]
+   */
+  exceptPaths?: PathPattern[];
+}
+
 /** A path condition in its explicit forms: exactly one of `exact`, `prefix`, `glob` or `regex`. */
 export interface PathMatch {
   /**
