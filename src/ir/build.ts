@@ -23,7 +23,7 @@ export function buildIR(policy: Policy, target: Target, toolVersion: string): Ed
     name: policy.name,
     target,
     toolVersion,
-    main: { user: null, workerProcesses: "auto", workerConnections: 4096, modules: [...t.modules] },
+    main: { user: null, workerProcesses: "auto", workerConnections: 4096, modules: [...t.modules], env: [] },
     luaPackagePath: ["$prefix/lua/?.lua", ...t.luaPath, ";"].join(";"),
     sharedDicts: [],
     luaVars: [],
@@ -32,5 +32,15 @@ export function buildIR(policy: Policy, target: Target, toolVersion: string): Ed
     luaData: {},
   };
   for (const f of FEATURES) f.lower?.(policy, ir);
+  ir.main.env = [...new Set(ir.main.env)].sort();
   return ir;
+}
+
+/**
+ * Declares that the Lua runtime reads `ref` from the environment (nginx only passes variables listed with
+ * `env`) and returns the variable name for the feature's Lua data.
+ */
+export function useEnv(ir: EdgeIR, ref: { env: string }): string {
+  ir.main.env.push(ref.env);
+  return ref.env;
 }

@@ -35,6 +35,8 @@ export interface EdgeIR {
     workerConnections: number;
     /** Absolute paths of dynamic modules to load (nginx-lua target). */
     modules: string[];
+    /** Environment variables the Lua runtime reads at start (`env NAME;`); see `useEnv`. */
+    env: string[];
   };
   /** lua_package_path: the bundle's own lua/ first, then the target's libraries. */
   luaPackagePath: string;

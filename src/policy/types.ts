@@ -390,9 +390,9 @@ export interface Workers {
 export type PathPattern = string;
 
 /**
- * Where an access gate applies. With neither key the gate applies to every request (health and purge
- * endpoints excepted). Patterns are `PathPattern`s: exact paths, or globs where `*` matches anything.
- * @example { "paths": ["/private/*"] }
+ * Where an access gate applies; every gate's settings extend this. With neither key the gate applies to
+ * every request (the health and purge endpoints are never gated). Patterns are `PathPattern`s: exact
+ * paths, or globs where `*` matches anything.
  */
 export interface GateScope {
   /**
@@ -405,6 +405,62 @@ export interface GateScope {
    * @example ["/private/public-*"]
    */
   exceptPaths?: PathPattern[];
+}
+
+/**
+ * A value read from an environment variable of the nginx master when it starts (never written into the
+ * bundle). In a TypeScript policy write `env("NAME")`; in YAML/JSON `{ env: NAME }`.
+ * @example { "env": "EDGE_SECRET" }
+ */
+export interface EnvRef {
+  /**
+   * Name of the environment variable.
+   * @pattern ^[A-Za-z_][A-Za-z0-9_]{0,127}$
+   */
+  env: string;
+}
+
+/** The Redis server shared by the nodes of a fleet (cluster rate limits, purge fan-out). */
+export interface Redis {
+  /**
+   * Host name or IP address.
+   * @pattern ^[A-Za-z0-9.:_-]{1,253}$
+   * @default "127.0.0.1"
+   */
+  host?: string;
+  /**
+   * TCP port.
+   * @minimum 1
+   * @maximum 65535
+   * @default 6379
+   */
+  port?: number;
+  /** Password (AUTH), from the environment. */
+  password?: EnvRef;
+  /**
+   * Database number (SELECT).
+   * @minimum 0
+   * @maximum 1023
+   * @default 0
+   */
+  db?: number;
+  /**
+   * Connect/send/read timeout of one Redis call. Keep it small: it is paid on the request path.
+   * @default "50ms"
+   */
+  timeout?: Duration;
+  /**
+   * Idle connections kept per worker.
+   * @minimum 1
+   * @maximum 10000
+   * @default 32
+   */
+  poolSize?: number;
+  /**
+   * How long an idle pooled connection is kept.
+   * @default "60s"
+   */
+  idleTimeout?: Duration;
 }
 
 /** A path condition in its explicit forms: exactly one of `exact`, `prefix`, `glob` or `regex`. */
@@ -855,4 +911,6 @@ export interface Policy {
   rules?: Rule[];
   /** nginx process settings. */
   workers?: Workers;
+  /** The Redis server shared by a fleet of edges (cluster rate limits, purge fan-out). */
+  redis?: Redis;
 }

@@ -1,0 +1,30 @@
+/** The Redis client of lua-nginx-redis (Debian, `nginx.redis`) / lua-resty-redis (OpenResty, `resty.redis`). */
+
+interface RedisClient {
+  set_timeout(timeoutMs: number): void;
+  connect(host: string, port: number): LuaMultiReturn<[1 | undefined, string | undefined]>;
+  set_keepalive(idleMs: number, poolSize: number): LuaMultiReturn<[1 | undefined, string | undefined]>;
+  get_reused_times(): LuaMultiReturn<[number | undefined, string | undefined]>;
+  close(): LuaMultiReturn<[1 | undefined, string | undefined]>;
+  /** Any Redis command by name, e.g. `red.evalsha(...)` via `redisCall`. Reply, or undefined + error. */
+  [command: string]: any;
+}
+
+interface RedisModule {
+  "new"(this: RedisModule): LuaMultiReturn<[RedisClient | undefined, string | undefined]>;
+}
+
+/** Policy data of the fleet Redis server (src/features/redis.ts). */
+interface RedisData {
+  host: string;
+  port: number;
+  db: number;
+  timeoutMs: number;
+  poolSize: number;
+  idleMs: number;
+  passwordEnv?: string;
+}
+
+interface FeaturesData {
+  redis?: RedisData;
+}

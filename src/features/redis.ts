@@ -1,0 +1,46 @@
+import type { Feature } from "./feature.js";
+import { pointer } from "../validate/diagnostic.js";
+import { checkDuration } from "../validate/checks.js";
+import { durationMs } from "../util/units.js";
+import { useEnv } from "../ir/build.js";
+
+/** Lua data of the shared Redis connection settings (`lua-src/core/redis.ts`). */
+export interface RedisData {
+  host: string;
+  port: number;
+  db: number;
+  timeoutMs: number;
+  poolSize: number;
+  idleMs: number;
+  passwordEnv?: string;
+}
+
+/**
+ * The fleet's Redis server: no nginx config of its own, only connection settings for the Lua features that
+ * use it (cluster rate limits, purge fan-out) through `lua-src/core/redis.ts`.
+ */
+export const redis: Feature = {
+  name: "redis",
+  check(policy) {
+    const r = policy.redis;
+    if (!r) return [];
+    return [
+      ...checkDuration(r.timeout, pointer("redis", "timeout"), { timer: true }),
+      ...checkDuration(r.idleTimeout, pointer("redis", "idleTimeout"), { timer: true }),
+    ];
+  },
+  lower(policy, ir) {
+    const r = policy.redis;
+    if (!r) return;
+    const data: RedisData = {
+      host: r.host ?? "127.0.0.1",
+      port: r.port ?? 6379,
+      db: r.db ?? 0,
+      timeoutMs: durationMs(r.timeout ?? "50ms")!,
+      poolSize: r.poolSize ?? 32,
+      idleMs: durationMs(r.idleTimeout ?? "60s")!,
+    };
+    if (r.password) data.passwordEnv = useEnv(ir, r.password);
+    ir.luaData.redis = data;
+  },
+};
