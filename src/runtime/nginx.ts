@@ -45,6 +45,8 @@ export interface StartBundleOptions {
   readyTimeoutMs?: number;
   /** If set, readiness also requires `GET <readyPath>` to answer with a status < 500. */
   readyPath?: string;
+  /** Extra environment variables for nginx (secrets a policy names with `env("NAME")`). */
+  env?: Record<string, string>;
 }
 
 /** Where Debian's libnginx-mod-http-lua (and its NDK dependency) put their modules. */
@@ -468,6 +470,7 @@ export async function startBundle(bundleDir: string, opts: StartBundleOptions): 
   installExitHandlers();
   const child = spawn(bin.path, ["-p", prefixArg(dir), "-c", "nginx.conf", "-g", globals.join(" ")], {
     cwd: dir,
+    env: opts.env ? { ...process.env, ...opts.env } : process.env,
     stdio: ["ignore", "pipe", "pipe"],
     detached: true, // own process group: kill(-pid) reaches the workers too
   });

@@ -35,11 +35,14 @@ export async function buildForTest(policy: Policy): Promise<{ dir: string; conf:
 }
 
 /** Compiles, writes and boots a policy on a free 127.0.0.1 port. `stop()` also removes the bundle. */
-export async function bootEdge(policy: Omit<Policy, "listen"> & Partial<Pick<Policy, "listen">>): Promise<Edge> {
+export async function bootEdge(
+  policy: Omit<Policy, "listen"> & Partial<Pick<Policy, "listen">>,
+  opts: { env?: Record<string, string> } = {},
+): Promise<Edge> {
   const port = await freePort();
   const p = { ...policy, listen: { http: port, address: "127.0.0.1" } } as Policy;
   const { dir, conf } = await buildForTest(p);
-  const running = await startBundle(dir, { port, bin: await nginxBinary() });
+  const running = await startBundle(dir, { port, bin: await nginxBinary(), env: opts.env });
   return {
     ...running,
     policy: p,
