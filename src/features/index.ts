@@ -8,11 +8,13 @@ import { accessLog } from "./access-log.js";
 import { purge } from "./purge.js";
 import { rules } from "./rules.js";
 import { redis } from "./redis.js";
+import { jwt } from "./jwt.js";
+import { signedUrls } from "./signed-urls.js";
 
 /**
  * Every feature, in the order their checks run and their parts are emitted. Access gates (when added) go
  * cheapest first; see ARCHITECTURE.md.
  */
-export const FEATURES: readonly Feature[] = [server, origins, redis, cache, headers, health, accessLog, purge, rules];
+export const FEATURES: readonly Feature[] = [server, origins, redis, cache, headers, health, accessLog, purge, jwt, signedUrls, rules];
 
 export type { Feature };

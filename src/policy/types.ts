@@ -420,6 +420,107 @@ export interface EnvRef {
   env: string;
 }
 
+/** A JWT signature algorithm the `jwt` gate accepts. */
+export type JwtAlgorithm = "HS256" | "HS384" | "HS512" | "RS256";
+
+/**
+ * An RSA public key in PEM (`-----BEGIN PUBLIC KEY-----`), from one of three places: inline in the policy
+ * (`pem`, validated at build time and written into the bundle: a public key is not a secret), a file on the
+ * edge host read when nginx starts (`file`, absolute or relative to the bundle directory), or an
+ * environment variable of the nginx master (`env`).
+ */
+export type JwtPublicKey = { pem: string } | { file: string } | EnvRef;
+
+/**
+ * The JWT gate: requests in scope must carry a valid JSON Web Token (`Authorization: Bearer <token>`, or the
+ * cookie named by `cookie`). Anything else gets 401 with `WWW-Authenticate: Bearer`.
+ */
+export interface Jwt extends GateScope {
+  /**
+   * Accepted algorithms, all of one family: HMAC (`HS256`, `HS384`, `HS512`, with `secret`) or `RS256`
+   * (with `publicKey`). The token header's `alg` must be one of these; `none` is never accepted.
+   * @minItems 1
+   * @example ["HS256"]
+   */
+  algorithms: JwtAlgorithm[];
+  /** HMAC secret (HS256/384/512), read from the environment when nginx starts. */
+  secret?: EnvRef;
+  /** RSA public key (RS256). */
+  publicKey?: JwtPublicKey;
+  /**
+   * Required issuer (`iss`): the token's `iss` must equal one of these.
+   * @example "https://auth.example.com/"
+   */
+  issuer?: string | string[];
+  /**
+   * Required audience (`aud`): the token's `aud` (a string or a list) must contain one of these.
+   * @example "shop-api"
+   */
+  audience?: string | string[];
+  /**
+   * Clock skew allowed when checking `exp` and `nbf`.
+   * @default "30s"
+   */
+  clockSkew?: Duration;
+  /**
+   * Refuse tokens without an `exp` claim.
+   * @default true
+   */
+  requireExp?: boolean;
+  /**
+   * Also accept the token from this cookie when there is no `Authorization` header.
+   * @pattern ^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$
+   * @example "session"
+   */
+  cookie?: string;
+  /**
+   * Claims forwarded to the origin as request headers: claim name -> header name. Client-sent copies of
+   * these headers are always removed from proxied requests, in scope or not.
+   * @example { "sub": "X-User-Id", "role": "X-User-Role" }
+   */
+  forwardClaims?: { [claim: string]: HeaderName };
+  /**
+   * `realm` of the `WWW-Authenticate` challenge.
+   * @pattern ^[A-Za-z0-9 ._:/-]{1,64}$
+   * @default "edge"
+   */
+  realm?: string;
+}
+
+/**
+ * The signed-URL gate: requests in scope must carry an expiry and an HMAC-SHA256 signature in the query
+ * string (see README, "Signed URLs", for the exact string that is signed; `cdn-build sign` produces them).
+ * Expired -> 410, missing or bad signature -> 403. Both parameters are removed before the cache key and the
+ * origin see the request.
+ */
+export interface SignedUrls extends GateScope {
+  /** The HMAC-SHA256 key, read from the environment when nginx starts. */
+  secret: EnvRef;
+  /**
+   * How the signature is written in the URL: lower-case hex or base64url without padding.
+   * @default "hex"
+   */
+  encoding?: "hex" | "base64url";
+  /**
+   * Query parameter holding the expiry (Unix time, seconds).
+   * @pattern ^[A-Za-z0-9._~-]{1,64}$
+   * @default "expires"
+   */
+  expiresParam?: string;
+  /**
+   * Query parameter holding the signature.
+   * @pattern ^[A-Za-z0-9._~-]{1,64}$
+   * @default "signature"
+   */
+  signatureParam?: string;
+  /**
+   * Accept only URLs bound to the client's IP address (signed with `--ip`). When false, both forms are
+   * accepted: a URL signed with an IP is valid from that IP only, one signed without from anywhere.
+   * @default false
+   */
+  requireIp?: boolean;
+}
+
 /** The Redis server shared by the nodes of a fleet (cluster rate limits, purge fan-out). */
 export interface Redis {
   /**
@@ -913,4 +1014,8 @@ export interface Policy {
   workers?: Workers;
   /** The Redis server shared by a fleet of edges (cluster rate limits, purge fan-out). */
   redis?: Redis;
+  /** JWT gate: a valid token is required (optionally only on some paths). */
+  jwt?: Jwt;
+  /** Signed-URL gate: a valid signature and expiry in the query string are required (usually on some paths). */
+  signedUrls?: SignedUrls;
 }

@@ -1,0 +1,17 @@
+/** Parts of the ngx API and of LuaJIT's FFI used by the JWT and signed-URL gates. */
+
+interface NgxReq {
+  /** Replaces the query string (a raw string is used as is); $args and the proxied URI follow. */
+  set_uri_args(this: void, args: string | LuaTable<string, unknown>): void;
+}
+
+interface Ngx {
+  /** Standard base64; undefined when the input is not valid base64. */
+  decode_base64(this: void, s: string): string | undefined;
+  encode_base64(this: void, s: string, noPadding?: boolean): string;
+  config: { prefix(this: void): string };
+  readonly HTTP_UNAUTHORIZED: number;
+  readonly HTTP_GONE: number;
+  readonly HTTP_INTERNAL_SERVER_ERROR: number;
+}
+
