@@ -7,12 +7,14 @@ import { TARGET_NAMES } from "./ir/build.js";
 import type { Target } from "./ir/types.js";
 import { findNginx, testConfig } from "./runtime/nginx.js";
 import { toolVersion } from "./util/package.js";
+import { runSign, SIGN_HELP, SignUsageError } from "./sign-cli.js";
 
 const USAGE = `cdn-build: compile a typed CDN edge policy into an OpenResty/nginx bundle
 
 Usage:
   cdn-build validate <policy>                       check a policy, write nothing
   cdn-build build <policy> --out <dir> [options]    write the bundle to <dir>
+  cdn-build sign <policy> <path> [--ttl 1h]         print a signed URL for the signedUrls gate
   cdn-build <command> --help                        help for one command
   cdn-build --version
 
@@ -37,6 +39,7 @@ policy or a failed verify leaves the previous bundle untouched.
                      libnginx-mod-http-lua, lua-resty-core and lua-resty-lrucache
   --verify           run \`nginx -t\` (or \`openresty -t\`) on the bundle before installing it
   --json             print diagnostics as JSON`,
+  sign: SIGN_HELP,
 };
 
 class UsageError extends Error {}
@@ -120,6 +123,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runValidate(rest);
       case "build":
         return await runBuild(rest);
+      case "sign":
+        return await runSign(rest, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), env: process.env, now: Date.now });
       case "help":
         return help(rest[0] && HELP[rest[0]] ? rest[0] : undefined);
       case "--help":
@@ -136,7 +141,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command "${cmd}"`);
     }
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+    if (err instanceof UsageError || err instanceof SignUsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       process.stderr.write(`error: ${(err as Error).message}\nrun \`cdn-build --help\` for usage\n`);
       return 2;
     }
