@@ -63,14 +63,14 @@ async function errorsOf(n: RunningNginx): Promise<void> {
 }
 
 /** Compiles and boots a policy (listen is replaced by a free 127.0.0.1 port). */
-export async function bootPolicy(bin: NginxBinary, policy: Omit<Policy, "listen">, cleanup: Cleanup): Promise<RunningNginx> {
+export async function bootPolicy(bin: NginxBinary, policy: Omit<Policy, "listen">, cleanup: Cleanup, env?: Record<string, string>): Promise<RunningNginx> {
   const port = await freePort();
   const { bundle, diagnostics } = compile({ ...policy, listen: { http: port, address: "127.0.0.1" } }, { target: bin.kind });
   if (!bundle) throw new Error(JSON.stringify(diagnostics, null, 2));
   const dir = await mkdtemp(join(tmpdir(), "cdn-bench-"));
   cleanup.add(() => rm(dir, { recursive: true, force: true }));
   await writeBundleTo(bundle, dir);
-  const n = await startBundle(dir, { port, bin });
+  const n = await startBundle(dir, { port, bin, env });
   cleanup.add(async () => {
     await errorsOf(n);
     await n.stop();

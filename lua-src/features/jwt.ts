@@ -13,6 +13,15 @@ import { constantTimeEquals, digestOf, hmac, parseRsaPublicKey, rsaVerify, type 
  */
 
 const MAX_TOKEN = 8192;
+const CACHE_MAX = 4096;
+
+interface Verified {
+  claims: LuaTable<string, unknown>;
+  exp?: number;
+  nbf?: number;
+  /** Header values of the forwarded claims, in `forward` order (undefined: not forwarded). */
+  fwd: (string | undefined)[];
+}
 
 function readKeyFile(path: string): LuaMultiReturn<[string | undefined, string | undefined]> {
   const full = string.sub(path, 1, 1) === "/" ? path : ngx.config.prefix() + path;
@@ -96,8 +105,8 @@ export const jwt: LuaFeature<JwtData> = {
       return ngx.exit(ngx.HTTP_OK);
     };
 
-    /** The verified claims, or a refusal. */
-    const verify = (token: string): LuaTable<string, unknown> => {
+    /** Verifies signature, header and claims (all but the time checks): the cache entry, or a refusal. */
+    const verify = (token: string): Verified => {
       if (token.length > MAX_TOKEN) refuse("token too large");
       const [d1] = string.find(token, ".", 1, true);
       if (d1 === undefined) refuse("malformed token");
@@ -118,17 +127,12 @@ export const jwt: LuaFeature<JwtData> = {
       const pRaw = decodeBase64url(string.sub(token, d1! + 1, d2! - 1));
       const claims = pRaw === undefined ? undefined : decodeJson(pRaw);
       if (!isJsonObject(claims)) return refuse("malformed token payload");
-      const now = ngx.time();
       const exp = claims.get("exp");
       if (exp === undefined) {
         if (requireExp) return refuse("no expiry");
       } else if (typeof exp !== "number") return refuse("malformed expiry");
-      else if (now >= exp + skew) return refuse("token expired");
       const nbf = claims.get("nbf");
-      if (nbf !== undefined) {
-        if (typeof nbf !== "number") return refuse("malformed nbf");
-        if (now + skew < nbf) return refuse("token not yet valid");
-      }
+      if (nbf !== undefined && typeof nbf !== "number") return refuse("malformed nbf");
       if (issuers !== undefined) {
         const iss = claims.get("iss");
         if (typeof iss !== "string" || issuers.get(iss) !== true) return refuse("wrong issuer");
@@ -147,8 +151,15 @@ export const jwt: LuaFeature<JwtData> = {
         }
         if (!ok) return refuse("wrong audience");
       }
-      return claims;
+      const fwd: (string | undefined)[] = [];
+      for (let i = 0; i < forward.length; i++) fwd[i] = headerValue(claims.get(forward[i][0]));
+      return { claims, exp: exp as number | undefined, nbf: nbf as number | undefined, fwd };
     };
+
+    // Verified tokens, per worker: a repeated token (the common case: one client, many requests) costs a
+    // table lookup and the time checks. Bounded: the table is dropped when it holds CACHE_MAX tokens.
+    let cache = new LuaTable<string, Verified>();
+    let cached = 0;
 
     return {
       access: () => {
@@ -172,13 +183,27 @@ export const jwt: LuaFeature<JwtData> = {
           ngx.log(ngx.ERR, "jwt gate: ", keyError);
           return ngx.exit(ngx.HTTP_INTERNAL_SERVER_ERROR);
         }
-        const claims = verify(token);
-        for (let i = 0; i < forward.length; i++) {
-          const [claim, name] = forward[i];
-          const v = headerValue(claims.get(claim));
-          if (v !== undefined) setHeader(name, v);
+        let entry = cache.get(token);
+        if (entry === undefined) {
+          entry = verify(token);
+          if (cached >= CACHE_MAX) {
+            cache = new LuaTable();
+            cached = 0;
+          }
+          cache.set(token, entry);
+          cached = cached + 1;
         }
-        ngx.ctx.set("cdn_jwt_claims", claims);
+        const now = ngx.time();
+        if (entry.exp !== undefined && now >= entry.exp + skew) return refuse("token expired");
+        if (entry.nbf !== undefined && now + skew < entry.nbf) return refuse("token not yet valid");
+        const fwd = entry.fwd;
+        for (let i = 0; i < forward.length; i++) {
+          const v = fwd[i];
+          if (v !== undefined) setHeader(forward[i][1], v);
+        }
+        // the verified claims, for later handlers (claim-keyed rate limits); shared between requests
+        // with the same token, so read-only
+        ngx.ctx.set("cdn_jwt_claims", entry.claims);
       },
     };
   },

@@ -313,3 +313,27 @@ describe("jwt gate: misconfiguration at start", () => {
     }
   });
 });
+
+describe("jwt gate: verified-token cache", () => {
+  it("re-checks expiry on every request: a token accepted once is refused once it expires (skew 0)", async () => {
+    const o = await startMockOrigin();
+    const e = await bootEdge(
+      { name: "jwt-expiry", origins: { app: { servers: [{ address: o.address }] } }, jwt: { algorithms: ["HS256"], secret: { env: "JWT_SECRET" }, clockSkew: "0s", forwardClaims: { sub: "X-User-Id" } } },
+      { env: { JWT_SECRET: SECRET } },
+    );
+    try {
+      const t = hs("HS256", { sub: "short", exp: now() + 2 });
+      expect((await http(e, "/a", { headers: bearer(t) })).status).toBe(200);
+      expect((await http(e, "/a", { headers: bearer(t) })).status).toBe(200);
+      expect(o.requests.at(-1)!.headers["x-user-id"]).toBe("short");
+      await new Promise((r) => setTimeout(r, 3100));
+      const r = await http(e, "/a", { headers: bearer(t) });
+      expect(r.status).toBe(401);
+      expect(r.headers["www-authenticate"]).toContain('error_description="token expired"');
+      expect(luaErrors(await e.errors())).toEqual([]);
+    } finally {
+      await e.stop();
+      await o.close();
+    }
+  });
+});
