@@ -135,3 +135,29 @@ describe("signed URLs gate: misconfiguration at start", () => {
     }
   });
 });
+
+describe("signed URLs gate: validation", () => {
+  const codes = async (signedUrls: unknown) => {
+    const { compile } = await import("../../src/compile.js");
+    const { diagnostics } = compile({ name: "v", listen: { http: 8080 }, origins: { app: { servers: [{ address: "127.0.0.1:3000" }] } }, signedUrls });
+    return diagnostics.map((d) => `${d.code} ${d.path}`);
+  };
+
+  it("accepts a scoped gate", async () => {
+    expect(await codes({ paths: ["/downloads/*"], secret: { env: "K" }, encoding: "base64url" })).toEqual([]);
+  });
+
+  it("CDN3080: the same parameter for expiry and signature", async () => {
+    expect(await codes({ paths: ["/d/*"], secret: { env: "K" }, expiresParam: "s", signatureParam: "s" })).toEqual(["CDN3080 /signedUrls/signatureParam"]);
+  });
+
+  it("CDN3081 (warning): a gate on every path", async () => {
+    expect(await codes({ secret: { env: "K" } })).toEqual(["CDN3081 /signedUrls"]);
+  });
+
+  it("refuses a missing secret, an unknown encoding and bad parameter names in the schema", async () => {
+    expect((await codes({ paths: ["/d/*"] })).length).toBeGreaterThan(0);
+    expect((await codes({ paths: ["/d/*"], secret: { env: "K" }, encoding: "base32" }))[0]).toMatch(/\/signedUrls\/encoding/);
+    expect((await codes({ paths: ["/d/*"], secret: { env: "K" }, expiresParam: "a&b" }))[0]).toMatch(/\/signedUrls\/expiresParam/);
+  });
+});
