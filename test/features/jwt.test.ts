@@ -62,7 +62,7 @@ describe("jwt gate", () => {
           audience: ["shop", "admin"],
           clockSkew: "30s",
           cookie: "session",
-          forwardClaims: { sub: "X-User-Id", role: "X-User-Role", groups: "X-User-Groups" },
+          forwardClaims: { sub: "X-User-Id", role: "X-User-Role", groups: "X-User-Groups", lvl: "X-User-Level", org: "X-User-Org" },
         },
       },
       { env: { JWT_SECRET: SECRET } },
@@ -103,6 +103,18 @@ describe("jwt gate", () => {
         expect(req.headers["x-user-groups"]).toBe("a,b");
       });
     }
+
+    it("forwards numbers and booleans as text, and never objects or values with control characters", async () => {
+      const path = "/private/types";
+      const r = await http(hsEdge, path, { headers: { ...bearer(hs("HS256", good({ lvl: 3, groups: [1, true, "x"], org: { id: 1 }, role: "admin\r\nX-Evil: 1" }))), "x-user-org": "forged" } });
+      expect(r.status).toBe(200);
+      const h = lastRequest(path).headers;
+      expect(h["x-user-level"]).toBe("3");
+      expect(h["x-user-groups"]).toBe("1,true,x");
+      expect(h["x-user-org"]).toBeUndefined();
+      expect(h["x-user-role"]).toBeUndefined();
+      expect(h["x-evil"]).toBeUndefined();
+    });
 
     it("accepts the token from the cookie when there is no Authorization header", async () => {
       const r = await http(hsEdge, "/private/cookie", { headers: { cookie: `other=1; session=${hs("HS256", good())}` } });

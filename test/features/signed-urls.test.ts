@@ -2,7 +2,9 @@ import { createHmac } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bootEdge, type Edge } from "../support/edge.js";
+import { rm } from "node:fs/promises";
+import { bootEdge, buildForTest, nginxBinary, type Edge } from "../support/edge.js";
+import { freePort, startBundle } from "../../src/runtime/nginx.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
 import { http, luaErrors } from "../support/http.js";
 import { signPath } from "../../src/sign.js";
@@ -117,6 +119,32 @@ describe("signed URLs gate", () => {
     expect((await http(edge, `/downloads/ip?expires=${exp}&signature=${mac}`)).status).toBe(200);
     const other = createHmac("sha256", SECRET).update(`/downloads/ip\n${exp}\n\n127.0.0.2`).digest("hex");
     expect((await http(edge, `/downloads/ip?expires=${exp}&signature=${other}`)).status).toBe(403);
+  });
+});
+
+describe("signed URLs gate: IPv6 clients", () => {
+  it("binds a URL to an IPv6 client address", async () => {
+    const o = await startMockOrigin();
+    const listenPort = await freePort();
+    const { dir } = await buildForTest({
+      name: "signed-v6",
+      listen: { http: listenPort, address: "[::1]" },
+      origins: { app: { servers: [{ address: o.address }] } },
+      signedUrls: { paths: ["/d/*"], secret: { env: "SIGNED_URL_KEY" }, requireIp: true },
+    });
+    const edge = await startBundle(dir, { port: listenPort, host: "::1", bin: await nginxBinary(), env: { SIGNED_URL_KEY: SECRET } });
+    try {
+      expect((await http(edge, signPath({ path: "/d/v6", expires: future(), key: SECRET, ip: "::1" }))).status).toBe(200);
+      expect((await http(edge, signPath({ path: "/d/v6", expires: future(), key: SECRET, ip: "127.0.0.1" }))).status).toBe(403);
+      expect((await http(edge, signPath({ path: "/d/v6", expires: future(), key: SECRET }))).status).toBe(403);
+      expect(o.requests.map((r) => r.url)).toEqual(["/d/v6"]);
+      const errs = (await edge.errorLog()).split("\n").filter((l) => /\[(error|crit|alert|emerg)\]/.test(l));
+      expect(luaErrors(errs)).toEqual([]);
+    } finally {
+      await edge.stop();
+      await rm(dir, { recursive: true, force: true });
+      await o.close();
+    }
   });
 });
 
