@@ -326,6 +326,27 @@ describe("jwt gate: misconfiguration at start", () => {
   });
 });
 
+describe("jwt gate: unusable keys at start", () => {
+  it("answers 500 when the PEM from the environment is not an RSA key or not a PEM", async () => {
+    const o = await startMockOrigin();
+    const ec = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ type: "spki", format: "pem" }).toString();
+    for (const [pem, why] of [
+      [ec, "not an RSA key"],
+      ["garbage", "not a PEM public key"],
+    ]) {
+      const e = await bootEdge({ name: "jwt-badkey", origins: { app: { servers: [{ address: o.address }] } }, jwt: { algorithms: ["RS256"], publicKey: { env: "JWT_PUB" } } }, { env: { JWT_PUB: pem! } });
+      try {
+        expect((await http(e, "/x", { headers: bearer(rs(rsa.privateKey, { sub: "x", exp: now() + 60 })) })).status).toBe(500);
+        expect((await e.errors()).join("\n")).toContain(why);
+      } finally {
+        await e.stop();
+      }
+    }
+    expect(o.hits()).toBe(0);
+    await o.close();
+  });
+});
+
 describe("jwt gate: verified-token cache", () => {
   it("re-checks expiry on every request: a token accepted once is refused once it expires (skew 0)", async () => {
     const o = await startMockOrigin();
