@@ -1,4 +1,4 @@
-/** Parts of the ngx API and of LuaJIT's FFI used by the JWT and signed-URL gates. */
+/** Parts of the ngx API the JWT and signed-URL gates use (LuaJIT's ffi module: ffi.d.ts). */
 
 interface NgxReq {
   /** Replaces the query string (a raw string is used as is); $args and the proxied URI follow. */
