@@ -8,11 +8,12 @@ import { accessLog } from "./access-log.js";
 import { purge } from "./purge.js";
 import { rules } from "./rules.js";
 import { redis } from "./redis.js";
+import { rateLimit } from "./rate-limit.js";
 
 /**
  * Every feature, in the order their checks run and their parts are emitted. Access gates (when added) go
  * cheapest first; see ARCHITECTURE.md.
  */
-export const FEATURES: readonly Feature[] = [server, origins, redis, cache, headers, health, accessLog, purge, rules];
+export const FEATURES: readonly Feature[] = [server, origins, redis, cache, headers, health, accessLog, purge, rateLimit, rules];
 
 export type { Feature };

@@ -1,0 +1,127 @@
+import { execa } from "execa";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { compile } from "../../src/compile.js";
+import { parseRate, REDIS_SCRIPT_SHA } from "../../src/features/rate-limit.js";
+import type { Policy, RateLimit } from "../../src/policy/types.js";
+import { bootEdge, type Edge } from "../support/edge.js";
+import { http, luaErrors, sleep, type Reply } from "../support/http.js";
+import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
+import { startRedis, type RedisServer } from "../support/redis.js";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+
+const base = (limits: RateLimit[], extra: Partial<Policy> = {}): Policy => ({
+  name: "rl",
+  origins: { app: { servers: [{ address: "127.0.0.1:3000" }] } },
+  rateLimit: limits,
+  ...extra,
+});
+
+function diags(p: unknown): string[] {
+  return compile(p).diagnostics.map((d) => `${d.code} ${d.path}`);
+}
+
+describe("rate limits: validation", () => {
+  it("parses rates per second, minute and hour", () => {
+    expect(parseRate("100r/s")).toBe(100);
+    expect(parseRate("600r/m")).toBe(10);
+    expect(parseRate("0.5r/s")).toBe(0.5);
+    expect(parseRate("36r/h")).toBe(0.01);
+    expect(parseRate("100/s")).toBeUndefined();
+    expect(parseRate("r/s")).toBeUndefined();
+  });
+
+  const cases: [string, unknown, string][] = [
+    ["rate that does not parse", base([{ name: "a", rate: "100 per second" }]), "CDN3040 /rateLimit/0/rate"],
+    ["rate with an unknown unit", base([{ name: "a", rate: "100r/d" }]), "CDN3040 /rateLimit/0/rate"],
+    ["zero rate", base([{ name: "a", rate: "0r/s" }]), "CDN3041 /rateLimit/0/rate"],
+    ["absurd rate", base([{ name: "a", rate: "5000000r/s" }]), "CDN3041 /rateLimit/0/rate"],
+    ["negative burst", base([{ name: "a", rate: "1r/s", burst: -1 }]), "CDN3042 /rateLimit/0/burst"],
+    ["fractional burst (schema: integer)", base([{ name: "a", rate: "1r/s", burst: 1.5 }]), "CDN1003 /rateLimit/0/burst"],
+    ["cluster without redis", base([{ name: "a", rate: "1r/s", scope: "cluster" }]), "CDN3043 /rateLimit/0/scope"],
+    ["duplicate names", base([{ name: "a", rate: "1r/s" }, { name: "a", rate: "2r/s" }]), "CDN3044 /rateLimit/1/name"],
+    ["unknown path group", base([{ name: "a", rate: "1r/s", key: { pathGroup: "search" } }]), "CDN3045 /rateLimit/0/key/pathGroup"],
+    ["onRedisError on a node limit", base([{ name: "a", rate: "1r/s", onRedisError: "closed" }]), "CDN3046 /rateLimit/0/onRedisError"],
+    [
+      "empty path group",
+      base([{ name: "a", rate: "1r/s", key: { pathGroup: "g" } }], { pathGroups: { g: [] } }),
+      "CDN3047 /pathGroups/g",
+    ],
+    ["empty gate scope", base([{ name: "a", rate: "1r/s", paths: [] }]), "CDN3001 /rateLimit/0/paths"],
+  ];
+  for (const [what, policy, expected] of cases) {
+    it(`refuses ${what} (${expected.split(" ")[0]})`, () => {
+      const r = compile(policy);
+      expect(r.bundle).toBeUndefined();
+      expect(diags(policy)).toContain(expected);
+    });
+  }
+
+  it("reports every problem at once", () => {
+    const p = base([
+      { name: "a", rate: "fast", burst: -2, scope: "cluster" },
+      { name: "a", rate: "1r/s", key: { pathGroup: "nope" } },
+    ]);
+    expect(diags(p)).toEqual(expect.arrayContaining(["CDN3040 /rateLimit/0/rate", "CDN3042 /rateLimit/0/burst", "CDN3043 /rateLimit/0/scope", "CDN3044 /rateLimit/1/name", "CDN3045 /rateLimit/1/key/pathGroup"]));
+  });
+
+  it("warns about an unused path group and a burst that never refills", () => {
+    const r = compile(base([{ name: "a", rate: "1r/h", burst: 100 }], { pathGroups: { g: ["/x"] } }));
+    expect(r.bundle).toBeDefined();
+    expect(r.diagnostics.map((d) => `${d.severity} ${d.code} ${d.path}`)).toEqual(["warning CDN3049 /rateLimit/0/burst", "warning CDN3048 /pathGroups/g"]);
+  });
+
+  it("rejects unknown keys and malformed key objects through the schema", () => {
+    expect(diags(base([{ name: "a", rate: "1r/s", key: { cookie: "x" } as never }]))[0]).toMatch(/^CDN100\d \/rateLimit\/0\/key/);
+    expect(diags(base([{ name: "a", rate: "1r/s", key: { header: "X Bad" } }]))[0]).toMatch(/^CDN100\d \/rateLimit\/0\/key/);
+    expect(diags(base([{ name: "a", rate: "1r/s", scope: "planet" as never }]))).toContain("CDN1005 /rateLimit/0/scope");
+  });
+
+  it("lowers node limits to a shared dict and cluster limits to Redis without socket error noise", () => {
+    const node = compile(base([{ name: "a", rate: "1r/s" }])).bundle!.files.get("nginx.conf")!;
+    expect(node).toContain("lua_shared_dict cdn_ratelimit 16m;");
+    expect(node).toContain('set $cdn_ratelimit "";');
+    expect(node).not.toContain("lua_socket_log_errors");
+    const cluster = compile(base([{ name: "a", rate: "1r/s", scope: "cluster" }], { redis: {} })).bundle!.files.get("nginx.conf")!;
+    expect(cluster).toContain("lua_socket_log_errors off;");
+    const none = compile(base([])).bundle!.files.get("nginx.conf")!;
+    expect(none).not.toContain("cdn_ratelimit");
+  });
+});
+
+/** Runs a Lua snippet against the compiled key module in LuaJIT (ngx.md5 stubbed). */
+async function lua(code: string): Promise<string> {
+  const prelude = `package.path = "${ROOT}/lua-dist/?.lua;" .. package.path
+ngx = { md5 = function(s) return "md5(" .. #s .. ")" end }
+local m = require("features.rate-limit-key")
+`;
+  return (await execa("luajit", ["-e", prelude + code])).stdout;
+}
+
+describe("rate limits: bucket keys (LuaJIT unit tests of lua-src/features/rate-limit-key.ts)", () => {
+  it("keys by header value, falling back to the client address when it is missing or empty", async () => {
+    expect(await lua(`print(m.bucketKey("header", "k1", "1.2.3.4"))`)).toBe("hk1");
+    expect(await lua(`print(m.bucketKey("header", nil, "1.2.3.4"))`)).toBe("i1.2.3.4");
+    expect(await lua(`print(m.bucketKey("header", "", "1.2.3.4"))`)).toBe("i1.2.3.4");
+    expect(await lua(`print(m.bucketKey("header", nil, nil))`)).toBe("nil");
+    expect(await lua(`print(m.bucketKey("header", string.rep("a", 200), "ip"))`)).toBe("hmd5(200)");
+  });
+
+  it("keys by a verified claim (string or number), else by the client address", async () => {
+    const claims = `local claims = { sub = "alice", n = 42, obj = { 1 }, empty = "" }`;
+    expect(await lua(`${claims} print(m.bucketKey("claim", m.claimOf(claims, "sub"), "1.2.3.4"))`)).toBe("calice");
+    expect(await lua(`${claims} print(m.bucketKey("claim", m.claimOf(claims, "n"), "1.2.3.4"))`)).toBe("c42");
+    expect(await lua(`${claims} print(m.bucketKey("claim", m.claimOf(claims, "obj"), "1.2.3.4"))`)).toBe("i1.2.3.4");
+    expect(await lua(`${claims} print(m.bucketKey("claim", m.claimOf(claims, "empty"), "1.2.3.4"))`)).toBe("i1.2.3.4");
+    expect(await lua(`${claims} print(m.bucketKey("claim", m.claimOf(claims, "missing"), "1.2.3.4"))`)).toBe("i1.2.3.4");
+    // no JWT gate / anonymous request: no claims table at all
+    expect(await lua(`print(m.bucketKey("claim", m.claimOf(nil, "sub"), "::1"))`)).toBe("i::1");
+    expect(await lua(`print(m.bucketKey("claim", m.claimOf("not a table", "sub"), "::1"))`)).toBe("i::1");
+  });
+
+  it("keeps namespaces apart and uses one bucket for a path group", async () => {
+    expect(await lua(`print(m.bucketKey("header", "1.2.3.4", "1.2.3.4") ~= m.bucketKey("ip", nil, "1.2.3.4"))`)).toBe("true");
+    expect(await lua(`print(m.bucketKey("group", "x", "1.2.3.4"), m.bucketKey("ip", nil, "10.0.0.1"))`)).toBe("g\ti10.0.0.1");
+  });
+});
