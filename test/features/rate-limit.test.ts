@@ -125,3 +125,155 @@ describe("rate limits: bucket keys (LuaJIT unit tests of lua-src/features/rate-l
     expect(await lua(`print(m.bucketKey("group", "x", "1.2.3.4"), m.bucketKey("ip", nil, "10.0.0.1"))`)).toBe("g\ti10.0.0.1");
   });
 });
+
+/** Fires requests from `concurrency` parallel loops for `ms`; counts statuses and measures the elapsed time. */
+async function flood(targets: { baseUrl: string }[], path: (i: number) => string, ms: number, concurrency: number) {
+  const counts = new Map<number, number>();
+  let n = 0;
+  const t0 = performance.now();
+  const deadline = t0 + ms;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, c) => {
+      while (performance.now() < deadline) {
+        const i = n++;
+        const r = await http(targets[(i + c) % targets.length]!, path(i));
+        counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - t0) / 1000;
+  return { admitted: counts.get(200) ?? 0, refused: counts.get(429) ?? 0, other: [...counts.keys()].filter((s) => s !== 200 && s !== 429), elapsed, total: n };
+}
+
+function expectAccurate(name: string, r: Awaited<ReturnType<typeof flood>>, capacity: number, rate: number): void {
+  const expected = capacity + rate * r.elapsed;
+  const error = (r.admitted - expected) / expected;
+  console.log(
+    `${name}: admitted ${r.admitted} of ${r.total} in ${r.elapsed.toFixed(3)} s; expected ${expected.toFixed(1)} (capacity ${capacity} + ${rate}/s x elapsed): error ${(error * 100).toFixed(2)}%`,
+  );
+  expect(r.other).toEqual([]);
+  expect(r.refused).toBeGreaterThan(0);
+  expect(Math.abs(error)).toBeLessThan(0.05);
+}
+
+function expectRefusal(r: Reply, limit: number): void {
+  expect(r.status).toBe(429);
+  expect(Number(r.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+  expect(r.headers["ratelimit-limit"]).toBe(String(limit));
+  expect(r.headers["ratelimit-remaining"]).toBe("0");
+  expect(Number(r.headers["ratelimit-reset"])).toBeGreaterThanOrEqual(1);
+}
+
+describe("rate limits: node scope (2 workers sharing one lua_shared_dict)", () => {
+  let origin: MockOrigin;
+  let edge: Edge;
+  let gated: Edge;
+  beforeAll(async () => {
+    origin = await startMockOrigin();
+    origin.setDefault({ headers: { "cache-control": "max-age=60" }, body: "ok" });
+    edge = await bootEdge({
+      name: "rl-node",
+      workers: { processes: 2 },
+      origins: { app: { servers: [{ address: origin.address }] } },
+      cache: {},
+      pathGroups: { search: ["/search", "/find/*"] },
+      rateLimit: [
+        { name: "basic", rate: "1r/m", burst: 2, paths: ["/basic/*"] },
+        { name: "wide", rate: "1000r/s", burst: 1000, paths: ["/basic/*", "/wide/*"] },
+        { name: "hdr", rate: "1r/m", key: { header: "X-Api-Key" }, paths: ["/hdr/*"] },
+        { name: "grp", rate: "1r/m", burst: 1, key: { pathGroup: "search" } },
+        { name: "quiet", rate: "1r/m", burst: 5, headers: false, paths: ["/quiet/*"] },
+        { name: "claim", rate: "1r/m", key: { claim: "sub" }, paths: ["/claim/*"] },
+        { name: "scoped", rate: "1r/m", paths: ["/scoped/*"], exceptPaths: ["/scoped/free/*"] },
+        { name: "acc", rate: "100r/s", burst: 199, paths: ["/acc/*"] },
+      ],
+    });
+    gated = await bootEdge({
+      name: "rl-all",
+      origins: { app: { servers: [{ address: origin.address }] } },
+      cache: {},
+      health: {},
+      rateLimit: [{ name: "everything", rate: "1r/m" }],
+    });
+  });
+  afterAll(async () => {
+    for (const e of [edge, gated]) {
+      if (!e) continue;
+      expect(luaErrors(await e.errors())).toEqual([]);
+      await e.stop();
+    }
+    await origin?.close();
+  });
+
+  it("admits burst + 1 requests, then refuses with 429, Retry-After and RateLimit-* headers", async () => {
+    const replies = [];
+    for (let i = 0; i < 5; i++) replies.push(await http(edge, `/basic/${i}`));
+    expect(replies.map((r) => r.status)).toEqual([200, 200, 200, 429, 429]);
+    // admitted responses report the most constrained limit ("basic", not "wide")
+    expect(replies.slice(0, 3).map((r) => [r.headers["ratelimit-limit"], r.headers["ratelimit-remaining"]])).toEqual([
+      ["3", "2"],
+      ["3", "1"],
+      ["3", "0"],
+    ]);
+    expect(Number(replies[0]!.headers["ratelimit-reset"])).toBe(60); // one token taken at 1r/m: full again in 60 s
+    expect(replies[0]!.headers["retry-after"]).toBeUndefined();
+    expectRefusal(replies[3]!, 3);
+    // the next token comes after 60 s / request minus the time spent: Retry-After says so
+    expect(Number(replies[3]!.headers["retry-after"])).toBeGreaterThan(55);
+    expect(Number(replies[3]!.headers["retry-after"])).toBeLessThanOrEqual(60);
+    expect(Number(replies[3]!.headers["ratelimit-reset"])).toBeGreaterThan(175);
+  });
+
+  it("keys by a request header, counting requests without it by client address", async () => {
+    expect((await http(edge, "/hdr/1", { headers: { "x-api-key": "alpha" } })).status).toBe(200);
+    expect((await http(edge, "/hdr/2", { headers: { "x-api-key": "alpha" } })).status).toBe(429);
+    expect((await http(edge, "/hdr/3", { headers: { "x-api-key": "beta" } })).status).toBe(200);
+    expect((await http(edge, "/hdr/4")).status).toBe(200);
+    expect((await http(edge, "/hdr/5")).status).toBe(429);
+    expect((await http(edge, "/hdr/6", { headers: { "x-api-key": "gamma" } })).status).toBe(200);
+  });
+
+  it("counts the paths of a path group together and leaves other paths alone", async () => {
+    expect((await http(edge, "/search")).status).toBe(200);
+    expect((await http(edge, "/find/a")).status).toBe(200);
+    expect((await http(edge, "/find/b")).status).toBe(429);
+    expect((await http(edge, "/search")).status).toBe(429);
+    expect((await http(edge, "/searching")).status).toBe(200);
+    expect((await http(edge, "/other")).status).toBe(200);
+  });
+
+  it("sends RateLimit-* on admitted responses only when the limit asks for it (always on 429)", async () => {
+    const ok = await http(edge, "/quiet/1");
+    expect(ok.status).toBe(200);
+    expect(ok.headers["ratelimit-limit"]).toBeUndefined();
+    for (let i = 0; i < 5; i++) await http(edge, "/quiet/1");
+    expectRefusal(await http(edge, "/quiet/1"), 6);
+  });
+
+  it("limits a claim-keyed limit by client address when no JWT was verified", async () => {
+    expect((await http(edge, "/claim/1")).status).toBe(200);
+    const r = await http(edge, "/claim/2");
+    expectRefusal(r, 1);
+  });
+
+  it("applies only within its paths / exceptPaths", async () => {
+    expect((await http(edge, "/scoped/a")).status).toBe(200);
+    expect((await http(edge, "/scoped/b")).status).toBe(429);
+    expect((await http(edge, "/scoped/free/x")).status).toBe(200);
+    expect((await http(edge, "/scoped/free/x")).status).toBe(200);
+  });
+
+  it("never gates the health and purge endpoints", async () => {
+    expect((await http(gated, "/page")).status).toBe(200);
+    expect((await http(gated, "/page")).status).toBe(429);
+    for (let i = 0; i < 3; i++) {
+      expect((await http(gated, "/health")).status).toBe(200);
+      expect((await http(gated, "/__purge", { method: "POST" })).status).not.toBe(429);
+    }
+  });
+
+  it("admits capacity + rate x elapsed under a concurrent burst, within 5%, across workers", async () => {
+    const r = await flood([edge], (i) => `/acc/${i % 50}`, 2000, 32);
+    expectAccurate("node scope", r, 200, 100);
+  });
+});
