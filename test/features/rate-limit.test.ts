@@ -277,3 +277,134 @@ describe("rate limits: node scope (2 workers sharing one lua_shared_dict)", () =
     expectAccurate("node scope", r, 200, 100);
   });
 });
+
+describe("rate limits: cluster scope (Redis shared by two nodes)", () => {
+  let origin: MockOrigin;
+  let redis: RedisServer;
+  let a: Edge;
+  let b: Edge;
+  const clusterPolicy = (name: string, port: number): Omit<Policy, "listen"> => ({
+    name,
+    workers: { processes: 2 },
+    origins: { app: { servers: [{ address: origin.address }] } },
+    cache: {},
+    redis: { port, timeout: "50ms" },
+    rateLimit: [
+      { name: "shared", rate: "1r/m", burst: 4, scope: "cluster", paths: ["/shared/*"] },
+      { name: "flush", rate: "1r/m", burst: 1, scope: "cluster", paths: ["/flush/*"] },
+      { name: "acc", rate: "100r/s", burst: 199, scope: "cluster", paths: ["/acc/*"] },
+      { name: "acc2", rate: "100r/s", burst: 199, scope: "cluster", paths: ["/acc2/*"] },
+      { name: "local", rate: "1r/m", paths: ["/local/*"] },
+    ],
+  });
+  beforeAll(async () => {
+    origin = await startMockOrigin();
+    origin.setDefault({ headers: { "cache-control": "max-age=60" }, body: "ok" });
+    redis = await startRedis();
+    a = await bootEdge(clusterPolicy("rl-a", redis.port));
+    b = await bootEdge(clusterPolicy("rl-b", redis.port));
+  });
+  afterAll(async () => {
+    for (const e of [a, b]) {
+      if (!e) continue;
+      expect(await e.errors()).toEqual([]);
+      await e.stop();
+    }
+    await redis?.stop();
+    await origin?.close();
+  });
+
+  it("uses the script whose SHA-1 the compiler computed", async () => {
+    await http(a, "/shared/warm-up-none"); // any request: EVAL on NOSCRIPT loads the script
+    expect(await redis.cli("SCRIPT", "EXISTS", REDIS_SCRIPT_SHA)).toBe("1");
+  });
+
+  it("shares one bucket between the two nodes", async () => {
+    const statuses = [];
+    for (let i = 0; i < 8; i++) statuses.push((await http(i % 2 ? b : a, `/shared/${i}`)).status);
+    // 1 taken by the SCRIPT test above + 4 here = burst + 1
+    expect(statuses).toEqual([200, 200, 200, 200, 429, 429, 429, 429]);
+    const r = await http(b, "/shared/x");
+    expectRefusal(r, 5);
+    expect(await redis.cli("EXISTS", "cdn:rl:shared:i127.0.0.1")).toBe("1");
+    // a node-scoped limit next to it stays per node
+    expect((await http(a, "/local/1")).status).toBe(200);
+    expect((await http(b, "/local/1")).status).toBe(200);
+    expect((await http(a, "/local/1")).status).toBe(429);
+  });
+
+  it("recovers from a flushed script cache (NOSCRIPT -> EVAL)", async () => {
+    await redis.cli("SCRIPT", "FLUSH");
+    expect((await http(a, "/flush/1")).status).toBe(200);
+    expect((await http(b, "/flush/2")).status).toBe(200);
+    expect((await http(a, "/flush/3")).status).toBe(429);
+  });
+
+  it("admits capacity + rate x elapsed under a concurrent burst on one node, within 5%", async () => {
+    const r = await flood([a], (i) => `/acc/${i % 50}`, 2000, 32);
+    expectAccurate("cluster scope, one node", r, 200, 100);
+  });
+
+  it("admits capacity + rate x elapsed under a concurrent burst spread over two nodes, within 5%", async () => {
+    const r = await flood([a, b], (i) => `/acc2/${i % 50}`, 2000, 32);
+    expectAccurate("cluster scope, two nodes", r, 200, 100);
+  });
+});
+
+describe("rate limits: Redis outage", () => {
+  let origin: MockOrigin;
+  let redis: RedisServer;
+  let edge: Edge;
+  beforeAll(async () => {
+    origin = await startMockOrigin();
+    origin.setDefault({ headers: { "cache-control": "max-age=60" }, body: "ok" });
+    redis = await startRedis();
+    edge = await bootEdge({
+      name: "rl-outage",
+      workers: { processes: 2 },
+      origins: { app: { servers: [{ address: origin.address }] } },
+      cache: {},
+      redis: { port: redis.port, timeout: "20ms" },
+      rateLimit: [
+        { name: "open", rate: "1r/m", scope: "cluster", onRedisError: "open", paths: ["/open/*"] },
+        { name: "closed", rate: "1r/m", burst: 1, scope: "cluster", onRedisError: "closed", paths: ["/closed/*"] },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await edge?.stop();
+    await redis?.stop();
+    await origin?.close();
+  });
+
+  it("fails open or closed as declared, never with a 5xx, with one throttled warning", async () => {
+    expect((await http(edge, "/open/1")).status).toBe(200);
+    expect((await http(edge, "/open/2")).status).toBe(429);
+    expect((await http(edge, "/closed/1")).status).toBe(200);
+
+    await redis.stop();
+    const open: number[] = [];
+    const closed: Reply[] = [];
+    for (let i = 0; i < 40; i++) {
+      open.push((await http(edge, `/open/${i}`)).status);
+      closed.push(await http(edge, `/closed/${i}`));
+    }
+    expect(new Set(open)).toEqual(new Set([200]));
+    expect(new Set(closed.map((r) => r.status))).toEqual(new Set([429]));
+    expect(closed[0]!.headers["retry-after"]).toBe("1");
+    expect(closed[0]!.headers["ratelimit-limit"]).toBe("2");
+
+    const log = await edge.errorLog();
+    expect(await edge.errors()).toEqual([]);
+    const warnings = log.split("\n").filter((l) => /Redis/.test(l));
+    expect(warnings.length).toBeGreaterThanOrEqual(1);
+    expect(warnings.length).toBeLessThanOrEqual(2); // one per 10 s per node (plus one more if a flush raced)
+    expect(warnings[0]).toMatch(/\[warn\].*rate limit "(open|closed)": Redis/);
+
+    // Redis back (empty): after the per-worker backoff the limits count again
+    await redis.start();
+    await sleep(1100);
+    expect((await http(edge, "/open/x")).status).toBe(200);
+    expect((await http(edge, "/open/y")).status).toBe(429);
+  });
+});
