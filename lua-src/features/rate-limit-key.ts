@@ -11,6 +11,11 @@ function short(v: string): string {
   return v.length > MAX_KEY ? ngx.md5(v) : v;
 }
 
+/** The address of a gate that determined the real client (the IP rules gate), when it set one. */
+export function gateAddress(this: void, fromGate: unknown): string | undefined {
+  return type(fromGate) === "string" && fromGate !== "" ? (fromGate as string) : undefined;
+}
+
 /** The claim `name` of a verified claims table, or undefined (no table, or not a string/number). */
 export function claimOf(this: void, claims: unknown, name: string): unknown {
   if (type(claims) !== "table") return undefined;

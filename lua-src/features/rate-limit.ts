@@ -1,7 +1,7 @@
 import type { LuaFeature } from "../core/feature";
 import { compileScope, type ScopeMatcher } from "../core/gate-scope";
 import { redisConnect, redisRelease } from "../core/redis";
-import { bucketKey, claimOf } from "./rate-limit-key";
+import { bucketKey, claimOf, gateAddress } from "./rate-limit-key";
 
 /**
  * Rate limits: token buckets in the GCRA form. A bucket is one number, its "theoretical arrival time"
@@ -78,10 +78,9 @@ function compileLimits(data: RateLimitData, late: boolean): Limit[] {
   return out;
 }
 
+/** ngx.ctx.cdn_client_ip (set by the IP rules gate from a trusted proxy header), else the peer address. */
 function clientIp(): string {
-  const ip = ngx.ctx.get("cdn_client_ip");
-  if (type(ip) === "string") return ip as string;
-  return ngxVar.get("remote_addr") ?? "";
+  return gateAddress(ngx.ctx.get("cdn_client_ip")) ?? ngxVar.get("remote_addr") ?? "";
 }
 
 function keyOf(d: RateLimitLimitData): string {

@@ -53,7 +53,10 @@ export const REDIS_SCRIPT_SHA = createHash("sha1").update(REDIS_SCRIPT).digest("
 /** Lua data of one limit (lua-src/types/rate-limit-data.d.ts). */
 export interface LimitData {
   name: string;
-  /** Bucket key prefix: `<index>:` in the shared dict, `cdn:rl:<name>:` in Redis. */
+  /**
+   * Bucket key prefix: `<limit>:` in the shared dict, `cdn:rl:<policy>:<limit>:` in Redis (the nodes of one
+   * policy share buckets; other policies using the same Redis do not).
+   */
   prefix: string;
   /** Emission interval: seconds per request. */
   interval: number;
@@ -135,14 +138,14 @@ export function checkRateLimits(policy: Policy): Diagnostic[] {
   return out;
 }
 
-function lowerLimit(policy: Policy, l: RateLimit, i: number): LimitData {
+function lowerLimit(policy: Policy, l: RateLimit): LimitData {
   const perSecond = parseRate(l.rate)!;
   const burst = l.burst ?? 0;
   const interval = 1 / perSecond;
   const cluster = l.scope === "cluster";
   const data: LimitData = {
     name: l.name,
-    prefix: cluster ? `cdn:rl:${l.name}:` : `${i + 1}:`,
+    prefix: cluster ? `cdn:rl:${policy.name}:${l.name}:` : `${l.name}:`,
     interval,
     tolerance: burst * interval,
     limit: burst + 1,
@@ -177,7 +180,7 @@ export const rateLimit: Feature = {
     const skip: Record<string, true> = { [policy.purge?.path ?? "/__purge"]: true };
     if (policy.health) skip[policy.health.path ?? "/health"] = true;
     const data: RateLimitData = {
-      limits: limits.map((l, i) => lowerLimit(policy, l, i)),
+      limits: limits.map((l) => lowerLimit(policy, l)),
       skip,
       dict: RATE_LIMIT_DICT,
       script: REDIS_SCRIPT,

@@ -120,6 +120,11 @@ describe("rate limits: bucket keys (LuaJIT unit tests of lua-src/features/rate-l
     expect(await lua(`print(m.bucketKey("claim", m.claimOf("not a table", "sub"), "::1"))`)).toBe("i::1");
   });
 
+  it("takes the client address from the IP rules gate (ngx.ctx.cdn_client_ip) when it set one", async () => {
+    expect(await lua(`print(m.gateAddress("203.0.113.7"))`)).toBe("203.0.113.7");
+    expect(await lua(`print(m.gateAddress(nil), m.gateAddress(""), m.gateAddress(42))`)).toBe("nil\tnil\tnil");
+  });
+
   it("keeps namespaces apart and uses one bucket for a path group", async () => {
     expect(await lua(`print(m.bucketKey("header", "1.2.3.4", "1.2.3.4") ~= m.bucketKey("ip", nil, "1.2.3.4"))`)).toBe("true");
     expect(await lua(`print(m.bucketKey("group", "x", "1.2.3.4"), m.bucketKey("ip", nil, "10.0.0.1"))`)).toBe("g\ti10.0.0.1");
@@ -186,6 +191,10 @@ describe("rate limits: node scope (2 workers sharing one lua_shared_dict)", () =
         { name: "claim", rate: "1r/m", key: { claim: "sub" }, paths: ["/claim/*"] },
         { name: "scoped", rate: "1r/m", paths: ["/scoped/*"], exceptPaths: ["/scoped/free/*"] },
         { name: "acc", rate: "100r/s", burst: 199, paths: ["/acc/*"] },
+        { name: "mix-early-tight", rate: "1r/m", burst: 1, paths: ["/mix1/*"] },
+        { name: "mix-late-loose", rate: "1r/m", burst: 4, key: { claim: "sub" }, paths: ["/mix1/*"] },
+        { name: "mix-early-loose", rate: "1r/m", burst: 9, paths: ["/mix2/*"] },
+        { name: "mix-late-tight", rate: "1r/m", burst: 1, key: { claim: "sub" }, paths: ["/mix2/*"] },
       ],
     });
     gated = await bootEdge({
@@ -256,6 +265,16 @@ describe("rate limits: node scope (2 workers sharing one lua_shared_dict)", () =
     expectRefusal(r, 1);
   });
 
+  it("reports the most constrained of the early and the late (claim-keyed) limits", async () => {
+    const h = (r: Reply) => [r.status, r.headers["ratelimit-limit"], r.headers["ratelimit-remaining"]];
+    expect(h(await http(edge, "/mix1/a"))).toEqual([200, "2", "1"]);
+    expect(h(await http(edge, "/mix1/a"))).toEqual([200, "2", "0"]);
+    expect(h(await http(edge, "/mix1/a"))).toEqual([429, "2", "0"]);
+    expect(h(await http(edge, "/mix2/a"))).toEqual([200, "2", "1"]);
+    expect(h(await http(edge, "/mix2/a"))).toEqual([200, "2", "0"]);
+    expect(h(await http(edge, "/mix2/a"))).toEqual([429, "2", "0"]);
+  });
+
   it("applies only within its paths / exceptPaths", async () => {
     expect((await http(edge, "/scoped/a")).status).toBe(200);
     expect((await http(edge, "/scoped/b")).status).toBe(429);
@@ -283,6 +302,7 @@ describe("rate limits: cluster scope (Redis shared by two nodes)", () => {
   let redis: RedisServer;
   let a: Edge;
   let b: Edge;
+  let other: Edge;
   const clusterPolicy = (name: string, port: number): Omit<Policy, "listen"> => ({
     name,
     workers: { processes: 2 },
@@ -301,11 +321,13 @@ describe("rate limits: cluster scope (Redis shared by two nodes)", () => {
     origin = await startMockOrigin();
     origin.setDefault({ headers: { "cache-control": "max-age=60" }, body: "ok" });
     redis = await startRedis();
-    a = await bootEdge(clusterPolicy("rl-a", redis.port));
-    b = await bootEdge(clusterPolicy("rl-b", redis.port));
+    // two nodes of one fleet: the same policy
+    a = await bootEdge(clusterPolicy("rl-fleet", redis.port));
+    b = await bootEdge(clusterPolicy("rl-fleet", redis.port));
+    other = await bootEdge({ ...clusterPolicy("rl-other", redis.port), workers: { processes: 1 } });
   });
   afterAll(async () => {
-    for (const e of [a, b]) {
+    for (const e of [a, b, other]) {
       if (!e) continue;
       expect(await e.errors()).toEqual([]);
       await e.stop();
@@ -326,7 +348,9 @@ describe("rate limits: cluster scope (Redis shared by two nodes)", () => {
     expect(statuses).toEqual([200, 200, 200, 200, 429, 429, 429, 429]);
     const r = await http(b, "/shared/x");
     expectRefusal(r, 5);
-    expect(await redis.cli("EXISTS", "cdn:rl:shared:i127.0.0.1")).toBe("1");
+    expect(await redis.cli("EXISTS", "cdn:rl:rl-fleet:shared:i127.0.0.1")).toBe("1");
+    // another policy on the same Redis has buckets of its own
+    expect((await http(other, "/shared/1")).status).toBe(200);
     // a node-scoped limit next to it stays per node
     expect((await http(a, "/local/1")).status).toBe(200);
     expect((await http(b, "/local/1")).status).toBe(200);
