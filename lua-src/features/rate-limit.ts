@@ -183,13 +183,18 @@ function makeAccess(data: RateLimitData, limits: Limit[], late: boolean): () => 
       let admitted: boolean;
       let ahead: number;
       if (d.cluster) {
-        const [status, a] = clusterTake(data, dict, lim, key);
+        // pcall: whatever goes wrong on the Redis path (a reply of an unexpected shape...) is a Redis
+        // failure handled as the policy says, never a 500 (pcall is yieldable in LuaJIT, cosockets work)
+        const [ok, st, a] = pcall(clusterTake, data, dict, lim, key);
+        let status = -1;
+        if (ok) status = st as unknown as number;
+        else warnOnce(dict, `rate limit "${d.name}": ${tostring(st)}, failing ${d.failOpen ? "open" : "closed"}`);
         if (status === -1) {
           if (d.failOpen) continue;
           refuse(d, 1, 1);
         }
         admitted = status === 1;
-        ahead = a;
+        ahead = a as unknown as number;
       } else {
         [admitted, ahead] = nodeTake(dict!, d, key);
       }
