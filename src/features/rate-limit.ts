@@ -11,6 +11,7 @@ import { checkScope, lowerScope, type PathSetData, type ScopeData } from "./gate
  *   3043 cluster limit without redis    3044 duplicate limit name            3045 unknown path group
  *   3046 onRedisError on a node limit   3047 empty path group                3048 path group never used (warning)
  *   3049 bucket larger than the rate can ever refill in a day (warning)
+ *   3050 claim-keyed limit in a policy without a JWT gate (warning)
  */
 
 /** The shared memory zone of node-scoped buckets. */
@@ -109,6 +110,9 @@ function checkLimit(policy: Policy, l: RateLimit, i: number, out: Diagnostic[]):
     if (!(key.pathGroup in (policy.pathGroups ?? {}))) {
       out.push(error("CDN3045", at("key", "pathGroup"), `unknown path group "${key.pathGroup}"`, groups.length ? `use one of: ${groups.join(", ")}` : "define it in the top-level `pathGroups`"));
     }
+  }
+  if (key !== undefined && typeof key === "object" && "claim" in key && !("jwt" in policy)) {
+    out.push(warning("CDN3050", at("key", "claim"), `limit "${l.name}" is keyed by a JWT claim but the policy has no jwt gate: every request is counted by client address`, "add the jwt gate, or key the limit by ip or a header"));
   }
   out.push(...checkScope(l, pointer("rateLimit", i)));
 }

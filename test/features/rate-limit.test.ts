@@ -72,6 +72,12 @@ describe("rate limits: validation", () => {
     expect(r.diagnostics.map((d) => `${d.severity} ${d.code} ${d.path}`)).toEqual(["warning CDN3049 /rateLimit/0/burst", "warning CDN3048 /pathGroups/g"]);
   });
 
+  it("warns when a limit is keyed by a JWT claim and the policy has no jwt gate", () => {
+    const r = compile(base([{ name: "a", rate: "1r/s", key: { claim: "sub" } }]));
+    expect(r.bundle).toBeDefined();
+    expect(r.diagnostics.map((d) => `${d.severity} ${d.code} ${d.path}`)).toEqual(["warning CDN3050 /rateLimit/0/key/claim"]);
+  });
+
   it("rejects unknown keys and malformed key objects through the schema", () => {
     expect(diags(base([{ name: "a", rate: "1r/s", key: { cookie: "x" } as never }]))[0]).toMatch(/^CDN100\d \/rateLimit\/0\/key/);
     expect(diags(base([{ name: "a", rate: "1r/s", key: { header: "X Bad" } }]))[0]).toMatch(/^CDN100\d \/rateLimit\/0\/key/);
