@@ -206,6 +206,7 @@ describe("rate limits: node scope (2 workers sharing one lua_shared_dict)", () =
         { name: "claim", rate: "1r/m", key: { claim: "sub" }, paths: ["/claim/*"] },
         { name: "scoped", rate: "1r/m", paths: ["/scoped/*"], exceptPaths: ["/scoped/free/*"] },
         { name: "acc", rate: "100r/s", burst: 199, paths: ["/acc/*"] },
+        { name: "exact", rate: "1r/h", burst: 99, paths: ["/exact/*"] },
         { name: "mix-early-tight", rate: "1r/m", burst: 1, paths: ["/mix1/*"] },
         { name: "mix-late-loose", rate: "1r/m", burst: 4, key: { claim: "sub" }, paths: ["/mix1/*"] },
         { name: "mix-early-loose", rate: "1r/m", burst: 9, paths: ["/mix2/*"] },
@@ -306,6 +307,12 @@ describe("rate limits: node scope (2 workers sharing one lua_shared_dict)", () =
     }
   });
 
+  it("admits exactly burst + 1 of 600 concurrent requests spread over both workers (no lost update)", async () => {
+    const statuses = await Promise.all(Array.from({ length: 600 }, (_, i) => http(edge, `/exact/${i}`).then((r) => r.status)));
+    expect(statuses.filter((s) => s === 200).length).toBe(100);
+    expect(statuses.filter((s) => s === 429).length).toBe(500);
+  });
+
   it("admits capacity + rate x elapsed under a concurrent burst, within 5%, across workers", async () => {
     const r = await flood([edge], (i) => `/acc/${i % 50}`, 2000, 32);
     expectAccurate("node scope", r, 200, 100);
@@ -323,13 +330,15 @@ describe("rate limits: cluster scope (Redis shared by two nodes)", () => {
     workers: { processes: 2 },
     origins: { app: { servers: [{ address: origin.address }] } },
     cache: {},
-    redis: { port, timeout: "50ms" },
+    // generous: 600 concurrent requests on a loaded 2-core machine must not time out into fail-open here
+    redis: { port, timeout: "2s" },
     rateLimit: [
       { name: "shared", rate: "1r/m", burst: 4, scope: "cluster", paths: ["/shared/*"] },
       { name: "flush", rate: "1r/m", burst: 1, scope: "cluster", paths: ["/flush/*"] },
       { name: "acc", rate: "100r/s", burst: 199, scope: "cluster", paths: ["/acc/*"] },
       { name: "acc2", rate: "100r/s", burst: 199, scope: "cluster", paths: ["/acc2/*"] },
       { name: "local", rate: "1r/m", paths: ["/local/*"] },
+      { name: "exact", rate: "1r/h", burst: 99, scope: "cluster", paths: ["/exact/*"] },
     ],
   });
   beforeAll(async () => {
@@ -370,6 +379,13 @@ describe("rate limits: cluster scope (Redis shared by two nodes)", () => {
     expect((await http(a, "/local/1")).status).toBe(200);
     expect((await http(b, "/local/1")).status).toBe(200);
     expect((await http(a, "/local/1")).status).toBe(429);
+  });
+
+  it("admits exactly burst + 1 of 600 concurrent requests spread over two nodes", async () => {
+    const statuses = await Promise.all(Array.from({ length: 600 }, (_, i) => http(i % 2 ? a : b, `/exact/${i}`).then((r) => r.status)));
+    expect(statuses.filter((s) => s === 200).length).toBe(100);
+    expect(statuses.filter((s) => s === 429).length).toBe(500);
+    for (const e of [a, b]) expect(await e.errorLog()).not.toMatch(/Redis/);
   });
 
   it("recovers from a flushed script cache (NOSCRIPT -> EVAL)", async () => {
