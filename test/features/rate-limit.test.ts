@@ -419,10 +419,12 @@ describe("rate limits: Redis outage", () => {
       workers: { processes: 2 },
       origins: { app: { servers: [{ address: origin.address }] } },
       cache: {},
-      redis: { port: redis.port, timeout: "20ms" },
+      // a stopped Redis refuses connections at once; the timeout only has to absorb a loaded machine
+      redis: { port: redis.port, timeout: "500ms" },
       rateLimit: [
         { name: "open", rate: "1r/m", scope: "cluster", onRedisError: "open", paths: ["/open/*"] },
         { name: "closed", rate: "1r/m", burst: 1, scope: "cluster", onRedisError: "closed", paths: ["/closed/*"] },
+        { name: "restart", rate: "1r/m", burst: 5, scope: "cluster", onRedisError: "closed", paths: ["/restart/*"] },
       ],
     });
   });
@@ -430,6 +432,18 @@ describe("rate limits: Redis outage", () => {
     await edge?.stop();
     await redis?.stop();
     await origin?.close();
+  });
+
+  it("fails no request across a Redis restart (nginx drops pooled connections the server closed)", async () => {
+    // fill the workers' connection pools, then restart Redis (empty) between two requests
+    await Promise.all(Array.from({ length: 8 }, (_, i) => http(edge, `/warm/${i}`)));
+    for (let i = 0; i < 4; i++) await http(edge, `/restart/${i}`);
+    await redis.stop();
+    await redis.start();
+    const statuses = [];
+    for (let i = 0; i < 7; i++) statuses.push((await http(edge, `/restart/${i}`)).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 429]);
+    expect(await edge.errorLog()).not.toMatch(/Redis/);
   });
 
   it("fails open or closed as declared, never with a 5xx, with one throttled warning", async () => {
