@@ -165,6 +165,11 @@ async function flood(targets: { baseUrl: string }[], path: (i: number) => string
   return { admitted: counts.get(200) ?? 0, refused: counts.get(429) ?? 0, other: [...counts.keys()].filter((s) => s !== 200 && s !== 429), elapsed, total: n };
 }
 
+/*
+ * Accuracy: capacity 300 + 50 r/s over 2.5 s (about 425 admitted). On a loaded 2-core machine the time of
+ * the first decision is only known to within tens of ms; with a rate small next to the capacity that
+ * uncertainty stays near 1% of the count, while the refill term is still a quarter of it.
+ */
 function expectAccurate(name: string, r: Awaited<ReturnType<typeof flood>>, capacity: number, rate: number): void {
   const expected = capacity + rate * r.elapsed;
   const error = (r.admitted - expected) / expected;
@@ -205,7 +210,7 @@ describe("rate limits: node scope (2 workers sharing one lua_shared_dict)", () =
         { name: "quiet", rate: "1r/m", burst: 5, headers: false, paths: ["/quiet/*"] },
         { name: "claim", rate: "1r/m", key: { claim: "sub" }, paths: ["/claim/*"] },
         { name: "scoped", rate: "1r/m", paths: ["/scoped/*"], exceptPaths: ["/scoped/free/*"] },
-        { name: "acc", rate: "100r/s", burst: 199, paths: ["/acc/*"] },
+        { name: "acc", rate: "50r/s", burst: 299, paths: ["/acc/*"] },
         { name: "exact", rate: "1r/h", burst: 99, paths: ["/exact/*"] },
         { name: "mix-early-tight", rate: "1r/m", burst: 1, paths: ["/mix1/*"] },
         { name: "mix-late-loose", rate: "1r/m", burst: 4, key: { claim: "sub" }, paths: ["/mix1/*"] },
@@ -314,8 +319,8 @@ describe("rate limits: node scope (2 workers sharing one lua_shared_dict)", () =
   });
 
   it("admits capacity + rate x elapsed under a concurrent burst, within 5%, across workers", async () => {
-    const r = await flood([edge], (i) => `/acc/${i % 50}`, 2000, 32);
-    expectAccurate("node scope", r, 200, 100);
+    const r = await flood([edge], (i) => `/acc/${i % 50}`, 2500, 32);
+    expectAccurate("node scope", r, 300, 50);
   });
 });
 
@@ -335,8 +340,8 @@ describe("rate limits: cluster scope (Redis shared by two nodes)", () => {
     rateLimit: [
       { name: "shared", rate: "1r/m", burst: 4, scope: "cluster", paths: ["/shared/*"] },
       { name: "flush", rate: "1r/m", burst: 1, scope: "cluster", paths: ["/flush/*"] },
-      { name: "acc", rate: "100r/s", burst: 199, scope: "cluster", paths: ["/acc/*"] },
-      { name: "acc2", rate: "100r/s", burst: 199, scope: "cluster", paths: ["/acc2/*"] },
+      { name: "acc", rate: "50r/s", burst: 299, scope: "cluster", paths: ["/acc/*"] },
+      { name: "acc2", rate: "50r/s", burst: 299, scope: "cluster", paths: ["/acc2/*"] },
       { name: "local", rate: "1r/m", paths: ["/local/*"] },
       { name: "exact", rate: "1r/h", burst: 99, scope: "cluster", paths: ["/exact/*"] },
     ],
@@ -396,13 +401,13 @@ describe("rate limits: cluster scope (Redis shared by two nodes)", () => {
   });
 
   it("admits capacity + rate x elapsed under a concurrent burst on one node, within 5%", async () => {
-    const r = await flood([a], (i) => `/acc/${i % 50}`, 2000, 32);
-    expectAccurate("cluster scope, one node", r, 200, 100);
+    const r = await flood([a], (i) => `/acc/${i % 50}`, 2500, 32);
+    expectAccurate("cluster scope, one node", r, 300, 50);
   });
 
   it("admits capacity + rate x elapsed under a concurrent burst spread over two nodes, within 5%", async () => {
-    const r = await flood([a, b], (i) => `/acc2/${i % 50}`, 2000, 32);
-    expectAccurate("cluster scope, two nodes", r, 200, 100);
+    const r = await flood([a, b], (i) => `/acc2/${i % 50}`, 2500, 32);
+    expectAccurate("cluster scope, two nodes", r, 300, 50);
   });
 });
 
