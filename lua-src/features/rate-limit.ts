@@ -17,9 +17,10 @@ import { bucketKey, claimOf, gateAddress } from "./rate-limit-key";
  *   yields, so inside one worker no other request can ever hold the lock we wait for; only another worker
  *   can, for a microsecond or two. We therefore spin on `add` a few times, then sleep 1 ms between tries
  *   (the holder may have been descheduled), and the lock key expires after LOCK_TTL so a worker that dies
- *   holding it cannot wedge the bucket. The clock is refreshed (ngx.update_time) inside the lock, so the
- *   holders see non-decreasing times. Refused requests do not write: the bucket only changes when a token
- *   is taken.
+ *   holding it cannot wedge the bucket (the price: a holder descheduled for longer than LOCK_TTL may race
+ *   with the next holder, which can cost one extra admission). The clock is refreshed (ngx.update_time)
+ *   inside the lock, so the holders see non-decreasing times. Refused requests do not write: the bucket
+ *   only changes when a token is taken.
  *
  * Cluster scope (Redis): one EVALSHA per request and limit of the same algorithm, run atomically by Redis
  *   on Redis' clock (TIME), so nodes with skewed clocks still share one exact bucket. The script's SHA-1 is
