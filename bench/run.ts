@@ -7,11 +7,13 @@ import { ensureNginx, type NginxBinary } from "../src/runtime/nginx.js";
 import { diskHit } from "./scenarios/disk-hit.js";
 import { rulesScenario } from "./scenarios/rules.js";
 import { jwtSignedScenario } from "./scenarios/jwt-signed.js";
+import { gatesScenario } from "./scenarios/gates.js";
 
 const SCENARIOS: Record<string, (bin: NginxBinary) => Promise<void>> = {
   "disk-hit": diskHit,
   rules: rulesScenario,
   "jwt-signed": jwtSignedScenario,
+  gates: gatesScenario,
 };
 
 const only = process.argv.slice(2);

@@ -10,11 +10,12 @@ import { rules } from "./rules.js";
 import { redis } from "./redis.js";
 import { jwt } from "./jwt.js";
 import { signedUrls } from "./signed-urls.js";
+import { rateLimit } from "./rate-limit.js";
 
 /**
  * Every feature, in the order their checks run and their parts are emitted. Access gates (when added) go
  * cheapest first; see ARCHITECTURE.md.
  */
-export const FEATURES: readonly Feature[] = [server, origins, redis, cache, headers, health, accessLog, purge, jwt, signedUrls, rules];
+export const FEATURES: readonly Feature[] = [server, origins, redis, cache, headers, health, accessLog, purge, rateLimit, jwt, signedUrls, rules];
 
 export type { Feature };

@@ -564,6 +564,91 @@ export interface Redis {
   idleTimeout?: Duration;
 }
 
+/**
+ * A request rate: a number of requests per second, minute or hour, e.g. `"100r/s"`, `"600r/m"`, `"0.5r/s"`.
+ * @example "100r/s"
+ */
+export type Rate = string;
+
+/**
+ * What a rate limit counts requests by (each distinct value has its own token bucket):
+ * - `"ip"`: the client address (the IP rules gate's trusted-proxy address when it set one, else the peer);
+ * - `{ header }`: the value of a request header (requests without it are counted by client address);
+ * - `{ claim }`: a claim of the verified JWT (requests without a verified token are counted by client address);
+ * - `{ pathGroup }`: one bucket for every request whose path is in the named group of `pathGroups` (requests
+ *   outside the group are not limited by this limit).
+ * @example { "header": "X-Api-Key" }
+ */
+export type RateLimitKey =
+  | "ip"
+  | {
+      /**
+       * Request header name.
+       * @pattern ^[A-Za-z0-9-]{1,64}$
+       */
+      header: string;
+    }
+  | {
+      /**
+       * Name of a claim of the verified JWT, e.g. `sub`.
+       * @pattern ^[A-Za-z0-9_.:-]{1,64}$
+       */
+      claim: string;
+    }
+  | {
+      /**
+       * Name of a group of `pathGroups`.
+       * @pattern ^[A-Za-z0-9_-]{1,64}$
+       */
+      pathGroup: string;
+    };
+
+/**
+ * One rate limit: a token bucket of `burst + 1` requests refilled at `rate`, one bucket per key value.
+ * A request over the limit gets `429` with `Retry-After` and `RateLimit-Limit` / `RateLimit-Remaining` /
+ * `RateLimit-Reset`.
+ */
+export interface RateLimit extends GateScope {
+  /**
+   * Name of the limit (unique; part of the bucket keys, so renaming a limit starts fresh buckets).
+   * @pattern ^[A-Za-z0-9_-]{1,64}$
+   * @example "api"
+   */
+  name: string;
+  /** The sustained rate. */
+  rate: Rate;
+  /**
+   * Requests admitted at once above the sustained rate: a full bucket holds `burst + 1` requests.
+   * @default 0
+   * @asType integer
+   * @example 50
+   */
+  burst?: number;
+  /**
+   * What requests are counted by.
+   * @default "ip"
+   */
+  key?: RateLimitKey;
+  /**
+   * `node`: the buckets live in a shared memory zone of this nginx (exact across its workers, per node).
+   * `cluster`: the buckets live in the policy's `redis`, shared by every node using it.
+   * @default "node"
+   */
+  scope?: "node" | "cluster";
+  /**
+   * Cluster scope only: what happens when Redis cannot be reached. `open` admits the request (without
+   * `RateLimit-*` headers); `closed` refuses it with `429` and `Retry-After: 1`.
+   * @default "open"
+   */
+  onRedisError?: "open" | "closed";
+  /**
+   * Send `RateLimit-Limit` / `RateLimit-Remaining` / `RateLimit-Reset` on admitted responses too (refused
+   * ones always carry them).
+   * @default true
+   */
+  headers?: boolean;
+}
+
 /** A path condition in its explicit forms: exactly one of `exact`, `prefix`, `glob` or `regex`. */
 export interface PathMatch {
   /**
@@ -1018,4 +1103,15 @@ export interface Policy {
   jwt?: Jwt;
   /** Signed-URL gate: a valid signature and expiry in the query string are required (usually on some paths). */
   signedUrls?: SignedUrls;
+  /**
+   * Rate limits (an access gate, after the origin secret and IP rules): every limit whose scope matches
+   * the request takes a token; when one has none left the request is refused with `429`.
+   * @example [{ "name": "api", "rate": "100r/s", "burst": 50, "paths": ["/api/*"] }]
+   */
+  rateLimit?: RateLimit[];
+  /**
+   * Named sets of path patterns counted together by rate limits keyed by `{ pathGroup }`.
+   * @example { "search": ["/search", "/api/search/*"] }
+   */
+  pathGroups?: { [name: string]: PathPattern[] };
 }
