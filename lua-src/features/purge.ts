@@ -211,7 +211,7 @@ export function handlePurge(): void {
   } else {
     const [n, perr] = publishPurge(req);
     if (n === undefined) {
-      ngx.log(ngx.ERR, "purge: fan-out to the fleet failed (applied on this node only): ", tostring(perr));
+      ngx.log(ngx.WARN, "purge: fan-out to the fleet failed (applied on this node only): ", tostring(perr));
       f.set("status", "failed");
       f.set("error", tostring(perr));
     } else {
