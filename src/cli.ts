@@ -7,12 +7,14 @@ import { TARGET_NAMES } from "./ir/build.js";
 import type { Target } from "./ir/types.js";
 import { findNginx, testConfig } from "./runtime/nginx.js";
 import { toolVersion } from "./util/package.js";
+import { PURGE_HELP, runPurge } from "./purge/cli.js";
 
 const USAGE = `cdn-build: compile a typed CDN edge policy into an OpenResty/nginx bundle
 
 Usage:
   cdn-build validate <policy>                       check a policy, write nothing
   cdn-build build <policy> --out <dir> [options]    write the bundle to <dir>
+  cdn-build purge <policy> --url U --node N ...      purge URLs / prefixes / tags / all on nodes
   cdn-build <command> --help                        help for one command
   cdn-build --version
 
@@ -37,6 +39,7 @@ policy or a failed verify leaves the previous bundle untouched.
                      libnginx-mod-http-lua, lua-resty-core and lua-resty-lrucache
   --verify           run \`nginx -t\` (or \`openresty -t\`) on the bundle before installing it
   --json             print diagnostics as JSON`,
+  purge: PURGE_HELP,
 };
 
 class UsageError extends Error {}
@@ -120,6 +123,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runValidate(rest);
       case "build":
         return await runBuild(rest);
+      case "purge":
+        return await runPurge(rest);
       case "help":
         return help(rest[0] && HELP[rest[0]] ? rest[0] : undefined);
       case "--help":

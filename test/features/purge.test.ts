@@ -210,7 +210,7 @@ describe("purge", () => {
   it("refuses a missing or wrong token with 403", async () => {
     await warm("/auth");
     const body = purgeBody({ urls: [u("/auth")] });
-    for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: `Bearer ${TOKEN}x` }, { authorization: TOKEN }, { authorization: `Basic ${TOKEN}` }]) {
+    for (const headers of [{} as Record<string, string>, { authorization: "Bearer wrong" }, { authorization: `Bearer ${TOKEN}x` }, { authorization: TOKEN }, { authorization: `Basic ${TOKEN}` }]) {
       const r = await http(edge, "/__purge", { method: "POST", headers, body });
       expect(r.status).toBe(403);
       expect(r.headers["cache-control"]).toBe("no-store");
