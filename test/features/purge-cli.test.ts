@@ -66,8 +66,6 @@ describe("cdn-build purge", () => {
       ["purge", policyFile, "--url", u("/a")],
       ["purge", policyFile, "--all", "--url", u("/a"), "--node", edge.baseUrl],
       ["purge", policyFile, "--url", "/relative", "--node", edge.baseUrl],
-      ["purge", policyFile, "--tag", "a b", "--node", edge.baseUrl],
-      ["purge", policyFile, "--all", "--node", "ftp://x"],
       ["purge", policyFile, "--all", "--node", edge.baseUrl, "--bogus"],
       ["purge", policyFile, "--all", "--node", edge.baseUrl, "--prefetch", join(dir, "missing.txt")],
     ];
