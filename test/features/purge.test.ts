@@ -110,7 +110,7 @@ describe("purge", () => {
   it("purges by tag from Cache-Tag and Surrogate-Key, several tags per object, and hides the tag headers", async () => {
     origin.route("/t1", { headers: { "cache-control": "max-age=3600", "cache-tag": "red, blue" }, body: "t1" });
     origin.route("/t2", { headers: { "cache-control": "max-age=3600", "surrogate-key": "blue  green" }, body: "t2" });
-    origin.route("/t3", { headers: { "cache-control": "max-age=3600", "cache-tag": "green,yellow" }, body: "t3" });
+    origin.route("/t3", { headers: { "cache-control": "max-age=3600", "cache-tag": ["green", "yellow"] }, body: "t3" });
     for (const p of ["/t1", "/t2", "/t3"]) await warm(p);
     const seen = await http(edge, "/t1");
     expect(seen.headers["cache-tag"]).toBeUndefined();
@@ -270,5 +270,47 @@ describe("purge endpoint access", () => {
     const r = await http(bare, "/__purge", { method: "POST", headers: { authorization: "Bearer " }, body: purgeBody({ all: true }) });
     expect(r.status).toBe(403);
     expect(o.hits("/__purge")).toBe(0);
+  });
+});
+
+describe("purge index bounds", () => {
+  let o: MockOrigin;
+  let e: Edge;
+  beforeAll(async () => {
+    o = await startMockOrigin();
+    o.setDefault((req, n) => ({ headers: { "cache-control": "max-age=3600", "surrogate-key": "many" }, body: `${req.path}#${n}` }));
+    e = await bootEdge(
+      { name: "purge-bounds", origins: { app: { servers: [{ address: o.address }] } }, cache: { ttl: { "200": "1h" } }, headers: { cacheStatus: "X-Cache" }, purge: { token: { env: "PURGE_TOKEN" }, indexTtl: "1s", maxKeysPerTag: 2 } },
+      { env: { PURGE_TOKEN: TOKEN } },
+    );
+  });
+  afterAll(async () => {
+    if (e) {
+      expect(luaErrors(await e.errors())).toEqual([]);
+      await e.stop();
+    }
+    await o?.close();
+  });
+
+  it("remembers at most maxKeysPerTag keys per tag", async () => {
+    for (const p of ["/m1", "/m2", "/m3"]) await http(e, p);
+    const r = await purgeWith(e, { tags: ["many"] });
+    expect(r.json.count).toBe(2);
+    expect([...r.json.keys].sort()).toEqual([u("/m1"), u("/m2")]);
+    expect((await http(e, "/m3")).headers["x-cache"]).toBe("HIT");
+  });
+
+  it("expires index entries after indexTtl; an exact URL purge still works from the computed key", async () => {
+    await http(e, "/old");
+    await http(e, "/old2?b=1&a=2");
+    expect((await http(e, "/old")).headers["x-cache"]).toBe("HIT");
+    await sleep(2100);
+    // the tag and prefix index forgot the objects...
+    expect((await purgeWith(e, { prefixes: [u("/old")] })).json.count).toBe(0);
+    // ...but the URL's key is computed from the URL: the file is removed
+    const r = await purgeWith(e, { urls: [u("/old"), u("/old2?a=2&b=1")] });
+    expect(r.json.files).toBe(2);
+    expect((await http(e, "/old")).headers["x-cache"]).toBe("MISS");
+    expect((await http(e, "/old2?b=1&a=2")).headers["x-cache"]).toBe("MISS");
   });
 });
