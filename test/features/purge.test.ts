@@ -76,6 +76,19 @@ describe("purge", () => {
     expect((await http(edge, "/u1")).headers["x-cache"]).toBe("MISS");
   });
 
+  it("matches hosts as nginx's $host does: case-insensitive, without the port, IPv6 literals", async () => {
+    const shop = { host: "Shop.Example.COM:8443" };
+    await warm("/h", shop);
+    await warm("/h", { host: "[::1]:9" });
+    await warm("/h", { host: "other.example.com" });
+    const r = await purgeWith(edge, { urls: ["https://shop.EXAMPLE.com:1/h".replace("https", "http"), "http://[::1]/h"] });
+    expect([...r.json.keys].sort()).toEqual(["http://[::1]/h", "http://shop.example.com/h"]);
+    expect(r.json.files).toBe(2);
+    expect((await http(edge, "/h", { headers: shop })).headers["x-cache"]).toBe("MISS");
+    expect((await http(edge, "/h", { headers: { host: "[::1]" } })).headers["x-cache"]).toBe("MISS");
+    expect((await http(edge, "/h", { headers: { host: "other.example.com" } })).headers["x-cache"]).toBe("HIT");
+  });
+
   it("purges a URL with a query, in any parameter order, and only that query", async () => {
     await warm("/q?b=2&a=1");
     await warm("/q?a=3");
@@ -278,9 +291,9 @@ describe("purge index bounds", () => {
   let e: Edge;
   beforeAll(async () => {
     o = await startMockOrigin();
-    o.setDefault((req, n) => ({ headers: { "cache-control": "max-age=3600", "surrogate-key": "many" }, body: `${req.path}#${n}` }));
+    o.setDefault((req, n) => ({ headers: { "cache-control": "max-age=3600", "surrogate-key": req.path.startsWith("/m") ? "many" : "other" }, body: `${req.path}#${n}` }));
     e = await bootEdge(
-      { name: "purge-bounds", origins: { app: { servers: [{ address: o.address }] } }, cache: { ttl: { "200": "1h" } }, headers: { cacheStatus: "X-Cache" }, purge: { token: { env: "PURGE_TOKEN" }, indexTtl: "1s", maxKeysPerTag: 2 } },
+      { name: "purge-bounds", origins: { app: { servers: [{ address: o.address }] } }, cache: { ttl: { "200": "1h" }, key: { query: { allow: ["a", "b"] } } }, headers: { cacheStatus: "X-Cache" }, purge: { token: { env: "PURGE_TOKEN" }, indexTtl: "1s", maxKeysPerTag: 2 } },
       { env: { PURGE_TOKEN: TOKEN } },
     );
   });
@@ -290,6 +303,15 @@ describe("purge index bounds", () => {
       await e.stop();
     }
     await o?.close();
+  });
+
+  it("normalises a purged URL's query like the cache key (allow-listed parameters only)", async () => {
+    await http(e, "/k?a=1&utm=x");
+    expect((await http(e, "/k?utm=y&a=1")).headers["x-cache"]).toBe("HIT");
+    const r = await purgeWith(e, { urls: [u("/k?utm=zzz&a=1")] });
+    expect(r.json.keys).toEqual([u("/k?a=1")]);
+    expect(r.json.files).toBe(1);
+    expect((await http(e, "/k?a=1")).headers["x-cache"]).toBe("MISS");
   });
 
   it("remembers at most maxKeysPerTag keys per tag", async () => {
