@@ -1,9 +1,10 @@
 /**
- * Fleet fan-out of purges over Redis pub/sub. The node that receives a purge request applies it locally,
- * then PUBLISHes it on the policy's channel; one subscriber per node (a timer in worker 0, reconnecting with
- * a backoff) applies every message that another node published. A node never re-publishes what it
- * received. Pub/sub keeps nothing: a node that is disconnected from Redis when a purge is published misses
- * it (purge again, or purge all after an outage).
+ * Fleet fan-out of purges over a Redis stream. The node that receives a purge request applies it locally,
+ * then appends it to the stream (`XADD <purge.channel> MAXLEN ~ 10000`); on every node one reader (a timer
+ * in worker 0, reconnecting with a backoff) follows the stream with `XREAD BLOCK` from the last entry it
+ * saw, and applies what other nodes appended. A node never re-publishes what it read. Because the reader
+ * resumes from its last entry, a node whose connection to Redis dropped catches up on the purges published
+ * meanwhile (as long as the stream still holds them); a node that starts reads only purges published after.
  */
 import { redisConfigured, redisConnect, redisRelease } from "../core/redis";
 import { jsonDecode, jsonEncode, jsonArray } from "../core/purge-json";
@@ -11,13 +12,17 @@ import { applyPurge, type PurgeRequest } from "./purge-index";
 
 const P = ngx as unknown as PurgeNgx;
 const MAX_BACKOFF = 5;
+const BLOCK_MS = 1000;
+const STREAM_MAXLEN = 10000;
 
-let channel = "";
+let stream = "";
 /** This node's id (computed once in the master at init, so every worker shares it). */
 let nodeId = "";
+/** Id of the last stream entry this node's reader handled (worker 0 only). */
+let lastId: string | undefined;
 
 export function initFleet(data: PurgeData): void {
-  channel = data.channel;
+  stream = data.channel;
   nodeId = string.sub(ngx.md5(P.config.prefix() + tostring(P.worker.pid()) + tostring(ngx.now()) + tostring(os.clock())), 1, 16);
 }
 
@@ -29,8 +34,8 @@ export function thisNode(): string {
   return nodeId;
 }
 
-/** Publishes a purge the node applied; returns the number of subscribers reached, or an error. */
-export function publishPurge(req: PurgeRequest): LuaMultiReturn<[number | undefined, string | undefined]> {
+/** Appends a purge the node applied to the fleet's stream; returns the entry id, or an error. */
+export function publishPurge(req: PurgeRequest): LuaMultiReturn<[string | undefined, string | undefined]> {
   const msg = jsonEncode({
     v: 1,
     node: nodeId,
@@ -43,13 +48,15 @@ export function publishPurge(req: PurgeRequest): LuaMultiReturn<[number | undefi
   const [client, err] = redisConnect();
   if (client === undefined) return $multi(undefined, err ?? "cannot connect to redis");
   const red = client as unknown as PurgeRedis;
-  const [n, perr] = red.publish(channel, msg);
-  if (n === undefined || n === null) {
-    red.close();
-    return $multi(undefined, tostring(perr));
+  const [id, xerr] = red.xadd(stream, "MAXLEN", "~", STREAM_MAXLEN, "*", "purge", msg);
+  if (type(id) !== "string") {
+    // a connection error (nil) closes the socket itself; a Redis error (false) leaves it usable
+    if (id === false) redisRelease(client);
+    else red.close();
+    return $multi(undefined, tostring(xerr));
   }
   redisRelease(client);
-  return $multi(n, undefined);
+  return $multi(id as string, undefined);
 }
 
 function strings(v: unknown): string[] | undefined {
@@ -78,41 +85,64 @@ function onMessage(payload: string): void {
   ngx.log(ngx.INFO, "purge: applied a fleet purge from node ", tostring(m.get("node")), ": ", res.keys.length, " keys, ", res.files, " files");
 }
 
-/** One subscription session: returns when the connection fails or the worker is exiting. */
+/** Handles an XREAD reply: [[stream, [[id, [field, value, ...]], ...]]]. */
+function onEntries(reply: unknown[]): void {
+  for (const s of reply) {
+    const entries = (s as unknown[])[1] as unknown[];
+    if (type(entries) !== "table") continue;
+    for (const e of entries) {
+      const entry = e as unknown[];
+      const id = entry[0];
+      const fields = entry[1] as unknown[];
+      if (type(id) !== "string") continue;
+      if (type(fields) === "table") {
+        for (let i = 0; i + 1 < fields.length; i += 2) {
+          if (fields[i] === "purge" && type(fields[i + 1]) === "string") {
+            const [ok, perr] = pcall(onMessage, fields[i + 1] as string);
+            if (!ok) ngx.log(ngx.ERR, "purge: applying a fleet purge failed: ", tostring(perr));
+          }
+        }
+      }
+      lastId = id as string;
+    }
+  }
+}
+
+/** One reading session: returns false when it could not start, true when the connection was lost. */
 function session(): boolean {
   const [client, err] = redisConnect();
   if (client === undefined) {
-    ngx.log(ngx.WARN, "purge: fleet subscriber cannot connect to redis: ", err);
+    ngx.log(ngx.WARN, "purge: fleet reader cannot connect to redis: ", err);
     return false;
   }
   const red = client as unknown as PurgeRedis;
-  const [ok, serr] = red.subscribe(channel);
-  if (ok === undefined || ok === null) {
-    ngx.log(ngx.WARN, "purge: SUBSCRIBE failed: ", tostring(serr));
-    red.close();
-    return false;
+  if (lastId === undefined) {
+    // first connection: start after the newest entry (purges published before this node started are old news)
+    const [last, lerr] = red.xrevrange(stream, "+", "-", "COUNT", 1);
+    if (type(last) !== "table") {
+      ngx.log(ngx.WARN, "purge: XREVRANGE failed: ", tostring(lerr));
+      red.close();
+      return false;
+    }
+    const first = (last as unknown[])[0] as unknown[] | undefined;
+    lastId = first !== undefined && type(first[0]) === "string" ? (first[0] as string) : "0-0";
   }
-  // a short read timeout so the loop notices the worker exiting (reload / stop)
-  red.set_timeout(1000);
+  // the socket timeout must outlast BLOCK, or the client closes the connection
+  red.set_timeout(BLOCK_MS + 2000);
   while (!P.worker.exiting()) {
-    const [reply, rerr] = red.read_reply();
-    if (reply !== undefined && reply !== null) {
-      const r = reply as unknown[];
-      if (r[0] === "message" && type(r[2]) === "string") {
-        const [pok, perr] = pcall(onMessage, r[2] as string);
-        if (!pok) ngx.log(ngx.ERR, "purge: applying a fleet purge failed: ", tostring(perr));
-      }
-    } else if (rerr !== "timeout") {
-      ngx.log(ngx.WARN, "purge: fleet subscription lost: ", tostring(rerr));
+    const [reply, rerr] = red.xread("COUNT", 100, "BLOCK", BLOCK_MS, "STREAMS", stream, lastId!);
+    if (reply === undefined || reply === false) {
+      ngx.log(ngx.WARN, "purge: fleet stream read failed: ", tostring(rerr));
       red.close();
       return true;
     }
+    if (reply !== P.null && type(reply) === "table") onEntries(reply as unknown[]);
   }
   red.close();
   return true;
 }
 
-function subscriber(premature: boolean): void {
+function reader(premature: boolean): void {
   if (premature) return;
   let backoff = 0.1;
   while (!P.worker.exiting()) {
@@ -123,9 +153,9 @@ function subscriber(premature: boolean): void {
   }
 }
 
-/** init_worker: worker 0 of each node runs the subscriber. */
+/** init_worker: worker 0 of each node follows the fleet's purge stream. */
 export function startSubscriber(): void {
   if (!redisConfigured() || P.worker.id() !== 0) return;
-  const [t, err] = P.timer.at(0, subscriber);
-  if (t === undefined) ngx.log(ngx.ERR, "purge: cannot start the fleet subscriber: ", tostring(err));
+  const [t, err] = P.timer.at(0, reader);
+  if (t === undefined) ngx.log(ngx.ERR, "purge: cannot start the fleet reader: ", tostring(err));
 }

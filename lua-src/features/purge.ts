@@ -209,14 +209,14 @@ export function handlePurge(): void {
   if (!fleetEnabled()) {
     f.set("status", "off");
   } else {
-    const [n, perr] = publishPurge(req);
-    if (n === undefined) {
+    const [id, perr] = publishPurge(req);
+    if (id === undefined) {
       ngx.log(ngx.WARN, "purge: fan-out to the fleet failed (applied on this node only): ", tostring(perr));
       f.set("status", "failed");
       f.set("error", tostring(perr));
     } else {
       f.set("status", "published");
-      f.set("receivers", n);
+      f.set("id", id);
     }
   }
   fanout = f;

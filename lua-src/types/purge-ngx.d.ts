@@ -17,6 +17,8 @@ interface PurgeDict {
 }
 
 interface PurgeNgx {
+  /** The nil reply of Redis / a JSON null. */
+  null: unknown;
   shared: LuaTable<string, PurgeDict | undefined>;
   config: { prefix(this: void): string };
   timer: { at(this: void, delay: number, fn: (premature: boolean) => void): LuaMultiReturn<[unknown, string | undefined]> };
@@ -28,11 +30,14 @@ interface PurgeNgx {
   };
 }
 
-/** Pub/sub commands of the Redis client used by the purge fan-out (called as methods). */
+/**
+ * Stream commands of the Redis client used by the purge fan-out (called as methods). Replies: the value, or
+ * `false` + message for a Redis error, or undefined + message for a connection error; nil replies are `ngx.null`.
+ */
 interface PurgeRedis {
-  publish(channel: string, msg: string): LuaMultiReturn<[number | undefined, string | undefined]>;
-  subscribe(channel: string): LuaMultiReturn<[unknown, string | undefined]>;
-  read_reply(): LuaMultiReturn<[unknown, string | undefined]>;
-  set_timeout(ms: number): void;
-  close(): void;
+  xadd(this: PurgeRedis, ...args: (string | number)[]): LuaMultiReturn<[unknown, string | undefined]>;
+  xread(this: PurgeRedis, ...args: (string | number)[]): LuaMultiReturn<[unknown, string | undefined]>;
+  xrevrange(this: PurgeRedis, ...args: (string | number)[]): LuaMultiReturn<[unknown, string | undefined]>;
+  set_timeout(this: PurgeRedis, ms: number): void;
+  close(this: PurgeRedis): void;
 }

@@ -396,8 +396,8 @@ export interface Purge {
    */
   exposeTags?: boolean;
   /**
-   * Redis pub/sub channel of the fleet's purges (used when `redis` is configured). Every node with the same
-   * channel applies every purge.
+   * Redis stream (key) of the fleet's purges, used when `redis` is configured: every node appends the purges
+   * it receives, and every node with the same key applies them.
    * @default "cdn-build:purge:<policy name>"
    * @pattern ^[A-Za-z0-9:._-]{1,128}$
    */

@@ -56,7 +56,7 @@ function describe(r: NodeResult): string {
   const a = r.answer!;
   const what = a.all ? (a.soft ? "everything marked stale" : "everything purged (files removed in the background)") : `${a.count} key${a.count === 1 ? "" : "s"} ${a.soft ? "marked stale" : `purged, ${a.files} file${a.files === 1 ? "" : "s"} removed`}`;
   const f = a.fanout;
-  const fan = !f || f.status === "off" ? "" : f.status === "published" ? `, fan-out to ${f.receivers} node${f.receivers === 1 ? "" : "s"}` : `, fan-out FAILED (${f.error})`;
+  const fan = !f || f.status === "off" ? "" : f.status === "published" ? ", published to the fleet" : `, fan-out FAILED (${f.error})`;
   const keys = a.keys && a.keys.length ? "\n" + a.keys.map((k) => `    ${k}`).join("\n") : "";
   return `${r.node}: ok, ${what}${fan}${keys}`;
 }

@@ -57,7 +57,7 @@ export interface NodeResult {
   status: number;
   ok: boolean;
   /** The node's JSON answer (when it sent one). */
-  answer?: { count?: number; keys?: string[]; files?: number; fanout?: { status: string; error?: string; receivers?: number }; error?: string; [k: string]: unknown };
+  answer?: { count?: number; keys?: string[]; files?: number; fanout?: { status: string; error?: string; id?: string }; error?: string; [k: string]: unknown };
   error?: string;
 }
 
