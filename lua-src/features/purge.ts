@@ -204,22 +204,20 @@ export function handlePurge(): void {
   if (req === undefined) fail(400, err!);
 
   const res = applyPurge(req);
-  let fanout: LuaTable<string, unknown>;
-  const f = new LuaTable<string, unknown>();
+  const fanout = new LuaTable<string, unknown>();
   if (!fleetEnabled()) {
-    f.set("status", "off");
+    fanout.set("status", "off");
   } else {
     const [id, perr] = publishPurge(req);
     if (id === undefined) {
       ngx.log(ngx.WARN, "purge: fan-out to the fleet failed (applied on this node only): ", tostring(perr));
-      f.set("status", "failed");
-      f.set("error", tostring(perr));
+      fanout.set("status", "failed");
+      fanout.set("error", tostring(perr));
     } else {
-      f.set("status", "published");
-      f.set("id", id);
+      fanout.set("status", "published");
+      fanout.set("id", id);
     }
   }
-  fanout = f;
   const keys = res.keys;
   const listed: string[] = jsonArray([]);
   for (let i = 0; i < keys.length && i < MAX_KEYS_LISTED; i++) listed.push(keys[i]);
