@@ -108,13 +108,19 @@ function onEntries(reply: unknown[]): void {
   }
 }
 
+/** Whether the last connection attempt failed (to log an outage once, not at every retry). */
+let failing = false;
+
 /** One reading session: returns false when it could not start, true when the connection was lost. */
 function session(): boolean {
   const [client, err] = redisConnect();
   if (client === undefined) {
-    ngx.log(ngx.WARN, "purge: fleet reader cannot connect to redis: ", err);
+    if (!failing) ngx.log(ngx.WARN, "purge: fleet reader cannot connect to redis (retrying with a backoff): ", err);
+    failing = true;
     return false;
   }
+  if (failing) ngx.log(ngx.NOTICE, "purge: fleet reader connected to redis again");
+  failing = false;
   const red = client as unknown as PurgeRedis;
   if (lastId === undefined) {
     // first connection: start after the newest entry (purges published before this node started are old news)
