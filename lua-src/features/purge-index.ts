@@ -341,6 +341,7 @@ function wipe(premature: boolean): void {
     return;
   }
   let removed = 0;
+  let work = 0;
   for (const l1 of listDir(ffi, cacheDir, "^%x$")) {
     for (const l2 of listDir(ffi, cacheDir + "/" + l1, "^%x%x$")) {
       const dir = cacheDir + "/" + l1 + "/" + l2;
@@ -348,10 +349,15 @@ function wipe(premature: boolean): void {
         if (f.length === 32) {
           const [ok] = os.remove(dir + "/" + f);
           if (ok) removed = removed + 1;
+          work = work + 1;
         }
       }
-      // yield to requests (sleep(0) needs OpenResty's delayed-events patch, absent from Debian's nginx)
-      ngx.sleep(0.001);
+      work = work + 10;
+      if (work >= 500) {
+        // yield to requests now and then (sleep(0) needs OpenResty's delayed-events patch, absent from Debian's nginx)
+        work = 0;
+        ngx.sleep(0.001);
+      }
     }
   }
   ngx.log(ngx.NOTICE, "purge: purge-all removed ", removed, " cache files");
