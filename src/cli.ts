@@ -8,6 +8,7 @@ import type { Target } from "./ir/types.js";
 import { findNginx, testConfig } from "./runtime/nginx.js";
 import { toolVersion } from "./util/package.js";
 import { runSign, SIGN_HELP, SignUsageError } from "./sign-cli.js";
+import { PURGE_HELP, runPurge } from "./purge/cli.js";
 
 const USAGE = `cdn-build: compile a typed CDN edge policy into an OpenResty/nginx bundle
 
@@ -15,6 +16,7 @@ Usage:
   cdn-build validate <policy>                       check a policy, write nothing
   cdn-build build <policy> --out <dir> [options]    write the bundle to <dir>
   cdn-build sign <policy> <path> [--ttl 1h]         print a signed URL for the signedUrls gate
+  cdn-build purge <policy> --url U --node N ...      purge URLs / prefixes / tags / all on nodes
   cdn-build <command> --help                        help for one command
   cdn-build --version
 
@@ -40,6 +42,7 @@ policy or a failed verify leaves the previous bundle untouched.
   --verify           run \`nginx -t\` (or \`openresty -t\`) on the bundle before installing it
   --json             print diagnostics as JSON`,
   sign: SIGN_HELP,
+  purge: PURGE_HELP,
 };
 
 class UsageError extends Error {}
@@ -125,6 +128,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runBuild(rest);
       case "sign":
         return await runSign(rest, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), env: process.env, now: Date.now });
+      case "purge":
+        return await runPurge(rest);
       case "help":
         return help(rest[0] && HELP[rest[0]] ? rest[0] : undefined);
       case "--help":

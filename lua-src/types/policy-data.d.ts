@@ -22,14 +22,9 @@ interface HeadersData {
   cacheStatus: string | undefined;
 }
 
-interface PurgeData {
-  enabled: boolean;
-}
-
 interface FeaturesData {
   cache?: CacheData;
   headers?: HeadersData;
-  purge?: PurgeData;
 }
 
 /** @noResolution */

@@ -6,6 +6,8 @@ interface RedisClient {
   set_keepalive(idleMs: number, poolSize: number): LuaMultiReturn<[1 | undefined, string | undefined]>;
   get_reused_times(): LuaMultiReturn<[number | undefined, string | undefined]>;
   close(): LuaMultiReturn<[1 | undefined, string | undefined]>;
+  auth(password: string): LuaMultiReturn<[unknown, string | undefined]>;
+  select(db: number): LuaMultiReturn<[unknown, string | undefined]>;
   /** Any Redis command by name, e.g. `red.evalsha(...)` via `redisCall`. Reply, or undefined + error. */
   [command: string]: any;
 }

@@ -1,23 +1,103 @@
 import type { Feature } from "./feature.js";
-import { pointer, type Diagnostic } from "../validate/diagnostic.js";
-import { checkCidr } from "../validate/checks.js";
+import type { Policy } from "../policy/types.js";
+import { error, pointer, warning, type Diagnostic } from "../validate/diagnostic.js";
+import { checkCidr, checkDuration, checkSize } from "../validate/checks.js";
+import { durationMs } from "../util/units.js";
+import { useEnv } from "../ir/build.js";
 
 export const DEFAULT_PURGE_ALLOW = ["127.0.0.1/32", "::1/128"];
+/** Name of the purge index shared dict (also holds the purge markers the cache tiers read). */
+export const PURGE_DICT = "cdn_purge";
+/** Name of the RAM tier's shared dict (owned by the cache feature); purge deletes keys there when it exists. */
+export const RAM_DICT = "cdn_ram";
+
+/** Lua data of the purge feature (`lua-src/types/purge-data.d.ts`). */
+export interface PurgeData {
+  enabled: boolean;
+  tokenEnv?: string;
+  hmacEnv?: string;
+  /** Seconds. */
+  maxSkew: number;
+  /** Disk cache directory (relative: to the nginx prefix) and its `levels`. */
+  cachePath: string;
+  levels: number[];
+  /** How the cache computes its key (a copy of the cache feature's settings, to compute keys from URLs). */
+  query: "all" | "none" | "allow";
+  allow: Record<string, true>;
+  host: boolean;
+  /** Seconds an index entry / purge marker lives. */
+  indexTtl: number;
+  maxKeysPerTag: number;
+  exposeTags: boolean;
+  channel: string;
+}
+
+/** The longest lifetime an object can have in the disk cache, in seconds: index entries live that long. */
+function defaultIndexTtl(policy: Policy): number {
+  const c = policy.cache ?? {};
+  let s = (durationMs(c.disk?.inactive ?? "7d") ?? 0) / 1000;
+  for (const ttl of Object.values(c.ttl ?? {})) s = Math.max(s, (durationMs(ttl) ?? 0) / 1000);
+  return Math.max(60, Math.ceil(s));
+}
 
 /**
  * The purge endpoint: a location served by the `purge` Lua hook, restricted to an address allow-list and
- * never proxied or cached. Purge kinds (URL, prefix, tag, all) are filled in by the cache purge work.
+ * authenticated (token or HMAC), never proxied or cached. Purges by URL, prefix, tag or everything, hard or
+ * soft, locally and (with `redis`) on every node of the fleet. A header filter records what the cache stores
+ * in the purge index (`lua_shared_dict cdn_purge`).
  */
 export const purge: Feature = {
   name: "purge",
   check(policy) {
     const out: Diagnostic[] = [];
-    (policy.purge?.allow ?? []).forEach((c, i) => out.push(...checkCidr(c, pointer("purge", "allow", i))));
+    const p = policy.purge;
+    (p?.allow ?? []).forEach((c, i) => out.push(...checkCidr(c, pointer("purge", "allow", i))));
+    if (!p) return out;
+    out.push(...checkSize(p.indexSize, pointer("purge", "indexSize"), { min: 1024 * 1024, minText: '"1m"' }));
+    out.push(...checkDuration(p.indexTtl, pointer("purge", "indexTtl")));
+    out.push(...checkDuration(p.hmac?.maxSkew, pointer("purge", "hmac", "maxSkew")));
+    if (p.token && p.hmac && p.token.env === p.hmac.secret.env) {
+      out.push(
+        error("CDN4051", pointer("purge", "hmac", "secret"), `the HMAC secret and the token come from the same variable "${p.token.env}"`, "use two different secrets (a leaked token would also sign requests)"),
+      );
+    }
+    if (policy.cache && !p.token && !p.hmac) {
+      out.push(
+        warning("CDN4050", pointer("purge"), "the purge endpoint has no credentials: every purge request will be refused (403)", 'add `token: env("PURGE_TOKEN")` or `hmac: { secret: env("PURGE_HMAC") }`'),
+      );
+    }
+    if (p.indexTtl !== undefined && policy.cache) {
+      const ttl = (durationMs(p.indexTtl) ?? 0) / 1000;
+      if (ttl > 0 && ttl < defaultIndexTtl(policy)) {
+        out.push(
+          warning("CDN4052", pointer("purge", "indexTtl"), `index entries (${p.indexTtl}) may expire before the objects they point at`, "tag and prefix purges miss objects older than indexTtl; raise it to cache.disk.inactive or the longest TTL"),
+        );
+      }
+    }
     return out;
   },
   lower(policy, ir) {
     const p = policy.purge ?? {};
-    ir.slots.locations.push({ partial: "purge", data: { path: p.path ?? "/__purge", allow: p.allow ?? DEFAULT_PURGE_ALLOW } });
-    ir.luaData.purge = { enabled: policy.cache !== undefined };
+    const path = p.path ?? "/__purge";
+    ir.slots.locations.push({ partial: "purge", data: { path, allow: p.allow ?? DEFAULT_PURGE_ALLOW } });
+    const c = policy.cache;
+    const q = c?.key?.query ?? "all";
+    const data: PurgeData = {
+      enabled: c !== undefined,
+      maxSkew: Math.max(1, Math.ceil((durationMs(p.hmac?.maxSkew ?? "60s") ?? 60_000) / 1000)),
+      cachePath: c?.disk?.path ?? "cache/disk",
+      levels: [1, 2],
+      query: typeof q === "string" ? q : "allow",
+      allow: typeof q === "object" ? Object.fromEntries([...q.allow].sort().map((k) => [k, true as const])) : {},
+      host: c?.key?.host ?? true,
+      indexTtl: p.indexTtl !== undefined ? Math.ceil((durationMs(p.indexTtl) ?? 0) / 1000) : defaultIndexTtl(policy),
+      maxKeysPerTag: p.maxKeysPerTag ?? 10000,
+      exposeTags: p.exposeTags ?? false,
+      channel: p.channel ?? `cdn-build:purge:${policy.name}`,
+    };
+    if (p.token) data.tokenEnv = useEnv(ir, p.token);
+    if (p.hmac) data.hmacEnv = useEnv(ir, p.hmac.secret);
+    if (c) ir.sharedDicts.push({ name: PURGE_DICT, size: p.indexSize ?? "32m" });
+    ir.luaData.purge = data;
   },
 };

@@ -356,6 +356,64 @@ export interface Purge {
    * @default ["127.0.0.1/32", "::1/128"]
    */
   allow?: Cidr[];
+  /**
+   * A shared token: callers send `Authorization: Bearer <token>`. With neither `token` nor `hmac` every
+   * purge request is refused (403).
+   * @example { "env": "PURGE_TOKEN" }
+   */
+  token?: EnvRef;
+  /**
+   * HMAC-SHA256 signed requests: callers send `X-Purge-Timestamp` (Unix seconds) and `X-Purge-Signature`
+   * (hex HMAC-SHA256 with this secret of `METHOD\nREQUEST_URI\nTIMESTAMP\nBODY`). Either a valid token or
+   * a valid signature is accepted when both are configured.
+   */
+  hmac?: PurgeHmac;
+  /**
+   * Size of the purge index (`lua_shared_dict cdn_purge`): URL -> cache keys, tag -> cache keys, purge
+   * markers. When it is full the least recently used entries are dropped (purge by exact URL still works
+   * for keys computed from the URL alone).
+   * @default "32m"
+   */
+  indexSize?: Size;
+  /**
+   * How long an index entry lives after the object was last stored. Default: the longer of
+   * `cache.disk.inactive` and the longest TTL in `cache.ttl`.
+   * @example "7d"
+   */
+  indexTtl?: Duration;
+  /**
+   * Most cache keys remembered per tag (objects stored beyond that are not purged by the tag).
+   * @default 10000
+   * @minimum 1
+   * @maximum 1000000
+   * @asType integer
+   */
+  maxKeysPerTag?: number;
+  /**
+   * Keep the origin's `Cache-Tag` / `Surrogate-Key` headers in responses to clients (they are removed by
+   * default; the index still reads them).
+   * @default false
+   */
+  exposeTags?: boolean;
+  /**
+   * Redis stream (key) of the fleet's purges, used when `redis` is configured: every node appends the purges
+   * it receives, and every node with the same key applies them.
+   * @default "cdn-build:purge:<policy name>"
+   * @pattern ^[A-Za-z0-9:._-]{1,128}$
+   */
+  channel?: string;
+}
+
+/** HMAC-SHA256 request signing of the purge endpoint. */
+export interface PurgeHmac {
+  /** The signing secret, from the environment. */
+  secret: EnvRef;
+  /**
+   * Largest accepted difference between `X-Purge-Timestamp` and the node's clock. A signature is also
+   * accepted only once within this window (replays get 403).
+   * @default "60s"
+   */
+  maxSkew?: Duration;
 }
 
 /** nginx process settings. */

@@ -1,0 +1,62 @@
+/** The Lua JSON codec of the purge API (lua-dist/core/purge-json.lua), run in LuaJIT. */
+import { execa } from "execa";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const LUA_DIST = join(import.meta.dirname, "..", "..", "lua-dist");
+
+/** Decodes each input in LuaJIT and re-encodes it: "ok <json>" or "err <message>" per input. */
+async function roundTrip(inputs: string[]): Promise<string[]> {
+  const script = `
+package.path = ${JSON.stringify(LUA_DIST + "/?.lua;")} .. package.path
+local json = require("core.purge-json")
+for line in io.lines() do
+  local input = line:gsub("\\\\n", "\\n")
+  local v, err = json.jsonDecode(input)
+  if v == nil then print("err " .. err) else print("ok " .. json.jsonEncode(v)) end
+end`;
+  const r = await execa("luajit", ["-e", script], { input: inputs.map((s) => s.replace(/\n/g, "\\n")).join("\n") + "\n" });
+  return r.stdout.split("\n");
+}
+
+describe("purge JSON codec (Lua)", () => {
+  it("decodes and re-encodes valid JSON (objects with sorted keys)", async () => {
+    const cases: [string, string][] = [
+      ['{"urls":["http://h/a?x=1"],"soft":true}', '{"soft":true,"urls":["http://h/a?x=1"]}'],
+      ['{"b":[],"a":{}}', '{"a":{},"b":[]}'],
+      [" [1, -2.5, 1e3, 0, null, false] ", "[1,-2.5,1000,0,null,false]"],
+      ['"tab\\there \\u00e9 \\ud83d\\ude00 \\/ \\""', '"tab\\there é 😀 / \\""'],
+      ['{"deep":[[[[1]]]]}', '{"deep":[[[[1]]]]}'],
+    ];
+    const out = await roundTrip(cases.map(([i]) => i));
+    cases.forEach(([, expected], i) => expect(out[i]).toBe("ok " + expected));
+  });
+
+  it("refuses what strict JSON refuses, and oversized inputs", async () => {
+    const bad = [
+      "",
+      "{",
+      '{"a":1,}',
+      "[1,]",
+      '{"a":1,"a":2}',
+      "01",
+      "1.",
+      ".5",
+      "+1",
+      "NaN",
+      "'x'",
+      '{a:1}',
+      '"\\x"',
+      '"\\ud800"',
+      '"\\udc00x"',
+      '"a\tb"',
+      "[1] [2]",
+      "// c\n{}",
+      "tru",
+      "[".repeat(40) + "]".repeat(40),
+      "[" + Array.from({ length: 25000 }, () => "0").join(",") + "]",
+    ];
+    const out = await roundTrip(bad);
+    bad.forEach((b, i) => expect(out[i], JSON.stringify(b).slice(0, 60)).toMatch(/^err /));
+  });
+});
