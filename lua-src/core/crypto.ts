@@ -75,6 +75,16 @@ export function hmac(digest: DigestName, key: string, msg: string): string {
   return ffi.string(macBuf, macLen[0]);
 }
 
+// byte -> two lower-case hex digits, for one-call hex encoding with string.gsub
+const HEX_OF = new LuaTable<string, string>();
+for (let b = 0; b < 256; b++) HEX_OF.set(string.char(b), string.format("%02x", b));
+
+/** Lower-case hex of a byte string. */
+export function toHex(s: string): string {
+  const [out] = string.gsub(s, ".", HEX_OF as any);
+  return out;
+}
+
 /** Constant-time equality of two byte strings (the length is not secret). */
 export function constantTimeEquals(a: string, b: string): boolean {
   if (a.length !== b.length) return false;

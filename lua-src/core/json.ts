@@ -1,5 +1,6 @@
 /**
- * A small strict JSON decoder (RFC 8259) for token payloads: no cjson exists on the target. Objects become
+ * A small strict JSON codec (RFC 8259) for token payloads, the purge API and fleet messages: no cjson exists
+ * on the target. Decoding: Objects become
  * Lua tables keyed by string, arrays become sequences marked with a metatable (`isJsonArray`), `null`
  * becomes the `jsonNull` sentinel. Malformed input, duplicate object keys, lone surrogates, nesting deeper
  * than `maxDepth` or input longer than `maxSize` give undefined. Strings are not checked for valid UTF-8.
@@ -220,4 +221,72 @@ export function decodeJson(text: string, maxDepth = 16, maxSize = 16384): unknow
   const complete = pos === text.length + 1;
   src = "";
   return complete ? v : undefined;
+}
+
+const MAX_ENCODE_DEPTH = 16;
+
+function escapeChar(c: string): string {
+  const b = string.byte(c);
+  if (b === 0x22) return '\\"';
+  if (b === 0x5c) return "\\\\";
+  if (b === 0x0a) return "\\n";
+  if (b === 0x0d) return "\\r";
+  if (b === 0x09) return "\\t";
+  return string.format("\\u%04x", b);
+}
+
+/** A JSON string literal (bytes >= 0x80 pass through: callers hand UTF-8 or URL bytes). */
+export function jsonString(s: string): string {
+  const [out] = string.gsub(s, '[%z\x01-\x1f\x7f"\\]', escapeChar);
+  return '"' + out + '"';
+}
+
+/** Marks a Lua sequence as a JSON array (needed for empty arrays to encode as `[]`). */
+export function jsonArray<T>(list: T[]): T[] {
+  return setmetatable(list, arrayMeta as LuaMetatable<T[]>);
+}
+
+function encodeInto(v: unknown, out: string[], level: number): void {
+  if (level > MAX_ENCODE_DEPTH) throw "encodeJson: nesting too deep";
+  const t = type(v);
+  if (t === "string") out.push(jsonString(v as string));
+  else if (t === "number") {
+    const n = v as number;
+    if (n !== n || n === math.huge || n === -math.huge) out.push("null");
+    else if (n === Math.floor(n) && Math.abs(n) < 2 ** 53) out.push(string.format("%d", n));
+    else out.push(string.format("%.17g", n));
+  } else if (t === "boolean") out.push(v ? "true" : "false");
+  else if (v === undefined || v === jsonNull) out.push("null");
+  else if (t === "table") {
+    const tbl = v as LuaTable<string, unknown>;
+    if (getmetatable(tbl) === arrayMeta || (tbl as unknown as unknown[]).length > 0) {
+      const arr = v as unknown[];
+      out.push("[");
+      for (let i = 0; i < arr.length; i++) {
+        if (i > 0) out.push(",");
+        encodeInto(arr[i], out, level + 1);
+      }
+      out.push("]");
+    } else {
+      const keys: string[] = [];
+      for (const [k] of pairs(tbl)) keys.push(tostring(k));
+      table.sort(keys);
+      out.push("{");
+      for (let i = 0; i < keys.length; i++) {
+        if (i > 0) out.push(",");
+        out.push(jsonString(keys[i]), ":");
+        encodeInto(tbl.get(keys[i]), out, level + 1);
+      }
+      out.push("}");
+    }
+  } else {
+    throw "encodeJson: cannot encode a " + t;
+  }
+}
+
+/** Encodes a value as JSON (object keys sorted, so output is deterministic). */
+export function encodeJson(v: unknown): string {
+  const out: string[] = [];
+  encodeInto(v, out, 0);
+  return table.concat(out);
 }

@@ -7,7 +7,7 @@
  * meanwhile (as long as the stream still holds them); a node that starts reads only purges published after.
  */
 import { redisConfigured, redisConnect, redisRelease } from "../core/redis";
-import { jsonDecode, jsonEncode, jsonArray } from "../core/purge-json";
+import { decodeJson, encodeJson, jsonArray } from "../core/json";
 import { applyPurge, type PurgeRequest } from "./purge-index";
 
 const P = ngx as unknown as PurgeNgx;
@@ -36,7 +36,7 @@ export function thisNode(): string {
 
 /** Appends a purge the node applied to the fleet's stream; returns the entry id, or an error. */
 export function publishPurge(req: PurgeRequest): LuaMultiReturn<[string | undefined, string | undefined]> {
-  const msg = jsonEncode({
+  const msg = encodeJson({
     v: 1,
     node: nodeId,
     urls: jsonArray(req.urls),
@@ -67,9 +67,9 @@ function strings(v: unknown): string[] | undefined {
 }
 
 function onMessage(payload: string): void {
-  const [msg, err] = jsonDecode(payload);
+  const msg = decodeJson(payload, 8, 1048576);
   if (msg === undefined || type(msg) !== "table") {
-    ngx.log(ngx.WARN, "purge: ignoring a malformed fleet message: ", err);
+    ngx.log(ngx.WARN, "purge: ignoring a malformed fleet message");
     return;
   }
   const m = msg as LuaTable<string, unknown>;

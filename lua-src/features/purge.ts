@@ -1,14 +1,16 @@
 import type { LuaFeature } from "../core/feature";
 import { features } from "policy_data";
 import { readEnv } from "../core/env";
-import { constantTimeEquals, hmacAvailable, hmacSha256Hex } from "../core/purge-hmac";
-import { JSON_NULL, jsonArray, jsonDecode, jsonEncode } from "../core/purge-json";
+import { constantTimeEquals, hmac, toHex } from "../core/crypto";
+import { decodeJson, encodeJson, isJsonObject, jsonArray, jsonNull } from "../core/json";
 import { applyPurge, initIndex, normalisePrefix, normaliseUrl, purgeDict, recordResponse, type PurgeRequest } from "./purge-index";
 import { fleetEnabled, initFleet, publishPurge, startSubscriber, thisNode } from "./purge-fleet";
 
 const P = ngx as unknown as PurgeNgx;
 const MAX_ITEMS = 1000;
 const MAX_ITEM_LEN = 8192;
+/** Largest purge request body (the location also caps it with client_max_body_size 64k). */
+const MAX_BODY = 65536;
 const MAX_KEYS_LISTED = 1000;
 
 let token: string | undefined;
@@ -60,7 +62,7 @@ function reply(status: number, body: string): never {
 }
 
 function fail(status: number, message: string): never {
-  return reply(status, jsonEncode({ ok: false, error: message }));
+  return reply(status, encodeJson({ ok: false, error: message }));
 }
 
 function readBody(): string {
@@ -71,7 +73,7 @@ function readBody(): string {
   if (file === undefined) return "";
   const [f] = io.open(file, "rb");
   if (f === undefined) return "";
-  const content = f.read(65536 + 1) as string | undefined;
+  const content = f.read(MAX_BODY + 1) as string | undefined;
   f.close();
   return content ?? "";
 }
@@ -96,9 +98,8 @@ function authFailure(method: string, body: string): string | undefined {
     if (digits === undefined || ts.length > 12) return "bad timestamp";
     const skew = math.abs(ngx.time() - (tonumber(ts) as number));
     if (skew > data.maxSkew) return "stale timestamp (" + tostring(skew) + "s)";
-    if (!hmacAvailable()) return "HMAC-SHA256 unavailable (libcrypto not found)";
-    const expected = hmacSha256Hex(hmacSecret, method + "\n" + vars.get("request_uri")! + "\n" + ts + "\n" + body);
-    if (expected === undefined || !constantTimeEquals(expected, string.lower(sig))) return "bad signature";
+    const expected = toHex(hmac("sha256", hmacSecret, method + "\n" + vars.get("request_uri")! + "\n" + ts + "\n" + body));
+    if (!constantTimeEquals(expected, string.lower(sig))) return "bad signature";
     const d = purgeDict();
     if (d !== undefined) {
       const [ok, err] = d.add("s:" + expected, 1, data.maxSkew * 2 + 1);
@@ -142,9 +143,9 @@ function parseRequest(body: string): LuaMultiReturn<[PurgeRequest | undefined, s
   }
   const [nonBlank] = string.find(body, "%S");
   if (nonBlank !== undefined) {
-    const [doc, err] = jsonDecode(body);
-    if (doc === undefined) return $multi(undefined, "body is not valid JSON: " + tostring(err));
-    if (type(doc) !== "table" || (doc as unknown[]).length > 0 || getmetatable(doc as object) !== undefined) {
+    const doc = decodeJson(body, 8, MAX_BODY);
+    if (doc === undefined) return $multi(undefined, "body is not valid JSON (strict RFC 8259, at most " + tostring(MAX_BODY) + " bytes)");
+    if (!isJsonObject(doc)) {
       return $multi(undefined, "body must be a JSON object");
     }
     for (const [k, v] of pairs(doc as LuaTable<string, unknown>)) {
@@ -152,7 +153,7 @@ function parseRequest(body: string): LuaMultiReturn<[PurgeRequest | undefined, s
       if (list !== undefined) {
         if (type(v) !== "table" || !addStrings(v, list)) return $multi(undefined, `"${k}" must be a list of strings`);
       } else if (k === "all" || k === "soft") {
-        if (v !== true && v !== false && v !== JSON_NULL) return $multi(undefined, `"${k}" must be true or false`);
+        if (v !== true && v !== false && v !== jsonNull) return $multi(undefined, `"${k}" must be true or false`);
         if (v === true) {
           if (k === "all") req.all = true;
           else req.soft = true;
@@ -194,7 +195,7 @@ export function handlePurge(): void {
     fail(405, "use POST");
   }
   const body = readBody();
-  if (body.length > 65536) fail(413, "body too large");
+  if (body.length > MAX_BODY) fail(413, "body too large");
   const why = authFailure(method, body);
   if (why !== undefined) {
     ngx.log(ngx.WARN, "purge: refused: ", why);
@@ -223,7 +224,7 @@ export function handlePurge(): void {
   for (let i = 0; i < keys.length && i < MAX_KEYS_LISTED; i++) listed.push(keys[i]);
   reply(
     200,
-    jsonEncode({
+    encodeJson({
       ok: true,
       node: thisNode(),
       soft: req.soft,

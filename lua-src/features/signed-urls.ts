@@ -2,7 +2,7 @@ import type { LuaFeature } from "../core/feature";
 import { compileScope } from "../core/gate-scope";
 import { readEnv } from "../core/env";
 import { encodeBase64url } from "../core/base64url";
-import { constantTimeEquals, hmac } from "../core/crypto";
+import { constantTimeEquals, hmac, toHex } from "../core/crypto";
 
 /**
  * The signed-URL gate. The signed string is `<path>\n<expires>\n<query>[\n<ip>]` (src/sign.ts documents it):
@@ -12,14 +12,6 @@ import { constantTimeEquals, hmac } from "../core/crypto";
  * cache key and the origin never see them).
  */
 
-/** Byte -> two lower-case hex digits, for one-call hex encoding with string.gsub. */
-const HEX_OF = new LuaTable<string, string>();
-for (let b = 0; b < 256; b++) HEX_OF.set(string.char(b), string.format("%02x", b));
-
-function toHex(s: string): string {
-  const [out] = string.gsub(s, ".", HEX_OF as any);
-  return out;
-}
 
 export const signedUrls: LuaFeature<SignedUrlsData> = {
   name: "signedUrls",
