@@ -8,11 +8,14 @@ import { accessLog } from "./access-log.js";
 import { purge } from "./purge.js";
 import { rules } from "./rules.js";
 import { redis } from "./redis.js";
+import { originSecret } from "./origin-secret.js";
+import { ipRules } from "./ip-rules.js";
+import { waf } from "./waf.js";
 
 /**
  * Every feature, in the order their checks run and their parts are emitted. Access gates (when added) go
  * cheapest first; see ARCHITECTURE.md.
  */
-export const FEATURES: readonly Feature[] = [server, origins, redis, cache, headers, health, accessLog, purge, rules];
+export const FEATURES: readonly Feature[] = [server, origins, redis, originSecret, ipRules, waf, cache, headers, health, accessLog, purge, rules];
 
 export type { Feature };

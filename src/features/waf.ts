@@ -1,0 +1,139 @@
+import type { Feature } from "./feature.js";
+import type { Policy, Waf } from "../policy/types.js";
+import { error, pointer, warning, type Diagnostic } from "../validate/diagnostic.js";
+import { sizeBytes } from "../util/units.js";
+import { checkScope } from "./gate-scope.js";
+import { gateScopeData, headerVar } from "./gate-common.js";
+import { BUILTIN_RULES, RULE_SETS } from "./waf-rules.js";
+
+export const DEFAULT_BODY_MAX = "64k";
+const BODY_MAX_LIMIT = 1024 * 1024;
+
+/** One inspected part of the request with its rules combined into a single alternation. */
+export interface WafTargetData {
+  /** path | query | ua | header | body */
+  kind: string;
+  /** Label in the log line ("path", "query", "user-agent", "header:referer", "body"). */
+  label: string;
+  /** nginx variable of a `header` target. */
+  var?: string;
+  /** Every rule of this target as one PCRE alternation: one match per request and target. */
+  re: string;
+  /** The rules in order, matched one by one only after `re` matched, to name the rule in the log. */
+  rules: { id: string; re: string }[];
+}
+
+export interface WafData {
+  block: boolean;
+  targets: WafTargetData[];
+  bodyMax?: number;
+  scope: unknown;
+}
+
+function activeBuiltins(w: Waf) {
+  const sets = new Set(w.ruleSets ?? RULE_SETS);
+  const excluded = new Set(w.exclude ?? []);
+  return BUILTIN_RULES.filter((r) => sets.has(r.set) && !excluded.has(r.id));
+}
+
+/** Groups the enabled rules by target and combines each group into one regex (exported for tests). */
+export function compileWaf(w: Waf): WafTargetData[] {
+  const groups = new Map<string, WafTargetData>();
+  const add = (key: string, kind: string, label: string, id: string, re: string, v?: string) => {
+    let g = groups.get(key);
+    if (!g) {
+      g = v === undefined ? { kind, label, re: "", rules: [] } : { kind, label, var: v, re: "", rules: [] };
+      groups.set(key, g);
+    }
+    g.rules.push({ id, re });
+  };
+  const body = w.body !== undefined;
+  for (const r of activeBuiltins(w)) {
+    for (const t of r.targets) {
+      if (t === "body" && !body) continue;
+      if (t === "userAgent") add("ua", "ua", "user-agent", r.id, r.pattern);
+      else add(t, t, t, r.id, r.pattern);
+    }
+  }
+  for (const r of w.rules ?? []) {
+    if (r.target === "header") {
+      const name = r.header!.toLowerCase();
+      add("header:" + name, "header", "header:" + name, r.id, r.pattern, headerVar(name));
+    } else if (r.target === "userAgent") add("ua", "ua", "user-agent", r.id, r.pattern);
+    else add(r.target, r.target, r.target, r.id, r.pattern);
+  }
+  const order = ["path", "query", "ua", "header", "body"];
+  const out = [...groups.values()].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind) || (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
+  for (const g of out) g.re = g.rules.map((r) => `(?:${r.re})`).join("|");
+  return out;
+}
+
+function checkWaf(w: Waf, policy: Policy): Diagnostic[] {
+  const at = (...s: (string | number)[]) => pointer("waf", ...s);
+  const out: Diagnostic[] = [...checkScope(w, at())];
+  const builtinIds = new Set(BUILTIN_RULES.map((r) => r.id));
+  (w.exclude ?? []).forEach((id, i) => {
+    if (!builtinIds.has(id)) out.push(error("CDN3020", at("exclude", i), `"${id}" is not a built-in WAF rule`, `built-in rules: ${[...builtinIds].join(", ")}`));
+  });
+  const seen = new Map<string, number>();
+  (w.rules ?? []).forEach((r, i) => {
+    if (builtinIds.has(r.id)) out.push(error("CDN3023", at("rules", i, "id"), `"${r.id}" is the id of a built-in rule`, "give the custom rule another id"));
+    const first = seen.get(r.id);
+    if (first !== undefined) out.push(error("CDN3023", at("rules", i, "id"), `duplicate WAF rule id "${r.id}" (also at index ${first})`, "rule ids name the rule in the log; make them unique"));
+    else seen.set(r.id, i);
+    if (r.target === "header" && r.header === undefined) {
+      out.push(error("CDN3022", at("rules", i, "header"), 'a rule with `target: "header"` needs the header name', 'e.g. header: "Referer"'));
+    }
+    if (r.target !== "header" && r.header !== undefined) {
+      out.push(error("CDN3022", at("rules", i, "header"), `\`header\` only applies to \`target: "header"\`, not "${r.target}"`, 'remove `header`, or use target "header"'));
+    }
+    if (r.target === "body" && w.body === undefined) {
+      out.push(error("CDN3027", at("rules", i, "target"), "a body rule needs body inspection, which is off", 'add `body: { maxSize: "64k" }` to the waf settings'));
+    }
+    let re: RegExp | undefined;
+    try {
+      re = new RegExp(r.pattern);
+    } catch (e) {
+      out.push(error("CDN3021", at("rules", i, "pattern"), `invalid regular expression ${JSON.stringify(r.pattern)}: ${(e as Error).message}`, "fix the pattern (PCRE syntax; escape special characters with \\)"));
+    }
+    if (re && /\\[1-9]|\\k</.test(r.pattern)) {
+      out.push(error("CDN3024", at("rules", i, "pattern"), "WAF patterns cannot use back-references (each target's rules are combined into one expression)", "rewrite the pattern without \\1 or \\k<name>"));
+    } else if (re && re.test("")) {
+      out.push(error("CDN3025", at("rules", i, "pattern"), `${JSON.stringify(r.pattern)} matches the empty string, so it would match every request`, "anchor it to something the request must contain"));
+    }
+  });
+  if (w.body !== undefined) {
+    const max = w.body.maxSize ?? DEFAULT_BODY_MAX;
+    const bytes = sizeBytes(max);
+    if (bytes === undefined || bytes === 0 || bytes > BODY_MAX_LIMIT) {
+      out.push(error("CDN3026", at("body", "maxSize"), `body inspection size "${max}" must be between 1 byte and 1m`, 'e.g. "64k" (bodies are held in memory while inspected)'));
+    }
+  }
+  if (activeBuiltins(w).length === 0 && (w.rules ?? []).length === 0) {
+    out.push(warning("CDN3028", at(), "the WAF has no rules: every built-in rule set is off and there are no custom rules", "enable a rule set or add rules"));
+  }
+  void policy;
+  return out;
+}
+
+/**
+ * WAF gate (policy `waf`): built-in rule sets (src/features/waf-rules.ts) and custom rules, compiled into
+ * one regular expression per inspected target; body inspection sets the body buffer so bodies up to the
+ * cap stay in memory.
+ */
+export const waf: Feature = {
+  name: "waf",
+  check(policy) {
+    return policy.waf ? checkWaf(policy.waf, policy) : [];
+  },
+  lower(policy, ir) {
+    const w = policy.waf;
+    if (!w) return;
+    const bodyMax = w.body !== undefined ? sizeBytes(w.body.maxSize ?? DEFAULT_BODY_MAX)! : undefined;
+    const data: WafData = { block: (w.mode ?? "block") === "block", targets: compileWaf(w), bodyMax, scope: gateScopeData(policy, w) };
+    ir.luaData.waf = data;
+    if (bodyMax !== undefined) {
+      ir.slots.server.push({ partial: "waf", data: { bodyBuffer: String(bodyMax) } });
+    }
+  },
+};
