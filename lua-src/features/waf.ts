@@ -8,7 +8,8 @@ import { refuse } from "../core/gate-deny";
  * Each inspected part of the request (path, query, user agent, a named header, the body) is normalised,
  * then matched once against the alternation of all its rules (compiled by the compiler, one regex per
  * target). Only when that matches are the target's rules tried one by one, to name the rule. A match
- * writes one warning line (rule id and target, never the value) and, in block mode, refuses with 403.
+ * writes one warning line (rule id, target and client address; never the value, nor the request line) and,
+ * in block mode, refuses with 403.
  *
  * Normalisation: URL-decoded until stable (at most 4 rounds: double and triple encodings), lower-cased,
  * null bytes removed, then `+`, runs of whitespace (tabs, newlines, vertical tabs) and SQL comments
@@ -61,6 +62,24 @@ function compileTarget(t: WafTargetData): Target | undefined {
   const parts: string[] = [];
   for (const r of good) parts.push("(?:" + r.re + ")");
   return { kind: t.kind, label: t.label, v: t.var, re: table.concat(parts, "|"), rules: good };
+}
+
+type TimerAt = (this: void, delay: number, cb: (this: void, premature: boolean, ...args: string[]) => void, ...args: string[]) => LuaMultiReturn<[boolean | undefined, string | undefined]>;
+const timerAt = (ngx as unknown as { timer: { at: TimerAt } }).timer.at;
+
+function writeLine(this: void, _premature: boolean, id: string, label: string, client: string, verdict: string): void {
+  ngx.log(ngx.WARN, "waf: rule ", id, " matched the ", label, verdict, ", client ", client);
+}
+
+/**
+ * One warning line per match. It is written from a zero-delay timer: a log call in the request would get
+ * nginx's request context appended (the request line, which holds the payload of a path/query attack).
+ * If no timer can be created (too many pending), the line is written in the request after all.
+ */
+function report(id: string, label: string, verdict: string): void {
+  const client = (ngx.ctx.get("cdn_client_ip") as string | undefined) ?? ngx.var.get("remote_addr") ?? "?";
+  const [ok] = timerAt(0, writeLine, id, label, client, verdict);
+  if (!ok) writeLine(false, id, label, client, verdict);
 }
 
 /** The rule of `t` that matches `s` (the combined expression did). */
@@ -128,7 +147,7 @@ export const waf: LuaFeature<WafData> = {
             const s = normalise(raw);
             const [from] = reFind(s, t.re, "ijo");
             if (from !== undefined) {
-              ngx.log(ngx.WARN, "waf: rule ", whichRule(t, s), " matched the ", t.label, verdict);
+              report(whichRule(t, s), t.label, verdict);
               if (block) return refuse(403, "waf");
               return;
             }

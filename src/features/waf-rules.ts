@@ -21,7 +21,14 @@ const SHELL_COMMANDS =
 
 export const BUILTIN_RULES: readonly BuiltinRule[] = [
   // ---- SQL injection --------------------------------------------------------------------------------
-  { id: "sqli-union", set: "sqli", targets: INPUT, pattern: String.raw`\bunion(?: all| distinct)? ?\(? ?select\b` },
+  {
+    id: "sqli-union",
+    set: "sqli",
+    targets: INPUT,
+    // "union select" followed by a select list (a value, a quote, a column list, FROM or a comment), so a
+    // phrase like "european union select committee" passes
+    pattern: String.raw`\bunion(?: all| distinct)? ?\(? ?select ?(?:[\d'"\x60(*@-]|null\b|[\w.$]+ ?(?:,|\(|\bfrom\b|--|#|;|\/\*))`,
+  },
   {
     id: "sqli-tautology",
     set: "sqli",
@@ -33,7 +40,7 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
     id: "sqli-stacked",
     set: "sqli",
     targets: INPUT,
-    pattern: String.raw`; ?(?:drop|delete|insert|update|create|alter|truncate|exec(?:ute)?|declare|shutdown|select|grant|rename|waitfor)\b|['"\x60)] ?(?:drop|delete|insert|update|alter|truncate) (?:table|from|into|database)\b`,
+    pattern: String.raw`; ?(?:drop|delete|insert|update|create|alter|truncate|exec(?:ute)?|declare|shutdown|select|grant|rename|waitfor)\b|['"\x60)] ?(?:drop|delete|insert|update|alter|truncate) (?:table|from|into|database)\b|['"\x60)] ?(?:having|group by|order by|procedure analyse|limit \d)\b`,
   },
   {
     id: "sqli-functions",
@@ -54,7 +61,7 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
     id: "xss-tag",
     set: "xss",
     targets: INPUT,
-    pattern: String.raw`<(?:iframe|frame|frameset|svg|object|embed|applet|meta|base|math|marquee|isindex|xss|form|details|video|audio|body|style|link|img|image|input|textarea|select|button|a)\b[^>]*?(?:\bon\w+ ?=|\b(?:src|href|data|action|formaction|xlink:href) ?= ?['"]? ?(?:javascript|vbscript|data)|>|\/ ?$)|<(?:iframe|frameset|svg|object|embed|applet|meta|base|math|isindex)\b`,
+    pattern: String.raw`<(?:iframe|frame|frameset|svg|object|embed|applet|meta|base|math|marquee|isindex|xss|form|details|video|audio|body|style|link|img|image|input|textarea|select|button|a)\b[^>]*?(?:\bon\w+ ?=|\b(?:src|href|data|action|formaction|xlink:href) ?= ?['"]? ?(?:javascript|vbscript|data))|<(?:iframe|frameset|svg|object|embed|applet|meta|base|math|isindex)\b`,
   },
   {
     id: "xss-js",
@@ -76,14 +83,14 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
     id: "shell-subst",
     set: "shell",
     targets: INPUT,
-    pattern: String.raw`\$\( ?[a-z\/]|\x60 ?[a-z\/][^\x60]*\x60|\$\{ ?(?:jndi|env|sys|lower|upper|::-)|\$\{ ?ifs\b|\$ifs\b|\/bin\/(?:ba|z|da|k)?sh\b|\/usr\/bin\/\w|\bcmd(?:\.exe)? ?\/c\b|\bpowershell(?:\.exe)? -|\bnc(?:at)? -[elvp]+ |\/dev\/tcp\/`,
+    pattern: String.raw`\$\( ?[a-z\/]|\x60 ?(?:${SHELL_COMMANDS})\b[^\x60]*\x60|\$\{ ?(?:jndi|env|sys|lower|upper|::-)|\$\{ ?ifs\b|\$ifs\b|\/bin\/(?:ba|z|da|k)?sh\b|\/usr\/bin\/\w|\bcmd(?:\.exe)? ?\/c\b|\bpowershell(?:\.exe)? -|\bnc(?:at)? -[elvp]+ |\/dev\/tcp\/`,
   },
   // ---- scanners -------------------------------------------------------------------------------------
   {
     id: "scanner-ua",
     set: "scanners",
     targets: ["userAgent"],
-    pattern: String.raw`\b(?:sqlmap|nikto|nmap|masscan|acunetix|netsparker|wpscan|dirbuster|gobuster|nessus|openvas|w3af|zgrab|nuclei|havij|jaeles|fimap|arachni|whatweb|zmeu|morfeus|dirb|feroxbuster|ffuf|skipfish|wfuzz|commix|xsstrike|jorgee|nmap scripting engine|masscan-ng|appscan|webinspect|paros|vega|grabber|hydra|brutus|sqlninja|bbqsql|joomscan|droopescan|cmsmap|struts-pwn|interactsh)\b`,
+    pattern: String.raw`\b(?:sqlmap|nikto|nmap|masscan|acunetix|netsparker|wpscan|dirbuster|gobuster|nessus|openvas|w3af|zgrab|nuclei|havij|jaeles|fimap|arachni|whatweb|zmeu|morfeus|feroxbuster|ffuf|fuzz faster u fool|skipfish|wfuzz|commix|xsstrike|jorgee|appscan|webinspect|sqlninja|bbqsql|joomscan|droopescan|cmsmap|struts-pwn|interactsh)|\bdirb\b`,
   },
 ];
 
