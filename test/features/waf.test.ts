@@ -117,6 +117,21 @@ describe("waf: detection and false positives over HTTP", () => {
     expect(luaErrors(await edge.errors())).toEqual([]);
   });
 
+  it("held-out corpora (never used to tune the rules): detection >= 85%, at most 2 false positives", async () => {
+    const attacks = await sendAll(edge, attackCorpus("attacks-holdout.json"));
+    const inspected = attacks.filter((r) => !(r.status === 400 && !r.body.includes("forbidden by")));
+    const caught = inspected.filter((r) => r.status === 403 && r.body.includes("waf"));
+    const benign = await sendAll(edge, benignCorpus("benign-holdout.txt"));
+    const fps = benign.filter((r) => r.status !== 200);
+    console.log(`[waf] held-out detection: ${caught.length}/${inspected.length} = ${pctOf(caught.length, inspected.length)} (${attacks.length - inspected.length} refused by nginx itself)`);
+    for (const m of inspected.filter((r) => !caught.includes(r))) console.log(`[waf]   held-out missed (${m.status}) ${m.req.category}/${m.req.encoding}: ${m.req.target} ${JSON.stringify(m.req.headers)}`);
+    console.log(`[waf] held-out false positives: ${fps.length}/${benign.length} = ${pctOf(fps.length, benign.length)}`);
+    for (const f of fps) console.log(`[waf]   held-out false positive (${f.status}): ${f.req.target}`);
+    expect(attacks.filter((r) => r.status === 200).length).toBe(inspected.length - caught.length);
+    expect(caught.length / inspected.length).toBeGreaterThanOrEqual(0.85);
+    expect(fps.length).toBeLessThanOrEqual(2);
+  });
+
   it("logs one line per blocked request naming the rule and the target, never the payload", async () => {
     const before = (await edge.errorLog()).split("\n").length;
     const r = await raw(edge, "/search?q=%2527%2520UNION%2520SELECT%2520secret_col_xyz%2520FROM%2520users--");
