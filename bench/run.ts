@@ -6,10 +6,12 @@
 import { ensureNginx, type NginxBinary } from "../src/runtime/nginx.js";
 import { diskHit } from "./scenarios/disk-hit.js";
 import { rulesScenario } from "./scenarios/rules.js";
+import { gatesSecretIpWafScenario } from "./scenarios/gates-secret-ip-waf.js";
 
 const SCENARIOS: Record<string, (bin: NginxBinary) => Promise<void>> = {
   "disk-hit": diskHit,
   rules: rulesScenario,
+  "gates-secret-ip-waf": gatesSecretIpWafScenario,
 };
 
 const only = process.argv.slice(2);

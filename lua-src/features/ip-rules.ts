@@ -17,10 +17,15 @@ import { refuse } from "../core/gate-deny";
 
 const find = string.find;
 const sub = string.sub;
-const match = string.match;
-const gmatch = string.gmatch;
+const byte = string.byte;
 const format = string.format;
 const floor = math.floor;
+
+// Parsing is done with byte loops and plain finds only: LuaJIT compiles those, while Lua pattern functions
+// (match, gmatch, gsub) would abort the trace and run the whole handler in the interpreter.
+
+const DOT = 46;
+const COLON = 58;
 
 // ---- address parsing into module-level results (no table per request) ---------------------------------
 
@@ -29,68 +34,99 @@ let pV4 = 0;
 let pV6 = "";
 const words: LuaTable<number, number> = new LuaTable();
 
-function parseV4(text: string): number | undefined {
-  const [a, b, c, d] = match(text, "^(%d+)%.(%d+)%.(%d+)%.(%d+)$");
-  if (a === undefined) return undefined;
-  const na = tonumber(a)!;
-  const nb = tonumber(b)!;
-  const nc = tonumber(c)!;
-  const nd = tonumber(d)!;
-  if (na > 255 || nb > 255 || nc > 255 || nd > 255) return undefined;
-  return ((na * 256 + nb) * 256 + nc) * 256 + nd;
+/** A dotted quad in text[from..to], as a number; undefined when malformed. */
+function parseV4(text: string, from: number, to: number): number | undefined {
+  let v = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = from; i <= to; i++) {
+    const c = byte(text, i);
+    if (c >= 48 && c <= 57) {
+      octet = octet * 10 + (c - 48);
+      digits++;
+      if (digits > 3 || octet > 255) return undefined;
+    } else if (c === DOT) {
+      if (digits === 0 || dots === 3) return undefined;
+      v = v * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else return undefined;
+  }
+  if (dots !== 3 || digits === 0) return undefined;
+  return v * 256 + octet;
 }
 
-/** Reads hextets from `part` into words[n+1...]; returns the new count, or -1 on a malformed part. */
-function readHextets(part: string, n: number, last: boolean): number {
-  if (part === "") return n;
-  for (const [h] of gmatch(part, "[^:]+")) {
-    if (last && find(h, ".", 1, true)[0] !== undefined) {
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+/** Parses an address into pFamily / pV4 / pV6 (IPv4-mapped IPv6 counts as IPv4). */
+function parseAddr(text: string): void {
+  pFamily = 0;
+  const len = text.length;
+  if (len === 0 || len > 45) return;
+  if (find(text, ":", 1, true)[0] === undefined) {
+    const v = parseV4(text, 1, len);
+    if (v !== undefined) {
+      pFamily = 4;
+      pV4 = v;
+    }
+    return;
+  }
+  let n = 0;
+  let gap = -1;
+  let i = 1;
+  if (byte(text, 1) === COLON) {
+    if (byte(text, 2) !== COLON) return;
+    gap = 0;
+    i = 3;
+  }
+  while (i <= len) {
+    let j = i;
+    let w = 0;
+    let digits = 0;
+    while (j <= len) {
+      const h = hexValue(byte(text, j));
+      if (h < 0) break;
+      w = w * 16 + h;
+      digits++;
+      j++;
+    }
+    if (j <= len && byte(text, j) === DOT) {
       // trailing dotted quad (::ffff:1.2.3.4)
-      const v = parseV4(h);
-      if (v === undefined) return -1;
+      const v = parseV4(text, i, len);
+      if (v === undefined || n > 6) return;
       words.set(n + 1, floor(v / 65536));
       words.set(n + 2, v % 65536);
       n += 2;
+      break;
+    }
+    if (digits === 0 || digits > 4) return;
+    n++;
+    if (n > 8) return;
+    words.set(n, w);
+    if (j > len) break;
+    if (byte(text, j) !== COLON) return;
+    if (j < len && byte(text, j + 1) === COLON) {
+      if (gap >= 0) return;
+      gap = n;
+      i = j + 2;
     } else {
-      if (h.length > 4) return -1;
-      const w = tonumber(h, 16);
-      if (w === undefined) return -1;
-      n++;
-      words.set(n, w);
+      i = j + 1;
+      if (i > len) return;
     }
   }
-  return n;
-}
-
-/** Parses an address into pFamily / pV4 / pV6. */
-function parseAddr(text: string): void {
-  pFamily = 0;
-  const v4 = parseV4(text);
-  if (v4 !== undefined) {
-    pFamily = 4;
-    pV4 = v4;
-    return;
-  }
-  if (find(text, ":", 1, true)[0] === undefined) return;
-  const [dbl] = find(text, "::", 1, true);
-  let n: number;
-  if (dbl === undefined) {
-    n = readHextets(text, 0, true);
-    if (n !== 8) return;
-  } else {
-    const head = sub(text, 1, dbl - 1);
-    const tail = sub(text, dbl + 2);
-    n = readHextets(head, 0, false);
-    if (n < 0) return;
-    const headN = n;
-    // read the tail after the head, then shift it to the end
-    const tn = readHextets(tail, headN, true);
-    if (tn < 0 || tn > 7) return;
-    const tailCount = tn - headN;
-    for (let i = tailCount; i >= 1; i--) words.set(8 - tailCount + i, words.get(headN + i));
-    for (let i = headN + 1; i <= 8 - tailCount; i++) words.set(i, 0);
-    n = 8;
-  }
+  if (gap >= 0) {
+    if (n > 7) return;
+    const tail = n - gap;
+    for (let k = tail; k >= 1; k--) words.set(8 - tail + k, words.get(gap + k));
+    for (let k = gap + 1; k <= 8 - tail; k++) words.set(k, 0);
+  } else if (n !== 8) return;
   if (words.get(1) === 0 && words.get(2) === 0 && words.get(3) === 0 && words.get(4) === 0 && words.get(5) === 0 && words.get(6) === 0xffff) {
     pFamily = 4;
     pV4 = words.get(7) * 65536 + words.get(8);
@@ -146,9 +182,11 @@ function compileSet(set: IpRangeSetData | undefined): SetTest | undefined {
   };
 }
 
-function trim(s: string): string {
-  const [t] = match(s, "^%s*(.-)%s*$");
-  return t ?? s;
+/** text[from..to] without surrounding spaces and tabs. */
+function trimmed(text: string, from: number, to: number): string {
+  while (from <= to && (byte(text, from) === 32 || byte(text, from) === 9)) from++;
+  while (to >= from && (byte(text, to) === 32 || byte(text, to) === 9)) to--;
+  return sub(text, from, to);
 }
 
 export const ipRules: LuaFeature<IpRulesData> = {
@@ -172,21 +210,28 @@ export const ipRules: LuaFeature<IpRulesData> = {
         return peer;
       }
       if (!xff) {
-        const v = trim(value);
+        const v = trimmed(value, 1, value.length);
         parseAddr(v);
         if (pFamily !== 0) return v;
         parseAddr(peer);
         return peer;
       }
-      // X-Forwarded-For: walk from the right, skipping trusted proxies
+      // X-Forwarded-For: split on commas (into a reused list), then walk from the right, skipping trusted proxies
       let n = 0;
-      for (const [h] of gmatch(value, "[^,]+")) {
+      let from = 1;
+      while (true) {
+        const [comma] = find(value, ",", from, true);
         n++;
-        hops[n - 1] = h;
+        if (comma === undefined) {
+          hops[n - 1] = trimmed(value, from, value.length);
+          break;
+        }
+        hops[n - 1] = trimmed(value, from, comma - 1);
+        from = comma + 1;
       }
       let client = peer;
       for (let i = n - 1; i >= 0; i--) {
-        const hop = trim(hops[i]);
+        const hop = hops[i];
         parseAddr(hop);
         if (pFamily === 0) break; // garbage: keep the last address we could trust
         client = hop;

@@ -4,8 +4,12 @@ interface WafTargetData {
   kind: "path" | "query" | "ua" | "header" | "body";
   label: string;
   var?: string;
-  re: string;
-  rules: { id: string; re: string }[];
+  /** Match case-insensitively (the target has custom rules). */
+  ci: boolean;
+  /** Rules with literals run only when a literal is present; `\xHH` in a literal is a byte. */
+  rules: { id: string; re: string; lits?: string[] }[];
+  /** The rules without literals as one alternation, run on every request. */
+  always?: string;
 }
 
 interface WafData {

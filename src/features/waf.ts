@@ -9,7 +9,7 @@ import { BUILTIN_RULES, RULE_SETS } from "./waf-rules.js";
 export const DEFAULT_BODY_MAX = "64k";
 const BODY_MAX_LIMIT = 1024 * 1024;
 
-/** One inspected part of the request with its rules combined into a single alternation. */
+/** One inspected part of the request and its rules. */
 export interface WafTargetData {
   /** path | query | ua | header | body */
   kind: string;
@@ -17,10 +17,15 @@ export interface WafTargetData {
   label: string;
   /** nginx variable of a `header` target. */
   var?: string;
-  /** Every rule of this target as one PCRE alternation: one match per request and target. */
-  re: string;
-  /** The rules in order, matched one by one only after `re` matched, to name the rule in the log. */
-  rules: { id: string; re: string }[];
+  /** Case-insensitive matching: only for targets with custom rules (built-in patterns are lower-case). */
+  ci: boolean;
+  /**
+   * The rules in order. A rule with `lits` runs only when one of its literals is in the input (the runtime
+   * finds all literals of a target in one Aho-Corasick pass); the others are combined into `always`.
+   */
+  rules: { id: string; re: string; lits?: string[] }[];
+  /** The rules without literals (custom rules, the scanner list) as one PCRE alternation, run on every request. */
+  always?: string;
 }
 
 export interface WafData {
@@ -36,35 +41,41 @@ function activeBuiltins(w: Waf) {
   return BUILTIN_RULES.filter((r) => sets.has(r.set) && !excluded.has(r.id));
 }
 
-/** Groups the enabled rules by target and combines each group into one regex (exported for tests). */
+/** Groups the enabled rules by target; the rules without literals of a target become one regex (exported for tests). */
 export function compileWaf(w: Waf): WafTargetData[] {
   const groups = new Map<string, WafTargetData>();
-  const add = (key: string, kind: string, label: string, id: string, re: string, v?: string) => {
+  const add = (key: string, kind: string, label: string, rule: { id: string; re: string; lits?: string[] }, custom: boolean, v?: string) => {
     let g = groups.get(key);
     if (!g) {
-      g = v === undefined ? { kind, label, re: "", rules: [] } : { kind, label, var: v, re: "", rules: [] };
+      g = v === undefined ? { kind, label, ci: false, rules: [] } : { kind, label, var: v, ci: false, rules: [] };
       groups.set(key, g);
     }
-    g.rules.push({ id, re });
+    if (custom) g.ci = true;
+    g.rules.push(rule);
   };
   const body = w.body !== undefined;
   for (const r of activeBuiltins(w)) {
+    const rule = r.literals ? { id: r.id, re: r.pattern, lits: r.literals } : { id: r.id, re: r.pattern };
     for (const t of r.targets) {
       if (t === "body" && !body) continue;
-      if (t === "userAgent") add("ua", "ua", "user-agent", r.id, r.pattern);
-      else add(t, t, t, r.id, r.pattern);
+      if (t === "userAgent") add("ua", "ua", "user-agent", rule, false);
+      else add(t, t, t, rule, false);
     }
   }
   for (const r of w.rules ?? []) {
+    const rule = { id: r.id, re: r.pattern };
     if (r.target === "header") {
       const name = r.header!.toLowerCase();
-      add("header:" + name, "header", "header:" + name, r.id, r.pattern, headerVar(name));
-    } else if (r.target === "userAgent") add("ua", "ua", "user-agent", r.id, r.pattern);
-    else add(r.target, r.target, r.target, r.id, r.pattern);
+      add("header:" + name, "header", "header:" + name, rule, true, headerVar(name));
+    } else if (r.target === "userAgent") add("ua", "ua", "user-agent", rule, true);
+    else add(r.target, r.target, r.target, rule, true);
   }
   const order = ["path", "query", "ua", "header", "body"];
   const out = [...groups.values()].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind) || (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
-  for (const g of out) g.re = g.rules.map((r) => `(?:${r.re})`).join("|");
+  for (const g of out) {
+    const always = g.rules.filter((r) => r.lits === undefined);
+    if (always.length > 0) g.always = always.map((r) => `(?:${r.re})`).join("|");
+  }
   return out;
 }
 

@@ -5,6 +5,7 @@ import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
 import { http, luaErrors } from "../support/http.js";
 import { compile } from "../../src/compile.js";
 import { compileWaf } from "../../src/features/waf.js";
+import { BUILTIN_RULES } from "../../src/features/waf-rules.js";
 import type { Policy, Waf } from "../../src/policy/types.js";
 import { env } from "../../src/policy/env.js";
 import { attackCorpus, benignCorpus, type CorpusRequest } from "../fixtures/waf/corpus.js";
@@ -295,12 +296,44 @@ describe("access gates: order", () => {
 });
 
 describe("waf: compiled form and checks", () => {
-  it("compiles each target's rules into one alternation", () => {
-    const t = compileWaf({ rules: [{ id: "x", target: "header", header: "Referer", pattern: "a" }] });
+  it("groups rules by target; rules without literals become one alternation per target", () => {
+    const t = compileWaf({ rules: [{ id: "x", target: "header", header: "Referer", pattern: "a" }, { id: "y", target: "query", pattern: "b" }, { id: "z", target: "query", pattern: "c" }] });
     expect(t.map((x) => x.label)).toEqual(["path", "query", "user-agent", "header:referer"]);
-    for (const x of t) expect(x.re).toBe(x.rules.map((r) => `(?:${r.re})`).join("|"));
-    expect(t[1]!.rules.length).toBeGreaterThan(10);
+    expect(t[0]!.always).toBeUndefined(); // built-in rules all have literals
+    expect(t[1]!.always).toBe("(?:b)|(?:c)");
+    expect(t[1]!.ci).toBe(true);
+    expect(t[0]!.ci).toBe(false);
+    expect(t[1]!.rules.filter((r) => r.lits).length).toBeGreaterThan(10);
     expect(compileWaf({ body: {} }).map((x) => x.label)).toContain("body");
+  });
+
+  it("every built-in match contains one of the rule's literals (checked over both corpora, normalised)", () => {
+    // a port of the runtime's normalisation (lua-src/features/waf.ts) on bytes
+    const unescape = (s: string) => s.replace(/%([0-9a-fA-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+    const normalise = (wire: string) => {
+      let s = wire;
+      for (let i = 0; i < 4; i++) {
+        const d = unescape(s);
+        if (d === s) break;
+        s = d;
+      }
+      return s.replace(/[A-Z]/g, (c) => c.toLowerCase()).replace(/\0/g, "").replace(/\/\*.*?\*\//g, " ").replace(/[ \t\n\r\v\f+]+/g, " ");
+    };
+    const lit = (l: string) => l.replace(/\\x([0-9a-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+    const values = [...attackCorpus(), ...attackCorpus("attacks-holdout.json"), ...benignCorpus(), ...benignCorpus("benign-holdout.txt")].flatMap((r) => [
+      normalise(Buffer.from(r.target, "latin1").toString("latin1")),
+      ...Object.values(r.headers).map(normalise),
+    ]);
+    let matched = 0;
+    for (const rule of BUILTIN_RULES) {
+      const re = new RegExp(rule.pattern);
+      for (const v of values) {
+        if (!re.test(v)) continue;
+        matched++;
+        expect(rule.literals!.some((l) => v.includes(lit(l))), `${rule.id} on ${JSON.stringify(v)}`).toBe(true);
+      }
+    }
+    expect(matched).toBeGreaterThan(500);
   });
 
   it("reports bad rules with codes", () => {
