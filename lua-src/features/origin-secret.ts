@@ -10,7 +10,8 @@ import * as bitlib from "bit";
  * The secrets are read from the environment once, in init_by_lua (the bundle only names the variables).
  * When none is set the gate fails closed: it refuses every request, and worker 0 logs one error at start. The
  * comparison runs over every byte of every accepted secret whatever the input, so its time does not tell
- * how much of a guess was right. The header is removed before the request goes to the origin.
+ * how much of a guess was right. The header is removed before the request goes to the origin by nginx
+ * itself (`proxy_set_header <header> "";` in the proxy locations), which costs less than clearing it here.
  */
 
 const bxor = bitlib.bxor;
@@ -56,7 +57,6 @@ export const originSecret: LuaFeature<OriginSecretData> = {
     };
     const count = secrets.length;
     const headerVar = data.headerVar;
-    const header = data.header;
     const loopback = data.loopback;
     const inScope = compileScope(data.scope);
     return {
@@ -64,10 +64,7 @@ export const originSecret: LuaFeature<OriginSecretData> = {
       access: () => {
         if (!inScope()) return;
         const vars = ngx.var;
-        if (loopback && isLoopback(vars.get("remote_addr"))) {
-          ngx.req.clear_header(header);
-          return;
-        }
+        if (loopback && isLoopback(vars.get("remote_addr"))) return;
         if (failClosed) return refuse(403, "origin-secret");
         const got = vars.get(headerVar);
         if (got === undefined) return refuse(403, "origin-secret");
@@ -76,7 +73,6 @@ export const originSecret: LuaFeature<OriginSecretData> = {
           if (diff(got, secrets[i]) === 0) ok = true; // no break: every secret is compared
         }
         if (!ok) return refuse(403, "origin-secret");
-        ngx.req.clear_header(header);
       },
     };
   },

@@ -10,6 +10,8 @@ interface WafTargetData {
   rules: { id: string; re: string; lits?: string[] }[];
   /** The rules without literals as one alternation, run on every request. */
   always?: string;
+  /** The literals of the rules that have some, as one alternation (the prefilter). */
+  pre?: string;
 }
 
 interface WafData {

@@ -32,7 +32,9 @@ export const originSecret: Feature = {
       seen.add(s.env);
     });
     const header = g.header ?? DEFAULT_SECRET_HEADER;
-    if (RESERVED.has(header.toLowerCase())) {
+    if (!/^[A-Za-z0-9_-]+$/.test(header)) {
+      out.push(error("CDN3014", pointer("originSecret", "header"), `"${header}" must be letters, digits, "-" and "_" only (nginx names it in proxy_set_header)`, `e.g. "${DEFAULT_SECRET_HEADER}"`));
+    } else if (RESERVED.has(header.toLowerCase())) {
       out.push(error("CDN3013", pointer("originSecret", "header"), `"${header}" cannot carry the origin secret (nginx or proxies use it)`, `use a dedicated header, e.g. "${DEFAULT_SECRET_HEADER}"`));
     }
     return out;
@@ -42,6 +44,7 @@ export const originSecret: Feature = {
     if (!g) return;
     const refs = g.secrets ?? (g.secret ? [g.secret] : []);
     const header = g.header ?? DEFAULT_SECRET_HEADER;
+    ir.slots.proxy.push({ partial: "origin-secret", data: { header } });
     ir.luaData.originSecret = {
       header,
       headerVar: headerVar(header),

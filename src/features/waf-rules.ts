@@ -13,8 +13,8 @@ export interface BuiltinRule {
   targets: ("path" | "query" | "body" | "userAgent")[];
   /**
    * Literal strings of which every match contains at least one (in the normalised, lower-cased input). The
-   * runtime looks for all of them in one pass (Aho-Corasick) and only runs the regexes of the rules whose
-   * literals it found. Bytes above 0x7f are written `\\xHH`. Omitted: the rule always runs.
+   * literals of all rules of a target form one prefilter expression; only when it matches are the rules
+   * whose literals are present run. Bytes above 0x7f are written `\\xHH`. Omitted: the rule always runs.
    */
   literals?: string[];
   pattern: string;
@@ -63,9 +63,9 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
     id: "xss-event",
     set: "xss",
     targets: INPUT,
-    literals: ["on"], pattern: String.raw`(?:[\s"'\x60/;<]|^)on(?:abort|auxclick|beforeunload|blur|cancel|change|click|close|contextmenu|copy|cut|dblclick|drag\w*|drop|error|focus(?:in|out)?|formdata|hashchange|input|invalid|key(?:down|press|up)|load(?:start|end|eddata|edmetadata)?|message|mouse\w+|pageshow|paste|pointer\w+|popstate|reset|resize|scroll|search|select(?:start)?|show|submit|toggle|touch\w+|transition\w+|animation\w+|unload|wheel|begin|end|finish|start|repeat) ?=`,
+    literals: ["onabort", "onauxclick", "onbeforeunload", "onblur", "oncancel", "onchange", "onclick", "onclose", "oncontextmenu", "oncopy", "oncut", "ondblclick", "ondrag", "ondrop", "onerror", "onfocus", "onformdata", "onhashchange", "oninput", "oninvalid", "onkey", "onload", "onmessage", "onmouse", "onpageshow", "onpaste", "onpointer", "onpopstate", "onreset", "onresize", "onscroll", "onsearch", "onselect", "onshow", "onsubmit", "ontoggle", "ontouch", "ontransition", "onanimation", "onunload", "onwheel", "onbegin", "onend", "onfinish", "onstart", "onrepeat"], pattern: String.raw`(?:[\s"'\x60/;<]|^)on(?:abort|auxclick|beforeunload|blur|cancel|change|click|close|contextmenu|copy|cut|dblclick|drag\w*|drop|error|focus(?:in|out)?|formdata|hashchange|input|invalid|key(?:down|press|up)|load(?:start|end|eddata|edmetadata)?|message|mouse\w+|pageshow|paste|pointer\w+|popstate|reset|resize|scroll|search|select(?:start)?|show|submit|toggle|touch\w+|transition\w+|animation\w+|unload|wheel|begin|end|finish|start|repeat) ?=`,
   },
-  { id: "xss-uri", set: "xss", targets: INPUT, literals: [":"], pattern: String.raw`\b(?:java|vb|live)script ?:(?! )|\b(?:java|vb|live)script ?: ?[\w$.]+ ?\(|\bdata ?: ?text\/html\b|\bdata ?: ?image\/svg\+xml` },
+  { id: "xss-uri", set: "xss", targets: INPUT, literals: ["script:", "script :", "data:", "data :"], pattern: String.raw`\b(?:java|vb|live)script ?:(?! )|\b(?:java|vb|live)script ?: ?[\w$.]+ ?\(|\bdata ?: ?text\/html\b|\bdata ?: ?image\/svg\+xml` },
   {
     id: "xss-tag",
     set: "xss",
@@ -84,7 +84,7 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
     id: "traversal-files",
     set: "traversal",
     targets: INPUT,
-    literals: ["etc", "proc", ".ini", "system32", ".ht", ".git", ".svn", ".hg", ".env", "web.config", "wp-config", "://"], pattern: String.raw`\betc[\/\\](?:passwd|shadow|group|hosts|issue|sudoers|crontab)\b|\bproc[\/\\]self[\/\\]|\b(?:win|boot|system)\.ini\b|\bwindows[\/\\]system32\b|\.ht(?:access|passwd)\b|(?:^|[\/\\])\.(?:git|svn|hg)[\/\\]|(?:^|[\/\\=])\.env\b|\bweb\.config\b|\bwp-config\.php\b|\bfile:\/\/|\bphp:\/\/(?:filter|input)|\bexpect:\/\/|\bzip:\/\/`,
+    literals: ["etc/", "etc\\", "proc/", "proc\\", ".ini", "system32", ".ht", ".git", ".svn", ".hg", ".env", "web.config", "wp-config", "://"], pattern: String.raw`\betc[\/\\](?:passwd|shadow|group|hosts|issue|sudoers|crontab)\b|\bproc[\/\\]self[\/\\]|\b(?:win|boot|system)\.ini\b|\bwindows[\/\\]system32\b|\.ht(?:access|passwd)\b|(?:^|[\/\\])\.(?:git|svn|hg)[\/\\]|(?:^|[\/\\=])\.env\b|\bweb\.config\b|\bwp-config\.php\b|\bfile:\/\/|\bphp:\/\/(?:filter|input)|\bexpect:\/\/|\bzip:\/\/`,
   },
   // ---- shell injection ------------------------------------------------------------------------------
   { id: "shell-chain", set: "shell", targets: INPUT, literals: [";", "|", "`", "&&", "$("], pattern: String.raw`(?:[;|\x60]|&&|\|\||\$\() ?(?:${SHELL_COMMANDS})\b(?! ?=)` },
@@ -92,14 +92,14 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
     id: "shell-subst",
     set: "shell",
     targets: INPUT,
-    literals: ["$", "`", "/bin/", "/usr/bin/", "cmd", "powershell", "nc -", "ncat -", "/dev/tcp/"], pattern: String.raw`\$\( ?[a-z\/]|\x60 ?(?:${SHELL_COMMANDS})\b[^\x60]*\x60|\$\{ ?(?:jndi|env|sys|lower|upper|::-)|\$\{ ?ifs\b|\$ifs\b|\/bin\/(?:ba|z|da|k)?sh\b|\/usr\/bin\/\w|\bcmd(?:\.exe)? ?\/c\b|\bpowershell(?:\.exe)? -|\bnc(?:at)? -[elvp]+ |\/dev\/tcp\/`,
+    literals: ["$", "`", "/bin/", "/usr/bin/", "cmd/c", "cmd /c", "cmd.exe", "powershell", "nc -", "ncat -", "/dev/tcp/"], pattern: String.raw`\$\( ?[a-z\/]|\x60 ?(?:${SHELL_COMMANDS})\b[^\x60]*\x60|\$\{ ?(?:jndi|env|sys|lower|upper|::-)|\$\{ ?ifs\b|\$ifs\b|\/bin\/(?:ba|z|da|k)?sh\b|\/usr\/bin\/\w|\bcmd(?:\.exe)? ?\/c\b|\bpowershell(?:\.exe)? -|\bnc(?:at)? -[elvp]+ |\/dev\/tcp\/`,
   },
   // ---- scanners -------------------------------------------------------------------------------------
   {
     id: "scanner-ua",
     set: "scanners",
     targets: ["userAgent"],
-    literals: SCANNERS, pattern: String.raw`\b(?:sqlmap|nikto|nmap|masscan|acunetix|netsparker|wpscan|dirbuster|gobuster|nessus|openvas|w3af|zgrab|nuclei|havij|jaeles|fimap|arachni|whatweb|zmeu|morfeus|feroxbuster|ffuf|fuzz faster u fool|skipfish|wfuzz|commix|xsstrike|jorgee|appscan|webinspect|sqlninja|bbqsql|joomscan|droopescan|cmsmap|struts-pwn|interactsh)|\bdirb\b`,
+    pattern: String.raw`\b(?:sqlmap|nikto|nmap|masscan|acunetix|netsparker|wpscan|dirbuster|gobuster|nessus|openvas|w3af|zgrab|nuclei|havij|jaeles|fimap|arachni|whatweb|zmeu|morfeus|feroxbuster|ffuf|fuzz faster u fool|skipfish|wfuzz|commix|xsstrike|jorgee|appscan|webinspect|sqlninja|bbqsql|joomscan|droopescan|cmsmap|struts-pwn|interactsh)|\bdirb\b`,
   },
 ];
 

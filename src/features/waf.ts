@@ -20,12 +20,22 @@ export interface WafTargetData {
   /** Case-insensitive matching: only for targets with custom rules (built-in patterns are lower-case). */
   ci: boolean;
   /**
-   * The rules in order. A rule with `lits` runs only when one of its literals is in the input (the runtime
-   * finds all literals of a target in one Aho-Corasick pass); the others are combined into `always`.
+   * The rules in order. A rule with `lits` runs only when one of its literals is in the input (checked by
+   * `pre` first, one regex pass for all of them); the others are combined into `always`.
    */
   rules: { id: string; re: string; lits?: string[] }[];
   /** The rules without literals (custom rules, the scanner list) as one PCRE alternation, run on every request. */
   always?: string;
+  /** The literals of the other rules as one PCRE alternation: the prefilter, run on every request. */
+  pre?: string;
+}
+
+/** A literal as a PCRE expression: `\xHH` escapes kept, every other non-alphanumeric character escaped. */
+function literalRegex(lit: string): string {
+  return lit
+    .split(/(\\x[0-9a-f]{2})/)
+    .map((part) => (/^\\x[0-9a-f]{2}$/.test(part) ? part : part.replace(/[^a-z0-9]/g, (c) => (c === " " ? " " : "\\" + c))))
+    .join("");
 }
 
 export interface WafData {
@@ -75,6 +85,8 @@ export function compileWaf(w: Waf): WafTargetData[] {
   for (const g of out) {
     const always = g.rules.filter((r) => r.lits === undefined);
     if (always.length > 0) g.always = always.map((r) => `(?:${r.re})`).join("|");
+    const lits = [...new Set(g.rules.flatMap((r) => r.lits ?? []))];
+    if (lits.length > 0) g.pre = lits.map(literalRegex).join("|");
   }
   return out;
 }

@@ -177,6 +177,7 @@ describe("origin secret: compile-time checks", () => {
     expect(codes(policy({ secret: env("A"), secrets: [env("B")] }))).toContain("CDN3011");
     expect(codes(policy({ secrets: [env("A"), env("A")] }))).toContain("CDN3012");
     expect(codes(policy({ secret: env("A"), header: "Host" }))).toContain("CDN3013");
+    expect(codes(policy({ secret: env("A"), header: "X-S$cret" }))).toContain("CDN3014");
     expect(codes(policy({ secret: env("A"), paths: [] }))).toContain("CDN3001");
     expect(codes(policy({ secret: env("A") }))).toEqual([]);
   });
