@@ -29,6 +29,13 @@ const sub = string.sub;
 const reFind = ngx.re.find;
 
 const MAX_DECODE_ROUNDS = 4;
+/** Literal occurrences looked at per value; past this, every rule of the target runs. */
+const MAX_OCCURRENCES = 32;
+
+// per-request scratch, reused (a worker runs one handler at a time and nothing here yields)
+const marks: LuaTable<number, number> = new LuaTable();
+let stamp = 0;
+const searchCtx: { pos: number } = { pos: 1 };
 
 /** True when `s` has a byte that normalisation turns into a space, or two spaces in a row (plain finds only:
  * LuaJIT compiles them, while pattern functions would abort the trace). */
@@ -69,8 +76,10 @@ interface Target {
   v: string | undefined;
   /** Rules with literals, in order, with their literals as bytes. */
   gated: { id: string; re: string; lits: string[] }[];
-  /** The prefilter: every literal of `gated` in one alternation. */
+  /** The prefilter: every literal of `gated` in one alternation (longest first). */
   pre: string | undefined;
+  /** Literal -> indices (0-based) of the gated rules it, or a literal that is a prefix of it, belongs to. */
+  litRules: LuaTable<string, number[]>;
   /** The rules without literals as one alternation, and those rules. */
   always: string | undefined;
   alwaysRules: { id: string; re: string }[];
@@ -112,7 +121,29 @@ function compileTarget(t: WafTargetData): Target | undefined {
       pre = undefined;
     }
   }
-  return { opts, kind: t.kind, label: t.label, v: t.var, gated, pre, always, alwaysRules };
+  const litRules: LuaTable<string, number[]> = new LuaTable();
+  const all: string[] = [];
+  for (let i = 0; i < gated.length; i++) {
+    for (const l of gated[i].lits) {
+      let list = litRules.get(l);
+      if (list === undefined) {
+        list = [];
+        litRules.set(l, list);
+        all.push(l);
+      }
+      list.push(i);
+    }
+  }
+  // a match of a literal also stands for the literals that are prefixes of it (same offset)
+  const expanded: LuaTable<string, number[]> = new LuaTable();
+  for (const l of all) {
+    const list: number[] = [];
+    for (const p of all) {
+      if (p.length <= l.length && sub(l, 1, p.length) === p) for (const i of litRules.get(p)!) list.push(i);
+    }
+    expanded.set(l, list);
+  }
+  return { opts, kind: t.kind, label: t.label, v: t.var, gated, pre, litRules: expanded, always, alwaysRules };
 }
 
 type TimerAt = (this: void, delay: number, cb: (this: void, premature: boolean, ...args: string[]) => void, ...args: string[]) => LuaMultiReturn<[boolean | undefined, string | undefined]>;
@@ -151,19 +182,38 @@ function check(t: Target, s: string): string | undefined {
     }
   }
   const gated = t.gated;
-  if (gated.length === 0) return undefined;
-  if (t.pre !== undefined) {
-    const [hit] = reFind(s, t.pre, "jo");
-    if (hit === undefined) return undefined; // no rule's literal is present: no rule can match
+  const n = gated.length;
+  if (n === 0) return undefined;
+  if (t.pre === undefined) {
+    // no prefilter (it did not compile): every rule runs
+    for (let i = 0; i < n; i++) {
+      const [from] = reFind(s, gated[i].re, opts);
+      if (from !== undefined) return gated[i].id;
+    }
+    return undefined;
   }
-  for (let i = 0; i < gated.length; i++) {
-    const r = gated[i];
-    const lits = r.lits;
-    let present = t.pre === undefined;
-    for (let j = 0; j < lits.length && !present; j++) present = find(s, lits[j], 1, true)[0] !== undefined;
-    if (present) {
-      const [from] = reFind(s, r.re, opts);
-      if (from !== undefined) return r.id;
+  let [from, to] = reFind(s, t.pre, "jo");
+  if (from === undefined) return undefined; // no rule's literal is present: no rule can match
+  // mark the rules of every literal occurrence (one search per occurrence, bounded)
+  stamp++;
+  const litRules = t.litRules;
+  let occurrences = 0;
+  while (from !== undefined && to !== undefined) {
+    occurrences++;
+    if (occurrences > MAX_OCCURRENCES) {
+      for (let i = 0; i < n; i++) marks.set(i, stamp);
+      break;
+    }
+    const rules = litRules.get(sub(s, from, to));
+    if (rules !== undefined) for (const i of rules) marks.set(i, stamp);
+    searchCtx.pos = from + 1;
+    [from, to] = reFind(s, t.pre, "jo", searchCtx);
+  }
+  for (let i = 0; i < n; i++) {
+    if (marks.get(i) === stamp) {
+      const r = gated[i];
+      const [f] = reFind(s, r.re, opts);
+      if (f !== undefined) return r.id;
     }
   }
   return undefined;

@@ -10,3 +10,8 @@ declare module "bit" {
   export function bxor(this: void, x: number, y: number): number;
   export function bor(this: void, x: number, y: number): number;
 }
+
+interface NgxRe {
+  /** With a context table: the search starts at `ctx.pos` (1-based). */
+  find(this: void, subject: string, regex: string, options: string, ctx: { pos: number }): LuaMultiReturn<[number | undefined, number | undefined, string | undefined]>;
+}

@@ -85,7 +85,9 @@ export function compileWaf(w: Waf): WafTargetData[] {
   for (const g of out) {
     const always = g.rules.filter((r) => r.lits === undefined);
     if (always.length > 0) g.always = always.map((r) => `(?:${r.re})`).join("|");
-    const lits = [...new Set(g.rules.flatMap((r) => r.lits ?? []))];
+    // longest first: at a given offset the alternation reports the first literal that matches, and the
+    // runtime adds the literals that are prefixes of it
+    const lits = [...new Set(g.rules.flatMap((r) => r.lits ?? []))].sort((a, b) => b.length - a.length || (a < b ? -1 : a > b ? 1 : 0));
     if (lits.length > 0) g.pre = lits.map(literalRegex).join("|");
   }
   return out;

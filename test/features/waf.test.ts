@@ -133,6 +133,13 @@ describe("waf: detection and false positives over HTTP", () => {
     expect(fps.length).toBeLessThanOrEqual(2);
   });
 
+  it("values with many literal occurrences are still checked by every relevant rule", async () => {
+    const many = encodeURIComponent("it's a 'quoted' (word); ".repeat(20));
+    expect((await raw(edge, `/s?q=${many}`)).status).toBe(200);
+    expect((await raw(edge, `/s?q=${many}${encodeURIComponent("x' union select password from users--")}`)).status).toBe(403);
+    expect((await raw(edge, `/s?q=${encodeURIComponent("$$$$ $(id)")}`)).status).toBe(403); // "$(" is found behind its prefix "$"
+  });
+
   it("logs one line per blocked request naming the rule and the target, never the payload", async () => {
     const before = (await edge.errorLog()).split("\n").length;
     const r = await raw(edge, "/search?q=%2527%2520UNION%2520SELECT%2520secret_col_xyz%2520FROM%2520users--");
