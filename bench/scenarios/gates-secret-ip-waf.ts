@@ -104,8 +104,15 @@ content_by_lua_block {
   local set = ngx.req.set_header
   local access = h.access
   -- the secret gate strips its header: put it back before each call, and subtract that cost
-  local function once() if f == "originSecret" then set("X-Origin-Secret", secret) end access() end
-  local function base() if f == "originSecret" then set("X-Origin-Secret", secret) end end
+  -- "fresh": a new query string on every call (the WAF's memo of seen values misses), minus that cost
+  local fresh, i, args = ngx.var.arg_fresh ~= nil, 0, ngx.var.arg_q
+  local setArgs = ngx.req.set_uri_args
+  local function prep()
+    if f == "originSecret" then set("X-Origin-Secret", secret) end
+    if fresh then i = i + 1; setArgs("q=" .. args .. "&n=" .. i) end
+  end
+  local function once() prep() access() end
+  local function base() prep() end
   local function best(fn)
     for _ = 1, 1000 do fn() end
     local b = math.huge
@@ -121,8 +128,14 @@ location / {`,
     const n = await startBundle(dir, { port, bin, env: { BENCH_EDGE_SECRET: SECRET } });
     try {
       const out: Record<string, number> = {};
-      for (const [f, query] of [["originSecret", ""], ["ipRules", ""], ["waf", "&q=hello+world&page=2"], ["waf-lookalike", "&q=o%27brien+union+station&page=2"]] as const) {
-        const gate = f === "waf-lookalike" ? "waf" : f;
+      for (const [f, query] of [
+        ["originSecret", ""],
+        ["ipRules", ""],
+        ["waf", "&q=hello+world"],
+        ["waf-fresh", "&q=hello+world&fresh=1"],
+        ["waf-lookalike-fresh", "&q=o%27brien+union+station&fresh=1"],
+      ] as const) {
+        const gate = f.startsWith("waf") ? "waf" : f;
         const r = await fetch(`${n.baseUrl}/__gate_cpu?f=${gate}${query}`, {
           headers: { "x-origin-secret": SECRET, "x-forwarded-for": "198.51.100.23, 127.0.0.1", "user-agent": "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0" },
         });
@@ -193,7 +206,8 @@ export async function gatesSecretIpWafScenario(bin: NginxBinary): Promise<void> 
     const ns = await handlerNs(bin, denyList());
     console.log(
       `  handlers alone (CPU in nginx, best of 5 x 20k calls): origin secret ${ns.originSecret} ns, IP rules (5,000 CIDRs, X-Forwarded-For) ${ns.ipRules} ns, ` +
-        `WAF ${ns.waf} ns (clean query), ${ns["waf-lookalike"]} ns (query with lookalike words: o'brien, union)`,
+        `WAF ${ns.waf} ns (path, query and user agent seen before), ${ns["waf-fresh"]} ns (a query not seen before), ` +
+        `${ns["waf-lookalike-fresh"]} ns (a new query with lookalike words: o'brien, union)`,
     );
     console.log(`  origin requests: ${origin.hits("/bench/obj")} (the caches served the rest)`);
   } finally {

@@ -16,6 +16,9 @@ import { refuse } from "../core/gate-deny";
  * writes one warning line (rule id, target and client address; never the value, nor the request line) and,
  * in block mode, refuses with 403.
  *
+ * A worker remembers the verdicts of the last values it saw (up to 2,048 per target, values up to 256
+ * bytes; the memo is emptied when full): the same path, query or user agent is checked once.
+ *
  * Normalisation: URL-decoded until stable (at most 4 rounds: double and triple encodings), lower-cased,
  * null bytes removed, then `+`, runs of whitespace (tabs, newlines, vertical tabs) and SQL comments
  * (`/ * ... * /`) collapsed into one space.
@@ -29,6 +32,9 @@ const sub = string.sub;
 const reFind = ngx.re.find;
 
 const MAX_DECODE_ROUNDS = 4;
+/** Values up to this length have their verdict remembered, up to this many per target and worker. */
+const MEMO_MAX_LEN = 256;
+const MEMO_ENTRIES = 2048;
 /** Literal occurrences looked at per value; past this, every rule of the target runs. */
 const MAX_OCCURRENCES = 32;
 
@@ -83,6 +89,9 @@ interface Target {
   /** The rules without literals as one alternation, and those rules. */
   always: string | undefined;
   alwaysRules: { id: string; re: string }[];
+  /** Verdicts of recent raw values (the matching rule id, or false), per worker; emptied when full. */
+  memo: LuaTable<string, string | false>;
+  memoN: number;
 }
 
 /** Writes `\xHH` escapes of a literal as bytes. */
@@ -143,7 +152,7 @@ function compileTarget(t: WafTargetData): Target | undefined {
     }
     expanded.set(l, list);
   }
-  return { opts, kind: t.kind, label: t.label, v: t.var, gated, pre, litRules: expanded, always, alwaysRules };
+  return { opts, kind: t.kind, label: t.label, v: t.var, gated, pre, litRules: expanded, always, alwaysRules, memo: new LuaTable(), memoN: 0 };
 }
 
 type TimerAt = (this: void, delay: number, cb: (this: void, premature: boolean, ...args: string[]) => void, ...args: string[]) => LuaMultiReturn<[boolean | undefined, string | undefined]>;
@@ -274,7 +283,20 @@ export const waf: LuaFeature<WafData> = {
           const t = targets[i];
           const raw = valueOf(t);
           if (raw !== undefined && raw !== "") {
-            const id = check(t, normalise(raw));
+            let id: string | undefined;
+            if (raw.length <= MEMO_MAX_LEN && t.kind !== "body") {
+              // verdicts of recent values (paths, queries and user agents repeat a lot at an edge)
+              const known = t.memo.get(raw);
+              if (known === undefined) {
+                id = check(t, normalise(raw));
+                if (t.memoN >= MEMO_ENTRIES) {
+                  t.memo = new LuaTable();
+                  t.memoN = 0;
+                }
+                t.memo.set(raw, id ?? false);
+                t.memoN++;
+              } else id = known === false ? undefined : known;
+            } else id = check(t, normalise(raw));
             if (id !== undefined) {
               report(id, t.label, verdict);
               if (block) return refuse(403, "waf");

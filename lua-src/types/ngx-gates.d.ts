@@ -1,8 +1,5 @@
 /** lua-nginx-module API used by the access gates (origin secret, IP rules, WAF), on top of ngx.d.ts. */
 
-interface NgxRe {
-  gsub(this: void, subject: string, regex: string, replace: string, options?: string): LuaMultiReturn<[string | undefined, number | undefined, string | undefined]>;
-}
 
 /** LuaJIT's bit operations, required by name (the `bit` global is not an identifier TSTL accepts). */
 /** @noResolution */

@@ -154,6 +154,14 @@ describe("waf: detection and false positives over HTTP", () => {
     expect(lines[0]).toContain("client 127.0.0.1");
     expect(lines[0]).toMatch(/waf: rule sqli-union matched the query \(blocked\)/);
     expect(lines[0]).not.toMatch(/secret_col_xyz/i);
+    // the same value again: answered from the worker's memo of verdicts, still refused and logged
+    const again = await raw(edge, "/search?q=%2527%2520UNION%2520SELECT%2520secret_col_xyz%2520FROM%2520users--");
+    expect(again.status).toBe(403);
+    for (let i = 0; i < 50 && lines.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      lines = (await edge.errorLog()).split("\n").slice(before - 1).filter((l) => l.includes("waf:"));
+    }
+    expect(lines.length).toBe(2);
   });
 });
 
