@@ -8,12 +8,14 @@ import { diskHit } from "./scenarios/disk-hit.js";
 import { rulesScenario } from "./scenarios/rules.js";
 import { jwtSignedScenario } from "./scenarios/jwt-signed.js";
 import { gatesScenario } from "./scenarios/gates.js";
+import { gatesSecretIpWafScenario } from "./scenarios/gates-secret-ip-waf.js";
 
 const SCENARIOS: Record<string, (bin: NginxBinary) => Promise<void>> = {
   "disk-hit": diskHit,
   rules: rulesScenario,
   "jwt-signed": jwtSignedScenario,
   gates: gatesScenario,
+  "gates-secret-ip-waf": gatesSecretIpWafScenario,
 };
 
 const only = process.argv.slice(2);

@@ -18,6 +18,9 @@ function policyFile(name: string): string {
   return join(d, f);
 }
 
+/** Environment the examples read with env("NAME") (secrets), given to nginx when they are booted. */
+const EXAMPLE_ENV: Record<string, string> = { EDGE_SECRET: "example-edge-secret" };
+
 async function load(name: string): Promise<Policy> {
   const { loaded, diagnostics } = await loadPolicy(policyFile(name));
   expect(diagnostics).toEqual([]);
@@ -41,7 +44,7 @@ describe.each(EXAMPLES)("example %s", (name) => {
 
   it("boots and answers its health endpoint", async () => {
     const policy = await load(name);
-    const edge = await bootEdge(policy);
+    const edge = await bootEdge(policy, { env: EXAMPLE_ENV });
     try {
       const r = await http(edge, policy.health?.path ?? "/health");
       expect(r.status).toBe(policy.health ? 200 : 502);

@@ -11,11 +11,30 @@ import { redis } from "./redis.js";
 import { jwt } from "./jwt.js";
 import { signedUrls } from "./signed-urls.js";
 import { rateLimit } from "./rate-limit.js";
+import { originSecret } from "./origin-secret.js";
+import { ipRules } from "./ip-rules.js";
+import { waf } from "./waf.js";
 
 /**
  * Every feature, in the order their checks run and their parts are emitted. Access gates (when added) go
  * cheapest first; see ARCHITECTURE.md.
  */
-export const FEATURES: readonly Feature[] = [server, origins, redis, cache, headers, health, accessLog, purge, rateLimit, jwt, signedUrls, rules];
+export const FEATURES: readonly Feature[] = [
+  server,
+  origins,
+  redis,
+  originSecret,
+  ipRules,
+  rateLimit,
+  waf,
+  jwt,
+  signedUrls,
+  cache,
+  headers,
+  health,
+  accessLog,
+  purge,
+  rules,
+];
 
 export type { Feature };

@@ -707,6 +707,134 @@ export interface RateLimit extends GateScope {
   headers?: boolean;
 }
 
+/**
+ * Origin secret gate: only requests carrying a shared secret in a header pass (typically the header a CDN
+ * or load balancer in front of this edge adds); every other request gets 403. The secret is read from the
+ * environment when nginx starts and is never written into the bundle. When none of the named variables is
+ * set at start, the gate refuses every request (fail closed) and logs one error.
+ */
+export interface OriginSecret extends GateScope {
+  /**
+   * Request header that carries the secret. It is removed before the request goes to the origin.
+   * @default "X-Origin-Secret"
+   */
+  header?: HeaderName;
+  /**
+   * The secret, from the environment. Give `secret` or `secrets`, not both.
+   * @example { "env": "EDGE_SECRET" }
+   */
+  secret?: EnvRef;
+  /**
+   * Several accepted secrets (rotation: accept the old and the new one while clients switch).
+   * @example [{ "env": "EDGE_SECRET" }, { "env": "EDGE_SECRET_NEXT" }]
+   */
+  secrets?: EnvRef[];
+  /**
+   * Let requests from the loopback addresses (127.0.0.1, ::1) pass without the secret (local health
+   * checks). The peer address is used, never a forwarded header.
+   * @default false
+   */
+  allowLoopback?: boolean;
+}
+
+/**
+ * IP rules gate: allow and deny lists of IPv4/IPv6 CIDR blocks. A client in `deny` gets 403 (deny wins);
+ * when `allow` is given, a client outside it gets 403 too. IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`)
+ * count as IPv4. The client address is the peer address, or, when the peer is one of `trustedProxies`,
+ * the address the proxy reports in `realIpHeader`. The lists are compiled into sorted, merged ranges and
+ * binary-searched: thousands of blocks cost a few comparisons per request.
+ */
+export interface IpRules extends GateScope {
+  /**
+   * Only these clients may pass (omit to let everyone not denied pass).
+   * @example ["10.0.0.0/8", "2001:db8::/32"]
+   */
+  allow?: Cidr[];
+  /**
+   * These clients are refused, even when `allow` lists them.
+   * @example ["203.0.113.0/24"]
+   */
+  deny?: Cidr[];
+  /**
+   * Peers whose `realIpHeader` is believed. From any other peer the header is ignored (it can be forged).
+   * @example ["10.0.0.0/8"]
+   */
+  trustedProxies?: Cidr[];
+  /**
+   * Where a trusted proxy puts the client address: `X-Forwarded-For` (the rightmost address that is not a
+   * trusted proxy is the client) or a header holding one address, like `X-Real-IP`.
+   * @default "X-Forwarded-For"
+   */
+  realIpHeader?: HeaderName;
+}
+
+/** A built-in WAF rule set. */
+export type WafRuleSet = "sqli" | "xss" | "traversal" | "shell" | "scanners";
+
+/** What a custom WAF rule looks at. */
+export type WafTarget = "path" | "query" | "header" | "userAgent" | "body";
+
+/** A custom WAF rule: a PCRE pattern matched (case-insensitively) against one normalised part of the request. */
+export interface WafRule {
+  /**
+   * Rule id, named in the log line when it matches.
+   * @pattern ^[a-z0-9][a-z0-9-]{0,62}$
+   * @example "block-old-admin"
+   */
+  id: string;
+  /** The part of the request: the path, the query string, a request header (`header`), the user agent, or the body (needs `body`). */
+  target: WafTarget;
+  /**
+   * Header name, with `target: "header"` only.
+   * @example "Referer"
+   */
+  header?: HeaderName;
+  /**
+   * PCRE pattern, matched case-insensitively against the normalised value (URL-decoded until stable,
+   * lower-cased, null bytes removed, `+`, whitespace runs and SQL comments collapsed to one space).
+   * @example "^/wp-admin"
+   */
+  pattern: string;
+}
+
+/** Request body inspection by the WAF. */
+export interface WafBody {
+  /**
+   * Largest body inspected; larger bodies are passed without inspection (and the gate logs it).
+   * @default "64k"
+   */
+  maxSize?: Size;
+}
+
+/**
+ * Web application firewall gate: built-in rule sets and custom rules matched against normalised inputs
+ * (URL-decoded repeatedly, case-folded, `+`/whitespace/comment variants collapsed, null bytes removed). Each
+ * target's rules are compiled into one regular expression, so a request costs one match per target. A
+ * match in `block` mode is a 403; in `log` mode the request passes. Either way one warning line names the
+ * rule id and the target, never the payload.
+ */
+export interface Waf extends GateScope {
+  /**
+   * `block`: refuse a matching request with 403; `log`: only log it.
+   * @default "block"
+   */
+  mode?: "block" | "log";
+  /**
+   * Built-in rule sets to use.
+   * @default ["sqli", "xss", "traversal", "shell", "scanners"]
+   */
+  ruleSets?: WafRuleSet[];
+  /**
+   * Built-in rule ids to turn off (for a false positive on your traffic).
+   * @example ["sqli-comment"]
+   */
+  exclude?: string[];
+  /** Custom rules. */
+  rules?: WafRule[];
+  /** Inspect request bodies (form posts, JSON) up to a size; omit to not read bodies. */
+  body?: WafBody;
+}
+
 /** A path condition in its explicit forms: exactly one of `exact`, `prefix`, `glob` or `regex`. */
 export interface PathMatch {
   /**
@@ -1172,4 +1300,10 @@ export interface Policy {
    * @example { "search": ["/search", "/api/search/*"] }
    */
   pathGroups?: { [name: string]: PathPattern[] };
+  /** Access gate: refuse requests without the origin secret header (runs first). */
+  originSecret?: OriginSecret;
+  /** Access gate: IPv4/IPv6 allow and deny lists, with trusted proxies (runs after `originSecret`). */
+  ipRules?: IpRules;
+  /** Access gate: web application firewall (runs after the IP rules and rate limits). */
+  waf?: Waf;
 }

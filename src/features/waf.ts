@@ -1,0 +1,164 @@
+import type { Feature } from "./feature.js";
+import type { Policy, Waf } from "../policy/types.js";
+import { error, pointer, warning, type Diagnostic } from "../validate/diagnostic.js";
+import { sizeBytes } from "../util/units.js";
+import { checkScope } from "./gate-scope.js";
+import { gateScopeData, headerVar } from "./gate-common.js";
+import { BUILTIN_RULES, RULE_SETS } from "./waf-rules.js";
+
+export const DEFAULT_BODY_MAX = "64k";
+const BODY_MAX_LIMIT = 1024 * 1024;
+
+/** One inspected part of the request and its rules. */
+export interface WafTargetData {
+  /** path | query | ua | header | body */
+  kind: string;
+  /** Label in the log line ("path", "query", "user-agent", "header:referer", "body"). */
+  label: string;
+  /** nginx variable of a `header` target. */
+  var?: string;
+  /** Case-insensitive matching: only for targets with custom rules (built-in patterns are lower-case). */
+  ci: boolean;
+  /**
+   * The rules in order. A rule with `lits` runs only when one of its literals is in the input (checked by
+   * `pre` first, one regex pass for all of them); the others are combined into `always`.
+   */
+  rules: { id: string; re: string; lits?: string[] }[];
+  /** The rules without literals (custom rules, the scanner list) as one PCRE alternation, run on every request. */
+  always?: string;
+  /** The literals of the other rules as one PCRE alternation: the prefilter, run on every request. */
+  pre?: string;
+}
+
+/** A literal as a PCRE expression: `\xHH` escapes kept, every other non-alphanumeric character escaped. */
+function literalRegex(lit: string): string {
+  return lit
+    .split(/(\\x[0-9a-f]{2})/)
+    .map((part) => (/^\\x[0-9a-f]{2}$/.test(part) ? part : part.replace(/[^a-z0-9]/g, (c) => (c === " " ? " " : "\\" + c))))
+    .join("");
+}
+
+export interface WafData {
+  block: boolean;
+  targets: WafTargetData[];
+  bodyMax?: number;
+  scope: unknown;
+}
+
+function activeBuiltins(w: Waf) {
+  const sets = new Set(w.ruleSets ?? RULE_SETS);
+  const excluded = new Set(w.exclude ?? []);
+  return BUILTIN_RULES.filter((r) => sets.has(r.set) && !excluded.has(r.id));
+}
+
+/** Groups the enabled rules by target; the rules without literals of a target become one regex (exported for tests). */
+export function compileWaf(w: Waf): WafTargetData[] {
+  const groups = new Map<string, WafTargetData>();
+  const add = (key: string, kind: string, label: string, rule: { id: string; re: string; lits?: string[] }, custom: boolean, v?: string) => {
+    let g = groups.get(key);
+    if (!g) {
+      g = v === undefined ? { kind, label, ci: false, rules: [] } : { kind, label, var: v, ci: false, rules: [] };
+      groups.set(key, g);
+    }
+    if (custom) g.ci = true;
+    g.rules.push(rule);
+  };
+  const body = w.body !== undefined;
+  for (const r of activeBuiltins(w)) {
+    const rule = r.literals ? { id: r.id, re: r.pattern, lits: r.literals } : { id: r.id, re: r.pattern };
+    for (const t of r.targets) {
+      if (t === "body" && !body) continue;
+      if (t === "userAgent") add("ua", "ua", "user-agent", rule, false);
+      else add(t, t, t, rule, false);
+    }
+  }
+  for (const r of w.rules ?? []) {
+    const rule = { id: r.id, re: r.pattern };
+    if (r.target === "header") {
+      const name = r.header!.toLowerCase();
+      add("header:" + name, "header", "header:" + name, rule, true, headerVar(name));
+    } else if (r.target === "userAgent") add("ua", "ua", "user-agent", rule, true);
+    else add(r.target, r.target, r.target, rule, true);
+  }
+  const order = ["path", "query", "ua", "header", "body"];
+  const out = [...groups.values()].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind) || (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
+  for (const g of out) {
+    const always = g.rules.filter((r) => r.lits === undefined);
+    if (always.length > 0) g.always = always.map((r) => `(?:${r.re})`).join("|");
+    // longest first: at a given offset the alternation reports the first literal that matches, and the
+    // runtime adds the literals that are prefixes of it
+    const lits = [...new Set(g.rules.flatMap((r) => r.lits ?? []))].sort((a, b) => b.length - a.length || (a < b ? -1 : a > b ? 1 : 0));
+    if (lits.length > 0) g.pre = lits.map(literalRegex).join("|");
+  }
+  return out;
+}
+
+function checkWaf(w: Waf, policy: Policy): Diagnostic[] {
+  const at = (...s: (string | number)[]) => pointer("waf", ...s);
+  const out: Diagnostic[] = [...checkScope(w, at())];
+  const builtinIds = new Set(BUILTIN_RULES.map((r) => r.id));
+  (w.exclude ?? []).forEach((id, i) => {
+    if (!builtinIds.has(id)) out.push(error("CDN3020", at("exclude", i), `"${id}" is not a built-in WAF rule`, `built-in rules: ${[...builtinIds].join(", ")}`));
+  });
+  const seen = new Map<string, number>();
+  (w.rules ?? []).forEach((r, i) => {
+    if (builtinIds.has(r.id)) out.push(error("CDN3023", at("rules", i, "id"), `"${r.id}" is the id of a built-in rule`, "give the custom rule another id"));
+    const first = seen.get(r.id);
+    if (first !== undefined) out.push(error("CDN3023", at("rules", i, "id"), `duplicate WAF rule id "${r.id}" (also at index ${first})`, "rule ids name the rule in the log; make them unique"));
+    else seen.set(r.id, i);
+    if (r.target === "header" && r.header === undefined) {
+      out.push(error("CDN3022", at("rules", i, "header"), 'a rule with `target: "header"` needs the header name', 'e.g. header: "Referer"'));
+    }
+    if (r.target !== "header" && r.header !== undefined) {
+      out.push(error("CDN3022", at("rules", i, "header"), `\`header\` only applies to \`target: "header"\`, not "${r.target}"`, 'remove `header`, or use target "header"'));
+    }
+    if (r.target === "body" && w.body === undefined) {
+      out.push(error("CDN3027", at("rules", i, "target"), "a body rule needs body inspection, which is off", 'add `body: { maxSize: "64k" }` to the waf settings'));
+    }
+    let re: RegExp | undefined;
+    try {
+      re = new RegExp(r.pattern);
+    } catch (e) {
+      out.push(error("CDN3021", at("rules", i, "pattern"), `invalid regular expression ${JSON.stringify(r.pattern)}: ${(e as Error).message}`, "fix the pattern (PCRE syntax; escape special characters with \\)"));
+    }
+    if (re && /\\[1-9]|\\k</.test(r.pattern)) {
+      out.push(error("CDN3024", at("rules", i, "pattern"), "WAF patterns cannot use back-references (each target's rules are combined into one expression)", "rewrite the pattern without \\1 or \\k<name>"));
+    } else if (re && re.test("")) {
+      out.push(error("CDN3025", at("rules", i, "pattern"), `${JSON.stringify(r.pattern)} matches the empty string, so it would match every request`, "anchor it to something the request must contain"));
+    }
+  });
+  if (w.body !== undefined) {
+    const max = w.body.maxSize ?? DEFAULT_BODY_MAX;
+    const bytes = sizeBytes(max);
+    if (bytes === undefined || bytes === 0 || bytes > BODY_MAX_LIMIT) {
+      out.push(error("CDN3026", at("body", "maxSize"), `body inspection size "${max}" must be between 1 byte and 1m`, 'e.g. "64k" (bodies are held in memory while inspected)'));
+    }
+  }
+  if (activeBuiltins(w).length === 0 && (w.rules ?? []).length === 0) {
+    out.push(warning("CDN3028", at(), "the WAF has no rules: every built-in rule set is off and there are no custom rules", "enable a rule set or add rules"));
+  }
+  void policy;
+  return out;
+}
+
+/**
+ * WAF gate (policy `waf`): built-in rule sets (src/features/waf-rules.ts) and custom rules, compiled into
+ * one regular expression per inspected target; body inspection sets the body buffer so bodies up to the
+ * cap stay in memory.
+ */
+export const waf: Feature = {
+  name: "waf",
+  check(policy) {
+    return policy.waf ? checkWaf(policy.waf, policy) : [];
+  },
+  lower(policy, ir) {
+    const w = policy.waf;
+    if (!w) return;
+    const bodyMax = w.body !== undefined ? sizeBytes(w.body.maxSize ?? DEFAULT_BODY_MAX)! : undefined;
+    const data: WafData = { block: (w.mode ?? "block") === "block", targets: compileWaf(w), bodyMax, scope: gateScopeData(policy, w) };
+    ir.luaData.waf = data;
+    if (bodyMax !== undefined) {
+      ir.slots.server.push({ partial: "waf", data: { bodyBuffer: String(bodyMax) } });
+    }
+  },
+};
