@@ -164,7 +164,6 @@ export const jwt: LuaFeature<JwtData> = {
     return {
       access: () => {
         const vars = ngx.var;
-        if (vars.get("cdn_gate_on") !== "1") return; // not proxied traffic (purge and other endpoints)
         // client-sent claim headers never reach the origin, whether or not this path is gated
         for (let i = 0; i < strip.length; i++) clearHeader(strip[i]);
         if (!inScope()) return;

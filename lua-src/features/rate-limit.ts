@@ -169,10 +169,8 @@ function refuse(d: RateLimitLimitData, wait: number, full: number): never {
 
 function makeAccess(data: RateLimitData, limits: Limit[], late: boolean): () => void {
   const dict = ngx.shared.get(data.dict);
-  const skip = data.skip;
   const n = limits.length;
   return () => {
-    if (skip.get(ngxVar.get("uri") ?? "") === true) return;
     let best: string | undefined = undefined;
     let bestRemaining = math.huge;
     for (let i = 0; i < n; i++) {

@@ -37,7 +37,6 @@ export const signedUrls: LuaFeature<SignedUrlsData> = {
     return {
       access: () => {
         const vars = ngx.var;
-        if (vars.get("cdn_gate_on") !== "1") return; // not proxied traffic (purge and other endpoints)
         if (!inScope()) return;
         if (secret === undefined) {
           ngx.log(ngx.ERR, "signed URLs: the environment variable ", data.secretEnv, " is not set");

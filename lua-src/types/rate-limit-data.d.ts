@@ -20,7 +20,6 @@ interface RateLimitLimitData {
 
 interface RateLimitData {
   limits: RateLimitLimitData[];
-  skip: LuaTable<string, boolean>;
   dict: string;
   script: string;
   sha: string;

@@ -3,7 +3,8 @@ import type { Cidr } from "../policy/types.js";
 import { error, pointer, warning, type Diagnostic } from "../validate/diagnostic.js";
 import { compileRanges, parseBlock } from "../util/ip-ranges.js";
 import { checkScope } from "./gate-scope.js";
-import { gateScopeData, headerVar } from "./gate-common.js";
+import { headerVar } from "../util/nginx-var.js";
+import { lowerScope } from "./gate-scope.js";
 
 export const DEFAULT_REAL_IP_HEADER = "X-Forwarded-For";
 
@@ -54,7 +55,7 @@ export const ipRules: Feature = {
       trusted: g.trustedProxies?.length ? compileRanges(g.trustedProxies) : undefined,
       headerVar: headerVar(header),
       xff: header.toLowerCase() === "x-forwarded-for",
-      scope: gateScopeData(policy, g),
+      scope: lowerScope(g),
     };
   },
 };

@@ -6,7 +6,6 @@ import { checkDuration, checkUnique } from "../validate/checks.js";
 import { durationMs } from "../util/units.js";
 import { useEnv } from "../ir/build.js";
 import { checkScope, lowerScope, type ScopeData } from "./gate-scope.js";
-import { markGatedLocation } from "./gate-location.js";
 
 const HMAC_ALGS: readonly JwtAlgorithm[] = ["HS256", "HS384", "HS512"];
 /** Request headers a claim must never overwrite: nginx frames, routes or authenticates with them. */
@@ -120,7 +119,6 @@ function check(policy: { jwt?: Jwt; cache?: { bypass?: { cookies?: string[] } } 
 function lower(policy: { jwt?: Jwt }, ir: Parameters<NonNullable<Feature["lower"]>>[1]): void {
   const j = policy.jwt;
   if (!j) return;
-  markGatedLocation(ir);
   const family = j.algorithms.some((a) => HMAC_ALGS.includes(a)) ? "hmac" : "rsa";
   const fwd = Object.entries(j.forwardClaims ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const data: JwtData = {

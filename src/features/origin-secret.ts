@@ -2,7 +2,8 @@ import type { Feature } from "./feature.js";
 import { useEnv } from "../ir/build.js";
 import { error, pointer, type Diagnostic } from "../validate/diagnostic.js";
 import { checkScope } from "./gate-scope.js";
-import { gateScopeData, headerVar } from "./gate-common.js";
+import { headerVar } from "../util/nginx-var.js";
+import { lowerScope } from "./gate-scope.js";
 
 export const DEFAULT_SECRET_HEADER = "X-Origin-Secret";
 
@@ -50,7 +51,7 @@ export const originSecret: Feature = {
       headerVar: headerVar(header),
       envs: refs.map((r) => useEnv(ir, r)),
       loopback: g.allowLoopback ?? false,
-      scope: gateScopeData(policy, g),
+      scope: lowerScope(g),
     };
   },
 };

@@ -77,8 +77,6 @@ export interface LimitData {
 
 export interface RateLimitData {
   limits: LimitData[];
-  /** Paths of the edge's own endpoints (purge, health) that gates never see. */
-  skip: Record<string, true>;
   dict: string;
   script: string;
   sha: string;
@@ -181,11 +179,8 @@ export const rateLimit: Feature = {
   lower(policy, ir) {
     const limits = policy.rateLimit ?? [];
     if (limits.length === 0) return;
-    const skip: Record<string, true> = { [policy.purge?.path ?? "/__purge"]: true };
-    if (policy.health) skip[policy.health.path ?? "/health"] = true;
     const data: RateLimitData = {
       limits: limits.map((l) => lowerLimit(policy, l)),
-      skip,
       dict: RATE_LIMIT_DICT,
       script: REDIS_SCRIPT,
       sha: REDIS_SCRIPT_SHA,

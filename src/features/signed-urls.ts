@@ -3,7 +3,6 @@ import type { SignedUrls } from "../policy/types.js";
 import { error, pointer, warning, type Diagnostic } from "../validate/diagnostic.js";
 import { useEnv } from "../ir/build.js";
 import { checkScope, lowerScope, type ScopeData } from "./gate-scope.js";
-import { markGatedLocation } from "./gate-location.js";
 
 /** The signed-URL gate's Lua data (`lua-src/features/signed-urls.ts`, typed in `lua-src/types/signed-urls-data.d.ts`). */
 export interface SignedUrlsData {
@@ -46,7 +45,6 @@ function check(policy: { signedUrls?: SignedUrls }): Diagnostic[] {
 function lower(policy: { signedUrls?: SignedUrls }, ir: Parameters<NonNullable<Feature["lower"]>>[1]): void {
   const s = policy.signedUrls;
   if (!s) return;
-  markGatedLocation(ir);
   const d = signedUrlSettings(s);
   const data: SignedUrlsData = {
     secretEnv: useEnv(ir, s.secret),

@@ -3,7 +3,8 @@ import type { Policy, Waf } from "../policy/types.js";
 import { error, pointer, warning, type Diagnostic } from "../validate/diagnostic.js";
 import { sizeBytes } from "../util/units.js";
 import { checkScope } from "./gate-scope.js";
-import { gateScopeData, headerVar } from "./gate-common.js";
+import { headerVar } from "../util/nginx-var.js";
+import { lowerScope } from "./gate-scope.js";
 import { BUILTIN_RULES, RULE_SETS } from "./waf-rules.js";
 
 export const DEFAULT_BODY_MAX = "64k";
@@ -155,7 +156,7 @@ export const waf: Feature = {
     const w = policy.waf;
     if (!w) return;
     const bodyMax = w.body !== undefined ? sizeBytes(w.body.maxSize ?? DEFAULT_BODY_MAX)! : undefined;
-    const data: WafData = { block: (w.mode ?? "block") === "block", targets: compileWaf(w), bodyMax, scope: gateScopeData(policy, w) };
+    const data: WafData = { block: (w.mode ?? "block") === "block", targets: compileWaf(w), bodyMax, scope: lowerScope(w) };
     ir.luaData.waf = data;
     if (bodyMax !== undefined) {
       ir.slots.server.push({ partial: "waf", data: { bodyBuffer: String(bodyMax) } });

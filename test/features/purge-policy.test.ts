@@ -44,7 +44,7 @@ describe("purge policy", () => {
     expect(conf).toContain("lua_shared_dict cdn_purge 64m;");
     expect(conf).toContain("env PURGE_H;");
     expect(conf).toContain("env PURGE_T;");
-    expect(conf).toMatch(/location = "\/__purge" \{[^}]*client_max_body_size 64k;[^}]*content_by_lua_file lua\/purge\.lua;/);
+    expect(conf).toMatch(/location = "\/__purge" \{[\s\S]*?client_max_body_size 64k;[^}]*content_by_lua_file lua\/purge\.lua;/);
     const data = bundle!.files.get("lua/policy_data.lua")!;
     for (const s of ['["cachePath"] = "/var/cache/edge"', '["channel"] = "fleet:x"', '["maxSkew"] = 120', '["maxKeysPerTag"] = 50', '["host"] = false', '["query"] = "allow"', '["indexTtl"] = 86400', '["tokenEnv"] = "PURGE_T"', '["hmacEnv"] = "PURGE_H"']) {
       expect(data).toContain(s);
