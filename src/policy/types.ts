@@ -289,6 +289,35 @@ export interface Cache {
    * @default true
    */
   revalidate?: boolean;
+  /**
+   * The RAM hot tier: small objects requested often are kept in shared memory and served from there
+   * before the disk cache is consulted, with the same semantics (freshness, `Age`, conditional requests,
+   * Vary variants, stale-while-revalidate). The cache status header says `HIT-RAM` / `STALE-RAM`.
+   * @example { "size": "256m", "maxObjectSize": "64k", "minHits": 2 }
+   */
+  ram?: RamCache;
+}
+
+/** The RAM hot tier (a lua_shared_dict, least recently used objects evicted first). */
+export interface RamCache {
+  /**
+   * Shared memory for the RAM tier (objects, headers and their variants).
+   * @default "64m"
+   */
+  size?: Size;
+  /**
+   * Objects larger than this (body bytes) are never kept in RAM; they stay on disk.
+   * @default "64k"
+   */
+  maxObjectSize?: Size;
+  /**
+   * An object enters the RAM tier on this many-th hit from the disk tier.
+   * @default 2
+   * @minimum 1
+   * @maximum 1000
+   * @asType integer
+   */
+  minHits?: number;
 }
 
 /** A set of header changes. */
