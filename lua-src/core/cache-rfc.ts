@@ -98,7 +98,8 @@ export function initialAge(ageHeader: string | undefined, date: number | undefin
     const n = tonumber(ageHeader);
     if (n !== undefined && n > 0) age = math.floor(n);
   }
-  const apparent = date === undefined ? 0 : math.max(0, responseTime - date);
+  // Date has a resolution of one second: compare whole seconds, or every response would look up to 1 s old
+  const apparent = date === undefined ? 0 : math.max(0, math.floor(responseTime) - date);
   const delay = math.max(0, responseTime - requestTime);
   return math.max(apparent, age + delay);
 }

@@ -508,7 +508,9 @@ export const cache: LuaFeature<CacheData> = {
           // what the disk now holds: the revalidated or new object, or the stale one if the origin failed
           const status = doRefresh(vars.get("server_addr")!, tonumber(vars.get("server_port"))!, refreshRequest(token), refreshMs);
           meta.delete(lockKey);
-          if (lookupMeta(meta, key) === "O" && mInitAge + ngx.now() - mStoredAt < mLifetime && purgeState(purge, key, mStoredAt) === 0) {
+          // the refresh wrote new metadata: the disk holds the revalidated (or new) object, serve it once
+          // even when its lifetime is 0 (no-cache)
+          if (lookupMeta(meta, key) === "O" && mStoredAt >= now) {
             vars.set("cdn_cache_status", status === 304 ? "REVALIDATED" : "EXPIRED");
             return;
           }
@@ -528,10 +530,7 @@ export const cache: LuaFeature<CacheData> = {
       const was = state === "O" ? mStoredAt : -1;
       while (ngx.now() < deadline) {
         ngx.sleep(0.01);
-        if (lookupMeta(meta, key) === "O" && mStoredAt !== was) {
-          if (mInitAge + ngx.now() - mStoredAt < mLifetime) return;
-          break;
-        }
+        if (lookupMeta(meta, key) === "O" && mStoredAt !== was) return; // refreshed by the other request
         if (meta.get(lockKey)[0] === undefined) break;
       }
       if (sieOk) {
