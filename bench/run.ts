@@ -6,10 +6,12 @@
 import { ensureNginx, type NginxBinary } from "../src/runtime/nginx.js";
 import { diskHit } from "./scenarios/disk-hit.js";
 import { rulesScenario } from "./scenarios/rules.js";
+import { ramHit } from "./scenarios/ram-hit.js";
 
 const SCENARIOS: Record<string, (bin: NginxBinary) => Promise<void>> = {
   "disk-hit": diskHit,
   rules: rulesScenario,
+  "ram-hit": ramHit,
 };
 
 const only = process.argv.slice(2);

@@ -264,31 +264,61 @@ function ramLookup(ram: NgxSharedDict, key: string): string | undefined {
   return blob;
 }
 
-/** Answers the request from a RAM object (headers, Age, 304 to a matching conditional, HEAD) and ends it. */
-function serveRam(blob: string, age: number, label: string): never {
-  const vars = ngx.var;
-  vars.set("cdn_cache_status", label);
-  const h = ngx.header;
+/** A RAM object split into headers and body, kept per worker while the dict holds the same blob. */
+interface Parsed {
+  blob: string;
+  names: string[];
+  values: (string | string[])[];
+  body: string;
+}
+let parsed: LuaTable<string, Parsed> = new LuaTable();
+let parsedBytes = 0;
+const PARSED_MAX_BYTES = 8 * 1024 * 1024;
+
+function parseRam(blob: string): Parsed {
+  const names: string[] = [];
+  const values: (string | string[])[] = [];
   let pos = rBodyAt;
   const hend = rBodyAt + rHlen;
-  let prev = "";
   while (pos < hend) {
     const [nl] = string.find(blob, "\n", pos, true);
     const [colon] = string.find(blob, ":", pos, true);
     const name = string.sub(blob, pos, colon! - 1);
     const value = string.sub(blob, colon! + 1, nl! - 1);
-    if (name === prev) {
-      const cur = h.get(name);
-      if (typeof cur === "object") {
-        cur.push(value);
-        h.set(name, cur);
-      } else h.set(name, [cur as string, value]);
-    } else h.set(name, value);
-    prev = name;
+    const last = names.length - 1;
+    if (last >= 0 && names[last] === name) {
+      const cur = values[last];
+      if (typeof cur === "object") cur.push(value);
+      else values[last] = [cur, value];
+    } else {
+      names.push(name);
+      values.push(value);
+    }
     pos = nl! + 1;
   }
+  return { blob, names, values, body: string.sub(blob, hend) };
+}
+
+/** Answers the request from a RAM object (headers, Age, 304 to a matching conditional, HEAD) and ends it. */
+function serveRam(blob: string, age: number, label: string): never {
+  const vars = ngx.var;
+  vars.set("cdn_cache_status", label);
+  let p = parsed.get(rRamKey);
+  if (p === undefined || p.blob !== blob) {
+    p = parseRam(blob);
+    if (parsedBytes > PARSED_MAX_BYTES) {
+      parsed = new LuaTable();
+      parsedBytes = 0;
+    }
+    parsedBytes = parsedBytes + blob.length;
+    parsed.set(rRamKey, p);
+  }
+  const h = ngx.header;
+  const names = p.names;
+  const values = p.values;
+  for (let i = 0; i < names.length; i++) h.set(names[i], values[i]);
   h.set("Age", tostring(math.floor(age)));
-  const body = string.sub(blob, hend);
+  const body = p.body;
   let notModified = false;
   if (rStatus === 200) {
     const inm = vars.get("http_if_none_match");
@@ -334,6 +364,11 @@ interface Capture {
 // ---- setup ------------------------------------------------------------------------------------------------
 
 let token = "";
+// Requests of this worker with a RAM capture / metadata to write pending. The body filter and the log
+// phase only touch ngx.ctx (a table per request) while these are non-zero; a request that ends early
+// leaves a count behind, which only costs that lookup, never correctness.
+let captures = 0;
+let pendingMeta = 0;
 
 /** Access phase: key, bypass, freshness steering, RAM hits. Header filter: storability, Age, labels. */
 export const cache: LuaFeature<CacheData> = {
@@ -359,6 +394,11 @@ export const cache: LuaFeature<CacheData> = {
     token = ngx.md5(tostring(os.time()) + tostring(os.clock()) + tostring(math.random()) + tostring({}));
 
     const metaDict = ngx.shared.get("cdn_meta")!;
+    const setPendingMeta = (m: [string, string, string?, string?]) => {
+      const ctx = ngx.ctx;
+      if (ctx.get("cdn_meta") === undefined) pendingMeta++;
+      ctx.set("cdn_meta", m);
+    };
     const ramDict = ngx.shared.get("cdn_ram");
     const purgeDict = ngx.shared.get("cdn_purge");
     const dicts = () => $multi(metaDict, ramDict, purgeDict);
@@ -577,6 +617,7 @@ export const cache: LuaFeature<CacheData> = {
         ttl,
       };
       ngx.ctx.set("cdn_cap", cap);
+      captures++;
     };
 
     const header = () => {
@@ -696,7 +737,7 @@ export const cache: LuaFeature<CacheData> = {
         const lm = (h.get("Last-Modified") as string | undefined) ?? mLm;
         const ia = initialAge(h.get("Age") as string | undefined, d, now, ngx.req.start_time());
         const ms = metaString(now, lt, ia, swr, sie, flags, lm, hdrs, etag);
-        ngx.ctx.set("cdn_meta", [mkey, ms]);
+        setPendingMeta([mkey, ms]);
         if (ram !== undefined) {
           // refresh the RAM copy's freshness in place (same body)
           const blob = sget(ram, mkey);
@@ -711,7 +752,7 @@ export const cache: LuaFeature<CacheData> = {
       const nostore = () => {
         vars.set("cdn_nostore", "1");
         // a failed refresh keeps the stale object (stale-if-error); otherwise clients go to the origin
-        if (refresh && status < 500) ngx.ctx.set("cdn_meta", [key, "X|" + now]);
+        if (refresh && status < 500) setPendingMeta([key, "X|" + now]);
       };
       if (status < 200 || status === 206 || status === 304) return nostore();
       if (refresh && status >= 500) return nostore();
@@ -745,7 +786,7 @@ export const cache: LuaFeature<CacheData> = {
       if (lt === 0 && swr === 0 && sie === 0 && (!revalidate || (etag === "" && lm === ""))) return nostore();
       const ia = initialAge(h.get("Age") as string | undefined, d, now, ngx.req.start_time());
       const mkey = names === "" ? key : key + "\u0000" + variantSig(names);
-      ngx.ctx.set("cdn_meta", [mkey, metaString(now, lt, ia, swr, sie, flags, lm, "", etag), names === "" ? undefined : key, names]);
+      setPendingMeta([mkey, metaString(now, lt, ia, swr, sie, flags, lm, "", etag), names === "" ? undefined : key, names]);
       if (ram !== undefined) {
         // a new body: the RAM copy is outdated; hot objects are captured again
         const hot = ram.get(mkey)[0] !== undefined;
@@ -757,6 +798,7 @@ export const cache: LuaFeature<CacheData> = {
     };
 
     const body = () => {
+      if (captures <= 0) return;
       const cap = ngx.ctx.get("cdn_cap") as Capture | undefined;
       if (cap === undefined) return;
       const chunk = ngx.arg.get(1) as string;
@@ -764,12 +806,14 @@ export const cache: LuaFeature<CacheData> = {
         cap.n = cap.n + chunk.length;
         if (cap.n > ramMax) {
           ngx.ctx.set("cdn_cap", undefined);
+          captures--;
           return;
         }
         cap.parts.push(chunk);
       }
       if (ngx.arg.get(2) === true) {
         ngx.ctx.set("cdn_cap", undefined);
+        captures--;
         const ram = ramDict!;
         if (cap.index !== undefined) ram.set(cap.indexKey, cap.index);
         ram.set(cap.key, cap.head + cap.headers + table.concat(cap.parts), cap.ttl);
@@ -778,11 +822,17 @@ export const cache: LuaFeature<CacheData> = {
 
     const log = () => {
       const vars = ngx.var;
-      const lock = vars.get("cdn_cache_lock");
       const meta = metaDict;
-      if (lock !== undefined && lock !== "") meta.delete(lock);
-      const m = ngx.ctx.get("cdn_meta") as [string, string, string?, string?] | undefined;
+      if (vars.get("cdn_cache_bypass") === "1") {
+        const lock = vars.get("cdn_cache_lock");
+        if (lock !== undefined && lock !== "") meta.delete(lock);
+      }
+      if (pendingMeta <= 0) return;
+      const ctx = ngx.ctx;
+      const m = ctx.get("cdn_meta") as [string, string, string?, string?] | undefined;
       if (m === undefined) return;
+      ctx.set("cdn_meta", undefined);
+      pendingMeta--;
       // only once the response completed, i.e. nginx has the object on disk
       if (vars.get("request_completion") !== "OK" && vars.get("cdn_cache_refresh") !== "1") return;
       if (m[2] !== undefined) {

@@ -111,7 +111,7 @@ describe("RFC 9111 on the disk tier", () => {
     origin.route("/upd", (req) =>
       req.headers["if-none-match"] === '"u1"'
         ? { status: 304, headers: { etag: '"u1"', "cache-control": "max-age=600", "x-note": "from-304" } }
-        : { headers: { etag: '"u1"', "cache-control": "max-age=1" }, body: "body-u1" },
+        : { headers: { etag: '"u1"', "cache-control": "max-age=1", "x-note": "from-200" }, body: "body-u1" },
     );
     await http(edge, "/upd");
     await sleep(1300);
