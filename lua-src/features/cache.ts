@@ -427,6 +427,7 @@ export const cache: LuaFeature<CacheData> = {
 
     const access = () => {
       const vars = ngx.var;
+      if (vars.get("cdn_cache_on") !== "1") return; // not the proxy location (health, purge, ...)
       let bypass = false;
       for (const name of headerVars) {
         const value = vars.get(name);
