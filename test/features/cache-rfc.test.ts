@@ -2,6 +2,7 @@
  * RFC 9111 behaviour of the shared cache, one test per rule, over HTTP against a booted bundle and a
  * scripted origin. Where stock nginx proxy_cache behaves differently, the test name says so.
  */
+import * as net from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { bootEdge, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
@@ -312,6 +313,30 @@ describe("rule TTL overrides the origin's freshness", () => {
     } finally {
       await e.stop();
       await o.close();
+    }
+  });
+});
+
+describe("an upstream 103 Early Hints", () => {
+  it("is never stored as the response (nginx 1.22 still relays it as final: documented limit)", async () => {
+    let hits = 0;
+    const srv = net.createServer((sock) => {
+      sock.once("data", () => {
+        hits++;
+        sock.write("HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n");
+        setTimeout(() => sock.end("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nCache-Control: max-age=60\r\nConnection: close\r\n\r\nok"), 20);
+      });
+    });
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+    const port = (srv.address() as net.AddressInfo).port;
+    const e = await bootEdge({ name: "early", origins: { app: { servers: [{ address: `127.0.0.1:${port}` }], retries: 0 } }, cache: {} });
+    try {
+      for (let i = 0; i < 2; i++) expect((await http(e, "/hints")).body).toBe("ok");
+      expect(hits).toBe(2);
+      expect(luaErrors(await e.errors())).toEqual([]);
+    } finally {
+      await e.stop();
+      srv.close();
     }
   });
 });
