@@ -117,25 +117,24 @@ export const PURGE_SOFT = 2;
  * Decision of the purge markers for one object (contract with the purge feature): `keyT/keyFlags` is the
  * marker of the object's key (`m:<K>` in `cdn_purge`), `allT/allFlags` the purge-all marker (`m:*`); a
  * marker applies when its time is at or after the object's stored-at time. Hard wins over soft.
- * Returns the decision and the time the object became stale (soft), via `purgeAt`.
+ * Returns the decision and, for a soft purge, the time the object became stale (else 0).
  */
-export let purgeAt = 0;
-export function purgeDecision(storedAt: number, keyT: number | undefined, keyFlags: number | undefined, allT: number | undefined, allFlags: number | undefined): number {
+export function purgeDecision(storedAt: number, keyT: number | undefined, keyFlags: number | undefined, allT: number | undefined, allFlags: number | undefined): LuaMultiReturn<[number, number]> {
   let d = PURGE_NONE;
-  purgeAt = 0;
+  let at = 0;
   if (keyT !== undefined && keyT >= storedAt) {
     if (keyFlags === PURGE_SOFT) {
       d = PURGE_SOFT;
-      purgeAt = keyT;
-    } else return PURGE_HARD;
+      at = keyT;
+    } else return $multi(PURGE_HARD, 0);
   }
   if (allT !== undefined && allT >= storedAt) {
     if (allFlags === PURGE_SOFT) {
-      if (d === PURGE_NONE || allT < purgeAt) purgeAt = allT;
+      if (d === PURGE_NONE || allT < at) at = allT;
       d = PURGE_SOFT;
-    } else return PURGE_HARD;
+    } else return $multi(PURGE_HARD, 0);
   }
-  return d;
+  return $multi(d, at);
 }
 
 /** Stale windows an object may use, given the parsed `cc` and the policy defaults (seconds). */

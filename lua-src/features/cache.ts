@@ -10,7 +10,6 @@ import {
   parseCacheControl,
   PURGE_HARD,
   PURGE_SOFT,
-  purgeAt,
   purgeDecision,
   staleWindows,
 } from "../core/cache-rfc";
@@ -169,13 +168,17 @@ function lookupMeta(meta: NgxSharedDict, key: string): string | undefined {
 
 // ---- purge markers ---------------------------------------------------------------------------------------
 
+let purgeAt = 0; // time a soft purge made the object stale (set by purgeState)
+
 /** Decision of the purge markers for an object stored at `storedAt` (PURGE_NONE/HARD/SOFT; `purgeAt`). */
 function purgeState(purge: NgxSharedDict | undefined, key: string, storedAt: number): number {
   if (purge === undefined) return 0;
-  const [kt, kf] = purge.get("m:" + key) as LuaMultiReturn<[number | undefined, number | undefined]>;
-  const [at, af] = purge.get("m:*") as LuaMultiReturn<[number | undefined, number | undefined]>;
+  const [kt, kf] = purge.get("m:" + key);
+  const [at, af] = purge.get("m:*");
   if (kt === undefined && at === undefined) return 0;
-  return purgeDecision(storedAt, kt, kf, at, af);
+  const [d, t] = purgeDecision(storedAt, kt as number | undefined, kf, at as number | undefined, af);
+  purgeAt = t;
+  return d;
 }
 
 // ---- refresh through the edge itself ---------------------------------------------------------------------
@@ -196,13 +199,21 @@ function refreshRequest(token: string): string {
 }
 
 /** Sends a refresh request to addr:port and reads the whole response; returns its status (0 on failure). */
-function doRefresh(addr: string, port: number, req: string, timeoutMs: number): number {
+function doRefresh(addr: string, port: number, req: string, timeoutMs: number, tls: boolean): number {
   const sock = ngx.socket.tcp();
   sock.settimeout(timeoutMs);
   const [ok, err] = sock.connect(addr, port);
   if (ok === undefined) {
     ngx.log(ngx.WARN, "cache: refresh connect failed: ", err);
     return 0;
+  }
+  if (tls) {
+    const [hs, herr] = sock.sslhandshake(false, undefined, false);
+    if (hs === undefined) {
+      ngx.log(ngx.WARN, "cache: refresh TLS handshake failed: ", herr);
+      sock.close();
+      return 0;
+    }
   }
   sock.send(req);
   const [line] = sock.receive("*l");
@@ -216,9 +227,9 @@ function doRefresh(addr: string, port: number, req: string, timeoutMs: number): 
   return tonumber(code) ?? 0;
 }
 
-function backgroundRefresh(this: void, premature: boolean, addr: string, port: number, req: string, timeoutMs: number, lockKey: string): void {
+function backgroundRefresh(this: void, premature: boolean, addr: string, port: number, req: string, timeoutMs: number, lockKey: string, tls: boolean): void {
   if (premature) return;
-  doRefresh(addr, port, req, timeoutMs);
+  doRefresh(addr, port, req, timeoutMs, tls);
   const meta = ngx.shared.get("cdn_meta");
   if (meta !== undefined) meta.delete(lockKey);
 }
@@ -477,8 +488,9 @@ export const cache: LuaFeature<CacheData> = {
           // a refresh sent by this edge: fetch (conditionally when we hold validators) and store
           vars.set("cdn_cache_refresh", "1");
           vars.set("cdn_cache_bypass", "1");
-          const [meta] = dicts();
-          if (revalidate && lookupMeta(meta, key) === "O") {
+          const [meta, , purge] = dicts();
+          // conditional only for an object that still exists (not invalidated, not hard-purged)
+          if (revalidate && lookupMeta(meta, key) === "O" && purgeState(purge, key, mStoredAt) !== PURGE_HARD) {
             vars.set("cdn_cache_mkey", lkKey);
             if (mEtag !== "") vars.set("cdn_inm", mEtag);
             if (mLm !== "") vars.set("cdn_ims", mLm);
@@ -506,7 +518,7 @@ export const cache: LuaFeature<CacheData> = {
             if ((rFlags & FLAG_NO_STALE) === 0 && staleness < rSwr) {
               const lockKey = "R:" + rRamKey;
               if (meta.add(lockKey, true, 60)[0]) {
-                ngx.timer.at(0, backgroundRefresh, vars.get("server_addr")!, tonumber(vars.get("server_port"))!, refreshRequest(token), refreshMs, lockKey);
+                ngx.timer.at(0, backgroundRefresh, vars.get("server_addr")!, tonumber(vars.get("server_port"))!, refreshRequest(token), refreshMs, lockKey, vars.get("https") === "on");
               }
               return serveRam(blob, age, "STALE-RAM");
             }
@@ -521,11 +533,13 @@ export const cache: LuaFeature<CacheData> = {
       vars.set("cdn_cache_mkey", mkey);
       let staleness: number;
       let age = 0;
-      if (state === "X") staleness = 1e9;
+      let gone = state === "X";
+      if (gone) staleness = 1e9;
       else {
         const p = purgeState(purge, key, mStoredAt);
         age = mInitAge + now - mStoredAt;
-        if (p === PURGE_HARD) staleness = 1e9;
+        gone = p === PURGE_HARD;
+        if (gone) staleness = 1e9;
         else if (p === PURGE_SOFT) staleness = now - purgeAt;
         else if (age < mLifetime) return; // fresh: nginx serves its HIT
         else staleness = age - mLifetime;
@@ -535,19 +549,19 @@ export const cache: LuaFeature<CacheData> = {
         // stale-while-revalidate: this request gets the stale object, one background refresh per key
         const lockKey = "R:" + mkey;
         if (meta.add(lockKey, true, 60)[0]) {
-          ngx.timer.at(0, backgroundRefresh, vars.get("server_addr")!, tonumber(vars.get("server_port"))!, refreshRequest(token), refreshMs, lockKey);
+          ngx.timer.at(0, backgroundRefresh, vars.get("server_addr")!, tonumber(vars.get("server_port"))!, refreshRequest(token), refreshMs, lockKey, vars.get("https") === "on");
         }
         vars.set("cdn_cache_status", "STALE");
         return;
       }
       const sieOk = canStale && staleness < mSie;
-      const conditional = state === "O" && revalidate && (mEtag !== "" || mLm !== "");
+      const conditional = !gone && revalidate && (mEtag !== "" || mLm !== "");
       const lockKey = "L:" + mkey;
       if (meta.add(lockKey, true, lockWait + refreshMs / 1000)[0]) {
         if (sieOk || conditional) {
           // synchronous refresh through the edge (conditional when we hold validators), then serve
           // what the disk now holds: the revalidated or new object, or the stale one if the origin failed
-          const status = doRefresh(vars.get("server_addr")!, tonumber(vars.get("server_port"))!, refreshRequest(token), refreshMs);
+          const status = doRefresh(vars.get("server_addr")!, tonumber(vars.get("server_port"))!, refreshRequest(token), refreshMs, vars.get("https") === "on");
           meta.delete(lockKey);
           // the refresh wrote new metadata: the disk holds the revalidated (or new) object, serve it once
           // even when its lifetime is 0 (no-cache)
@@ -693,7 +707,7 @@ export const cache: LuaFeature<CacheData> = {
         }
         ngx.header.set("Age", tostring(math.floor(mInitAge + now - mStoredAt)));
         vars.set("cdn_cache_status", preset !== undefined && preset !== "" ? preset : "HIT");
-        if (ramOn && status === 200 && method === "GET") {
+        if (ramOn && status === 200 && method === "GET" && vars.get("http_range") === undefined) {
           const [n] = meta.incr("H:" + key, 1, 0, 60);
           if (n !== undefined && n >= minHits) {
             const names = varyNames(ngx.header.get("Vary"));
@@ -794,7 +808,7 @@ export const cache: LuaFeature<CacheData> = {
         ram.delete(mkey);
         let n = 0;
         if (!refresh) n = meta.incr("H:" + key, 1, 0, 60)[0] ?? 0;
-        if (status === 200 && method === "GET" && (hot || (n ?? 0) >= minHits)) startCapture(key, names, now, lt, ia, swr, sie, flags, lm, etag);
+        if (status === 200 && method === "GET" && vars.get("http_range") === undefined && (hot || (n ?? 0) >= minHits)) startCapture(key, names, now, lt, ia, swr, sie, flags, lm, etag);
       }
     };
 

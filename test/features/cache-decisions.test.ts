@@ -27,13 +27,13 @@ describe("cache decisions (LuaJIT)", () => {
       emit(R.purgeDecision(100, 150, 1, nil, nil))              -- hard purge after store
       emit(R.purgeDecision(100, 50, 1, nil, nil))               -- purge before the object was stored
       emit(R.purgeDecision(100, 100, 1, nil, nil))              -- same instant counts (t >= stored-at)
-      emit(R.purgeDecision(100, 150, 2, nil, nil), R.purgeAt)   -- soft: stale as of 150
-      emit(R.purgeDecision(100, nil, nil, 120, 2), R.purgeAt)   -- soft purge-all
-      emit(R.purgeDecision(100, 150, 2, 120, 2), R.purgeAt)     -- two soft markers: the earlier wins
+      emit(R.purgeDecision(100, 150, 2, nil, nil))   -- soft: stale as of 150
+      emit(R.purgeDecision(100, nil, nil, 120, 2))   -- soft purge-all
+      emit(R.purgeDecision(100, 150, 2, 120, 2))     -- two soft markers: the earlier wins
       emit(R.purgeDecision(100, 150, 2, 130, 1))                -- hard purge-all beats a soft key marker
-      emit(R.purgeDecision(100, 90, 1, 130, 2), R.purgeAt)      -- old hard marker, new soft purge-all
+      emit(R.purgeDecision(100, 90, 1, 130, 2))      -- old hard marker, new soft purge-all
     `);
-    expect(out.split("\n")).toEqual(["0", "1", "0", "1", "2 150", "2 120", "2 120", "1", "2 130"]);
+    expect(out.split("\n")).toEqual(["0 0", "1 0", "0 0", "1 0", "2 150", "2 120", "2 120", "1 0", "2 130"]);
   });
 
   it("parses Cache-Control and computes lifetimes (s-maxage over max-age, Expires minus Date, heuristic)", async () => {
