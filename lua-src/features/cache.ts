@@ -100,9 +100,13 @@ function sget(d: NgxSharedDict, key: string): string | undefined {
 }
 
 /** Parses "O|storedAt|lifetime|initAge|swr|sie|flags|lm|hdrs|etag" into the m* variables. */
+let lastMeta: string | undefined; // the string the m* variables were parsed from (strings are interned)
+
 function parseMeta(m: string): boolean {
+  if (m === lastMeta) return true;
   const [a, b, c, d, e, f, lm, hdrs, etag] = string.match(m, META_RE);
   if (a === undefined) return false;
+  lastMeta = m;
   mStoredAt = tonumber(a)!;
   mLifetime = tonumber(b)!;
   mInitAge = tonumber(c)!;
@@ -248,6 +252,7 @@ let rBodyAt = 0;
 let rRamKey = "";
 let rLm = "";
 let rEtag = "";
+let rLastBlob: string | undefined;
 
 /** Finds the request's RAM object of key K (through the Vary index) and parses its header line. */
 function ramLookup(ram: NgxSharedDict, key: string): string | undefined {
@@ -260,8 +265,10 @@ function ramLookup(ram: NgxSharedDict, key: string): string | undefined {
     blob = sget(ram, rRamKey);
     if (blob === undefined) return undefined;
   }
+  if (blob === rLastBlob) return blob; // same bytes as the last parse: the r* fields still hold them
   const [a, b, c, d, _e, f, st, hl, lm, etag] = string.match(blob, RAM_RE);
   if (a === undefined) return undefined;
+  rLastBlob = blob;
   rStoredAt = tonumber(a)!;
   rLifetime = tonumber(b)!;
   rInitAge = tonumber(c)!;
@@ -692,6 +699,7 @@ export const cache: LuaFeature<CacheData> = {
           const [swr, sie, flags] = staleWindows(defSwr, defSie);
           const names = varyNames(h.get("Vary"));
           if (names !== "" && names !== "*") meta.set(key, "V|0|" + names);
+          lastMeta = undefined;
           mStoredAt = now;
           mLifetime = lt;
           mInitAge = ia;
