@@ -9,8 +9,11 @@ import { bootPlainProxyCache, bootPolicy, Cleanup, CONNECTIONS, report, SECONDS,
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const BODY = "x".repeat(1024);
 
-/** The no-lookup ceiling: nginx answering a 1 KiB body from its config (`return 200`), one worker. */
-async function bootReturn(bin: NginxBinary, cleanup: Cleanup): Promise<RunningNginx> {
+/**
+ * Ceilings: nginx answering a 1 KiB body from its config (`return 200`), or from Lua (`lua: true`: the
+ * body printed by an access_by_lua handler, i.e. the floor of any Lua-served hit), one worker.
+ */
+async function bootReturn(bin: NginxBinary, cleanup: Cleanup, lua = false): Promise<RunningNginx> {
   const dir = await mkdtemp(join(tmpdir(), "cdn-bench-return-"));
   cleanup.add(() => rm(dir, { recursive: true, force: true }));
   const port = await freePort();
@@ -24,11 +27,12 @@ error_log logs/error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
+  ${lua && bin.kind === "nginx-lua" ? 'lua_package_path "/usr/share/lua/5.1/?.lua;;";' : ""}
   client_body_temp_path temp/client_body; proxy_temp_path temp/proxy;
   fastcgi_temp_path temp/fastcgi; uwsgi_temp_path temp/uwsgi; scgi_temp_path temp/scgi;
   server {
     listen 127.0.0.1:${port};
-    location / { default_type text/plain; return 200 "${BODY}"; }
+    location / { default_type text/plain; ${lua ? `access_by_lua_block { ngx.header["Content-Length"] = 1024 ngx.print(string.rep("x", 1024)) ngx.exit(200) }` : `return 200 "${BODY}";`} }
   }
 }
 `,
@@ -64,6 +68,7 @@ export async function ramHit(bin: NginxBinary): Promise<void> {
     const ram = await bootPolicy(bin, { name: "bench-ram", ...base, cache: { ttl: { "200": "1h" }, ram: { size: "64m", maxObjectSize: "64k", minHits: 2 } } }, cleanup);
     const disk = await bootPolicy(bin, { name: "bench-disk", ...base, cache: { ttl: { "200": "1h" } } }, cleanup);
     const ceiling = await bootReturn(bin, cleanup);
+    const luaFloor = await bootReturn(bin, cleanup, true);
     // warm: MISS, then hits until the RAM tier holds the object
     for (const n of [plain, ram, disk]) for (let i = 0; i < 3; i++) await fetch(`${n.baseUrl}/obj`).then((r) => r.text());
     const check = await fetch(`${ram.baseUrl}/obj`);
@@ -76,6 +81,7 @@ export async function ramHit(bin: NginxBinary): Promise<void> {
       ["cdn-build RAM tier, HIT-RAM", ram],
       ["cdn-build disk tier, HIT", disk],
       ["nginx return 200 (no lookup, ceiling)", ceiling],
+      ["nginx + Lua printing the body (Lua floor)", luaFloor],
     ];
     const runs = new Map<string, WrkResult[]>(targets.map(([name]) => [name, []]));
     for (let round = 0; round < ROUNDS; round++) {

@@ -208,6 +208,15 @@ describe("RFC 9111 on the disk tier", () => {
     expect(origin.hits("/explicit0")).toBe(2);
   });
 
+  it("ignores a client's refresh marker and never forwards it to the origin", async () => {
+    origin.route("/marker", { headers: { "cache-control": "max-age=600" }, body: "m" });
+    await http(edge, "/marker");
+    const r = await http(edge, "/marker", { headers: { "x-cdn-refresh": "guess" } });
+    expect(r.headers["x-cache"]).toBe("HIT");
+    expect(origin.hits("/marker")).toBe(1);
+    expect(origin.requests.some((q) => "x-cdn-refresh" in q.headers)).toBe(false);
+  });
+
   it("coalesces 100 concurrent requests for a cold key into exactly one origin fetch", async () => {
     origin.route("/cold100", { headers: { "cache-control": "max-age=600" }, body: "cold", delayMs: 400 });
     const replies = await Promise.all(Array.from({ length: 100 }, () => http(edge, "/cold100")));
