@@ -761,8 +761,11 @@ export const cache: LuaFeature<CacheData> = {
         const ia = initialAge(h.get("Age") as string | undefined, d, now, ngx.req.start_time());
         const ms = metaString(now, lt, ia, swr, sie, flags, lm, hdrs, etag);
         setPendingMeta([mkey, ms]);
-        if (ram !== undefined) {
-          // refresh the RAM copy's freshness in place (same body)
+        if (ram !== undefined && hdrs !== mHdrs) {
+          // the 304 changed stored headers: drop the RAM copy, the next disk hit copies the updated one
+          ram.delete(mkey);
+        } else if (ram !== undefined) {
+          // refresh the RAM copy's freshness in place (same body, same headers)
           const blob = sget(ram, mkey);
           if (blob !== undefined && string.byte(blob, 1) === 82) {
             const [tail] = string.match(blob, "^R|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*(|.*)$");

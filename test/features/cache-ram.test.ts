@@ -123,6 +123,24 @@ describe("RAM hot tier", () => {
     expect(origin.hits("/swr")).toBe(2);
   });
 
+  it("revalidates a stale RAM object with its ETag; the 304's headers reach the RAM copy", async () => {
+    origin.route("/r304", (req) =>
+      req.headers["if-none-match"] === '"r1"'
+        ? { status: 304, headers: { etag: '"r1"', "cache-control": "max-age=60, stale-while-revalidate=30" } }
+        : { headers: { etag: '"r1"', "cache-control": "max-age=1, stale-while-revalidate=30" }, body: "r304" },
+    );
+    await seq("/r304", 3);
+    await sleep(1300);
+    expect((await http(edge, "/r304")).headers["x-cache"]).toBe("STALE-RAM");
+    await sleep(300);
+    const after = await seq("/r304", 3);
+    expect(after.map((r) => r.body)).toEqual(["r304", "r304", "r304"]);
+    expect(after[2]!.headers["x-cache"]).toBe("HIT-RAM");
+    expect(after[2]!.headers["cache-control"]).toBe("max-age=60, stale-while-revalidate=30");
+    expect(origin.hits("/r304")).toBe(2);
+    expect(origin.requests.filter((q) => q.path === "/r304")[1]!.headers["if-none-match"]).toBe('"r1"');
+  });
+
   it("drops the RAM copy when a successful POST invalidates the URL", async () => {
     origin.route("/post", (r, n) => (r.method === "POST" ? { body: "ok" } : { headers: { "cache-control": "max-age=600" }, body: `p${n}` }));
     await seq("/post", 3);
