@@ -309,15 +309,26 @@ describe("stale serving only within the windows the origin allowed", () => {
 describe("rule TTL overrides the origin's freshness", () => {
   it("keeps an object for the rule's TTL despite a short max-age", async () => {
     const o = await startMockOrigin();
-    const e = await bootEdge({ ...policy(o), rules: [{ name: "long", when: { path: { prefix: "/rt/" } }, then: { cache: { ttl: "1h" } } }] });
+    const e = await bootEdge({
+      ...policy(o, { staleIfError: "1h" }),
+      rules: [
+        { name: "long", when: { path: { prefix: "/rt/" } }, then: { cache: { ttl: "1h" } } },
+        { name: "short", when: { path: { prefix: "/rt-short/" } }, then: { cache: { ttl: "1s" } } },
+      ],
+    });
     try {
       o.route("/rt/a", (_r, n) => ({ headers: { "cache-control": "max-age=1" }, body: `r${n}` }));
       o.route("/other", (_r, n) => ({ headers: { "cache-control": "max-age=1" }, body: `o${n}` }));
+      o.route("/rt-short/a", (_r, n) => (n === 1 ? { headers: { "cache-control": "max-age=600" }, body: "short1" } : { status: 500, body: "down" }));
       await http(e, "/rt/a");
       await http(e, "/other");
+      await http(e, "/rt-short/a");
       await sleep(1300);
       expect((await http(e, "/rt/a")).headers["x-cache"]).toBe("HIT");
       expect((await http(e, "/other")).body).toBe("o2");
+      // a 1 s rule TTL overrides max-age=600; once stale, stale-if-error still protects the origin
+      const st = await http(e, "/rt-short/a");
+      expect([st.status, st.body, st.headers["x-cache"]]).toEqual([200, "short1", "STALE"]);
       expect(luaErrors(await e.errors())).toEqual([]);
     } finally {
       await e.stop();
