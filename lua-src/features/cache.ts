@@ -20,7 +20,10 @@ import {
  *
  * CONTRACT with the purge feature (keep these names):
  * - The cache key of a request is `$cdn_cache_key` (computed here, in the access phase). Disk entries are
- *   nginx's (`proxy_cache_path ... levels=1:2`), file name = md5 hex of that key.
+ *   nginx's (`proxy_cache_path ... levels=1:2`), file name = md5 hex of that key. With Vary, the first
+ *   variant stored lives there; every other variant under its own disk key K .. "\0" .. sig, which
+ *   `$cdn_disk_key` (the proxy_cache_key) holds for the request. Purge markers make every variant of K
+ *   unreachable whether or not its file is deleted.
  * - RAM tier: dict `cdn_ram`. Everything stored for key K (all Vary variants) is reachable only through the
  *   dict key K: K holds the object, or "V|<vary names>" and the variants live under K .. "\0" .. sig.
  *   `ngx.shared.cdn_ram:delete(K)` makes every variant of K unreachable.
@@ -147,20 +150,26 @@ function varyNames(vary: string | string[] | undefined): string {
 
 // per-request facts of the lookup
 let lkKey = ""; // meta / RAM key of the variant
+let lkDisk = ""; // disk (proxy_cache_key) key of the variant: K for the base variant, else K \0 sig
+let lkSig = ""; // the request's variant signature ("" without Vary)
 let lkInval = 0; // invalidation time recorded on the Vary index
 
 /** Looks up the metadata of the request's variant of `key`; false when unknown, "X" when invalidated. */
 function lookupMeta(meta: NgxSharedDict, key: string): string | undefined {
   lkKey = key;
+  lkDisk = key;
+  lkSig = "";
   lkInval = 0;
   let m = sget(meta, key);
   if (m === undefined) return undefined;
   const kind = string.byte(m, 1);
   if (kind === 86) {
-    // "V|invalT|names"
-    const [t, names] = string.match(m, "^V|([^|]*)|(.*)$");
+    // "V|invalT|names|baseSig": the variant stored under K itself has signature baseSig
+    const [t, names, base] = string.match(m, "^V|([^|]*)|([^|]*)|(.*)$");
     lkInval = tonumber(t) ?? 0;
-    lkKey = key + "\u0000" + variantSig(names!);
+    lkSig = variantSig(names!);
+    lkKey = key + "\u0000" + lkSig;
+    if (lkSig !== base) lkDisk = lkKey;
     m = sget(meta, lkKey);
     if (m === undefined) return undefined;
   }
@@ -412,7 +421,7 @@ export const cache: LuaFeature<CacheData> = {
     token = ngx.md5(tostring(os.time()) + tostring(os.clock()) + tostring(math.random()) + tostring({}));
 
     const metaDict = ngx.shared.get("cdn_meta")!;
-    const setPendingMeta = (m: [string, string, string?, string?]) => {
+    const setPendingMeta = (m: [string, string, string?, string?, string?]) => {
       const ctx = ngx.ctx;
       if (ctx.get("cdn_meta") === undefined) pendingMeta++;
       ctx.set("cdn_meta", m);
@@ -437,9 +446,9 @@ export const cache: LuaFeature<CacheData> = {
       const now = ngx.now();
       const m = sget(meta, key);
       if (m !== undefined && string.byte(m, 1) === 86) {
-        const [names] = string.match(m, "^V|[^|]*|(.*)$");
-        meta.set(key, "V|" + now + "|" + names);
-      } else meta.set(key, "X|" + now);
+        const [rest] = string.match(m, "^V|[^|]*|(.*)$");
+        meta.set(key, "V|" + now + "|" + rest);
+      } else meta.set(key, "X|" + now, m === undefined ? 86400 : 0); // unknown keys: a bounded tombstone
       if (ram !== undefined) ram.delete(key);
     };
 
@@ -487,6 +496,7 @@ export const cache: LuaFeature<CacheData> = {
         if (extra !== undefined && extra !== "") key = key + "#" + extra;
       }
       vars.set("cdn_cache_key", key);
+      vars.set("cdn_disk_key", key);
 
       const marker = vars.get("http_x_cdn_refresh");
       if (marker !== undefined) {
@@ -496,8 +506,10 @@ export const cache: LuaFeature<CacheData> = {
           vars.set("cdn_cache_refresh", "1");
           vars.set("cdn_cache_bypass", "1");
           const [meta, , purge] = dicts();
+          const st = lookupMeta(meta, key);
+          vars.set("cdn_disk_key", lkDisk);
           // conditional only for an object that still exists (not invalidated, not hard-purged)
-          if (revalidate && lookupMeta(meta, key) === "O" && purgeState(purge, key, mStoredAt) !== PURGE_HARD) {
+          if (revalidate && st === "O" && purgeState(purge, key, mStoredAt) !== PURGE_HARD) {
             vars.set("cdn_cache_mkey", lkKey);
             if (mEtag !== "") vars.set("cdn_inm", mEtag);
             if (mLm !== "") vars.set("cdn_ims", mLm);
@@ -505,11 +517,15 @@ export const cache: LuaFeature<CacheData> = {
           return;
         }
       }
-      if (bypass) return;
       const method = ngx.req.get_method();
       if (method !== "GET" && method !== "HEAD") return;
-
       const [meta, ram, purge] = dicts();
+      if (bypass) {
+        // not looked up, but a response stored for it must land under its variant's disk key
+        lookupMeta(meta, key);
+        vars.set("cdn_disk_key", lkDisk);
+        return;
+      }
       const now = ngx.now();
 
       // RAM tier first
@@ -535,6 +551,7 @@ export const cache: LuaFeature<CacheData> = {
 
       // disk tier: steer nginx with the metadata
       const state = lookupMeta(meta, key);
+      if (lkDisk !== key) vars.set("cdn_disk_key", lkDisk);
       if (state === undefined) return; // unknown: nginx decides (MISS, or a hit stored before a restart)
       const mkey = lkKey;
       vars.set("cdn_cache_mkey", mkey);
@@ -698,7 +715,7 @@ export const cache: LuaFeature<CacheData> = {
           const lt = math.min(freshnessLifetime(exp !== undefined ? ngx.parse_http_time(exp) : undefined, exp !== undefined, d, now, ttl), maxLifetime);
           const [swr, sie, flags] = staleWindows(defSwr, defSie);
           const names = varyNames(h.get("Vary"));
-          if (names !== "" && names !== "*") meta.set(key, "V|0|" + names);
+          if (names !== "" && names !== "*" && vars.get("cdn_disk_key") === key) meta.set(key, "V|0|" + names + "|" + variantSig(names));
           lastMeta = undefined;
           mStoredAt = now;
           mLifetime = lt;
@@ -812,7 +829,9 @@ export const cache: LuaFeature<CacheData> = {
       if (lt === 0 && swr === 0 && sie === 0 && (!revalidate || (etag === "" && lm === ""))) return nostore();
       const ia = initialAge(h.get("Age") as string | undefined, d, now, ngx.req.start_time());
       const mkey = names === "" ? key : key + "\u0000" + variantSig(names);
-      setPendingMeta([mkey, metaString(now, lt, ia, swr, sie, flags, lm, "", etag), names === "" ? undefined : key, names]);
+      // with Vary: the index names the Vary headers, and the signature of the variant stored under K itself
+      const sig = names === "" ? "" : variantSig(names);
+      setPendingMeta([mkey, metaString(now, lt, ia, swr, sie, flags, lm, "", etag), names === "" ? undefined : key, names, vars.get("cdn_disk_key") === key ? sig : undefined]);
       if (ram !== undefined) {
         // a new body: the RAM copy is outdated; hot objects are captured again
         const hot = ram.get(mkey)[0] !== undefined;
@@ -855,7 +874,7 @@ export const cache: LuaFeature<CacheData> = {
       }
       if (pendingMeta <= 0) return;
       const ctx = ngx.ctx;
-      const m = ctx.get("cdn_meta") as [string, string, string?, string?] | undefined;
+      const m = ctx.get("cdn_meta") as [string, string, string?, string?, string?] | undefined;
       if (m === undefined) return;
       ctx.set("cdn_meta", undefined);
       pendingMeta--;
@@ -864,8 +883,13 @@ export const cache: LuaFeature<CacheData> = {
       if (m[2] !== undefined) {
         const cur = sget(meta, m[2]);
         let inval = "0";
-        if (cur !== undefined) inval = string.match(cur, "^[VX]|([^|]*)")[0] ?? "0";
-        meta.set(m[2], "V|" + inval + "|" + m[3]!);
+        let base = m[4];
+        if (cur !== undefined) {
+          const [t, curBase] = string.match(cur, "^[VX]|([^|]*)|?[^|]*|?(.*)$");
+          inval = t ?? "0";
+          if (base === undefined && string.byte(cur, 1) === 86) base = curBase;
+        }
+        meta.set(m[2], "V|" + inval + "|" + m[3]! + "|" + (base ?? ""));
       }
       meta.set(m[0], m[1]);
     };

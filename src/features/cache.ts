@@ -99,7 +99,7 @@ export const cache: Feature = {
       },
     });
     const lock = c.lock === false ? null : { timeout: c.lock?.timeout ?? "5s", age: c.lock?.age ?? "5s" };
-    for (const name of ["cdn_cache_key", "cdn_cache_bypass", "cdn_nostore", "cdn_cache_status", "cdn_cache_mkey", "cdn_cache_refresh", "cdn_cache_lock", "cdn_inm", "cdn_ims"]) {
+    for (const name of ["cdn_cache_key", "cdn_disk_key", "cdn_cache_bypass", "cdn_nostore", "cdn_cache_status", "cdn_cache_mkey", "cdn_cache_refresh", "cdn_cache_lock", "cdn_inm", "cdn_ims"]) {
       ir.luaVars.push({ name, value: "" });
     }
     // freshness metadata per key and variant (about 300 bytes each): twice the keys zone

@@ -95,6 +95,30 @@ describe("RFC 9111 on the disk tier", () => {
     const fr = await http(edge, "/vary", { headers: { "accept-language": "fr" } });
     expect([de.body, de.headers["x-cache"], fr.body, fr.headers["x-cache"]]).toEqual(["lang=de", "HIT", "lang=fr", "HIT"]);
     expect(origin.hits("/vary")).toBe(2);
+    // a successful POST invalidates every variant
+    await http(edge, "/vary", { method: "POST", body: "x" });
+    const de2 = await http(edge, "/vary", { headers: { "accept-language": "de" } });
+    const fr2 = await http(edge, "/vary", { headers: { "accept-language": "fr" } });
+    expect([de2.headers["x-cache"], fr2.headers["x-cache"]]).toEqual(["EXPIRED", "EXPIRED"]);
+    expect([de2.body, fr2.body]).toEqual(["lang=de", "lang=fr"]);
+    expect((await http(edge, "/vary", { headers: { "accept-language": "de" } })).headers["x-cache"]).toBe("HIT");
+  });
+
+  it("never serves an older variant after repeated invalidations (variants have their own disk keys)", async () => {
+    origin.route("/vary2", (r, n) => (r.method === "POST" ? { body: "ok" } : { headers: { "cache-control": "max-age=600", vary: "Accept-Language" }, body: `${r.headers["accept-language"]}:${n}` }));
+    const get = (lang: string) => http(edge, "/vary2", { headers: { "accept-language": lang } });
+    for (let round = 0; round < 3; round++) {
+      const de = await get("de");
+      const fr = await get("fr");
+      const de2 = await get("de");
+      const fr2 = await get("fr");
+      expect([de2.body, fr2.body]).toEqual([de.body, fr.body]);
+      expect([de2.headers["x-cache"], fr2.headers["x-cache"]]).toEqual(["HIT", "HIT"]);
+      await http(edge, "/vary2", { method: "POST", body: "x" });
+      const after = await get("de");
+      expect(after.body).not.toBe(de.body);
+      expect((await get("fr")).body).not.toBe(fr.body);
+    }
   });
 
   it("drops the headers the origin names in Connection, on a miss and on a hit (stock nginx keeps them)", async () => {
