@@ -473,6 +473,7 @@ export const cache: LuaFeature<CacheData> = {
       }
       if (bypass || vars.get("cdn_cache_bypass") === "1") {
         // policy (or rule) bypass: neither served from the cache nor stored
+        bypass = true;
         vars.set("cdn_cache_bypass", "1");
         vars.set("cdn_nostore", "1");
       } else if (authBypass && vars.get("http_authorization") !== undefined) {

@@ -15,7 +15,7 @@ describe("RAM hot tier", () => {
     edge = await bootEdge({
       name: "ram",
       origins: { app: { servers: [{ address: origin.address }], retries: 0 } },
-      cache: { ttl: { "200": "1h" }, ram: { size: "1m", maxObjectSize: "200k", minHits: 2 } },
+      cache: { ttl: { "200": "1h" }, bypass: { headers: ["x-preview"] }, ram: { size: "1m", maxObjectSize: "200k", minHits: 2 } },
       headers: { cacheStatus: "X-Cache", response: { set: { "X-Served-By": "edge" } } },
       accessLog: { format: "json" },
     });
@@ -101,6 +101,14 @@ describe("RAM hot tier", () => {
     const b = await http(edge, "/v", { headers: br });
     expect([a.headers["x-cache"], a.body, b.headers["x-cache"], b.body]).toEqual(["HIT-RAM", "enc=gzip", "HIT-RAM", "enc=br"]);
     expect(origin.hits("/v")).toBe(2);
+  });
+
+  it("never answers from RAM a request the policy bypasses", async () => {
+    origin.route("/byp", { headers: { "cache-control": "max-age=600" }, body: "b" });
+    await seq("/byp", 3);
+    expect((await http(edge, "/byp")).headers["x-cache"]).toBe("HIT-RAM");
+    expect((await http(edge, "/byp", { headers: { "x-preview": "1" } })).headers["x-cache"]).toBe("BYPASS");
+    expect((await http(edge, "/byp", { headers: { authorization: "Bearer t" } })).headers["x-cache"]).toBe("BYPASS");
   });
 
   it("leaves large objects on disk", async () => {
