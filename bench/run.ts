@@ -9,6 +9,7 @@ import { rulesScenario } from "./scenarios/rules.js";
 import { jwtSignedScenario } from "./scenarios/jwt-signed.js";
 import { gatesScenario } from "./scenarios/gates.js";
 import { gatesSecretIpWafScenario } from "./scenarios/gates-secret-ip-waf.js";
+import { ramHit } from "./scenarios/ram-hit.js";
 
 const SCENARIOS: Record<string, (bin: NginxBinary) => Promise<void>> = {
   "disk-hit": diskHit,
@@ -16,6 +17,7 @@ const SCENARIOS: Record<string, (bin: NginxBinary) => Promise<void>> = {
   "jwt-signed": jwtSignedScenario,
   gates: gatesScenario,
   "gates-secret-ip-waf": gatesSecretIpWafScenario,
+  "ram-hit": ramHit,
 };
 
 const only = process.argv.slice(2);

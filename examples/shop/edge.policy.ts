@@ -24,6 +24,8 @@ export default definePolicy({
     staleIfError: "1d",
     staleWhileRevalidate: "60s",
     lock: { timeout: "5s" },
+    // small hot objects (CSS, JS, JSON, icons) served from shared memory before the disk is consulted
+    ram: { size: "256m", maxObjectSize: "64k", minHits: 2 },
   },
   headers: {
     response: { set: { "X-Served-By": "edge" }, remove: ["Server", "X-Powered-By"] },

@@ -2,6 +2,8 @@
 export interface PhaseHandlers {
   access?: () => void;
   header?: () => void;
+  /** Body filter (only emitted when a feature of the policy needs it: `ir.bodyFilter`). */
+  body?: () => void;
   log?: () => void;
   initWorker?: () => void;
 }

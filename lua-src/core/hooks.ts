@@ -3,6 +3,7 @@ import { FEATURES } from "../features/index";
 
 const accessHandlers: (() => void)[] = [];
 const headerHandlers: (() => void)[] = [];
+const bodyHandlers: (() => void)[] = [];
 const logHandlers: (() => void)[] = [];
 const initWorkerHandlers: (() => void)[] = [];
 
@@ -14,6 +15,7 @@ for (const f of FEATURES) {
     const h = f.setup(data);
     if (h.access) accessHandlers.push(h.access);
     if (h.header) headerHandlers.push(h.header);
+    if (h.body) bodyHandlers.push(h.body);
     if (h.log) logHandlers.push(h.log);
     if (h.initWorker) initWorkerHandlers.push(h.initWorker);
   }
@@ -29,6 +31,10 @@ export function runAccess(): void {
 
 export function runHeaders(): void {
   run(headerHandlers);
+}
+
+export function runBody(): void {
+  run(bodyHandlers);
 }
 
 export function runLog(): void {

@@ -24,7 +24,9 @@ export const headers: LuaFeature<HeadersData> = {
       for (const name of resRemove) h.set(name, undefined);
       for (const [name, value] of resSet) h.set(name, value);
       if (cacheStatus !== undefined) {
-        const status = ngx.var.get("upstream_cache_status");
+        // the cache feature's label (tier-aware: HIT-RAM, STALE-RAM) when it has one, else nginx's
+        let status = ngx.var.get("cdn_cache_status");
+        if (status === undefined || status === "") status = ngx.var.get("upstream_cache_status");
         if (status !== undefined && status !== "") h.set(cacheStatus, status);
       }
     };

@@ -33,7 +33,9 @@ export const accessLog: Feature = {
   },
   lower(policy, ir) {
     const format = policy.accessLog?.format ?? "json";
-    const json = "{" + JSON_FIELDS.map(([k, v]) => `"${k}":"${v}"`).join(",") + "}";
+    // with a cache, the cache status comes from the cache feature (it knows the RAM tier)
+    const fields = JSON_FIELDS.map(([k, v]): [string, string] => [k, k === "cache" && policy.cache ? "$cdn_cache_status" : v]);
+    const json = "{" + fields.map(([k, v]) => `"${k}":"${v}"`).join(",") + "}";
     ir.slots.http.push({
       partial: "access-log",
       data: { path: policy.accessLog?.path ?? "logs/access.log", json: format === "json" ? json : null, combined: format === "combined" },

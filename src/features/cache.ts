@@ -2,8 +2,11 @@ import type { Feature } from "./feature.js";
 import type { Cache } from "../policy/types.js";
 import { error, pointer, type Diagnostic } from "../validate/diagnostic.js";
 import { checkDuration, checkSize, checkUnique } from "../validate/checks.js";
+import { durationMs, durationSeconds, sizeBytes } from "../util/units.js";
 
 const ZONE = "cdn_disk";
+/** Longest freshness lifetime we honour; nginx keeps every stored object this long, Lua decides freshness. */
+const MAX_LIFETIME_S = 365 * 86400;
 const STATUS_KEY = /^([1-5][0-9][0-9]|any)$/;
 const QUERY_PARAM = /^[A-Za-z0-9._~!*'()+,;:@[\]-]{1,128}$/;
 
@@ -18,6 +21,24 @@ function ttlTable(cache: Cache): { status: string; ttl: string }[] {
 /** Lower-cased nginx variable name for a request header, e.g. `X-Preview` -> `http_x_preview`. */
 export function headerVar(name: string): string {
   return "http_" + name.toLowerCase().replace(/-/g, "_");
+}
+
+/** RAM tier settings: sizes that parse, a dict of at least 1m, objects no bigger than a quarter of it. */
+function checkRam(c: Cache): Diagnostic[] {
+  const r = c.ram;
+  if (!r) return [];
+  const out: Diagnostic[] = [];
+  const at = (...s: (string | number)[]) => pointer("cache", "ram", ...s);
+  const size = r.size === undefined ? 64 * 1024 * 1024 : sizeBytes(r.size);
+  const max = r.maxObjectSize === undefined ? 64 * 1024 : sizeBytes(r.maxObjectSize);
+  if (size === undefined) out.push(error("CDN4001", at("size"), `"${r.size}" is not a size`, 'write a number and an optional unit k, m or g, e.g. "256m"'));
+  else if (size < 1024 * 1024) out.push(error("CDN4002", at("size"), `the RAM tier needs at least 1m (got "${r.size}")`, 'use "1m" or more, e.g. "64m"'));
+  if (max === undefined) out.push(error("CDN4001", at("maxObjectSize"), `"${r.maxObjectSize}" is not a size`, 'write a number and an optional unit k or m, e.g. "64k"'));
+  else if (max < 1) out.push(error("CDN4003", at("maxObjectSize"), "maxObjectSize must be at least 1 byte", 'e.g. "64k"'));
+  else if (size !== undefined && size >= 1024 * 1024 && max > size / 4) {
+    out.push(error("CDN4003", at("maxObjectSize"), `maxObjectSize "${r.maxObjectSize ?? "64k"}" is more than a quarter of the RAM tier ("${r.size ?? "64m"}")`, "keep objects small (the hot tier is for small objects) or make ram.size larger"));
+  }
+  return out;
 }
 
 /** The disk cache tier: zone, key, TTLs, bypass, coalescing, stale serving, revalidation. */
@@ -60,6 +81,7 @@ export const cache: Feature = {
       out.push(...checkDuration(c.lock.timeout, at("lock", "timeout"), { timer: true }));
       out.push(...checkDuration(c.lock.age, at("lock", "age"), { timer: true }));
     }
+    out.push(...checkRam(c));
     return out;
   },
   lower(policy, ir) {
@@ -77,30 +99,41 @@ export const cache: Feature = {
       },
     });
     const lock = c.lock === false ? null : { timeout: c.lock?.timeout ?? "5s", age: c.lock?.age ?? "5s" };
-    const stale: string[] = [];
-    if (c.staleIfError) stale.push("error", "timeout", "invalid_header", "http_500", "http_502", "http_503", "http_504");
-    if (c.staleWhileRevalidate) stale.push("updating");
-    ir.luaVars.push({ name: "cdn_cache_key", value: "" }, { name: "cdn_cache_bypass", value: "" });
+    for (const name of ["cdn_cache_key", "cdn_disk_key", "cdn_cache_bypass", "cdn_nostore", "cdn_cache_status", "cdn_cache_mkey", "cdn_cache_refresh", "cdn_cache_lock", "cdn_inm", "cdn_ims"]) {
+      ir.luaVars.push({ name, value: "" });
+    }
+    // freshness metadata per key and variant (about 300 bytes each): twice the keys zone
+    const keysZone = sizeBytes(disk.keysZone ?? "10m") ?? 10 * 1024 * 1024;
+    ir.sharedDicts.push({ name: "cdn_meta", size: `${Math.max(2 * 1024, Math.ceil((2 * keysZone) / 1024))}k` });
+    if (c.ram) {
+      ir.sharedDicts.push({ name: "cdn_ram", size: c.ram.size ?? "64m" });
+      ir.bodyFilter = true;
+    }
     ir.slots.proxy.push({
       partial: "cache",
-      data: {
-        zone: ZONE,
-        ttl: ttlTable(c),
-        lock,
-        useStale: stale.length ? stale : null,
-        backgroundUpdate: c.staleWhileRevalidate !== undefined,
-        revalidate: c.revalidate ?? true,
-      },
+      data: { zone: ZONE, maxAge: `${MAX_LIFETIME_S}s`, lock },
     });
     const bypass = c.bypass ?? {};
-    const headers = [...(bypass.authorization === false ? [] : ["Authorization"]), ...(bypass.headers ?? [])];
     const q = c.key?.query ?? "all";
+    const ttl: Record<string, number> = {};
+    for (const { status, ttl: t } of ttlTable(c)) ttl[status] = durationSeconds(t) ?? 0;
     ir.luaData.cache = {
       query: typeof q === "string" ? q : "allow",
       allow: typeof q === "object" ? Object.fromEntries([...q.allow].sort().map((p) => [p, true])) : {},
       host: c.key?.host ?? true,
-      bypassHeaderVars: [...new Set(headers.map(headerVar))].sort(),
+      bypassHeaderVars: [...new Set((bypass.headers ?? []).map(headerVar))].sort(),
       bypassCookieVars: [...new Set((bypass.cookies ?? []).map((n) => "cookie_" + n))].sort(),
+      authBypass: bypass.authorization !== false,
+      ttl,
+      swr: c.staleWhileRevalidate ? durationSeconds(c.staleWhileRevalidate) ?? 0 : 0,
+      sie: c.staleIfError ? durationSeconds(c.staleIfError) ?? 0 : 0,
+      revalidate: c.revalidate ?? true,
+      maxLifetime: MAX_LIFETIME_S,
+      lockTimeout: lock ? (durationMs(lock.timeout) ?? 5000) / 1000 : 5,
+      refreshTimeoutMs: 30_000,
+      ram: c.ram
+        ? { maxObjectSize: sizeBytes(c.ram.maxObjectSize ?? "64k") ?? 65536, minHits: c.ram.minHits ?? 2 }
+        : undefined,
     };
   },
 };

@@ -26,6 +26,7 @@ export function buildIR(policy: Policy, target: Target, toolVersion: string): Ed
     main: { user: null, workerProcesses: "auto", workerConnections: 4096, modules: [...t.modules], env: [] },
     luaPackagePath: ["$prefix/lua/?.lua", ...t.luaPath, ";"].join(";"),
     sharedDicts: [],
+    bodyFilter: false,
     luaVars: [],
     server: { listen: [], serverNames: [] },
     slots: { main: [], http: [], server: [], proxy: [], locations: [] },

@@ -42,6 +42,8 @@ export interface EdgeIR {
   luaPackagePath: string;
   /** lua_shared_dict zones. */
   sharedDicts: { name: string; size: string }[];
+  /** Whether the Lua body filter hook is installed (a feature captures response bodies). */
+  bodyFilter: boolean;
   /** nginx variables the Lua hooks write (declared with `set` in the server). */
   luaVars: { name: string; value: string }[];
   server: {

@@ -261,21 +261,25 @@ export interface Cache {
   /** Cache key design. */
   key?: CacheKey;
   /**
-   * Default TTL per status when the origin does not say. An origin `Cache-Control` (`s-maxage` over
-   * `max-age`) or `Expires` always wins, and `private`, `no-store`, `no-cache` and `Set-Cookie` responses
-   * are never stored.
+   * Default TTL per status when the origin does not say. An origin `CDN-Cache-Control` or `Cache-Control`
+   * (`s-maxage` over `max-age`) or `Expires` (relative to `Date`) always wins; `private`, `no-store` and
+   * `Set-Cookie` responses are never stored, `no-cache` ones only to be revalidated on every use.
    * @default { "200": "10m", "301": "10m", "302": "10m" }
    */
   ttl?: CacheTtl;
   /** Requests that skip the cache. */
   bypass?: CacheBypass;
   /**
-   * Serve a stale object when the origin errors, times out or answers 500/502/503/504.
+   * Serve a stale object when the origin errors, times out or answers 5xx, for this long after it went
+   * stale. The origin's `stale-if-error` wins; never with `must-revalidate`, `proxy-revalidate`,
+   * `s-maxage` or `no-cache`.
    * @example "1d"
    */
   staleIfError?: Duration;
   /**
-   * Serve a stale object while one background request refreshes it.
+   * Serve a stale object while one background request refreshes it, for this long after it went stale.
+   * The origin's `stale-while-revalidate` wins; never with `must-revalidate`, `proxy-revalidate`,
+   * `s-maxage` or `no-cache`.
    * @example "60s"
    */
   staleWhileRevalidate?: Duration;
@@ -289,6 +293,35 @@ export interface Cache {
    * @default true
    */
   revalidate?: boolean;
+  /**
+   * The RAM hot tier: small objects requested often are kept in shared memory and served from there
+   * before the disk cache is consulted, with the same semantics (freshness, `Age`, conditional requests,
+   * Vary variants, stale-while-revalidate). The cache status header says `HIT-RAM` / `STALE-RAM`.
+   * @example { "size": "256m", "maxObjectSize": "64k", "minHits": 2 }
+   */
+  ram?: RamCache;
+}
+
+/** The RAM hot tier (a lua_shared_dict, least recently used objects evicted first). */
+export interface RamCache {
+  /**
+   * Shared memory for the RAM tier (objects, headers and their variants).
+   * @default "64m"
+   */
+  size?: Size;
+  /**
+   * Objects larger than this (body bytes) are never kept in RAM; they stay on disk.
+   * @default "64k"
+   */
+  maxObjectSize?: Size;
+  /**
+   * An object enters the RAM tier on this many-th hit from the disk tier.
+   * @default 2
+   * @minimum 1
+   * @maximum 1000
+   * @asType integer
+   */
+  minHits?: number;
 }
 
 /** A set of header changes. */
@@ -312,8 +345,8 @@ export interface Headers {
   /** Changes to the request sent to the origin. */
   request?: HeaderRules;
   /**
-   * Response header that carries the cache status (HIT, MISS, EXPIRED, STALE, UPDATING, REVALIDATED,
-   * BYPASS); `false` to leave it out.
+   * Response header that carries the cache status (HIT, HIT-RAM, STALE-RAM, MISS, EXPIRED, STALE,
+   * REVALIDATED, BYPASS); `false` to leave it out.
    * @default "X-Cache"
    */
   cacheStatus?: HeaderName | false;

@@ -13,7 +13,7 @@ const agent = new Agent({ keepAliveTimeout: 1000, connections: 128 });
 export async function http(
   base: { baseUrl: string },
   path: string,
-  opts: { method?: "GET" | "HEAD" | "POST" | "PUT" | "DELETE"; headers?: Record<string, string>; body?: string } = {},
+  opts: { method?: "GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH"; headers?: Record<string, string>; body?: string } = {},
 ): Promise<Reply> {
   const res = await request(base.baseUrl + path, {
     method: opts.method ?? "GET",

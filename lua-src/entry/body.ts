@@ -1,0 +1,3 @@
+import { runBody } from "../core/hooks";
+
+runBody();

@@ -1,0 +1,113 @@
+/**
+ * The cache's side of the purge contract, end to end without the purge endpoint: the booted bundle gets a
+ * test-only location that writes markers into the `cdn_purge` dict exactly as the purge feature does
+ * ("m:" .. key / "m:*" = ngx.now(), flags 1 hard / 2 soft); both tiers must honour them.
+ */
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { buildForTest, nginxBinary } from "../support/edge.js";
+import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
+import { http, luaErrors, sleep } from "../support/http.js";
+import { freePort, startBundle, type RunningNginx } from "../../src/runtime/nginx.js";
+import type { Policy } from "../../src/policy/types.js";
+
+let origin: MockOrigin;
+let edge: RunningNginx;
+let dir: string;
+
+const MARK = `
+location = /__test_mark {
+  content_by_lua_block {
+    local args = ngx.req.get_uri_args()
+    local key = args.all and "m:*" or ("m:" .. ngx.var.scheme .. "://" .. ngx.var.host .. args.path)
+    ngx.shared.cdn_purge:set(key, ngx.now(), 0, tonumber(args.flags))
+    ngx.say("ok")
+  }
+}
+`;
+
+async function mark(path: string | null, flags: 1 | 2): Promise<void> {
+  await sleep(20); // a marker applies to objects stored at or before it
+  const q = path === null ? "all=1" : `path=${encodeURIComponent(path)}`;
+  expect((await http(edge, `/__test_mark?${q}&flags=${flags}`)).body).toBe("ok\n");
+  await sleep(20);
+}
+
+describe("purge markers (contract with the purge feature)", () => {
+  beforeAll(async () => {
+    origin = await startMockOrigin();
+    const port = await freePort();
+    const policy: Policy = {
+      name: "markers",
+      listen: { http: port, address: "127.0.0.1" },
+      origins: { app: { servers: [{ address: origin.address }], retries: 0 } },
+      cache: { ttl: { "200": "1h" }, ram: { size: "1m", maxObjectSize: "64k", minHits: 1 } },
+      headers: { cacheStatus: "X-Cache" },
+    };
+    const built = await buildForTest(policy);
+    dir = built.dir;
+    const confPath = join(dir, "nginx.conf");
+    let conf = await readFile(confPath, "utf8");
+    // the purge feature declares the markers' dict whenever the policy has a cache
+    expect(conf).toMatch(/lua_shared_dict cdn_purge /);
+    conf = conf.replace(/(\n\s*location \/ \{)/, `\n${MARK}$1`);
+    await writeFile(confPath, conf);
+    edge = await startBundle(dir, { port, bin: await nginxBinary() });
+  });
+  afterEach(async () => {
+    const log = await edge.errorLog();
+    expect(luaErrors(log.split("\n").filter((l) => /\[(error|crit|alert|emerg)\]/.test(l)))).toEqual([]);
+  });
+  afterAll(async () => {
+    await edge?.stop();
+    await rm(dir, { recursive: true, force: true });
+    await origin?.close();
+  });
+
+  const versions = (p: string, extra = "") => origin.route(p, (_r, n) => ({ headers: { "cache-control": `max-age=600${extra}` }, body: `${p}:${n}` }));
+
+  it("a hard purge of a key makes the next request fetch a new copy, in both tiers", async () => {
+    versions("/hard-ram");
+    versions("/hard-disk");
+    await http(edge, "/hard-ram");
+    expect((await http(edge, "/hard-ram")).headers["x-cache"]).toBe("HIT-RAM");
+    await mark("/hard-ram", 1);
+    const r = await http(edge, "/hard-ram");
+    // a hard-purged object no longer exists: MISS (the disk file is still there here, only the marker is set)
+    expect([r.body, r.headers["x-cache"]]).toEqual(["/hard-ram:2", "MISS"]);
+    // the new copy is not affected by the older marker
+    expect((await http(edge, "/hard-ram")).body).toBe("/hard-ram:2");
+  });
+
+  it("a soft purge serves stale within stale-while-revalidate and refreshes in the background", async () => {
+    versions("/soft", ", stale-while-revalidate=60");
+    await http(edge, "/soft");
+    expect((await http(edge, "/soft")).headers["x-cache"]).toBe("HIT-RAM");
+    await mark("/soft", 2);
+    const stale = await http(edge, "/soft");
+    expect([stale.body, stale.headers["x-cache"]]).toEqual(["/soft:1", "STALE-RAM"]);
+    await sleep(300);
+    expect((await http(edge, "/soft")).body).toBe("/soft:2");
+  });
+
+  it("a soft purge without a stale window refetches", async () => {
+    versions("/soft-strict", ", must-revalidate");
+    await http(edge, "/soft-strict");
+    await mark("/soft-strict", 2);
+    expect((await http(edge, "/soft-strict")).body).toBe("/soft-strict:2");
+  });
+
+  it("purge-all applies to every key stored before it", async () => {
+    versions("/all-a");
+    versions("/all-b");
+    await http(edge, "/all-a");
+    await http(edge, "/all-b");
+    await mark(null, 1);
+    expect((await http(edge, "/all-a")).body).toBe("/all-a:2");
+    expect((await http(edge, "/all-b")).body).toBe("/all-b:2");
+    versions("/all-c");
+    await http(edge, "/all-c");
+    expect((await http(edge, "/all-c")).headers["x-cache"]).toMatch(/^HIT/);
+  });
+});
