@@ -1,4 +1,5 @@
 import type { Feature } from "./feature.js";
+import { headerVar } from "../util/nginx-var.js";
 import type { Cache } from "../policy/types.js";
 import { error, pointer, type Diagnostic } from "../validate/diagnostic.js";
 import { checkDuration, checkSize, checkUnique } from "../validate/checks.js";
@@ -18,10 +19,6 @@ function ttlTable(cache: Cache): { status: string; ttl: string }[] {
     .map((status) => ({ status, ttl: ttl[status]! }));
 }
 
-/** Lower-cased nginx variable name for a request header, e.g. `X-Preview` -> `http_x_preview`. */
-export function headerVar(name: string): string {
-  return "http_" + name.toLowerCase().replace(/-/g, "_");
-}
 
 /** RAM tier settings: sizes that parse, a dict of at least 1m, objects no bigger than a quarter of it. */
 function checkRam(c: Cache): Diagnostic[] {
