@@ -1,4 +1,5 @@
 import type { LuaFeature, PhaseHandlers } from "../core/feature";
+import { normaliseArgs } from "../core/cache-key";
 import { features } from "policy_data";
 import {
   cc,
@@ -61,26 +62,6 @@ for (const h of ["if-none-match", "if-modified-since", "if-match", "if-unmodifie
 // headers a 304 from the origin may update on the stored object (RFC 9111 4.3.4), applied on disk hits
 const UPDATABLE = ["Cache-Control", "Expires", "ETag", "Last-Modified", "CDN-Cache-Control"];
 
-/** Sorted, normalised query string for the cache key; `allow` keeps only listed parameters. */
-function normaliseArgs(data: CacheData, args: LuaTable<string, string | boolean | (string | boolean)[]>): string {
-  const keys: string[] = [];
-  for (const [k] of pairs(args)) {
-    if (data.query === "all" || data.allow.get(k) === true) keys.push(k);
-  }
-  if (keys.length === 0) return "";
-  table.sort(keys);
-  const parts: string[] = [];
-  for (const k of keys) {
-    const ek = ngx.escape_uri(k);
-    const v = args.get(k);
-    if (typeof v === "object") {
-      for (const item of v) parts.push(item === true ? ek : ek + "=" + ngx.escape_uri(item as string));
-    } else {
-      parts.push(v === true ? ek : ek + "=" + ngx.escape_uri(v as string));
-    }
-  }
-  return table.concat(parts, "&");
-}
 
 // ---- metadata of a stored object (module-level: one request at a time per worker, nothing yields) ------
 

@@ -16,6 +16,8 @@
  * by `cache.key.query`, sorted, re-encoded). Purging `https://h/p?b=2&a=1` therefore purges the object the
  * cache stored for `https://h/p?a=1&b=2`.
  */
+import { normaliseArgs } from "../core/cache-key";
+
 const P = ngx as unknown as PurgeNgx;
 const URL_CAP = 64;
 const MAX_TAGS = 64;
@@ -44,24 +46,7 @@ export function purgeDict(): PurgeDict | undefined {
 /** The query part of a cache key: parameters decoded, filtered, sorted, re-encoded (as lua-src/features/cache.ts). */
 function normaliseQuery(query: string): string {
   if (data.query === "none" || query === "") return "";
-  const args = P.decode_args(query, 100);
-  const keys: string[] = [];
-  for (const [k] of pairs(args)) {
-    if (data.query === "all" || data.allow.get(k) === true) keys.push(k);
-  }
-  if (keys.length === 0) return "";
-  table.sort(keys);
-  const parts: string[] = [];
-  for (const k of keys) {
-    const ek = ngx.escape_uri(k);
-    const v = args.get(k);
-    if (typeof v === "object") {
-      for (const item of v) parts.push(item === true ? ek : ek + "=" + ngx.escape_uri(item as string));
-    } else {
-      parts.push(v === true ? ek : ek + "=" + ngx.escape_uri(v as string));
-    }
-  }
-  return table.concat(parts, "&");
+  return normaliseArgs(data, P.decode_args(query, 100));
 }
 
 /** `scheme://host` in lower case without the port, or undefined. */
