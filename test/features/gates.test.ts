@@ -15,9 +15,9 @@ const SIGN_KEY = "gates-sign-key-0123456789abcdef";
 const ENV = { GATES_EDGE_SECRET: EDGE_SECRET, GATES_JWT_SECRET: JWT_SECRET, GATES_SIGN_KEY: SIGN_KEY };
 
 const b64u = (x: string | Buffer) => Buffer.from(x).toString("base64url");
-function token(sub: string, secret = JWT_SECRET): string {
-  const input = `${b64u(JSON.stringify({ alg: "HS256", typ: "JWT" }))}.${b64u(JSON.stringify({ sub, exp: Math.floor(Date.now() / 1000) + 600 }))}`;
-  return `${input}.${b64u(createHmac("sha256", secret).update(input).digest())}`;
+function token(sub: string, extra: object = {}): string {
+  const input = `${b64u(JSON.stringify({ alg: "HS256", typ: "JWT" }))}.${b64u(JSON.stringify({ sub, exp: Math.floor(Date.now() / 1000) + 600, ...extra }))}`;
+  return `${input}.${b64u(createHmac("sha256", JWT_SECRET).update(input).digest())}`;
 }
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
@@ -61,8 +61,8 @@ describe("rate limit keyed by a JWT claim, with the JWT gate", () => {
   it("gives two tokens with different subjects separate buckets", async () => {
     expect(await statuses(e, "/private/a", bearer(token("alice")), 4)).toEqual([200, 200, 200, 429]);
     expect(await statuses(e, "/private/a", bearer(token("bob")), 4)).toEqual([200, 200, 200, 429]);
-    // a new token of the same subject shares the subject's (empty) bucket
-    const again = await http(e, "/private/b", { headers: bearer(token("alice") + "") });
+    // another token of the same subject shares the subject's (empty) bucket
+    const again = await http(e, "/private/b", { headers: bearer(token("alice", { session: 2 })) });
     expect(again.status).toBe(429);
     expect(again.headers["retry-after"]).toBeDefined();
   });
