@@ -1,4 +1,5 @@
 import { createHmac } from "node:crypto";
+import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Policy } from "../../src/policy/types.js";
 import { env } from "../../src/policy/env.js";
@@ -40,6 +41,20 @@ afterAll(async () => {
   }
   await origin.close();
 });
+
+/** A GET sent from a chosen loopback source address (the whole 127/8 is local). */
+function getFrom(e: Edge, path: string, localAddress: string): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = request(e.baseUrl + path, { localAddress, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
 
 /** Statuses of n sequential requests. */
 async function statuses(e: Edge, path: string, headers: Record<string, string>, n: number): Promise<number[]> {
@@ -193,5 +208,25 @@ describe("the cache's background refresh behind the gates", () => {
     expect([fresh.status, fresh.body, fresh.headers["x-cache"]]).toEqual([200, "v2 dave", "HIT"]);
     expect(fresh.headers["ratelimit-remaining"]).toBe("0");
     expect((await http(e, "/private/swr", { headers })).status).toBe(429);
+  });
+
+  it("is not refused by IP rules that do not list the edge's own address (the refresh comes from it)", async () => {
+    origin.route("/swr-ip", (_req, n) => ({
+      headers: { "content-type": "text/plain", "cache-control": `max-age=${n > 1 ? 60 : 1}, stale-while-revalidate=30` },
+      body: `v${n}`,
+    }));
+    // clients come from 127.0.0.2; the edge listens on 127.0.0.1, so its refreshes come from 127.0.0.1
+    const e = await boot({ cache: { ttl: { "200": "1m" } }, headers: { cacheStatus: "X-Cache" }, ipRules: { allow: ["127.0.0.2"] } });
+    expect((await getFrom(e, "/swr-ip", "127.0.0.1")).status).toBe(403);
+    expect((await getFrom(e, "/swr-ip", "127.0.0.2")).body).toBe("v1");
+    await sleep(1300);
+    const stale = await getFrom(e, "/swr-ip", "127.0.0.2");
+    expect([stale.body, stale.headers["x-cache"]]).toEqual(["v1", "STALE"]);
+    await sleep(500);
+    expect(origin.hits("/swr-ip")).toBe(2);
+    const fresh = await getFrom(e, "/swr-ip", "127.0.0.2");
+    expect([fresh.body, fresh.headers["x-cache"]]).toEqual(["v2", "HIT"]);
+    // a client cannot pass for a refresh with a made-up marker
+    expect((await http(e, "/swr-ip", { headers: { "x-cdn-refresh": "0123456789abcdef0123456789abcdef" } })).status).toBe(403);
   });
 });
