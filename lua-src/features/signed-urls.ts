@@ -5,6 +5,7 @@ import { encodeBase64url } from "../core/base64url";
 import { constantTimeEquals, hmac, toHex } from "../core/crypto";
 import { refuse } from "../core/gate-deny";
 import { gateAddress } from "./rate-limit-key";
+import { isEdgeRefresh } from "./cache";
 
 /**
  * The signed-URL gate. The signed string is `<path>\n<expires>\n<query>[\n<ip>]` (src/sign.ts documents it):
@@ -13,7 +14,9 @@ import { gateAddress } from "./rate-limit-key";
  * past its expiry -> 410. Accepted requests continue without the two parameters ($args is rewritten, so the
  * cache key and the origin never see them). Refusals name the gate like the other gates' (core/gate-deny).
  * The client address of IP-bound URLs is the one the IP rules gate determined (from a trusted proxy's
- * header), else the peer's.
+ * header), else the peer's. The cache's own refreshes (which come from the edge's address) are not refused
+ * for a bad signature: they replay a URL this gate admitted (the expiry still applies, the parameters are
+ * still removed, so the refresh lands on the same cache key).
  */
 
 
@@ -77,7 +80,8 @@ export const signedUrls: LuaFeature<SignedUrlsData> = {
         const base = path + "\n" + exp + "\n" + rest;
         let ok = !requireIp && constantTimeEquals(sign(base), sig);
         if (!ok) ok = constantTimeEquals(sign(base + "\n" + (gateAddress(ngx.ctx.get("cdn_client_ip")) ?? vars.get("remote_addr")!)), sig);
-        if (!ok) return refuse(403, "signed-urls");
+        // the cache's own refresh replays an admitted URL from the edge's address: an IP-bound URL cannot match
+        if (!ok && !isEdgeRefresh()) return refuse(403, "signed-urls");
         if (ngx.time() > (tonumber(exp) as number)) return refuse(410, "signed-urls");
         setArgs(rest);
       },

@@ -229,4 +229,26 @@ describe("the cache's background refresh behind the gates", () => {
     // a client cannot pass for a refresh with a made-up marker
     expect((await http(e, "/swr-ip", { headers: { "x-cdn-refresh": "0123456789abcdef0123456789abcdef" } })).status).toBe(403);
   });
+
+  it("refreshes an object fetched with an IP-bound signed URL (the refresh comes from the edge's address)", async () => {
+    origin.route("/dl/swr", (req, n) => ({
+      headers: { "content-type": "text/plain", "cache-control": `max-age=${n > 1 ? 60 : 1}, stale-while-revalidate=30` },
+      body: `v${n} ${req.url}`,
+    }));
+    const e = await boot({
+      cache: { ttl: { "200": "1m" } },
+      headers: { cacheStatus: "X-Cache" },
+      signedUrls: { secret: env("GATES_SIGN_KEY"), paths: ["/dl/*"], requireIp: true },
+    });
+    const url = signPath({ path: "/dl/swr", expires: Math.floor(Date.now() / 1000) + 600, key: SIGN_KEY, ip: "127.0.0.2" });
+    expect((await getFrom(e, url, "127.0.0.1")).status).toBe(403);
+    expect((await getFrom(e, url, "127.0.0.2")).body).toBe("v1 /dl/swr");
+    await sleep(1300);
+    expect((await getFrom(e, url, "127.0.0.2")).headers["x-cache"]).toBe("STALE");
+    await sleep(500);
+    expect(origin.hits("/dl/swr")).toBe(2);
+    // the refresh reached the origin without the signature parameters and landed on the same cache key
+    const fresh = await getFrom(e, url, "127.0.0.2");
+    expect([fresh.body, fresh.headers["x-cache"]]).toEqual(["v2 /dl/swr", "HIT"]);
+  });
 });
