@@ -46,7 +46,7 @@ function denyList(): string[] {
 }
 
 /** The access gates a bench policy can turn on. */
-export type Gate = "originSecret" | "ipRules" | "rateLimit" | "waf" | "jwt" | "signedUrls" | "rateLimitCluster";
+export type Gate = "originSecret" | "ipRules" | "rateLimit" | "waf" | "jwt" | "signedUrls" | "rateLimitNoHeaders" | "rateLimitCluster";
 
 /** What one gate adds to the bench policy, and what every request must carry to get through it. */
 interface GateSetup {
@@ -67,6 +67,7 @@ const GATES: Record<Gate, GateSetup> = {
   },
   // far above what wrk can send: every request takes a token, none is refused
   rateLimit: { policy: () => ({ rateLimit: [{ name: "bench", rate: "1000000r/s", burst: 10_000_000 }] }) },
+  rateLimitNoHeaders: { policy: () => ({ rateLimit: [{ name: "bench", rate: "1000000r/s", burst: 10_000_000, headers: false }] }) },
   rateLimitCluster: {
     policy: ({ redisPort }) => ({
       redis: { port: redisPort, timeout: "50ms" },
@@ -213,12 +214,13 @@ export async function gatesScenario(bin: NginxBinary): Promise<void> {
     const target = `${PATH}?${QUERY}`;
     const signed = signPath({ path: `/downloads/obj?${QUERY}`, expires: Math.floor(Date.now() / 1000) + 86400, key: SIGN_KEY });
 
-    const variants: { name: string; gates: Gate[]; path?: string; policy?: Partial<Policy> }[] = [
+    const variants: { name: string; gates: Gate[]; path?: string }[] = [
       { name: "no gates (baseline)", gates: [] },
       { name: "all gates", gates: ALL_GATES },
       { name: "origin secret", gates: ["originSecret"] },
       { name: "IP rules (5,000 CIDRs, X-Forwarded-For)", gates: ["ipRules"] },
       { name: "node rate limit", gates: ["rateLimit"] },
+      { name: "node rate limit without RateLimit-* headers", gates: ["rateLimitNoHeaders"] },
       { name: "WAF (all rule sets)", gates: ["waf"] },
       { name: "JWT HS256 (cookie, verified-token cache hit)", gates: ["jwt"] },
       { name: "signed URLs (scoped to a path not requested)", gates: ["signedUrls"] },
