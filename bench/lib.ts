@@ -1,6 +1,6 @@
 /** Shared pieces of `npm run bench`: wrk runs, a plain-nginx baseline, booting a policy. */
 import { execa } from "execa";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compile } from "../src/compile.js";
@@ -16,15 +16,34 @@ export interface WrkResult {
   rps: number;
   p50ms: number;
   p99ms: number;
+  /** Worker CPU time (user + system) per request of the measured run, in µs, when `pid` was given. */
+  cpuUs?: number;
 }
 
-/** A short warm-up, then one measured wrk run (1 thread) against a URL; fails on any non-2xx/3xx. */
-export async function wrk(name: string, url: string, opts: { headers?: Record<string, string> } = {}): Promise<WrkResult> {
+/** CPU time (user + system, seconds) used so far by the worker processes of an nginx master. */
+export async function workerCpu(masterPid: number): Promise<number> {
+  const { stdout } = await execa("pgrep", ["-P", String(masterPid)]);
+  let ticks = 0;
+  for (const pid of stdout.split("\n").filter(Boolean)) {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15 of stat)
+  }
+  return ticks / 100; // USER_HZ
+}
+
+/**
+ * A short warm-up, then one measured wrk run (1 thread) against a URL; fails on any non-2xx/3xx. With `pid`
+ * (an nginx master), also the CPU its workers spent per request during the measured run.
+ */
+export async function wrk(name: string, url: string, opts: { headers?: Record<string, string>; pid?: number } = {}): Promise<WrkResult> {
   const h = Object.entries(opts.headers ?? {}).flatMap(([k, v]) => ["-H", `${k}: ${v}`]);
   await execa("wrk", ["-t1", "-c4", "-d1s", ...h, url]);
   const script = join(tmpdir(), "cdn-bench-latency.lua");
   await writeFile(script, 'done = function(summary, latency, requests)\n io.write(string.format("P50 %d\\nP99 %d\\n", latency:percentile(50), latency:percentile(99)))\nend\n');
+  const cpuBefore = opts.pid === undefined ? 0 : await workerCpu(opts.pid);
   const { stdout } = await execa("wrk", ["-t1", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "-s", script, ...h, url]);
+  const cpuAfter = opts.pid === undefined ? 0 : await workerCpu(opts.pid);
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(stdout);
   if (non2xx) throw new Error(`${name}: ${non2xx[1]} error responses during the run`);
   return {
@@ -32,6 +51,7 @@ export async function wrk(name: string, url: string, opts: { headers?: Record<st
     rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]),
     p50ms: Number(/P50 (\d+)/.exec(stdout)?.[1]) / 1000,
     p99ms: Number(/P99 (\d+)/.exec(stdout)?.[1]) / 1000,
+    cpuUs: opts.pid === undefined ? undefined : ((cpuAfter - cpuBefore) / Number(/(\d+) requests in/.exec(stdout)?.[1])) * 1e6,
   };
 }
 

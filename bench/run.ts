@@ -6,17 +6,13 @@
 import { ensureNginx, type NginxBinary } from "../src/runtime/nginx.js";
 import { diskHit } from "./scenarios/disk-hit.js";
 import { rulesScenario } from "./scenarios/rules.js";
-import { jwtSignedScenario } from "./scenarios/jwt-signed.js";
 import { gatesScenario } from "./scenarios/gates.js";
-import { gatesSecretIpWafScenario } from "./scenarios/gates-secret-ip-waf.js";
 import { ramHit } from "./scenarios/ram-hit.js";
 
 const SCENARIOS: Record<string, (bin: NginxBinary) => Promise<void>> = {
   "disk-hit": diskHit,
   rules: rulesScenario,
-  "jwt-signed": jwtSignedScenario,
   gates: gatesScenario,
-  "gates-secret-ip-waf": gatesSecretIpWafScenario,
   "ram-hit": ramHit,
 };
 

@@ -19,7 +19,11 @@ function policyFile(name: string): string {
 }
 
 /** Environment the examples read with env("NAME") (secrets), given to nginx when they are booted. */
-const EXAMPLE_ENV: Record<string, string> = { EDGE_SECRET: "example-edge-secret" };
+const EXAMPLE_ENV: Record<string, string> = {
+  EDGE_SECRET: "example-edge-secret",
+  JWT_SECRET: "example-jwt-secret-0123456789abcdef",
+  DOWNLOAD_KEY: "example-download-key-0123456789",
+};
 
 async function load(name: string): Promise<Policy> {
   const { loaded, diagnostics } = await loadPolicy(policyFile(name));

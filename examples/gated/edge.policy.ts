@@ -1,10 +1,12 @@
 import { definePolicy, env } from "cdn-build";
 
 /**
- * An edge that only serves traffic relayed by the CDN in front of it, with access gates:
- * the CDN's shared secret header (from the environment, two accepted during a rotation), IP rules with
- * the CDN's addresses as trusted proxies, and a WAF with the built-in rule sets plus two custom rules.
- * Run it with EDGE_SECRET (and, during a rotation, EDGE_SECRET_NEXT) in nginx's environment.
+ * An edge that only serves traffic relayed by the CDN in front of it, with every access gate, in the order
+ * they run: the CDN's shared secret header (from the environment, two accepted during a rotation), IP rules
+ * with the CDN's addresses as trusted proxies, rate limits per client address and per signed-in user, a WAF
+ * with the built-in rule sets plus two custom rules, a JWT gate on the account area and signed URLs on
+ * downloads. Run it with EDGE_SECRET (and, during a rotation, EDGE_SECRET_NEXT), JWT_SECRET and
+ * DOWNLOAD_KEY in nginx's environment.
  */
 export default definePolicy({
   name: "gated",
@@ -16,6 +18,8 @@ export default definePolicy({
     disk: { size: "1g", keysZone: "50m", inactive: "1d" },
     key: { query: "all" },
     ttl: { "200": "10m", "404": "30s" },
+    // signed-in users' pages are built for them: never served from the shared cache
+    bypass: { cookies: ["session"] },
   },
   headers: { response: { remove: ["Server", "X-Powered-By"] }, cacheStatus: "X-Cache" },
   health: { path: "/health" },
@@ -35,7 +39,14 @@ export default definePolicy({
     realIpHeader: "X-Forwarded-For",
   },
 
-  // 3. the WAF, everywhere except the CMS editor, which posts HTML on purpose
+  // 3. rate limits: per client address (the one the IP rules found) everywhere, and per signed-in user
+  //    (the `sub` claim of the verified token; anonymous requests fall back to their address)
+  rateLimit: [
+    { name: "per-client", rate: "50r/s", burst: 100 },
+    { name: "per-user", rate: "10r/s", burst: 20, key: { claim: "sub" }, paths: ["/account/*"] },
+  ],
+
+  // 4. the WAF, everywhere except the CMS editor, which posts HTML on purpose
   waf: {
     mode: "block",
     ruleSets: ["sqli", "xss", "traversal", "shell", "scanners"],
@@ -45,5 +56,21 @@ export default definePolicy({
       { id: "no-wp-probes", target: "path", pattern: "^/(wp-admin|wp-login\\.php|xmlrpc\\.php)" },
       { id: "no-spam-referer", target: "header", header: "Referer", pattern: "\\.(casino|loans)\\.example" },
     ],
+  },
+
+  // 5. the account area needs a token from the auth service; the user id goes to the origin as a header
+  jwt: {
+    algorithms: ["HS256"],
+    secret: env("JWT_SECRET"),
+    issuer: "https://auth.example.com/",
+    cookie: "session",
+    forwardClaims: { sub: "X-User-Id" },
+    paths: ["/account/*"],
+  },
+
+  // 6. downloads need a URL signed by the application (`cdn-build sign`), valid until its expiry
+  signedUrls: {
+    secret: env("DOWNLOAD_KEY"),
+    paths: ["/downloads/*"],
   },
 });

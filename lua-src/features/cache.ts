@@ -372,6 +372,16 @@ interface Capture {
 // ---- setup ------------------------------------------------------------------------------------------------
 
 let token = "";
+
+/**
+ * True when the current request is a refresh this edge sent itself (stale-while-revalidate, revalidation),
+ * verified by its marker token. For the gates that run before the cache's access handler (the marker header
+ * is still on the request then): a refresh replays a client request that already passed them, so a gate may
+ * skip it (the rate limits do: a refresh is the edge's own traffic and takes no client's token).
+ */
+export function isEdgeRefresh(this: void): boolean {
+  return token !== "" && ngx.var.get("http_x_cdn_refresh") === token;
+}
 // Requests of this worker with a RAM capture / metadata to write pending. The body filter and the log
 // phase only touch ngx.ctx (a table per request) while these are non-zero; a request that ends early
 // leaves a count behind, which only costs that lookup, never correctness.

@@ -1,6 +1,7 @@
 import type { LuaFeature } from "../core/feature";
 import { compileScope } from "../core/gate-scope";
 import { refuse } from "../core/gate-deny";
+import { isEdgeRefresh } from "./cache";
 
 /**
  * IP rules gate.
@@ -9,6 +10,8 @@ import { refuse } from "../core/gate-deny";
  * taken from the real-IP header (X-Forwarded-For: the rightmost hop that is not itself a trusted proxy; a
  * single-address header like X-Real-IP: its value). From an untrusted peer the header is ignored. The
  * address is published as `ngx.ctx.cdn_client_ip` for the gates and features that run after this one.
+ * The cache's own refreshes (stale-while-revalidate) come from the edge's address, not the client's: they
+ * replay a request this gate admitted, so they are never refused (checked only on the refusal path).
  *
  * Lists arrive as sorted, merged ranges (IPv4 as numbers, IPv6 as 32-digit hex strings, IPv4-mapped IPv6
  * folded into IPv4), so a lookup is a binary search: about log2(n) comparisons, whatever the list size.
@@ -248,8 +251,10 @@ export const ipRules: LuaFeature<IpRulesData> = {
         ngx.ctx.set("cdn_client_ip", client);
         if (!inScope()) return;
         // clientAddress left `client` parsed in pFamily / pV4 / pV6 (the scope matcher does not touch them)
-        if (deny !== undefined && deny()) return refuse(403, "ip-rules");
-        if (allow !== undefined && !allow()) return refuse(403, "ip-rules");
+        if ((deny !== undefined && deny()) || (allow !== undefined && !allow())) {
+          if (isEdgeRefresh()) return;
+          return refuse(403, "ip-rules");
+        }
       },
     };
   },

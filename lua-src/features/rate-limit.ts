@@ -2,6 +2,7 @@ import type { LuaFeature } from "../core/feature";
 import { compileScope, type ScopeMatcher } from "../core/gate-scope";
 import { redisConnect, redisRelease } from "../core/redis";
 import { bucketKey, claimOf, gateAddress } from "./rate-limit-key";
+import { isEdgeRefresh } from "./cache";
 
 /**
  * Rate limits: token buckets in the GCRA form. A bucket is one number, its "theoretical arrival time"
@@ -33,6 +34,9 @@ import { bucketKey, claimOf, gateAddress } from "./rate-limit-key";
  * Headers: the access phase leaves "limit;remaining;reset[;retry]" of the most constrained limit in
  * $cdn_ratelimit (a variable survives internal redirects, ngx.ctx would not); the header phase turns it
  * into RateLimit-Limit / RateLimit-Remaining / RateLimit-Reset (+ Retry-After on a 429).
+ *
+ * Refreshes the cache sends through the edge itself (stale-while-revalidate) are not limited: they are
+ * the edge's own traffic, triggered by a client request that already took its token.
  *
  * Claim-keyed limits need the claims the JWT gate verified (ngx.ctx.cdn_jwt_claims), so they run in
  * `rateLimitLate`, after the JWT gate; every other limit runs in `rateLimit`, right after the IP rules.
@@ -171,6 +175,7 @@ function makeAccess(data: RateLimitData, limits: Limit[], late: boolean): () => 
   const dict = ngx.shared.get(data.dict);
   const n = limits.length;
   return () => {
+    if (isEdgeRefresh()) return;
     let best: string | undefined = undefined;
     let bestRemaining = math.huge;
     for (let i = 0; i < n; i++) {

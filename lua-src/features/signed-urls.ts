@@ -3,13 +3,20 @@ import { compileScope } from "../core/gate-scope";
 import { readEnv } from "../core/env";
 import { encodeBase64url } from "../core/base64url";
 import { constantTimeEquals, hmac, toHex } from "../core/crypto";
+import { refuse } from "../core/gate-deny";
+import { gateAddress } from "./rate-limit-key";
+import { isEdgeRefresh } from "./cache";
 
 /**
  * The signed-URL gate. The signed string is `<path>\n<expires>\n<query>[\n<ip>]` (src/sign.ts documents it):
  * the raw path of the request line, the expiry, the other query parameters in their order and raw
  * encoding, and the client address for IP-bound URLs. Missing or bad signature -> 403, a valid signature
  * past its expiry -> 410. Accepted requests continue without the two parameters ($args is rewritten, so the
- * cache key and the origin never see them).
+ * cache key and the origin never see them). Refusals name the gate like the other gates' (core/gate-deny).
+ * The client address of IP-bound URLs is the one the IP rules gate determined (from a trusted proxy's
+ * header), else the peer's. The cache's own refreshes (which come from the edge's address) are not refused
+ * for a bad signature: they replay a URL this gate admitted (the expiry still applies, the parameters are
+ * still removed, so the refresh lands on the same cache key).
  */
 
 
@@ -43,7 +50,7 @@ export const signedUrls: LuaFeature<SignedUrlsData> = {
           return ngx.exit(ngx.HTTP_INTERNAL_SERVER_ERROR);
         }
         const args = vars.get("args");
-        if (args === undefined || args === "") return ngx.exit(ngx.HTTP_FORBIDDEN);
+        if (args === undefined || args === "") return refuse(403, "signed-urls");
         let exp: string | undefined;
         let sig: string | undefined;
         let rest = "";
@@ -55,26 +62,27 @@ export const signedUrls: LuaFeature<SignedUrlsData> = {
           if (amp > start) {
             const seg = string.sub(args, start, amp - 1);
             if (seg === expParam || string.sub(seg, 1, expLen) === expPrefix) {
-              if (exp !== undefined) return ngx.exit(ngx.HTTP_FORBIDDEN);
+              if (exp !== undefined) return refuse(403, "signed-urls");
               exp = string.sub(seg, expLen + 1);
             } else if (seg === sigParam || string.sub(seg, 1, sigLen) === sigPrefix) {
-              if (sig !== undefined) return ngx.exit(ngx.HTTP_FORBIDDEN);
+              if (sig !== undefined) return refuse(403, "signed-urls");
               sig = string.sub(seg, sigLen + 1);
             } else rest = rest === "" ? seg : rest + "&" + seg;
           }
           start = amp + 1;
         }
-        if (exp === undefined || sig === undefined) return ngx.exit(ngx.HTTP_FORBIDDEN);
-        if (string.find(exp, "^%d%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?$")[0] === undefined) return ngx.exit(ngx.HTTP_FORBIDDEN);
+        if (exp === undefined || sig === undefined) return refuse(403, "signed-urls");
+        if (string.find(exp, "^%d%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?%d?$")[0] === undefined) return refuse(403, "signed-urls");
         if (hex) sig = string.lower(sig);
         const uri = vars.get("request_uri")!;
         const [q] = string.find(uri, "?", 1, true);
         const path = q === undefined ? uri : string.sub(uri, 1, q - 1);
         const base = path + "\n" + exp + "\n" + rest;
         let ok = !requireIp && constantTimeEquals(sign(base), sig);
-        if (!ok) ok = constantTimeEquals(sign(base + "\n" + vars.get("remote_addr")!), sig);
-        if (!ok) return ngx.exit(ngx.HTTP_FORBIDDEN);
-        if (ngx.time() > (tonumber(exp) as number)) return ngx.exit(ngx.HTTP_GONE);
+        if (!ok) ok = constantTimeEquals(sign(base + "\n" + (gateAddress(ngx.ctx.get("cdn_client_ip")) ?? vars.get("remote_addr")!)), sig);
+        // the cache's own refresh replays an admitted URL from the edge's address: an IP-bound URL cannot match
+        if (!ok && !isEdgeRefresh()) return refuse(403, "signed-urls");
+        if (ngx.time() > (tonumber(exp) as number)) return refuse(410, "signed-urls");
         setArgs(rest);
       },
     };

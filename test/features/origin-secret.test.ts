@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootEdge, buildForTest, nginxBinary, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
-import { http, luaErrors } from "../support/http.js";
+import { http, luaErrors, sleep } from "../support/http.js";
 import { compile } from "../../src/compile.js";
 import { freePort, startBundle } from "../../src/runtime/nginx.js";
 import type { Policy } from "../../src/policy/types.js";
@@ -150,11 +150,11 @@ describe("origin secret: rotation, loopback, scope", () => {
       }
       expect((await http(edge, "/x", { headers: { "x-origin-secret": "anything" } })).status).toBe(403);
       expect((await http(edge, "/health")).status).toBe(200);
-      // worker 0 logs it from init_worker, which on a busy machine may finish after the first requests
+      // worker 0 logs it from init_worker: under load the other worker may have served every request first
       let errs: string[] = [];
       for (let i = 0; i < 40 && errs.length === 0; i++) {
         errs = (await edge.errors()).filter((l) => l.includes("origin-secret"));
-        if (errs.length === 0) await new Promise((r) => setTimeout(r, 50));
+        if (errs.length === 0) await sleep(50);
       }
       expect(errs.length).toBe(1);
       expect(errs[0]).toContain("EDGE_SECRET_MISSING");
