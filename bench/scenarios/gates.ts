@@ -46,7 +46,7 @@ function denyList(): string[] {
 }
 
 /** The access gates a bench policy can turn on. */
-export type Gate = "originSecret" | "ipRules" | "rateLimit" | "waf" | "jwt" | "signedUrls" | "rateLimitNoHeaders" | "rateLimitCluster";
+export type Gate = "originSecret" | "ipRules" | "rateLimit" | "waf" | "jwt" | "signedUrls" | "rateLimitWithHeaders" | "rateLimitCluster";
 
 /** What one gate adds to the bench policy, and what every request must carry to get through it. */
 interface GateSetup {
@@ -67,7 +67,7 @@ const GATES: Record<Gate, GateSetup> = {
   },
   // far above what wrk can send: every request takes a token, none is refused
   rateLimit: { policy: () => ({ rateLimit: [{ name: "bench", rate: "1000000r/s", burst: 10_000_000 }] }) },
-  rateLimitNoHeaders: { policy: () => ({ rateLimit: [{ name: "bench", rate: "1000000r/s", burst: 10_000_000, headers: false }] }) },
+  rateLimitWithHeaders: { policy: () => ({ rateLimit: [{ name: "bench", rate: "1000000r/s", burst: 10_000_000, headers: true }] }) },
   rateLimitCluster: {
     policy: ({ redisPort }) => ({
       redis: { port: redisPort, timeout: "50ms" },
@@ -220,7 +220,7 @@ export async function gatesScenario(bin: NginxBinary): Promise<void> {
       { name: "origin secret", gates: ["originSecret"] },
       { name: "IP rules (5,000 CIDRs, X-Forwarded-For)", gates: ["ipRules"] },
       { name: "node rate limit", gates: ["rateLimit"] },
-      { name: "node rate limit without RateLimit-* headers", gates: ["rateLimitNoHeaders"] },
+      { name: "node rate limit with RateLimit-* headers on every response", gates: ["rateLimitWithHeaders"] },
       { name: "WAF (all rule sets)", gates: ["waf"] },
       { name: "JWT HS256 (cookie, verified-token cache hit)", gates: ["jwt"] },
       { name: "signed URLs (scoped to a path not requested)", gates: ["signedUrls"] },

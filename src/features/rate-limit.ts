@@ -155,7 +155,7 @@ function lowerLimit(policy: Policy, l: RateLimit): LimitData {
     scope: lowerScope(l),
     cluster,
     failOpen: (l.onRedisError ?? "open") === "open",
-    headers: l.headers ?? true,
+    headers: l.headers ?? false,
   };
   const key = l.key ?? "ip";
   if (typeof key === "object") {

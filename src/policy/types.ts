@@ -734,8 +734,9 @@ export interface RateLimit extends GateScope {
   onRedisError?: "open" | "closed";
   /**
    * Send `RateLimit-Limit` / `RateLimit-Remaining` / `RateLimit-Reset` on admitted responses too (refused
-   * ones always carry them).
-   * @default true
+   * ones always carry them). Off by default: three more headers on every response cost about 5% of
+   * cache-HIT throughput, more than the limit itself.
+   * @default false
    */
   headers?: boolean;
 }

@@ -189,7 +189,7 @@ describe("the cache's background refresh behind the gates", () => {
       // the token comes in a cookie: a request with Authorization is not served from the cache
       jwt: { algorithms: ["HS256"], secret: env("GATES_JWT_SECRET"), paths: ["/private/*"], cookie: "tok", forwardClaims: { sub: "X-User" } },
       // 3 tokens: exactly the three client requests below
-      rateLimit: [{ name: "per-ip", rate: "1r/m", burst: 2 }],
+      rateLimit: [{ name: "per-ip", rate: "1r/m", burst: 2, headers: true }],
     });
     const headers = { "x-origin-secret": EDGE_SECRET, cookie: `tok=${token("dave")}` };
     const first = await http(e, "/private/swr", { headers });
