@@ -98,8 +98,11 @@ export async function bootPolicy(bin: NginxBinary, policy: Omit<Policy, "listen"
   return n;
 }
 
-/** A hand-written nginx config (no Lua): `location /` proxies to the origin through stock proxy_cache. */
-export async function bootPlainProxyCache(bin: NginxBinary, originAddress: string, cleanup: Cleanup): Promise<RunningNginx> {
+/**
+ * Boots a hand-written nginx config (a baseline, not a bundle): one worker, no access log, temp paths in
+ * the prefix; `http` is the rest of the `http {}` block and may use `PORT` for the listen port.
+ */
+export async function bootHandWritten(bin: NginxBinary, cleanup: Cleanup, http: (port: number) => string): Promise<RunningNginx> {
   const dir = await mkdtemp(join(tmpdir(), "cdn-bench-plain-"));
   cleanup.add(() => rm(dir, { recursive: true, force: true }));
   const port = await freePort();
@@ -115,15 +118,7 @@ http {
   access_log off;
   client_body_temp_path temp/client_body; proxy_temp_path temp/proxy;
   fastcgi_temp_path temp/fastcgi; uwsgi_temp_path temp/uwsgi; scgi_temp_path temp/scgi;
-  proxy_cache_path cache/disk levels=1:2 keys_zone=plain:10m max_size=1g inactive=7d use_temp_path=off;
-  upstream origin { server ${originAddress}; keepalive 32; }
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection "";
-      proxy_cache plain; proxy_cache_valid 200 1h; proxy_cache_lock on;
-    }
-  }
+${http(port)}
 }
 `,
   );
@@ -133,4 +128,21 @@ http {
     await n.stop();
   });
   return n;
+}
+
+/** A hand-written nginx config (no Lua): `location /` proxies to the origin through stock proxy_cache. */
+export function bootPlainProxyCache(bin: NginxBinary, originAddress: string, cleanup: Cleanup): Promise<RunningNginx> {
+  return bootHandWritten(
+    bin,
+    cleanup,
+    (port) => `  proxy_cache_path cache/disk levels=1:2 keys_zone=plain:10m max_size=1g inactive=7d use_temp_path=off;
+  upstream origin { server ${originAddress}; keepalive 32; }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_cache plain; proxy_cache_valid 200 1h; proxy_cache_lock on;
+    }
+  }`,
+  );
 }

@@ -1,10 +1,6 @@
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { NginxBinary, RunningNginx } from "../../src/runtime/nginx.js";
-import { freePort, loadModuleLines, startBundle } from "../../src/runtime/nginx.js";
 import { startMockOrigin } from "../../test/support/mock-origin.js";
-import { bootPlainProxyCache, bootPolicy, Cleanup, CONNECTIONS, report, SECONDS, wrk, type WrkResult } from "../lib.js";
+import { bootHandWritten, bootPlainProxyCache, bootPolicy, Cleanup, CONNECTIONS, report, SECONDS, wrk, type WrkResult } from "../lib.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const BODY = "x".repeat(1024);
@@ -13,33 +9,16 @@ const BODY = "x".repeat(1024);
  * Ceilings: nginx answering a 1 KiB body from its config (`return 200`), or from Lua (`lua: true`: the
  * body printed by an access_by_lua handler, i.e. the floor of any Lua-served hit), one worker.
  */
-async function bootReturn(bin: NginxBinary, cleanup: Cleanup, lua = false): Promise<RunningNginx> {
-  const dir = await mkdtemp(join(tmpdir(), "cdn-bench-return-"));
-  cleanup.add(() => rm(dir, { recursive: true, force: true }));
-  const port = await freePort();
-  for (const d of ["logs", "temp"]) await mkdir(join(dir, d));
-  await writeFile(
-    join(dir, "nginx.conf"),
-    `${loadModuleLines(bin).join("\n")}
-worker_processes 1;
-pid logs/nginx.pid;
-error_log logs/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  ${lua && bin.kind === "nginx-lua" ? 'lua_package_path "/usr/share/lua/5.1/?.lua;;";' : ""}
-  client_body_temp_path temp/client_body; proxy_temp_path temp/proxy;
-  fastcgi_temp_path temp/fastcgi; uwsgi_temp_path temp/uwsgi; scgi_temp_path temp/scgi;
+function bootReturn(bin: NginxBinary, cleanup: Cleanup, lua = false): Promise<RunningNginx> {
+  return bootHandWritten(
+    bin,
+    cleanup,
+    (port) => `  ${lua && bin.kind === "nginx-lua" ? 'lua_package_path "/usr/share/lua/5.1/?.lua;;";' : ""}
   server {
     listen 127.0.0.1:${port};
     location / { default_type text/plain; ${lua ? `access_by_lua_block { ngx.header["Content-Length"] = 1024 ngx.print(string.rep("x", 1024)) ngx.exit(200) }` : `return 200 "${BODY}";`} }
-  }
-}
-`,
+  }`,
   );
-  const n = await startBundle(dir, { port, bin });
-  cleanup.add(() => n.stop());
-  return n;
 }
 
 function median(xs: number[]): number {
