@@ -1,5 +1,6 @@
 import type { LuaFeature, PhaseHandlers } from "../core/feature";
 import { normaliseArgs } from "../core/cache-key";
+import * as base from "resty.core.base";
 import { features } from "policy_data";
 import {
   cc,
@@ -278,6 +279,8 @@ interface Parsed {
   names: string[];
   values: (string | string[])[];
   body: string;
+  /** tostring(body.length), for Content-Length */
+  len: string;
 }
 let parsed: LuaTable<string, Parsed> = new LuaTable();
 let parsedBytes = 0;
@@ -304,11 +307,28 @@ function parseRam(blob: string): Parsed {
     }
     pos = nl! + 1;
   }
-  return { blob, names, values, body: string.sub(blob, hend) };
+  const body = string.sub(blob, hend);
+  return { blob, names, values, body, len: tostring(body.length) };
+}
+
+// The request being answered from the RAM tier while its response headers go out (the header filter runs
+// inside ngx.print / ngx.send_headers, before they return), and its cache status label. The header filters
+// of the cache, purge and headers features check it first to skip what a RAM hit does not need.
+const getRequest = base.get_request;
+let ramReq: unknown = undefined;
+let ramLabel = "";
+
+/**
+ * The cache status label (HIT-RAM, STALE-RAM) while the current request's response headers go out from the
+ * RAM tier, else undefined. For the header filters: a RAM hit has no upstream and nothing to store.
+ */
+export function ramHitLabel(this: void): string | undefined {
+  if (ramReq === undefined || ramReq !== getRequest()) return undefined;
+  return ramLabel;
 }
 
 /** Answers the request from a RAM object (headers, Age, 304 to a matching conditional, HEAD) and ends it. */
-function serveRam(blob: string, age: number, label: string): never {
+function serveRam(blob: string, age: number, label: string, method: string): never {
   const vars = ngx.var;
   vars.set("cdn_cache_status", label);
   let p = parsed.get(rRamKey);
@@ -340,20 +360,27 @@ function serveRam(blob: string, age: number, label: string): never {
       }
     }
   }
+  ramLabel = label;
   if (notModified) {
     ngx.status = 304;
     h.set("Content-Type", undefined);
     h.set("Content-Length", undefined);
+    ramReq = getRequest();
     ngx.send_headers();
+    ramReq = undefined;
     return ngx.exit(304);
   }
   ngx.status = rStatus;
-  h.set("Content-Length", tostring(body.length));
-  if (ngx.req.get_method() === "HEAD") {
+  h.set("Content-Length", p.len);
+  if (method === "HEAD") {
+    ramReq = getRequest();
     ngx.send_headers();
+    ramReq = undefined;
     return ngx.exit(ngx.HTTP_OK);
   }
+  ramReq = getRequest();
   ngx.print(body);
+  ramReq = undefined;
   return ngx.exit(ngx.HTTP_OK);
 }
 
@@ -387,6 +414,7 @@ export function isEdgeRefresh(this: void): boolean {
 // leaves a count behind, which only costs that lookup, never correctness.
 let captures = 0;
 let pendingMeta = 0;
+let pendingLocks = 0; // requests with a refetch lock ($cdn_cache_lock) to release in the log phase
 
 /** Access phase: key, bypass, freshness steering, RAM hits. Header filter: storability, Age, labels. */
 export const cache: LuaFeature<CacheData> = {
@@ -407,6 +435,10 @@ export const cache: LuaFeature<CacheData> = {
     const refreshMs = data.refreshTimeoutMs;
     const ramOn = data.ram !== undefined;
     const ramMax = data.ram !== undefined ? data.ram.maxObjectSize : 0;
+    // the purge feature removes the tag headers from client responses unless it exposes them: a RAM copy
+    // never stores them then, so a RAM hit needs no purge header work
+    const purgeData = features.purge;
+    const dropTags = purgeData !== undefined && purgeData.enabled && !purgeData.exposeTags;
     const minHits = data.ram !== undefined ? data.ram.minHits : 0;
     math.randomseed(os.time() + math.floor(os.clock() * 1e6));
     token = ngx.md5(tostring(os.time()) + tostring(os.clock()) + tostring(math.random()) + tostring({}));
@@ -488,7 +520,6 @@ export const cache: LuaFeature<CacheData> = {
         if (extra !== undefined && extra !== "") key = key + "#" + extra;
       }
       vars.set("cdn_cache_key", key);
-      vars.set("cdn_disk_key", key);
 
       const marker = vars.get("http_x_cdn_refresh");
       if (marker !== undefined) {
@@ -510,7 +541,10 @@ export const cache: LuaFeature<CacheData> = {
         }
       }
       const method = ngx.req.get_method();
-      if (method !== "GET" && method !== "HEAD") return;
+      if (method !== "GET" && method !== "HEAD") {
+        vars.set("cdn_disk_key", key);
+        return;
+      }
       const [meta, ram, purge] = dicts();
       if (bypass) {
         // not looked up, but a response stored for it must land under its variant's disk key
@@ -528,22 +562,22 @@ export const cache: LuaFeature<CacheData> = {
           if (p === PURGE_HARD) ram.delete(key);
           else {
             const age = rInitAge + now - rStoredAt;
-            if (p === 0 && age < rLifetime) return serveRam(blob, age, "HIT-RAM");
+            if (p === 0 && age < rLifetime) return serveRam(blob, age, "HIT-RAM", method);
             const staleness = p === PURGE_SOFT ? now - purgeAt : age - rLifetime;
             if ((rFlags & FLAG_NO_STALE) === 0 && staleness < rSwr) {
               const lockKey = "R:" + rRamKey;
               if (meta.add(lockKey, true, 60)[0]) {
                 ngx.timer.at(0, backgroundRefresh, vars.get("server_addr")!, tonumber(vars.get("server_port"))!, refreshRequest(token), refreshMs, lockKey, vars.get("https") === "on");
               }
-              return serveRam(blob, age, "STALE-RAM");
+              return serveRam(blob, age, "STALE-RAM", method);
             }
           }
         }
       }
 
-      // disk tier: steer nginx with the metadata
+      // disk tier: steer nginx with the metadata ($cdn_disk_key is set here, a RAM hit never needs it)
       const state = lookupMeta(meta, key);
-      if (lkDisk !== key) vars.set("cdn_disk_key", lkDisk);
+      vars.set("cdn_disk_key", lkDisk);
       if (state === undefined) return; // unknown: nginx decides (MISS, or a hit stored before a restart)
       const mkey = lkKey;
       vars.set("cdn_cache_mkey", mkey);
@@ -592,6 +626,7 @@ export const cache: LuaFeature<CacheData> = {
         }
         // refetch: nginx goes to the origin and replaces the stored object (lock released in the log phase)
         vars.set("cdn_cache_lock", lockKey);
+        pendingLocks++;
         vars.set("cdn_cache_bypass", "1");
         // a hard-purged (or invalidated) object no longer exists: to the client this is a MISS
         vars.set("cdn_cache_status", gone ? "MISS" : "EXPIRED");
@@ -630,7 +665,8 @@ export const cache: LuaFeature<CacheData> = {
       const lines: string[] = [];
       const hs = ngx.resp.get_headers(100, true);
       for (const [name, value] of pairs(hs)) {
-        if (SKIP_STORE.get(string.lower(name)) !== true) {
+        const lname = string.lower(name);
+        if (SKIP_STORE.get(lname) !== true && !(dropTags && (lname === "cache-tag" || lname === "surrogate-key"))) {
           if (typeof value === "object") for (const v of value) lines.push(name + ":" + v + "\n");
           else lines.push(name + ":" + value + "\n");
         }
@@ -653,6 +689,7 @@ export const cache: LuaFeature<CacheData> = {
     };
 
     const header = () => {
+      if (ramReq !== undefined && ramReq === getRequest()) return; // served from RAM: nothing to decide
       const vars = ngx.var;
       const key = vars.get("cdn_cache_key");
       if (key === undefined || key === "") return;
@@ -859,11 +896,15 @@ export const cache: LuaFeature<CacheData> = {
     };
 
     const log = () => {
+      if (pendingLocks <= 0 && pendingMeta <= 0) return;
       const vars = ngx.var;
       const meta = metaDict;
-      if (vars.get("cdn_cache_bypass") === "1") {
+      if (pendingLocks > 0 && vars.get("cdn_cache_bypass") === "1") {
         const lock = vars.get("cdn_cache_lock");
-        if (lock !== undefined && lock !== "") meta.delete(lock);
+        if (lock !== undefined && lock !== "") {
+          meta.delete(lock);
+          pendingLocks--;
+        }
       }
       if (pendingMeta <= 0) return;
       const ctx = ngx.ctx;

@@ -1,6 +1,7 @@
 import type { LuaFeature } from "../core/feature";
 import { features } from "policy_data";
 import { readEnv } from "../core/env";
+import { ramHitLabel } from "./cache";
 import { constantTimeEquals, hmac, toHex } from "../core/crypto";
 import { decodeJson, encodeJson, isJsonObject, jsonArray, jsonNull } from "../core/json";
 import { applyPurge, initIndex, normalisePrefix, normaliseUrl, purgeDict, recordResponse, type PurgeRequest } from "./purge-index";
@@ -38,6 +39,8 @@ export const purge: LuaFeature<PurgeData> = {
     const expose = data.exposeTags;
     return {
       header: () => {
+        // a RAM hit: nothing stored, and the RAM copy holds no tag headers unless they are exposed
+        if (ramHitLabel() !== undefined) return;
         const status = ngx.var.get("upstream_cache_status");
         if (status === "MISS" || status === "EXPIRED" || status === "REVALIDATED") recordResponse();
         if (!expose) {
