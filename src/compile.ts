@@ -1,10 +1,13 @@
 import { buildIR } from "./ir/build.js";
-import type { Target } from "./ir/types.js";
+import type { Target } from "./ir/targets.js";
 import { emitBundle, type Bundle } from "./emit/index.js";
 import { validatePolicy } from "./validate/index.js";
 import { hasErrors, type Diagnostic } from "./validate/diagnostic.js";
 import { loadPolicy, type LoadedPolicy } from "./load/index.js";
 import { toolVersion } from "./util/package.js";
+import type { Policy } from "./policy/types.js";
+// The pipeline's entry is the one importer of the feature registry; the stages get it as a parameter.
+import { FEATURES } from "./features/registry.gen.js";
 
 export interface CompileOptions {
   /** @default "openresty" */
@@ -17,11 +20,16 @@ export interface CompileResult {
   diagnostics: Diagnostic[];
 }
 
+/** Validates a policy value (JSON Schema, then every feature's checks). */
+export function validate(value: unknown): { policy?: Policy; diagnostics: Diagnostic[] } {
+  return validatePolicy(value, FEATURES);
+}
+
 /** Pure: policy value -> validated -> IR -> bundle in memory. */
 export function compile(value: unknown, opts: CompileOptions = {}): CompileResult {
-  const { policy, diagnostics } = validatePolicy(value);
+  const { policy, diagnostics } = validate(value);
   if (!policy || hasErrors(diagnostics)) return { diagnostics };
-  const ir = buildIR(policy, opts.target ?? "openresty", toolVersion());
+  const ir = buildIR(policy, opts.target ?? "openresty", toolVersion(), FEATURES);
   return { bundle: emitBundle(ir), diagnostics };
 }
 

@@ -2,11 +2,11 @@ import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { isIP } from "node:net";
 import { loadPolicy } from "./load/index.js";
-import { validatePolicy } from "./validate/index.js";
+import { validate } from "./compile.js";
 import { formatDiagnostic, hasErrors } from "./validate/diagnostic.js";
 import { durationMs } from "./util/units.js";
 import { signedUrlSettings } from "./features/signed-urls.js";
-import { lowerScope, type PathSetData } from "./features/gate-scope.js";
+import { lowerScope, type PathSetData } from "./features/shared/gate-scope.js";
 import { signPath } from "./sign.js";
 
 export const SIGN_HELP = `Usage: cdn-build sign <policy> <path> [--ttl 1h] [--ip ADDR] [--base URL] [--expires UNIX]
@@ -77,7 +77,7 @@ export async function runSign(args: string[], io: { out: (s: string) => void; er
     for (const d of loadDiags) io.err(formatDiagnostic(d) + "\n");
     return 1;
   }
-  const { policy, diagnostics } = validatePolicy(loaded.value);
+  const { policy, diagnostics } = validate(loaded.value);
   if (!policy) {
     for (const d of diagnostics) io.err(formatDiagnostic({ ...d, file: loaded.file }) + "\n");
     io.err("the policy is invalid; fix it first (cdn-build validate)\n");

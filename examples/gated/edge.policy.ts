@@ -3,7 +3,7 @@ import { definePolicy, env } from "cdn-build";
 /**
  * An edge that only serves traffic relayed by the CDN in front of it, with every access gate, in the order
  * they run: the CDN's shared secret header (from the environment, two accepted during a rotation), IP rules
- * with the CDN's addresses as trusted proxies, rate limits per client address and per signed-in user, a WAF
+ * on the client address the CDN reports (its addresses are trusted proxies), rate limits per client address and per signed-in user, a WAF
  * with the built-in rule sets plus two custom rules, a JWT gate on the account area and signed URLs on
  * downloads. Run it with EDGE_SECRET (and, during a rotation, EDGE_SECRET_NEXT), JWT_SECRET and
  * DOWNLOAD_KEY in nginx's environment.
@@ -32,14 +32,19 @@ export default definePolicy({
     allowLoopback: true,
   },
 
-  // 2. the client address comes from X-Forwarded-For, believed only from the CDN's own addresses
-  ipRules: {
+  // the client address (for every gate, the rules and the log) comes from X-Forwarded-For, believed only
+  // from the CDN's own addresses
+  clientAddress: {
     trustedProxies: ["127.0.0.1", "10.0.0.0/8", "2001:db8:cd::/48"],
-    deny: ["203.0.113.0/24", "198.51.100.66", "2001:db8:bad::/48"],
-    realIpHeader: "X-Forwarded-For",
+    header: "X-Forwarded-For",
   },
 
-  // 3. rate limits: per client address (the one the IP rules found) everywhere, and per signed-in user
+  // 2. IP rules on that client address
+  ipRules: {
+    deny: ["203.0.113.0/24", "198.51.100.66", "2001:db8:bad::/48"],
+  },
+
+  // 3. rate limits: per client address everywhere, and per signed-in user
   //    (the `sub` claim of the verified token; anonymous requests fall back to their address)
   rateLimit: [
     { name: "per-client", rate: "50r/s", burst: 100 },

@@ -1,7 +1,7 @@
 /** How the cache key keeps the query string (the cache feature's data; the purge feature carries a copy). */
 export interface QueryKeyRule {
   query: "all" | "none" | "allow";
-  allow: LuaTable<string, boolean>;
+  allow: Record<string, true>;
 }
 
 /**
@@ -11,7 +11,7 @@ export interface QueryKeyRule {
 export function normaliseArgs(rule: QueryKeyRule, args: LuaTable<string, string | boolean | (string | boolean)[]>): string {
   const keys: string[] = [];
   for (const [k] of pairs(args)) {
-    if (rule.query === "all" || rule.allow.get(k) === true) keys.push(k);
+    if (rule.query === "all" || rule.allow[k] === true) keys.push(k);
   }
   if (keys.length === 0) return "";
   table.sort(keys);

@@ -1,21 +1,11 @@
-/** Path scoping of access gates: compiled once at init from `ScopeData` (src/features/gate-scope.ts). */
-
-export interface PathSetData {
-  exact: LuaTable<string, boolean>;
-  prefix: string[];
-  re: string[];
-}
-
-export interface ScopeData {
-  only?: PathSetData;
-  except?: PathSetData;
-}
+/** Path scoping of access gates: compiled once at init from `ScopeData` (src/features/shared/gate-scope.ts). */
+import type { PathSetData, ScopeData } from "../../src/contract/index";
 
 /** Returns true when the gate applies to the current request. */
 export type ScopeMatcher = () => boolean;
 
 function inSet(set: PathSetData, uri: string): boolean {
-  if (set.exact.get(uri) === true) return true;
+  if (set.exact[uri] === true) return true;
   const prefixes = set.prefix;
   for (let i = 0; i < prefixes.length; i++) {
     const p = prefixes[i];

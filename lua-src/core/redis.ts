@@ -1,4 +1,4 @@
-import { features } from "policy_data";
+import { features } from "./policy";
 import { readEnv } from "./env";
 
 /**

@@ -1,3 +1,3 @@
-import { handlePurge } from "../features/purge";
+import { handlePurge } from "../features/purge/index";
 
 handlePurge();

@@ -1,26 +1,23 @@
 import type { LuaFeature } from "../core/feature";
-import { ramHitLabel } from "./cache";
+import { ramHitLabel } from "./cache/ram";
 
 /**
  * Request header changes (access phase) and response header changes plus the cache status header
  * (header filter, which nginx runs for every response, its own error pages included).
  */
-export const headers: LuaFeature<HeadersData> = {
-  name: "headers",
+export const headers: LuaFeature<"headers"> = {
+  key: "headers",
   setup(data) {
     const reqSet = data.request.set;
     const reqRemove = data.request.remove;
     const resSet = data.response.set;
     const resRemove = data.response.remove;
     const cacheStatus = data.cacheStatus;
-    const handlers: { access?: () => void; header?: () => void } = {};
-    if (reqSet.length > 0 || reqRemove.length > 0) {
-      handlers.access = () => {
-        for (const name of reqRemove) ngx.req.clear_header(name);
-        for (const [name, value] of reqSet) ngx.req.set_header(name, value);
-      };
-    }
-    handlers.header = () => {
+    const access = () => {
+      for (const name of reqRemove) ngx.req.clear_header(name);
+      for (const [name, value] of reqSet) ngx.req.set_header(name, value);
+    };
+    const header = () => {
       const h = ngx.header;
       for (const name of resRemove) h.set(name, undefined);
       for (const [name, value] of resSet) h.set(name, value);
@@ -31,6 +28,6 @@ export const headers: LuaFeature<HeadersData> = {
         if (status !== undefined && status !== "") h.set(cacheStatus, status);
       }
     };
-    return handlers;
+    return { access: { headers: access }, header: { headers: header } };
   },
 };

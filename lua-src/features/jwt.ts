@@ -3,6 +3,7 @@ import { compileScope } from "../core/gate-scope";
 import { readEnv } from "../core/env";
 import { decodeBase64url } from "../core/base64url";
 import { decodeJson, isJsonArray, isJsonObject } from "../core/json";
+import type { JwtData } from "../../src/contract/index";
 import { constantTimeEquals, digestOf, hmac, parseRsaPublicKey, rsaVerify, type PublicKey } from "../core/crypto";
 
 /**
@@ -74,8 +75,8 @@ function headerValue(v: unknown): string | undefined {
   return s;
 }
 
-export const jwt: LuaFeature<JwtData> = {
-  name: "jwt",
+export const jwt: LuaFeature<"jwt"> = {
+  key: "jwt",
   setup(data) {
     const inScope = compileScope(data.scope);
     const strip = data.strip;
@@ -116,7 +117,7 @@ export const jwt: LuaFeature<JwtData> = {
       const header = hRaw === undefined ? undefined : decodeJson(hRaw, 4, 2048);
       if (!isJsonObject(header)) return refuse("malformed token header");
       const alg = header.get("alg");
-      if (typeof alg !== "string" || algs.get(alg) !== true) return refuse("algorithm not accepted");
+      if (typeof alg !== "string" || algs[alg] !== true) return refuse("algorithm not accepted");
       if (header.get("crit") !== undefined) return refuse("unsupported critical header");
       const sig = decodeBase64url(string.sub(token, d2! + 1));
       if (sig === undefined || sig === "") return refuse("malformed signature");
@@ -135,15 +136,15 @@ export const jwt: LuaFeature<JwtData> = {
       if (nbf !== undefined && typeof nbf !== "number") return refuse("malformed nbf");
       if (issuers !== undefined) {
         const iss = claims.get("iss");
-        if (typeof iss !== "string" || issuers.get(iss) !== true) return refuse("wrong issuer");
+        if (typeof iss !== "string" || issuers[iss] !== true) return refuse("wrong issuer");
       }
       if (audiences !== undefined) {
         const aud = claims.get("aud");
         let ok = false;
-        if (typeof aud === "string") ok = audiences.get(aud) === true;
+        if (typeof aud === "string") ok = audiences[aud] === true;
         else if (isJsonArray(aud)) {
           for (const a of aud) {
-            if (typeof a === "string" && audiences.get(a) === true) {
+            if (typeof a === "string" && audiences[a] === true) {
               ok = true;
               break;
             }
@@ -162,7 +163,8 @@ export const jwt: LuaFeature<JwtData> = {
     let cached = 0;
 
     return {
-      access: () => {
+      access: {
+        "gate:jwt": () => {
         const vars = ngx.var;
         // client-sent claim headers never reach the origin, whether or not this path is gated
         for (let i = 0; i < strip.length; i++) clearHeader(strip[i]);
@@ -203,6 +205,7 @@ export const jwt: LuaFeature<JwtData> = {
         // the verified claims, for later handlers (claim-keyed rate limits); shared between requests
         // with the same token, so read-only
         ngx.ctx.set("cdn_jwt_claims", entry.claims);
+        },
       },
     };
   },

@@ -2,6 +2,7 @@ import type { LuaFeature } from "../core/feature";
 import { readEnv } from "../core/env";
 import { compileScope } from "../core/gate-scope";
 import { refuse } from "../core/gate-deny";
+import { clientAddress } from "../core/client-address";
 import * as bitlib from "bit";
 
 /**
@@ -35,8 +36,8 @@ function isLoopback(addr: string | undefined): boolean {
   return addr === "127.0.0.1" || addr === "::1" || addr === "::ffff:127.0.0.1";
 }
 
-export const originSecret: LuaFeature<OriginSecretData> = {
-  name: "originSecret",
+export const originSecret: LuaFeature<"originSecret"> = {
+  key: "originSecret",
   setup(data) {
     const secrets: string[] = [];
     const missing: string[] = [];
@@ -60,11 +61,12 @@ export const originSecret: LuaFeature<OriginSecretData> = {
     const loopback = data.loopback;
     const inScope = compileScope(data.scope);
     return {
-      initWorker: report,
-      access: () => {
+      initWorker: { "origin-secret": report },
+      access: {
+        "gate:secret": () => {
         if (!inScope()) return;
         const vars = ngx.var;
-        if (loopback && isLoopback(vars.get("remote_addr"))) return;
+        if (loopback && isLoopback(clientAddress())) return;
         if (failClosed) return refuse(403, "origin-secret");
         const got = vars.get(headerVar);
         if (got === undefined) return refuse(403, "origin-secret");
@@ -73,6 +75,7 @@ export const originSecret: LuaFeature<OriginSecretData> = {
           if (diff(got, secrets[i]) === 0) ok = true; // no break: every secret is compared
         }
         if (!ok) return refuse(403, "origin-secret");
+        },
       },
     };
   },

@@ -1,4 +1,7 @@
 import type { LuaFeature } from "../core/feature";
+import type { ArgVar, RuleCond, RuleData, RulePoolTarget, RulesData } from "../../src/contract/index";
+import { clientAddress } from "../core/client-address";
+import { compileSet, parseAddr } from "../core/ip";
 
 /**
  * The rules engine at run time.
@@ -25,9 +28,6 @@ let factPath = "";
 let factMethod = "";
 let factHost: string | undefined;
 let factExt: string | undefined;
-let factIpDone = false;
-let factIpFamily = 0;
-const factIp: LuaTable<number, number> = new LuaTable();
 
 function host(): string {
   if (factHost === undefined) factHost = ngx.var.get("host") ?? "";
@@ -42,47 +42,6 @@ function extension(): string {
   return factExt;
 }
 
-/** Parses the client address into 16-bit words (2 for IPv4, 8 for IPv6); family 0 when unparseable. */
-function clientIp(): number {
-  if (factIpDone) return factIpFamily;
-  factIpDone = true;
-  factIpFamily = 0;
-  const addr = ngx.var.get("remote_addr") ?? "";
-  const [a, b, c, d] = string.match(addr, "^(%d+)%.(%d+)%.(%d+)%.(%d+)$");
-  if (a !== undefined) {
-    factIp.set(1, tonumber(a)! * 256 + tonumber(b)!);
-    factIp.set(2, tonumber(c)! * 256 + tonumber(d)!);
-    factIpFamily = 4;
-    return 4;
-  }
-  if (string.find(addr, ":", 1, true)[0] === undefined) return 0;
-  // IPv6: split around "::", expand, read hextets
-  const [dbl] = string.find(addr, "::", 1, true);
-  const head = dbl === undefined ? addr : string.sub(addr, 1, dbl - 1);
-  const tail = dbl === undefined ? "" : string.sub(addr, dbl + 2);
-  let n = 0;
-  const words: LuaTable<number, number> = factIp;
-  for (const [h] of string.gmatch(head, "[^:]+")) {
-    n++;
-    words.set(n, tonumber(h, 16) ?? 0);
-  }
-  let tn = 0;
-  for (const [_] of string.gmatch(tail, "[^:]+")) tn++;
-  if (dbl !== undefined) {
-    while (n < 8 - tn) {
-      n++;
-      words.set(n, 0);
-    }
-  }
-  for (const [h] of string.gmatch(tail, "[^:]+")) {
-    n++;
-    words.set(n, tonumber(h, 16) ?? 0);
-  }
-  if (n !== 8) return 0;
-  factIpFamily = 6;
-  return 6;
-}
-
 // ---- conditions -> closures ----------------------------------------------------------------------------
 
 const regexes: string[] = [];
@@ -94,7 +53,7 @@ function reFind(subject: string, re: string, opts: string): boolean {
 }
 
 /** A query parameter is present, with a value (`$arg_x`) or bare (`?x`, which `$arg_x` does not see). */
-function argPresent(varName: string): boolean {
+function argPresent(varName: ArgVar): boolean {
   if (ngx.var.get(varName) !== undefined) return true;
   const args = ngx.var.get("args");
   if (args === undefined) return false;
@@ -141,7 +100,7 @@ function compileCond(c: RuleCond): Pred {
       for (const r of res) regexes.push(r);
       return () => {
         const p = factPath;
-        if (exact.get(p) === true) return true;
+        if (exact[p] === true) return true;
         for (const pre of prefixes) if (string.sub(p, 1, pre.length) === pre) return true;
         for (const re of res) if (reFind(p, re, "jo")) return true;
         return false;
@@ -149,18 +108,18 @@ function compileCond(c: RuleCond): Pred {
     }
     case "ext": {
       const set = c.set;
-      return () => set.get(extension()) === true;
+      return () => set[extension()] === true;
     }
     case "method": {
       const set = c.set;
-      return () => set.get(factMethod) === true;
+      return () => set[factMethod] === true;
     }
     case "host": {
       const exact = c.exact;
       const suffixes = c.suffix;
       return () => {
         const h = host();
-        if (exact.get(h) === true) return true;
+        if (exact[h] === true) return true;
         for (const s of suffixes) if (h.length > s.length && string.sub(h, -s.length) === s) return true;
         return false;
       };
@@ -172,12 +131,12 @@ function compileCond(c: RuleCond): Pred {
       const decode = c.t === "arg";
       switch (c.op) {
         case "exists":
-          return decode ? () => argPresent(name) : () => {
+          return decode ? () => argPresent(name as ArgVar) : () => {
             const v = ngx.var.get(name);
             return v !== undefined && v !== "";
           };
         case "absent":
-          return decode ? () => !argPresent(name) : () => {
+          return decode ? () => !argPresent(name as ArgVar) : () => {
             const v = ngx.var.get(name);
             return v === undefined || v === "";
           };
@@ -197,22 +156,19 @@ function compileCond(c: RuleCond): Pred {
       return () => false;
     }
     case "country": {
-      const name = c.v;
+      // the country comes from a header or a variable the operator names (e.g. one set by a GeoIP module)
+      const name = c.v as NgxVarName;
       const set = c.set;
       return () => {
         const v = ngx.var.get(name);
-        return v !== undefined && set.get(string.upper(v)) === true;
+        return v !== undefined && set[string.upper(v)] === true;
       };
     }
     case "cidr": {
-      const nets = c.nets;
+      const inSet = compileSet(c.set)!;
       return () => {
-        const fam = clientIp();
-        if (fam === 0) return false;
-        for (const net of nets) {
-          if (net.family === fam && inNet(net.words, net.prefix)) return true;
-        }
-        return false;
+        parseAddr(clientAddress());
+        return inSet();
       };
     }
     case "ua": {
@@ -224,24 +180,6 @@ function compileCond(c: RuleCond): Pred {
       };
     }
   }
-}
-
-/** Is the parsed client address inside the network given as 16-bit words and a prefix length? */
-function inNet(words: number[], prefix: number): boolean {
-  let bits = prefix;
-  for (let i = 0; i < words.length; i++) {
-    if (bits <= 0) return true;
-    const w = factIp.get(i + 1);
-    if (bits >= 16) {
-      if (w !== words[i]) return false;
-    } else {
-      // compare the top `bits` bits of the word
-      const div = 2 ** (16 - bits);
-      return math.floor(w / div) === math.floor(words[i] / div);
-    }
-    bits -= 16;
-  }
-  return true;
 }
 
 // ---- indexes --------------------------------------------------------------------------------------------
@@ -325,10 +263,10 @@ function pickVariant(e: NonNullable<RuleData["exp"]>, u: number): string {
 function experiment(e: NonNullable<RuleData["exp"]>, dict: NgxSharedDict | undefined): void {
   let variant: string | undefined;
   if (e.by === "ip") {
-    variant = pickVariant(e, hashFraction(e.ipPrefix + (ngx.var.get("remote_addr") ?? "")));
+    variant = pickVariant(e, hashFraction(e.ipPrefix + clientAddress()));
   } else {
     const current = ngx.var.get(e.cookieVar);
-    if (current !== undefined && e.names.get(current) === true) {
+    if (current !== undefined && e.names[current] === true) {
       variant = current;
     } else {
       // new client: a low-discrepancy sequence over a shared counter keeps the split exact even for few
@@ -459,13 +397,13 @@ function apply(i: number, r: RuleData, dict: NgxSharedDict | undefined): void {
   if (r.bypass !== undefined) ngx.var.set("cdn_cache_bypass", r.bypass ? "1" : "");
   if (r.ttl !== undefined) ttlLoc = r.ttl;
   if (r.key !== undefined) {
-    for (const v of r.key.vars) keyExtra = keyExtra + "|" + v + "=" + (ngx.var.get(v) ?? "");
+    for (const v of r.key.vars) keyExtra = keyExtra + "|" + v + "=" + (ngx.var.get(v as NgxVarName) ?? "");
     if (r.key.tag !== "") keyExtra = keyExtra + "|tag=" + r.key.tag;
   }
   if (r.origin !== undefined) route(r.origin);
   if (r.geo !== undefined) {
-    const c = ngx.var.get(r.geo.v);
-    const t = c === undefined ? undefined : r.geo.map.get(string.upper(c));
+    const c = ngx.var.get(r.geo.v as NgxVarName);
+    const t = c === undefined ? undefined : r.geo.map[string.upper(c)];
     route(t ?? r.geo.default);
   }
   if (r.exp !== undefined) experiment(r.exp, dict);
@@ -504,7 +442,7 @@ function compile(data: RulesData): Compiled {
   const suffixes: string[] = [];
   for (const [s] of pairs(hostSuffix)) suffixes.push(s);
   const useExact = next(exact)[0] !== undefined;
-  const cookieDict = data.hasCookie ? ngx.shared.get("cdn_rules") : undefined;
+  const cookieDict = data.hasCookie ? ngx.shared.get("cdn_experiments") : undefined;
   const hasKey = data.keyParts;
   const hasTtl = data.hasTtl;
 
@@ -515,7 +453,6 @@ function compile(data: RulesData): Compiled {
     factMethod = ngx.req.get_method();
     factHost = undefined;
     factExt = undefined;
-    factIpDone = false;
     keyExtra = "";
     hdrIds = "";
     cookieOut = "";
@@ -525,7 +462,7 @@ function compile(data: RulesData): Compiled {
     stamp++;
     candN = 0;
 
-    if (useExact) addCandidates(exact.get(factPath));
+    if (useExact) addCandidates(exact[factPath]);
     if (trie !== undefined) {
       let node: TrieNode | undefined = trie;
       const p = factPath;
@@ -537,12 +474,12 @@ function compile(data: RulesData): Compiled {
     }
     if (useExt) {
       const e = extension();
-      if (e !== "") addCandidates(ext.get(e));
+      if (e !== "") addCandidates(ext[e]);
     }
-    if (useHost) addCandidates(hosts.get(host()));
+    if (useHost) addCandidates(hosts[host()]);
     if (suffixes.length > 0) {
       const h = host();
-      for (const s of suffixes) if (h.length > s.length && string.sub(h, -s.length) === s) addCandidates(hostSuffix.get(s));
+      for (const s of suffixes) if (h.length > s.length && string.sub(h, -s.length) === s) addCandidates(hostSuffix[s]);
     }
 
     // walk the indexed candidates and the always-evaluated rules together, in policy order
@@ -637,27 +574,23 @@ function compile(data: RulesData): Compiled {
   return compiled;
 }
 
-/** Access phase, before the cache key: evaluates the rules. Header filter: the TTL no-store guard. */
-export const rules: LuaFeature<RulesData> = {
-  name: "rules",
-  setup(data) {
-    const c = compile(data);
-    return data.hasTtl ? { access: c.access, header: c.nostoreCheck, initWorker: c.warmRegexes } : { access: c.access, initWorker: c.warmRegexes };
-  },
-};
-
 /**
- * The second half, registered after the cache and headers features: at the end of the access phase it
- * hands a TTL override to its location; in the header filter it applies the matched rules' response
- * headers (after the policy-wide ones, so a rule wins), `Vary: Accept` and experiment cookies.
+ * Access phase, before the cache key ("rules"): evaluates the rules; at its end ("rules:ttl", after the cache
+ * key is computed) it hands a TTL override to its location. Header filter: the TTL no-store guard before the
+ * cache decides ("rules:nostore"), and the matched rules' response headers after the policy-wide ones, so a
+ * rule wins ("rules:headers": `Vary: Accept` and experiment cookies too).
  */
-export const rulesLate: LuaFeature<RulesData> = {
-  name: "rules",
+export const rules: LuaFeature<"rules"> = {
+  key: "rules",
   setup(data) {
     const c = compile(data);
     return {
-      access: data.hasTtl ? c.ttlExec : undefined,
-      header: data.hasHeader || data.hasCookie ? c.responseHeaders : undefined,
+      access: { rules: c.access, "rules:ttl": data.hasTtl ? c.ttlExec : undefined },
+      header: {
+        "rules:nostore": data.hasTtl ? c.nostoreCheck : undefined,
+        "rules:headers": data.hasHeader || data.hasCookie ? c.responseHeaders : undefined,
+      },
+      initWorker: { rules: c.warmRegexes },
     };
   },
 };

@@ -4,8 +4,8 @@ import { readEnv } from "../core/env";
 import { encodeBase64url } from "../core/base64url";
 import { constantTimeEquals, hmac, toHex } from "../core/crypto";
 import { refuse } from "../core/gate-deny";
-import { gateAddress } from "./rate-limit-key";
-import { isEdgeRefresh } from "./cache";
+import { clientAddress } from "../core/client-address";
+import { isEdgeRefresh } from "./cache/refresh";
 
 /**
  * The signed-URL gate. The signed string is `<path>\n<expires>\n<query>[\n<ip>]` (src/sign.ts documents it):
@@ -13,15 +13,14 @@ import { isEdgeRefresh } from "./cache";
  * encoding, and the client address for IP-bound URLs. Missing or bad signature -> 403, a valid signature
  * past its expiry -> 410. Accepted requests continue without the two parameters ($args is rewritten, so the
  * cache key and the origin never see them). Refusals name the gate like the other gates' (core/gate-deny).
- * The client address of IP-bound URLs is the one the IP rules gate determined (from a trusted proxy's
- * header), else the peer's. The cache's own refreshes (which come from the edge's address) are not refused
+ * The client address of IP-bound URLs is the one every feature uses (core/client-address.ts). The cache's own refreshes (which come from the edge's address) are not refused
  * for a bad signature: they replay a URL this gate admitted (the expiry still applies, the parameters are
  * still removed, so the refresh lands on the same cache key).
  */
 
 
-export const signedUrls: LuaFeature<SignedUrlsData> = {
-  name: "signedUrls",
+export const signedUrls: LuaFeature<"signedUrls"> = {
+  key: "signedUrls",
   setup(data) {
     const inScope = compileScope(data.scope);
     const secret = readEnv(data.secretEnv);
@@ -42,7 +41,8 @@ export const signedUrls: LuaFeature<SignedUrlsData> = {
     };
 
     return {
-      access: () => {
+      access: {
+        "gate:signed": () => {
         const vars = ngx.var;
         if (!inScope()) return;
         if (secret === undefined) {
@@ -79,11 +79,12 @@ export const signedUrls: LuaFeature<SignedUrlsData> = {
         const path = q === undefined ? uri : string.sub(uri, 1, q - 1);
         const base = path + "\n" + exp + "\n" + rest;
         let ok = !requireIp && constantTimeEquals(sign(base), sig);
-        if (!ok) ok = constantTimeEquals(sign(base + "\n" + (gateAddress(ngx.ctx.get("cdn_client_ip")) ?? vars.get("remote_addr")!)), sig);
+        if (!ok) ok = constantTimeEquals(sign(base + "\n" + clientAddress()), sig);
         // the cache's own refresh replays an admitted URL from the edge's address: an IP-bound URL cannot match
         if (!ok && !isEdgeRefresh()) return refuse(403, "signed-urls");
         if (ngx.time() > (tonumber(exp) as number)) return refuse(410, "signed-urls");
         setArgs(rest);
+        },
       },
     };
   },

@@ -1,6 +1,8 @@
 import type { LuaFeature } from "../core/feature";
 import { compileScope } from "../core/gate-scope";
 import { refuse } from "../core/gate-deny";
+import { clientAddress } from "../core/client-address";
+import type { HeaderVar, WafTargetData } from "../../src/contract/index";
 
 /**
  * WAF gate.
@@ -79,7 +81,7 @@ interface Target {
   opts: string;
   kind: string;
   label: string;
-  v: string | undefined;
+  v: HeaderVar | undefined;
   /** Rules with literals, in order, with their literals as bytes. */
   gated: { id: string; re: string; lits: string[] }[];
   /** The prefilter: every literal of `gated` in one alternation (longest first). */
@@ -168,7 +170,7 @@ function writeLine(this: void, _premature: boolean, id: string, label: string, c
  * If no timer can be created (too many pending), the line is written in the request after all.
  */
 function report(id: string, label: string, verdict: string): void {
-  const client = (ngx.ctx.get("cdn_client_ip") as string | undefined) ?? ngx.var.get("remote_addr") ?? "?";
+  const client = clientAddress();
   const [ok] = timerAt(0, writeLine, id, label, client, verdict);
   if (!ok) writeLine(false, id, label, client, verdict);
 }
@@ -228,8 +230,8 @@ function check(t: Target, s: string): string | undefined {
   return undefined;
 }
 
-export const waf: LuaFeature<WafData> = {
-  name: "waf",
+export const waf: LuaFeature<"waf"> = {
+  key: "waf",
   setup(data) {
     const targets: Target[] = [];
     for (const t of data.targets) {
@@ -268,7 +270,8 @@ export const waf: LuaFeature<WafData> = {
     };
 
     return {
-      initWorker: () => {
+      initWorker: {
+        waf: () => {
         // compile (and JIT) every expression once per worker, not on a first request
         for (const t of targets) {
           if (t.always !== undefined) reFind("", t.always, t.opts);
@@ -276,8 +279,10 @@ export const waf: LuaFeature<WafData> = {
           for (const r of t.gated) reFind("", r.re, t.opts);
           if (t.pre !== undefined) reFind("", t.pre, "jo");
         }
+        },
       },
-      access: () => {
+      access: {
+        "gate:waf": () => {
         if (!inScope()) return;
         for (let i = 0; i < n; i++) {
           const t = targets[i];
@@ -304,6 +309,7 @@ export const waf: LuaFeature<WafData> = {
             }
           }
         }
+        },
       },
     };
   },

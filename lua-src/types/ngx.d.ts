@@ -28,13 +28,13 @@ interface NgxSharedDict {
 
 interface Ngx {
   /** nginx variables; a variable must be declared in nginx.conf before Lua can assign it. */
-  var: LuaTable<string, string | undefined>;
+  var: LuaTable<NgxVarName, string | undefined>;
   /** Response headers (header_filter and content phases). Assign undefined to remove one. */
   header: LuaTable<string, NgxHeaderValue>;
   req: NgxReq;
-  shared: LuaTable<string, NgxSharedDict | undefined>;
+  shared: LuaTable<NgxSharedDictName, NgxSharedDict | undefined>;
   status: number;
-  ctx: LuaTable<string, unknown>;
+  ctx: LuaTable<NgxCtxKey, unknown>;
   worker: { id(this: void): number; count(this: void): number; pid(this: void): number };
 
   say(this: void, ...args: (string | number)[]): void;

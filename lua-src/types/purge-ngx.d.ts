@@ -19,7 +19,7 @@ interface PurgeDict {
 interface PurgeNgx {
   /** The nil reply of Redis / a JSON null. */
   null: unknown;
-  shared: LuaTable<string, PurgeDict | undefined>;
+  shared: LuaTable<NgxSharedDictName, PurgeDict | undefined>;
   config: { prefix(this: void): string };
   timer: { at(this: void, delay: number, fn: (premature: boolean) => void): LuaMultiReturn<[unknown, string | undefined]> };
   worker: { id(this: void): number | undefined; exiting(this: void): boolean; pid(this: void): number };

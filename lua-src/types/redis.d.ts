@@ -15,18 +15,3 @@ interface RedisClient {
 interface RedisModule {
   "new"(this: RedisModule): LuaMultiReturn<[RedisClient | undefined, string | undefined]>;
 }
-
-/** Policy data of the fleet Redis server (src/features/redis.ts). */
-interface RedisData {
-  host: string;
-  port: number;
-  db: number;
-  timeoutMs: number;
-  poolSize: number;
-  idleMs: number;
-  passwordEnv?: string;
-}
-
-interface FeaturesData {
-  redis?: RedisData;
-}

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { EdgeIR } from "../ir/types.js";
+import type { PolicyData } from "../contract/index.js";
 import { packageRoot } from "../util/package.js";
 import { toLuaModule } from "./lua-data.js";
 import { renderNginxConf } from "./nginx-conf.js";
@@ -60,7 +61,8 @@ export function emitBundle(ir: EdgeIR): Bundle {
   const files = new Map<string, string>();
   files.set("nginx.conf", renderNginxConf(ir));
   for (const [path, text] of luaRuntimeFiles()) files.set(path, text);
-  files.set("lua/policy_data.lua", toLuaModule({ name: ir.name, features: ir.luaData }, header));
+  const data: PolicyData = { name: ir.name, features: ir.luaData, phases: ir.phases };
+  files.set("lua/policy_data.lua", toLuaModule(data, header));
   const sorted = new Map([...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   const manifest = {
     generatedBy: "cdn-build",

@@ -1,5 +1,6 @@
-import type { Feature } from "./feature.js";
+import type { Feature } from "./shared/feature.js";
 import { error, pointer } from "../validate/diagnostic.js";
+import { clientAddrVar } from "./client-address.js";
 
 /** Fields of the JSON access log: name -> nginx variable. */
 const JSON_FIELDS: [string, string][] = [
@@ -34,7 +35,8 @@ export const accessLog: Feature = {
   lower(policy, ir) {
     const format = policy.accessLog?.format ?? "json";
     // with a cache, the cache status comes from the cache feature (it knows the RAM tier)
-    const fields = JSON_FIELDS.map(([k, v]): [string, string] => [k, k === "cache" && policy.cache ? "$cdn_cache_status" : v]);
+    // the client behind trusted proxies comes from the runtime (./client-address.ts)
+    const fields = JSON_FIELDS.map(([k, v]): [string, string] => [k, k === "cache" && policy.cache ? "$cdn_cache_status" : k === "client" ? "$" + clientAddrVar(policy) : v]);
     const json = "{" + fields.map(([k, v]) => `"${k}":"${v}"`).join(",") + "}";
     ir.slots.http.push({
       partial: "access-log",

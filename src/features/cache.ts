@@ -1,4 +1,4 @@
-import type { Feature } from "./feature.js";
+import type { Feature } from "./shared/feature.js";
 import { headerVar } from "../util/nginx-var.js";
 import type { Cache } from "../policy/types.js";
 import { error, pointer, type Diagnostic } from "../validate/diagnostic.js";
@@ -41,6 +41,10 @@ function checkRam(c: Cache): Diagnostic[] {
 /** The disk cache tier: zone, key, TTLs, bypass, coalescing, stale serving, revalidation. */
 export const cache: Feature = {
   name: "cache",
+  runtime: {
+    key: "cache",
+    stages: { access: { cache: true }, header: { cache: true }, body: { cache: (d) => d.ram !== undefined }, log: { cache: true } },
+  },
   check(policy) {
     const c = policy.cache;
     if (!c) return [];
@@ -96,16 +100,13 @@ export const cache: Feature = {
       },
     });
     const lock = c.lock === false ? null : { timeout: c.lock?.timeout ?? "5s", age: c.lock?.age ?? "5s" };
-    for (const name of ["cdn_cache_key", "cdn_disk_key", "cdn_cache_bypass", "cdn_nostore", "cdn_cache_status", "cdn_cache_mkey", "cdn_cache_refresh", "cdn_cache_lock", "cdn_inm", "cdn_ims"]) {
+    for (const name of ["cdn_cache_key", "cdn_disk_key", "cdn_cache_bypass", "cdn_nostore", "cdn_cache_status", "cdn_cache_mkey", "cdn_cache_refresh", "cdn_cache_lock", "cdn_inm", "cdn_ims"] as const) {
       ir.luaVars.push({ name, value: "" });
     }
     // freshness metadata per key and variant (about 300 bytes each): twice the keys zone
     const keysZone = sizeBytes(disk.keysZone ?? "10m") ?? 10 * 1024 * 1024;
     ir.sharedDicts.push({ name: "cdn_meta", size: `${Math.max(2 * 1024, Math.ceil((2 * keysZone) / 1024))}k` });
-    if (c.ram) {
-      ir.sharedDicts.push({ name: "cdn_ram", size: c.ram.size ?? "64m" });
-      ir.bodyFilter = true;
-    }
+    if (c.ram) ir.sharedDicts.push({ name: "cdn_ram", size: c.ram.size ?? "64m" });
     ir.slots.proxy.push({
       partial: "cache",
       data: { zone: ZONE, maxAge: `${MAX_LIFETIME_S}s`, lock },
@@ -119,7 +120,7 @@ export const cache: Feature = {
       allow: typeof q === "object" ? Object.fromEntries([...q.allow].sort().map((p) => [p, true])) : {},
       host: c.key?.host ?? true,
       bypassHeaderVars: [...new Set((bypass.headers ?? []).map(headerVar))].sort(),
-      bypassCookieVars: [...new Set((bypass.cookies ?? []).map((n) => "cookie_" + n))].sort(),
+      bypassCookieVars: [...new Set((bypass.cookies ?? []).map((n) => `cookie_${n}` as const))].sort(),
       authBypass: bypass.authorization !== false,
       ttl,
       swr: c.staleWhileRevalidate ? durationSeconds(c.staleWhileRevalidate) ?? 0 : 0,

@@ -1,4 +1,4 @@
-import type { Feature } from "./feature.js";
+import type { Feature } from "./shared/feature.js";
 import type { HeaderRules } from "../policy/types.js";
 import { error, pointer, type Diagnostic } from "../validate/diagnostic.js";
 import { checkUnique } from "../validate/checks.js";
@@ -45,16 +45,23 @@ function luaRules(rules: HeaderRules | undefined): { set: [string, string][]; re
  */
 export const headers: Feature = {
   name: "headers",
+  runtime: {
+    key: "headers",
+    stages: {
+      access: { headers: (d) => d.request.set.length + d.request.remove.length > 0 },
+      header: { headers: (d) => d.response.set.length + d.response.remove.length > 0 || d.cacheStatus !== undefined },
+    },
+  },
   check(policy) {
     return [...checkRules(policy.headers?.request, "request"), ...checkRules(policy.headers?.response, "response")];
   },
   lower(policy, ir) {
     const h = policy.headers ?? {};
-    const cacheStatus = h.cacheStatus === false ? null : h.cacheStatus ?? "X-Cache";
+    const cacheStatus = h.cacheStatus === false ? undefined : h.cacheStatus ?? "X-Cache";
     ir.luaData.headers = {
       request: luaRules(h.request),
       response: luaRules(h.response),
-      cacheStatus: policy.cache ? cacheStatus : null,
+      cacheStatus: policy.cache ? cacheStatus : undefined,
     };
   },
 };

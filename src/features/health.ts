@@ -1,4 +1,4 @@
-import type { Feature } from "./feature.js";
+import type { Feature } from "./shared/feature.js";
 import { error, pointer } from "../validate/diagnostic.js";
 
 /** A health endpoint answered by nginx itself, never proxied, never logged. */

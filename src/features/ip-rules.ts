@@ -1,12 +1,9 @@
-import type { Feature } from "./feature.js";
+import type { Feature } from "./shared/feature.js";
 import type { Cidr } from "../policy/types.js";
 import { error, pointer, warning, type Diagnostic } from "../validate/diagnostic.js";
 import { compileRanges, parseBlock } from "../util/ip-ranges.js";
-import { checkScope } from "./gate-scope.js";
-import { headerVar } from "../util/nginx-var.js";
-import { lowerScope } from "./gate-scope.js";
-
-export const DEFAULT_REAL_IP_HEADER = "X-Forwarded-For";
+import { checkScope } from "./shared/gate-scope.js";
+import { lowerScope } from "./shared/gate-scope.js";
 
 function checkList(list: readonly Cidr[] | undefined, key: string, out: Diagnostic[]): void {
   (list ?? []).forEach((c, i) => {
@@ -26,6 +23,7 @@ function checkList(list: readonly Cidr[] | undefined, key: string, out: Diagnost
  */
 export const ipRules: Feature = {
   name: "ip-rules",
+  runtime: { key: "ipRules", stages: { access: { "gate:ip": true } } },
   check(policy) {
     const g = policy.ipRules;
     if (!g) return [];
@@ -48,13 +46,10 @@ export const ipRules: Feature = {
   lower(policy, ir) {
     const g = policy.ipRules;
     if (!g) return;
-    const header = g.realIpHeader ?? DEFAULT_REAL_IP_HEADER;
+    // trusted proxies and the real-IP header feed the one client address (./client-address.ts)
     ir.luaData.ipRules = {
       allow: g.allow?.length ? compileRanges(g.allow) : undefined,
       deny: g.deny?.length ? compileRanges(g.deny) : undefined,
-      trusted: g.trustedProxies?.length ? compileRanges(g.trustedProxies) : undefined,
-      headerVar: headerVar(header),
-      xff: header.toLowerCase() === "x-forwarded-for",
       scope: lowerScope(g),
     };
   },

@@ -1,35 +1,18 @@
 import { createPublicKey } from "node:crypto";
-import type { Feature } from "./feature.js";
+import type { Feature } from "./shared/feature.js";
 import type { Jwt, JwtAlgorithm } from "../policy/types.js";
 import { error, pointer, warning, type Diagnostic } from "../validate/diagnostic.js";
 import { checkDuration, checkUnique } from "../validate/checks.js";
 import { durationMs } from "../util/units.js";
-import { useEnv } from "../ir/build.js";
-import { checkScope, lowerScope, type ScopeData } from "./gate-scope.js";
+import { useEnv } from "../ir/env.js";
+import { checkScope, lowerScope } from "./shared/gate-scope.js";
 
 const HMAC_ALGS: readonly JwtAlgorithm[] = ["HS256", "HS384", "HS512"];
 /** Request headers a claim must never overwrite: nginx frames, routes or authenticates with them. */
 const RESERVED = new Set(["authorization", "host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer", "cookie", "expect"]);
 const CLAIM = /^[\x21-\x7e]{1,128}$/;
 
-/** The JWT gate's Lua data (`lua-src/features/jwt.ts`, typed in `lua-src/types/jwt-data.d.ts`). */
-export interface JwtData {
-  algs: Record<string, true>;
-  family: "hmac" | "rsa";
-  secretEnv?: string;
-  pem?: string;
-  pemFile?: string;
-  pemEnv?: string;
-  issuers?: Record<string, true>;
-  audiences?: Record<string, true>;
-  skew: number;
-  requireExp: boolean;
-  cookieVar?: string;
-  forward: [string, string][];
-  strip: string[];
-  realm: string;
-  scope?: ScopeData;
-}
+import type { JwtData } from "../contract/index.js";
 
 function list(v: string | string[] | undefined): string[] | undefined {
   return v === undefined ? undefined : typeof v === "string" ? [v] : v;
@@ -141,11 +124,11 @@ function lower(policy: { jwt?: Jwt }, ir: Parameters<NonNullable<Feature["lower"
   if (iss) data.issuers = Object.fromEntries([...iss].sort().map((s) => [s, true]));
   const aud = list(j.audience);
   if (aud) data.audiences = Object.fromEntries([...aud].sort().map((s) => [s, true]));
-  if (j.cookie) data.cookieVar = "cookie_" + j.cookie;
+  if (j.cookie) data.cookieVar = `cookie_${j.cookie}`;
   const scope = lowerScope(j);
   if (scope) data.scope = scope;
   ir.luaData.jwt = data;
 }
 
 /** The JWT gate (HS256/384/512, RS256): compile-time checks and the Lua data of `lua-src/features/jwt.ts`. */
-export const jwt: Feature = { name: "jwt", check, lower };
+export const jwt: Feature = { name: "jwt", runtime: { key: "jwt", stages: { access: { "gate:jwt": true } } }, check, lower };

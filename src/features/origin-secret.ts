@@ -1,9 +1,9 @@
-import type { Feature } from "./feature.js";
-import { useEnv } from "../ir/build.js";
+import type { Feature } from "./shared/feature.js";
+import { useEnv } from "../ir/env.js";
 import { error, pointer, type Diagnostic } from "../validate/diagnostic.js";
-import { checkScope } from "./gate-scope.js";
+import { checkScope } from "./shared/gate-scope.js";
 import { headerVar } from "../util/nginx-var.js";
-import { lowerScope } from "./gate-scope.js";
+import { lowerScope } from "./shared/gate-scope.js";
 
 export const DEFAULT_SECRET_HEADER = "X-Origin-Secret";
 
@@ -16,6 +16,7 @@ const RESERVED = new Set(["host", "content-length", "content-type", "transfer-en
  */
 export const originSecret: Feature = {
   name: "origin-secret",
+  runtime: { key: "originSecret", stages: { access: { "gate:secret": true }, initWorker: { "origin-secret": true } } },
   check(policy) {
     const g = policy.originSecret;
     if (!g) return [];

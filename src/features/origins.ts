@@ -1,4 +1,5 @@
-import type { Feature } from "./feature.js";
+import type { Feature } from "./shared/feature.js";
+import { clientAddrVar } from "./client-address.js";
 import type { Origin, Policy } from "../policy/types.js";
 import { error, pointer, type Diagnostic } from "../validate/diagnostic.js";
 import { checkDuration } from "../validate/checks.js";
@@ -93,6 +94,7 @@ export const origins: Feature = {
         tls: (o.scheme ?? "http") === "https" || routed.some((p) => policy.origins[p]?.scheme === "https"),
         // rules route per request: proxy_pass $cdn_origin_url, Host from the routed pool (see features/rules.ts)
         routed: routed.length > 0,
+        clientVar: clientAddrVar(policy),
       },
     });
   },

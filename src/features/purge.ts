@@ -1,36 +1,15 @@
-import type { Feature } from "./feature.js";
+import type { Feature } from "./shared/feature.js";
 import type { Policy } from "../policy/types.js";
 import { error, pointer, warning, type Diagnostic } from "../validate/diagnostic.js";
 import { checkCidr, checkDuration, checkSize } from "../validate/checks.js";
 import { durationMs } from "../util/units.js";
-import { useEnv } from "../ir/build.js";
+import { useEnv } from "../ir/env.js";
 
 export const DEFAULT_PURGE_ALLOW = ["127.0.0.1/32", "::1/128"];
 /** Name of the purge index shared dict (also holds the purge markers the cache tiers read). */
-export const PURGE_DICT = "cdn_purge";
-/** Name of the RAM tier's shared dict (owned by the cache feature); purge deletes keys there when it exists. */
-export const RAM_DICT = "cdn_ram";
+export const PURGE_DICT = "cdn_purge" satisfies SharedDictName;
 
-/** Lua data of the purge feature (`lua-src/types/purge-data.d.ts`). */
-export interface PurgeData {
-  enabled: boolean;
-  tokenEnv?: string;
-  hmacEnv?: string;
-  /** Seconds. */
-  maxSkew: number;
-  /** Disk cache directory (relative: to the nginx prefix) and its `levels`. */
-  cachePath: string;
-  levels: number[];
-  /** How the cache computes its key (a copy of the cache feature's settings, to compute keys from URLs). */
-  query: "all" | "none" | "allow";
-  allow: Record<string, true>;
-  host: boolean;
-  /** Seconds an index entry / purge marker lives. */
-  indexTtl: number;
-  maxKeysPerTag: number;
-  exposeTags: boolean;
-  channel: string;
-}
+import type { PurgeData, SharedDictName } from "../contract/index.js";
 
 /** The longest lifetime an object can have in the disk cache, in seconds: index entries live that long. */
 function defaultIndexTtl(policy: Policy): number {
@@ -48,6 +27,7 @@ function defaultIndexTtl(policy: Policy): number {
  */
 export const purge: Feature = {
   name: "purge",
+  runtime: { key: "purge", stages: { header: { purge: (d) => d.enabled }, initWorker: { purge: (d) => d.enabled } } },
   check(policy) {
     const out: Diagnostic[] = [];
     const p = policy.purge;

@@ -1,8 +1,10 @@
 import { createHash } from "node:crypto";
-import type { Feature } from "./feature.js";
+import type { Feature } from "./shared/feature.js";
 import type { Policy, RateLimit } from "../policy/types.js";
 import { error, pointer, warning, type Diagnostic } from "../validate/diagnostic.js";
-import { checkScope, lowerScope, type PathSetData, type ScopeData } from "./gate-scope.js";
+import { checkScope, lowerScope } from "./shared/gate-scope.js";
+import type { RateLimitData, RateLimitLimitData, SharedDictName, CdnVar } from "../contract/index.js";
+import { headerVar } from "../util/nginx-var.js";
 
 /*
  * Rate limits (policy `rateLimit`, Lua `lua-src/features/rate-limit.ts`): token buckets, per node in a
@@ -15,10 +17,10 @@ import { checkScope, lowerScope, type PathSetData, type ScopeData } from "./gate
  */
 
 /** The shared memory zone of node-scoped buckets. */
-export const RATE_LIMIT_DICT = "cdn_ratelimit";
+export const RATE_LIMIT_DICT: SharedDictName = "cdn_ratelimit";
 const RATE_LIMIT_DICT_SIZE = "16m";
 /** The nginx variable the access phase leaves for the header phase (RateLimit-* values). */
-export const RATE_LIMIT_VAR = "cdn_ratelimit";
+export const RATE_LIMIT_VAR: CdnVar = "cdn_ratelimit";
 
 const RATE = /^([0-9]+(?:\.[0-9]+)?)r\/(s|m|h)$/;
 const PER: Record<string, number> = { s: 1, m: 60, h: 3600 };
@@ -51,36 +53,6 @@ return { 1, math.ceil(tat - now) }
 `;
 export const REDIS_SCRIPT_SHA = createHash("sha1").update(REDIS_SCRIPT).digest("hex");
 
-/** Lua data of one limit (lua-src/types/rate-limit-data.d.ts). */
-export interface LimitData {
-  name: string;
-  /**
-   * Bucket key prefix: `<limit>:` in the shared dict, `cdn:rl:<policy>:<limit>:` in Redis (the nodes of one
-   * policy share buckets; other policies using the same Redis do not).
-   */
-  prefix: string;
-  /** Emission interval: seconds per request. */
-  interval: number;
-  /** Tolerance: burst * interval, seconds. */
-  tolerance: number;
-  /** Capacity (burst + 1), the RateLimit-Limit value. */
-  limit: number;
-  key: "ip" | "header" | "claim" | "group";
-  /** nginx variable of the header (`http_x_api_key`) or the claim name. */
-  arg?: string;
-  group?: PathSetData;
-  scope?: ScopeData;
-  cluster: boolean;
-  failOpen: boolean;
-  headers: boolean;
-}
-
-export interface RateLimitData {
-  limits: LimitData[];
-  dict: string;
-  script: string;
-  sha: string;
-}
 
 function checkLimit(policy: Policy, l: RateLimit, i: number, out: Diagnostic[]): void {
   const at = (...s: (string | number)[]) => pointer("rateLimit", i, ...s);
@@ -140,12 +112,12 @@ export function checkRateLimits(policy: Policy): Diagnostic[] {
   return out;
 }
 
-function lowerLimit(policy: Policy, l: RateLimit): LimitData {
+function lowerLimit(policy: Policy, l: RateLimit): RateLimitLimitData {
   const perSecond = parseRate(l.rate)!;
   const burst = l.burst ?? 0;
   const interval = 1 / perSecond;
   const cluster = l.scope === "cluster";
-  const data: LimitData = {
+  const data: RateLimitLimitData = {
     name: l.name,
     prefix: cluster ? `cdn:rl:${policy.name}:${l.name}:` : `${l.name}:`,
     interval,
@@ -161,10 +133,10 @@ function lowerLimit(policy: Policy, l: RateLimit): LimitData {
   if (typeof key === "object") {
     if ("header" in key) {
       data.key = "header";
-      data.arg = "http_" + key.header.toLowerCase().replace(/-/g, "_");
+      data.headerVar = headerVar(key.header);
     } else if ("claim" in key) {
       data.key = "claim";
-      data.arg = key.claim;
+      data.claim = key.claim;
     } else {
       data.key = "group";
       data.group = lowerScope({ paths: policy.pathGroups![key.pathGroup]! })!.only;
@@ -175,6 +147,14 @@ function lowerLimit(policy: Policy, l: RateLimit): LimitData {
 
 export const rateLimit: Feature = {
   name: "rate-limit",
+  runtime: {
+    key: "rateLimit",
+    stages: {
+      // limits keyed by a JWT claim run after the JWT gate verified the token
+      access: { "gate:rate": (d) => d.limits.some((l) => l.key !== "claim"), "gate:rate-claims": (d) => d.limits.some((l) => l.key === "claim") },
+      header: { "rate-limit": true },
+    },
+  },
   check: checkRateLimits,
   lower(policy, ir) {
     const limits = policy.rateLimit ?? [];

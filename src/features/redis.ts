@@ -1,19 +1,10 @@
-import type { Feature } from "./feature.js";
+import type { Feature } from "./shared/feature.js";
 import { pointer } from "../validate/diagnostic.js";
 import { checkDuration } from "../validate/checks.js";
 import { durationMs } from "../util/units.js";
-import { useEnv } from "../ir/build.js";
+import { useEnv } from "../ir/env.js";
 
-/** Lua data of the shared Redis connection settings (`lua-src/core/redis.ts`). */
-export interface RedisData {
-  host: string;
-  port: number;
-  db: number;
-  timeoutMs: number;
-  poolSize: number;
-  idleMs: number;
-  passwordEnv?: string;
-}
+import type { RedisData } from "../contract/index.js";
 
 /**
  * The fleet's Redis server: no nginx config of its own, only connection settings for the Lua features that
@@ -21,6 +12,7 @@ export interface RedisData {
  */
 export const redis: Feature = {
   name: "redis",
+  runtime: { key: "redis", stages: {} },
   check(policy) {
     const r = policy.redis;
     if (!r) return [];

@@ -1,9 +1,11 @@
-import type { Feature } from "./feature.js";
+import type { Feature } from "./shared/feature.js";
 import type { Actions, Condition, HeaderRules, Policy, Rule } from "../policy/types.js";
 import { error, pointer, warning, type Diagnostic } from "../validate/diagnostic.js";
 import { checkCidr, checkDuration, checkUnique } from "../validate/checks.js";
 import { durationSeconds } from "../util/units.js";
-import { parseCidr } from "../util/cidr.js";
+import { compileRanges } from "../util/ip-ranges.js";
+import { headerVar } from "../util/nginx-var.js";
+import type { CdnVar, RuleCond, RuleData, RulePoolTarget, RulesIndexData } from "../contract/index.js";
 import { defaultOriginName, upstreamName } from "./origins.js";
 import { and, conjuncts, countryVar, decodePath, type CondNode, type PathAlt } from "./rules/conditions.js";
 import { covers, prepare, staticEval, type Prepared } from "./rules/analysis.js";
@@ -350,7 +352,7 @@ function check(policy: Policy): Diagnostic[] {
 // lowering
 
 /** A condition node as the Lua runtime evaluates it (see lua-src/types/rules-data.d.ts). */
-function luaCond(n: CondNode): unknown {
+function luaCond(n: CondNode): RuleCond {
   switch (n.t) {
     case "and":
     case "or":
@@ -358,7 +360,7 @@ function luaCond(n: CondNode): unknown {
     case "not":
       return { t: "not", c: luaCond(n.c) };
     case "path": {
-      const exact: Record<string, boolean> = {};
+      const exact: Record<string, true> = {};
       const prefix: string[] = [];
       const re: string[] = [];
       for (const alt of n.alts) {
@@ -371,57 +373,29 @@ function luaCond(n: CondNode): unknown {
     }
     case "ext":
     case "method":
-      return { t: n.t, set: Object.fromEntries(n.set.map((s) => [s, true])) };
+      return { t: n.t, set: trueSet(n.set) };
     case "host":
-      return { t: "host", exact: Object.fromEntries(n.exact.map((s) => [s, true])), suffix: n.suffix };
+      return { t: "host", exact: trueSet(n.exact), suffix: n.suffix };
     case "header":
-      return { t: "var", v: "http_" + n.name.replace(/-/g, "_"), op: n.op, value: n.value };
+      return { t: "var", v: headerVar(n.name), op: n.op, value: n.value };
     case "cookie":
-      return { t: "var", v: "cookie_" + n.name, op: n.op, value: n.value };
+      return { t: "var", v: `cookie_${n.name}`, op: n.op, value: n.value };
     case "arg":
-      return { t: "arg", v: "arg_" + n.name, op: n.op, value: n.value };
+      return { t: "arg", v: `arg_${n.name}`, op: n.op, value: n.value };
     case "country":
-      return { t: "country", v: n.source, set: Object.fromEntries(n.set.map((s) => [s, true])) };
+      return { t: "country", v: n.source, set: trueSet(n.set) };
     case "cidr":
-      return { t: "cidr", nets: n.nets.map(luaCidr) };
+      return { t: "cidr", set: compileRanges(n.nets) };
     case "ua":
       return { t: "ua", re: n.patterns.length === 1 ? n.patterns[0]! : n.patterns.map((p) => `(?:${p})`).join("|") };
   }
 }
 
-/** A CIDR as 16-bit words (8 for IPv6, 2 for IPv4) and a prefix length, so Lua compares numbers. */
-function luaCidr(text: string): { family: number; words: number[]; prefix: number } {
-  const c = parseCidr(text)!;
-  if (c.family === 4) {
-    const b = c.address.split(".").map(Number);
-    return { family: 4, words: [(b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!], prefix: c.prefix };
-  }
-  return { family: 6, words: ipv6Words(c.address), prefix: c.prefix };
+function trueSet(keys: readonly string[]): Record<string, true> {
+  return Object.fromEntries(keys.map((k) => [k, true as const]));
 }
 
-function ipv6Words(addr: string): number[] {
-  let s = addr;
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
-  const tail: number[] = [];
-  if (v4) {
-    const b = v4[1]!.split(".").map(Number);
-    tail.push((b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!);
-    s = s.slice(0, -v4[1]!.length).replace(/:$/, "") || ":";
-    if (s.endsWith(":") && !s.endsWith("::")) s = s + ":";
-  }
-  const [head, rest] = s.split("::");
-  const h = head ? head.split(":").filter((x) => x !== "").map((x) => parseInt(x, 16)) : [];
-  const r = rest !== undefined && rest !== "" ? rest.split(":").filter((x) => x !== "").map((x) => parseInt(x, 16)) : [];
-  const fill = 8 - tail.length - h.length - r.length;
-  return [...h, ...(s.includes("::") ? Array(Math.max(0, fill)).fill(0) : []), ...r, ...tail].slice(0, 8);
-}
-
-interface PoolTarget {
-  url: string;
-  host: string;
-}
-
-function poolTarget(policy: Policy, name: string): PoolTarget {
+function poolTarget(policy: Policy, name: string): RulePoolTarget {
   const o = policy.origins[name]!;
   return { url: `${o.scheme ?? "http"}://${upstreamName(name)}`, host: o.hostHeader ?? "" };
 }
@@ -434,9 +408,9 @@ function sortedPairs(set: Record<string, string> | undefined): [string, string][
   return Object.entries(set ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-function luaRule(policy: Policy, rule: Rule): Record<string, unknown> {
+function luaRule(policy: Policy, rule: Rule): RuleData {
   const a = rule.then;
-  const r: Record<string, unknown> = { name: rule.name, cont: rule.continue === true, cond: luaCond(and(conjuncts(rule.when))) };
+  const r: RuleData = { name: rule.name, cont: rule.continue === true, cond: luaCond(and(conjuncts(rule.when))), hdr: false };
   if (a.cache) {
     if (a.cache.bypass !== undefined) r.bypass = a.cache.bypass;
     if (a.cache.ttl !== undefined) r.ttl = "@" + ttlLocation(a.cache.ttl);
@@ -485,7 +459,7 @@ function luaRule(policy: Policy, rule: Rule): Record<string, unknown> {
       cookieVar: `cookie_${e.cookie ?? `cdn_exp_${e.name}`}`,
       counter: `exp:${e.name}`,
       ipPrefix: `${e.name}:`,
-      maxAge: durationSeconds(e.cookieMaxAge ?? "30d"),
+      maxAge: durationSeconds(e.cookieMaxAge ?? "30d")!,
       header: e.header ?? `X-Experiment-${e.name}`,
       prefix: e.pathPrefix ?? false,
       key: e.cacheKey ?? e.pathPrefix ?? false,
@@ -499,7 +473,7 @@ function luaRule(policy: Policy, rule: Rule): Record<string, unknown> {
       origin: img.origin === undefined ? undefined : poolTarget(policy, img.origin),
       formats: img.formats ?? ["avif", "webp"],
       url: img.url ?? "{path}",
-      widthParam: "arg_" + (img.widthParam ?? "w"),
+      widthParam: `arg_${img.widthParam ?? "w"}`,
       widths: [...new Set(img.widths ?? [])].sort((x, y) => x - y),
     };
   }
@@ -508,7 +482,7 @@ function luaRule(policy: Policy, rule: Rule): Record<string, unknown> {
 }
 
 /** Chooses, for each rule, one index that is a necessary condition of it (or none: always evaluated). */
-function buildIndex(rules: Rule[]): Record<string, unknown> {
+function buildIndex(rules: Rule[]): RulesIndexData {
   const exact: Record<string, number[]> = {};
   const prefix = new Map<string, number[]>();
   const ext: Record<string, number[]> = {};
@@ -596,7 +570,7 @@ function lower(policy: Policy, ir: Parameters<NonNullable<Feature["lower"]>>[1])
 
   // rules apply to proxied traffic only (not to the purge or other endpoint locations): `location /`
   // marks its requests
-  const vars: { name: string; value: string }[] = [{ name: "cdn_rules_on", value: "" }];
+  const vars: { name: CdnVar; value: string }[] = [{ name: "cdn_rules_on", value: "" }];
   ir.slots.proxy.push({ partial: "rules-proxy", data: {} });
   if (routed.length) {
     const d = poolTarget(policy, def);
@@ -607,7 +581,7 @@ function lower(policy: Policy, ir: Parameters<NonNullable<Feature["lower"]>>[1])
   if (keyParts) vars.push({ name: "cdn_rules_key", value: "" });
   if (ttls.length) vars.push({ name: "cdn_rules_ttl", value: "" }, { name: "cdn_rules_nostore", value: "" });
   ir.luaVars.push(...vars);
-  if (cookieExperiments) ir.sharedDicts.push({ name: "cdn_rules", size: "1m" });
+  if (cookieExperiments) ir.sharedDicts.push({ name: "cdn_experiments", size: "1m" });
 
   ir.slots.http.push({
     partial: "rules",
@@ -635,4 +609,16 @@ function lower(policy: Policy, ir: Parameters<NonNullable<Feature["lower"]>>[1])
  * The rules engine: ordered conditions -> actions, compiled to indexed Lua data (exact paths and hosts in
  * hash tables, prefixes in a trie) so the per-request cost does not grow with the number of rules.
  */
-export const rules: Feature = { name: "rules", check, lower };
+export const rules: Feature = {
+  name: "rules",
+  runtime: {
+    key: "rules",
+    stages: {
+      access: { rules: true, "rules:ttl": (d) => d.hasTtl },
+      header: { "rules:nostore": (d) => d.hasTtl, "rules:headers": (d) => d.hasHeader || d.hasCookie },
+      initWorker: { rules: true },
+    },
+  },
+  check,
+  lower,
+};

@@ -1,4 +1,4 @@
-import type { Feature } from "./feature.js";
+import type { Feature } from "./shared/feature.js";
 import { error, pointer, type Diagnostic } from "../validate/diagnostic.js";
 import { checkUnique } from "../validate/checks.js";
 

@@ -1,18 +1,10 @@
-import type { Feature } from "./feature.js";
+import type { Feature } from "./shared/feature.js";
 import type { SignedUrls } from "../policy/types.js";
 import { error, pointer, warning, type Diagnostic } from "../validate/diagnostic.js";
-import { useEnv } from "../ir/build.js";
-import { checkScope, lowerScope, type ScopeData } from "./gate-scope.js";
+import { useEnv } from "../ir/env.js";
+import { checkScope, lowerScope } from "./shared/gate-scope.js";
 
-/** The signed-URL gate's Lua data (`lua-src/features/signed-urls.ts`, typed in `lua-src/types/signed-urls-data.d.ts`). */
-export interface SignedUrlsData {
-  secretEnv: string;
-  hex: boolean;
-  expParam: string;
-  sigParam: string;
-  requireIp: boolean;
-  scope?: ScopeData;
-}
+import type { SignedUrlsData } from "../contract/index.js";
 
 /** Defaults of the signed-URL settings, shared with `src/sign.ts`. */
 export function signedUrlSettings(s: SignedUrls): { encoding: "hex" | "base64url"; expiresParam: string; signatureParam: string; requireIp: boolean } {
@@ -59,4 +51,4 @@ function lower(policy: { signedUrls?: SignedUrls }, ir: Parameters<NonNullable<F
 }
 
 /** The signed-URL gate: HMAC-SHA256 over path, expiry, remaining query (and client IP). */
-export const signedUrls: Feature = { name: "signed-urls", check, lower };
+export const signedUrls: Feature = { name: "signed-urls", runtime: { key: "signedUrls", stages: { access: { "gate:signed": true } } }, check, lower };

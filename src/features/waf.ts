@@ -1,35 +1,18 @@
-import type { Feature } from "./feature.js";
+import type { Feature } from "./shared/feature.js";
 import type { Policy, Waf } from "../policy/types.js";
 import { error, pointer, warning, type Diagnostic } from "../validate/diagnostic.js";
 import { sizeBytes } from "../util/units.js";
-import { checkScope } from "./gate-scope.js";
+import { checkScope } from "./shared/gate-scope.js";
 import { headerVar } from "../util/nginx-var.js";
-import { lowerScope } from "./gate-scope.js";
-import { BUILTIN_RULES, RULE_SETS } from "./waf-rules.js";
+import { lowerScope } from "./shared/gate-scope.js";
+import { BUILTIN_RULES, RULE_SETS } from "./waf/builtin-rules.js";
 
 export const DEFAULT_BODY_MAX = "64k";
 const BODY_MAX_LIMIT = 1024 * 1024;
 
-/** One inspected part of the request and its rules. */
-export interface WafTargetData {
-  /** path | query | ua | header | body */
-  kind: string;
-  /** Label in the log line ("path", "query", "user-agent", "header:referer", "body"). */
-  label: string;
-  /** nginx variable of a `header` target. */
-  var?: string;
-  /** Case-insensitive matching: only for targets with custom rules (built-in patterns are lower-case). */
-  ci: boolean;
-  /**
-   * The rules in order. A rule with `lits` runs only when one of its literals is in the input (checked by
-   * `pre` first, one regex pass for all of them); the others are combined into `always`.
-   */
-  rules: { id: string; re: string; lits?: string[] }[];
-  /** The rules without literals (custom rules, the scanner list) as one PCRE alternation, run on every request. */
-  always?: string;
-  /** The literals of the other rules as one PCRE alternation: the prefilter, run on every request. */
-  pre?: string;
-}
+import type { HeaderVar, WafData, WafTargetData } from "../contract/index.js";
+
+export type { WafTargetData };
 
 /** A literal as a PCRE expression: `\xHH` escapes kept, every other non-alphanumeric character escaped. */
 function literalRegex(lit: string): string {
@@ -39,12 +22,6 @@ function literalRegex(lit: string): string {
     .join("");
 }
 
-export interface WafData {
-  block: boolean;
-  targets: WafTargetData[];
-  bodyMax?: number;
-  scope: unknown;
-}
 
 function activeBuiltins(w: Waf) {
   const sets = new Set(w.ruleSets ?? RULE_SETS);
@@ -55,7 +32,7 @@ function activeBuiltins(w: Waf) {
 /** Groups the enabled rules by target; the rules without literals of a target become one regex (exported for tests). */
 export function compileWaf(w: Waf): WafTargetData[] {
   const groups = new Map<string, WafTargetData>();
-  const add = (key: string, kind: string, label: string, rule: { id: string; re: string; lits?: string[] }, custom: boolean, v?: string) => {
+  const add = (key: string, kind: WafTargetData["kind"], label: string, rule: { id: string; re: string; lits?: string[] }, custom: boolean, v?: HeaderVar) => {
     let g = groups.get(key);
     if (!g) {
       g = v === undefined ? { kind, label, ci: false, rules: [] } : { kind, label, var: v, ci: false, rules: [] };
@@ -149,6 +126,7 @@ function checkWaf(w: Waf, policy: Policy): Diagnostic[] {
  */
 export const waf: Feature = {
   name: "waf",
+  runtime: { key: "waf", stages: { access: { "gate:waf": true }, initWorker: { waf: true } } },
   check(policy) {
     return policy.waf ? checkWaf(policy.waf, policy) : [];
   },

@@ -1,23 +1,15 @@
 import type { Policy } from "../policy/types.js";
-import { FEATURES } from "../features/index.js";
-import type { EdgeIR, Target } from "./types.js";
-import { DEBIAN_LUA_MODULE, DEBIAN_NDK_MODULE } from "../runtime/nginx.js";
+import type { Feature } from "../features/shared/feature.js";
+import type { Phase, PhasePlan, PhaseStep } from "../contract/index.js";
+import type { EdgeIR } from "./types.js";
+import { TARGETS, type Target } from "./targets.js";
+import { PHASES, STAGE_ORDER } from "./names.js";
 
-/** Where each target finds the Lua module and the resty libraries. */
-const TARGETS: Record<Target, { modules: string[]; luaPath: string[] }> = {
-  // OpenResty ships the Lua module built in and its lualib on the default path.
-  openresty: { modules: [], luaPath: [] },
-  // Debian/Ubuntu: libnginx-mod-http-lua (+ its NDK dependency), lua-resty-core and lrucache in /usr/share/lua/5.1.
-  "nginx-lua": {
-    modules: [DEBIAN_NDK_MODULE, DEBIAN_LUA_MODULE],
-    luaPath: ["/usr/share/lua/5.1/?.lua"],
-  },
-};
-
-export const TARGET_NAMES = Object.keys(TARGETS) as Target[];
-
-/** Lowers a validated policy into the IR: a skeleton, then each feature adds its part, in registry order. */
-export function buildIR(policy: Policy, target: Target, toolVersion: string): EdgeIR {
+/**
+ * Lowers a validated policy into the IR: a skeleton, then each feature adds its part, in registry order;
+ * last, the run list of every phase from the enabled features' stages.
+ */
+export function buildIR(policy: Policy, target: Target, toolVersion: string, features: readonly Feature[]): EdgeIR {
   const t = TARGETS[target];
   const ir: EdgeIR = {
     name: policy.name,
@@ -26,22 +18,35 @@ export function buildIR(policy: Policy, target: Target, toolVersion: string): Ed
     main: { user: null, workerProcesses: "auto", workerConnections: 4096, modules: [...t.modules], env: [] },
     luaPackagePath: ["$prefix/lua/?.lua", ...t.luaPath, ";"].join(";"),
     sharedDicts: [],
-    bodyFilter: false,
     luaVars: [],
     server: { listen: [], serverNames: [] },
     slots: { main: [], http: [], server: [], proxy: [], locations: [] },
     luaData: {},
+    phases: { access: [], header: [], body: [], log: [], initWorker: [] },
   };
-  for (const f of FEATURES) f.lower?.(policy, ir);
+  for (const f of features) f.lower?.(policy, ir);
   ir.main.env = [...new Set(ir.main.env)].sort();
+  ir.phases = planPhases(ir, features);
   return ir;
 }
 
-/**
- * Declares that the Lua runtime reads `ref` from the environment (nginx only passes variables listed with
- * `env`) and returns the variable name for the feature's Lua data.
- */
-export function useEnv(ir: EdgeIR, ref: { env: string }): string {
-  ir.main.env.push(ref.env);
-  return ref.env;
+/** Orders the handlers of the enabled features in each phase by the contract's stage order. */
+function planPhases(ir: EdgeIR, features: readonly Feature[]): PhasePlan {
+  const plan = { access: [], header: [], body: [], log: [], initWorker: [] } as PhasePlan;
+  for (const phase of PHASES) {
+    const order: readonly string[] = STAGE_ORDER[phase];
+    const steps: { step: PhaseStep; at: number }[] = [];
+    for (const f of features) {
+      const rt = f.runtime;
+      const data = rt && ir.luaData[rt.key];
+      if (!rt || data === undefined) continue;
+      const stages = (rt.stages as Partial<Record<Phase, Record<string, true | ((d: unknown) => boolean)>>>)[phase];
+      for (const [stage, on] of Object.entries(stages ?? {})) {
+        if (on === true || on(data)) steps.push({ step: [rt.key, stage], at: order.indexOf(stage) });
+      }
+    }
+    // stable: features in the same stage keep registry order
+    plan[phase] = steps.sort((a, b) => a.at - b.at).map((s) => s.step);
+  }
+  return plan;
 }

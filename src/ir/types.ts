@@ -2,8 +2,10 @@
  * EdgeIR: the normalised plan a bundle is emitted from. Features fill it in `lower()`; the emitter renders
  * it. Every field is present (null when absent) so templates can run in Handlebars strict mode.
  */
+import type { CdnVar, FeaturesData, PhasePlan, SharedDictName } from "../contract/index.js";
+import type { Target } from "./targets.js";
 
-export type Target = "openresty" | "nginx-lua";
+export type { Target };
 
 /** A piece of nginx.conf rendered by `templates/partials/<partial>.hbs` with `data` as its context. */
 export interface Part {
@@ -41,16 +43,19 @@ export interface EdgeIR {
   /** lua_package_path: the bundle's own lua/ first, then the target's libraries. */
   luaPackagePath: string;
   /** lua_shared_dict zones. */
-  sharedDicts: { name: string; size: string }[];
-  /** Whether the Lua body filter hook is installed (a feature captures response bodies). */
-  bodyFilter: boolean;
+  sharedDicts: { name: SharedDictName; size: string }[];
   /** nginx variables the Lua hooks write (declared with `set` in the server). */
-  luaVars: { name: string; value: string }[];
+  luaVars: { name: CdnVar; value: string }[];
   server: {
     listen: { address: string | null; port: number }[];
     serverNames: string[];
   };
   slots: Slots;
-  /** Policy data handed to the Lua runtime, by feature name; a feature with no entry is off in Lua. */
-  luaData: Record<string, unknown>;
+  /** Policy data handed to the Lua runtime, by feature; a feature with no entry is off in Lua. */
+  luaData: Partial<FeaturesData>;
+  /**
+   * The handlers each phase runs, in order (filled by the pipeline from the enabled features' stages). A
+   * phase with none gets no `*_by_lua` directive at all.
+   */
+  phases: PhasePlan;
 }

@@ -774,8 +774,8 @@ export interface OriginSecret extends GateScope {
 /**
  * IP rules gate: allow and deny lists of IPv4/IPv6 CIDR blocks. A client in `deny` gets 403 (deny wins);
  * when `allow` is given, a client outside it gets 403 too. IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`)
- * count as IPv4. The client address is the peer address, or, when the peer is one of `trustedProxies`,
- * the address the proxy reports in `realIpHeader`. The lists are compiled into sorted, merged ranges and
+ * count as IPv4. The client address is the one of `clientAddress` (the peer, or what a trusted proxy
+ * reports). The lists are compiled into sorted, merged ranges and
  * binary-searched: thousands of blocks cost a few comparisons per request.
  */
 export interface IpRules extends GateScope {
@@ -790,16 +790,39 @@ export interface IpRules extends GateScope {
    */
   deny?: Cidr[];
   /**
-   * Peers whose `realIpHeader` is believed. From any other peer the header is ignored (it can be forged).
+   * Peers whose `realIpHeader` is believed. The same as the top-level `clientAddress.trustedProxies` (which
+   * is preferred: the address it gives is used by every feature); give one of the two.
    * @example ["10.0.0.0/8"]
    */
   trustedProxies?: Cidr[];
   /**
-   * Where a trusted proxy puts the client address: `X-Forwarded-For` (the rightmost address that is not a
-   * trusted proxy is the client) or a header holding one address, like `X-Real-IP`.
+   * Where a trusted proxy puts the client address; the same as `clientAddress.header`.
    * @default "X-Forwarded-For"
    */
   realIpHeader?: HeaderName;
+}
+
+/**
+ * How the edge finds the client's address, for every feature that uses one (IP rules, rate limits, the
+ * rules engine's `clientIp` and A/B splits by IP, signed URLs bound to an IP, the access log, the
+ * `X-Real-IP` sent to the origin). Without trusted proxies it is the peer address. When the peer is one of
+ * `trustedProxies`, it is the address that proxy reports in `header`: for `X-Forwarded-For`, the rightmost
+ * hop that is not itself a trusted proxy. Hops written with a port (`203.0.113.5:4711`, `[2001:db8::1]:443`)
+ * or in brackets are read as their address; IPv4-mapped IPv6 addresses count as IPv4.
+ * @example { "trustedProxies": ["10.0.0.0/8"], "header": "X-Forwarded-For" }
+ */
+export interface ClientAddress {
+  /**
+   * Peers whose `header` is believed. From any other peer the header is ignored (it can be forged).
+   * @example ["10.0.0.0/8", "2001:db8::/32"]
+   */
+  trustedProxies: Cidr[];
+  /**
+   * Where a trusted proxy puts the client address: `X-Forwarded-For` (a list, read right to left) or a header
+   * holding one address, like `X-Real-IP`.
+   * @default "X-Forwarded-For"
+   */
+  header?: HeaderName;
 }
 
 /** A built-in WAF rule set. */
@@ -1336,7 +1359,9 @@ export interface Policy {
   pathGroups?: { [name: string]: PathPattern[] };
   /** Access gate: refuse requests without the origin secret header (runs first). */
   originSecret?: OriginSecret;
-  /** Access gate: IPv4/IPv6 allow and deny lists, with trusted proxies (runs after `originSecret`). */
+  /** The client address every feature uses: the peer, or what a trusted proxy reports. */
+  clientAddress?: ClientAddress;
+  /** Access gate: IPv4/IPv6 allow and deny lists (runs after `originSecret`). */
   ipRules?: IpRules;
   /** Access gate: web application firewall (runs after the IP rules and rate limits). */
   waf?: Waf;

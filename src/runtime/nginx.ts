@@ -12,6 +12,7 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { execa } from "execa";
 import { request } from "undici";
+import { DEBIAN_LUA_MODULE, DEBIAN_MODULES_DIR, DEBIAN_NDK_MODULE } from "../ir/targets.js";
 
 export type RuntimeKind = "openresty" | "nginx-lua";
 
@@ -49,10 +50,7 @@ export interface StartBundleOptions {
   env?: Record<string, string>;
 }
 
-/** Where Debian's libnginx-mod-http-lua (and its NDK dependency) put their modules. */
-export const DEBIAN_MODULES_DIR = "/usr/lib/nginx/modules";
-export const DEBIAN_NDK_MODULE = `${DEBIAN_MODULES_DIR}/ndk_http_module.so`;
-export const DEBIAN_LUA_MODULE = `${DEBIAN_MODULES_DIR}/ngx_http_lua_module.so`;
+export { DEBIAN_LUA_MODULE, DEBIAN_MODULES_DIR, DEBIAN_NDK_MODULE };
 
 /** The Debian packages that provide nginx with Lua. */
 export const APT_PACKAGES = [

@@ -7,22 +7,9 @@ import { isIP } from "node:net";
  * folded into the IPv4 ranges, as the runtime does with mapped client addresses.
  */
 
-export interface Ipv4Ranges {
-  /** Range starts, ascending. */
-  s: number[];
-  /** Range ends (inclusive), same index. */
-  e: number[];
-}
+import type { IpRangeSetData } from "../contract/index.js";
 
-export interface Ipv6Ranges {
-  s: string[];
-  e: string[];
-}
-
-export interface IpRangeSet {
-  v4: Ipv4Ranges;
-  v6: Ipv6Ranges;
-}
+export type IpRangeSet = IpRangeSetData;
 
 export interface ParsedBlock {
   family: 4 | 6;
@@ -58,7 +45,7 @@ function ipv6ToBig(a: string): bigint {
 
 /** Parses an IPv4/IPv6 address or CIDR block; undefined when it is not one. */
 export function parseBlock(value: string): ParsedBlock | undefined {
-  const parts = value.trim().split("/");
+  const parts = value.split("/");
   if (parts.length > 2) return undefined;
   const [address, prefixText] = parts as [string, string | undefined];
   const family = isIP(address);

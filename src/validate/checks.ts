@@ -1,5 +1,5 @@
 import { durationMs, MAX_SECONDS_MS, MAX_TIMER_MS, sizeBytes } from "../util/units.js";
-import { parseCidr } from "../util/cidr.js";
+import { parseBlock } from "../util/ip-ranges.js";
 import { error, type Diagnostic } from "./diagnostic.js";
 
 /** Shared semantic checks used by several features. Each returns the diagnostics it found (0 or 1). */
@@ -34,7 +34,7 @@ export function checkSize(value: string | undefined, path: string, opts: { min?:
 }
 
 export function checkCidr(value: string, path: string): Diagnostic[] {
-  return parseCidr(value) ? [] : [error("CDN2012", path, `"${value}" is not an IPv4/IPv6 address or CIDR block`, 'e.g. "10.0.0.0/8" or "2001:db8::/32"')];
+  return parseBlock(value) ? [] : [error("CDN2012", path, `"${value}" is not an IPv4/IPv6 address or CIDR block`, 'e.g. "10.0.0.0/8" or "2001:db8::/32"')];
 }
 
 /** Reports case-insensitive duplicates in a list of names. */

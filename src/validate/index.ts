@@ -1,5 +1,5 @@
 import type { Policy } from "../policy/types.js";
-import { FEATURES } from "../features/index.js";
+import type { Feature } from "../features/shared/feature.js";
 import { hasErrors, type Diagnostic } from "./diagnostic.js";
 import { validateSchema } from "./schema.js";
 
@@ -7,11 +7,11 @@ import { validateSchema } from "./schema.js";
  * Validates a policy value: JSON Schema first, then every feature's semantic checks (only on a value that
  * matches the schema, so checks can trust the types). Returns every problem found.
  */
-export function validatePolicy(value: unknown): { policy?: Policy; diagnostics: Diagnostic[] } {
+export function validatePolicy(value: unknown, features: readonly Feature[]): { policy?: Policy; diagnostics: Diagnostic[] } {
   const schemaDiags = validateSchema(value);
   if (hasErrors(schemaDiags)) return { diagnostics: schemaDiags };
   const policy = value as Policy;
   const diagnostics = [...schemaDiags];
-  for (const f of FEATURES) if (f.check) diagnostics.push(...f.check(policy));
+  for (const f of features) if (f.check) diagnostics.push(...f.check(policy));
   return hasErrors(diagnostics) ? { diagnostics } : { policy, diagnostics };
 }

@@ -100,12 +100,12 @@ describe("rate limits: validation", () => {
 async function lua(code: string): Promise<string> {
   const prelude = `package.path = "${ROOT}/lua-dist/?.lua;" .. package.path
 ngx = { md5 = function(s) return "md5(" .. #s .. ")" end }
-local m = require("features.rate-limit-key")
+local m = require("features.rate-limit.key")
 `;
   return (await execa("luajit", ["-e", prelude + code])).stdout;
 }
 
-describe("rate limits: bucket keys (LuaJIT unit tests of lua-src/features/rate-limit-key.ts)", () => {
+describe("rate limits: bucket keys (LuaJIT unit tests of lua-src/features/rate-limit/key.ts)", () => {
   it("keys by header value, falling back to the client address when it is missing or empty", async () => {
     expect(await lua(`print(m.bucketKey("header", "k1", "1.2.3.4"))`)).toBe("hk1");
     expect(await lua(`print(m.bucketKey("header", nil, "1.2.3.4"))`)).toBe("i1.2.3.4");
@@ -124,11 +124,6 @@ describe("rate limits: bucket keys (LuaJIT unit tests of lua-src/features/rate-l
     // no JWT gate / anonymous request: no claims table at all
     expect(await lua(`print(m.bucketKey("claim", m.claimOf(nil, "sub"), "::1"))`)).toBe("i::1");
     expect(await lua(`print(m.bucketKey("claim", m.claimOf("not a table", "sub"), "::1"))`)).toBe("i::1");
-  });
-
-  it("takes the client address from the IP rules gate (ngx.ctx.cdn_client_ip) when it set one", async () => {
-    expect(await lua(`print(m.gateAddress("203.0.113.7"))`)).toBe("203.0.113.7");
-    expect(await lua(`print(m.gateAddress(nil), m.gateAddress(""), m.gateAddress(42))`)).toBe("nil\tnil\tnil");
   });
 
   it("keeps namespaces apart and uses one bucket for a path group", async () => {

@@ -5,7 +5,7 @@ import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
 import { http, luaErrors } from "../support/http.js";
 import { compile } from "../../src/compile.js";
 import { compileWaf } from "../../src/features/waf.js";
-import { BUILTIN_RULES } from "../../src/features/waf-rules.js";
+import { BUILTIN_RULES } from "../../src/features/waf/builtin-rules.js";
 import type { Policy, Waf } from "../../src/policy/types.js";
 import { env } from "../../src/policy/env.js";
 import { attackCorpus, benignCorpus, type CorpusRequest } from "../fixtures/waf/corpus.js";

@@ -1,0 +1,507 @@
+import type { LuaFeature } from "../../core/feature";
+import { normaliseArgs } from "../../core/cache-key";
+import { features } from "../../core/policy";
+import { FLAG_NO_CACHE, FLAG_NO_STALE, PURGE_HARD, PURGE_SOFT } from "../../core/cache-rfc";
+import { cc, freshnessOf } from "./freshness";
+import { single, validator } from "./headers";
+import { lookupMeta, metaString, parseMeta, sget, type Meta } from "./meta";
+import { variantSig, varyNames } from "./vary";
+import { invalidate, purgeState } from "./markers";
+import { initRefresh, refreshNow, refreshToken, REFRESH_HEADER, startBackgroundRefresh } from "./refresh";
+import { captureBody, ramHitLabel, ramLookup, refreshRamCopy, serveRam, startCapture } from "./ram";
+
+/**
+ * The cache at run time: RFC 9111 decisions for the disk tier (stored by nginx's proxy_cache) and the RAM
+ * hot tier (a lua_shared_dict served from the access phase). The parts:
+ *   freshness.ts   the one freshness computation (lifetime, initial age, stale windows)
+ *   meta.ts        freshness metadata of stored objects (`cdn_meta`) and their Vary variants
+ *   markers.ts     purge markers and invalidation (the contract with the purge feature)
+ *   refresh.ts     refreshes through the edge itself (stale-while-revalidate, revalidation)
+ *   ram.ts         the RAM tier (lookup, serving, admission)
+ *
+ * CONTRACT with the purge feature (keep these names): the cache key of a request is `$cdn_cache_key`
+ * (computed here, in the access phase). Disk entries are nginx's (`proxy_cache_path ... levels=1:2`), file
+ * name = md5 hex of the disk key. With Vary, the first variant stored lives under K; every other variant
+ * under its own disk key K .. "\0" .. sig, which `$cdn_disk_key` (the proxy_cache_key) holds for the
+ * request. Purge markers make every variant of K unreachable whether or not its file is deleted.
+ * `$cdn_cache_status` is the final status label (HIT, HIT-RAM, STALE-RAM, MISS, EXPIRED, STALE,
+ * REVALIDATED, BYPASS).
+ *
+ * Design: nginx ignores the origin's caching headers and keeps every stored object for a long time
+ * (proxy_cache_valid <max>); freshness lives in the metadata, written when a response completed (log
+ * phase), and read by the access phase, which steers nginx: fresh -> nginx serves its HIT; stale -> a
+ * background refresh (stale-while-revalidate), a synchronous conditional refresh through the edge itself
+ * (revalidation, stale-if-error) or a forced refetch (`$cdn_cache_bypass`). Storability is decided in the
+ * header filter, which runs before nginx evaluates `proxy_no_cache $cdn_nostore`.
+ *
+ * Per-request state lives in locals and nginx variables (and ngx.ctx for what the log phase needs): the
+ * access handler yields (refreshes, waiting for another request's refresh), so nothing of a request is kept
+ * in module variables.
+ */
+
+const UNSAFE = new LuaTable<string, boolean>();
+UNSAFE.set("POST", true);
+UNSAFE.set("PUT", true);
+UNSAFE.set("DELETE", true);
+UNSAFE.set("PATCH", true);
+
+// headers a 304 from the origin may update on the stored object (RFC 9111 4.3.4), applied on disk hits
+const UPDATABLE = ["Cache-Control", "Expires", "ETag", "Last-Modified", "CDN-Cache-Control"];
+
+/** Metadata to write once the response completed: [mkey, record, varyKey?, varyNames?, baseSig?]. */
+type PendingMeta = [string, string, string?, string?, string?];
+
+// Requests of this worker with metadata to write / a refetch lock to release in the log phase. The log
+// phase only touches ngx.ctx while these are non-zero; a request that ends early leaves a count behind,
+// which only costs that lookup, never correctness.
+let pendingMeta = 0;
+let pendingLocks = 0;
+
+export const cache: LuaFeature<"cache"> = {
+  key: "cache",
+  setup(data) {
+    const headerVars = data.bypassHeaderVars;
+    const cookieVars = data.bypassCookieVars;
+    const authBypass = data.authBypass;
+    const useArgs = data.query !== "none";
+    const rulesKey = features.rules !== undefined && features.rules.keyParts;
+    const ttlTable = data.ttl;
+    const anyTtl = ttlTable["any"];
+    const defSwr = data.swr;
+    const defSie = data.sie;
+    const revalidate = data.revalidate;
+    const maxLifetime = data.maxLifetime;
+    const lockWait = data.lockTimeout;
+    const refreshMs = data.refreshTimeoutMs;
+    const ramOn = data.ram !== undefined;
+    const ramMax = data.ram !== undefined ? data.ram.maxObjectSize : 0;
+    // the purge feature removes the tag headers from client responses unless it exposes them: a RAM copy
+    // never stores them then, so a RAM hit needs no purge header work
+    const purgeData = features.purge;
+    const dropTags = purgeData !== undefined && purgeData.enabled && !purgeData.exposeTags;
+    const minHits = data.ram !== undefined ? data.ram.minHits : 0;
+    initRefresh();
+
+    const metaDict = ngx.shared.get("cdn_meta")!;
+    const ramDict = ngx.shared.get("cdn_ram");
+    const purgeDict = ngx.shared.get("cdn_purge");
+
+    const setPendingMeta = (m: PendingMeta) => {
+      const ctx = ngx.ctx;
+      if (ctx.get("cdn_pending_meta") === undefined) pendingMeta++;
+      ctx.set("cdn_pending_meta", m);
+    };
+
+    /** The heuristic lifetime of a status from the policy's TTL table (-1: none). */
+    const heuristicTtl = (status: number): number => ttlTable[tostring(status)] ?? anyTtl ?? -1;
+
+    /** Computes the cache key of a URL (path + query) the way the access phase does, for invalidation. */
+    const keyOf = (scheme: string, host: string, uri: string): string => {
+      const [q] = string.find(uri, "?", 1, true);
+      const path = q === undefined ? uri : string.sub(uri, 1, q - 1);
+      let key = data.host ? scheme + "://" + host + path : path;
+      if (useArgs && q !== undefined) {
+        const args = normaliseArgs(data, ngx.decode_args(string.sub(uri, q + 1), 100));
+        if (args !== "") key = key + "?" + args;
+      }
+      return key;
+    };
+
+    /** The request's cache key (and whether a policy or rule bypass applies). */
+    const requestKey = (): string => {
+      const vars = ngx.var;
+      const uri = vars.get("request_uri")!;
+      const q = string.find(uri, "?", 1, true)[0];
+      const path = q === undefined ? uri : string.sub(uri, 1, q - 1);
+      let key = data.host ? vars.get("scheme")! + "://" + vars.get("host")! + path : path;
+      if (useArgs && vars.get("args") !== undefined) {
+        const [args] = ngx.req.get_uri_args(100);
+        const norm = normaliseArgs(data, args);
+        if (norm !== "") key = key + "?" + norm;
+      }
+      if (rulesKey) {
+        // cache key additions of the rules engine (variant, image format, rule key parts)
+        const extra = vars.get("cdn_rules_key");
+        if (extra !== undefined && extra !== "") key = key + "#" + extra;
+      }
+      return key;
+    };
+
+    /** Policy bypass (cookies, headers, a rule) or Authorization: sets the variables, returns true. */
+    const bypassed = (): boolean => {
+      const vars = ngx.var;
+      let bypass = false;
+      for (const name of headerVars) {
+        const value = vars.get(name);
+        if (value !== undefined && value !== "") {
+          bypass = true;
+          break;
+        }
+      }
+      if (!bypass) {
+        for (const name of cookieVars) {
+          if (vars.get(name) !== undefined) {
+            bypass = true;
+            break;
+          }
+        }
+      }
+      if (bypass || vars.get("cdn_cache_bypass") === "1") {
+        // policy (or rule) bypass: neither served from the cache nor stored
+        vars.set("cdn_cache_bypass", "1");
+        vars.set("cdn_nostore", "1");
+        return true;
+      }
+      if (authBypass && vars.get("http_authorization") !== undefined) {
+        // Authorization: not served from the cache; stored only when the response allows it (header filter)
+        vars.set("cdn_cache_bypass", "1");
+        return true;
+      }
+      return false;
+    };
+
+    /** The RAM tier's answer for a fresh or stale-while-revalidate object; returns when it has none. */
+    const tryRam = (ram: NgxSharedDict, meta: NgxSharedDict, key: string, method: string, now: number): void => {
+      const [obj, ramKey] = ramLookup(ram, key);
+      if (obj === undefined) return;
+      const [p, purgeAt] = purgeState(purgeDict, key, obj.storedAt);
+      if (p === PURGE_HARD) {
+        ram.delete(key);
+        return;
+      }
+      const age = obj.initAge + now - obj.storedAt;
+      if (p === 0 && age < obj.lifetime) return serveRam(obj, age, "HIT-RAM", method);
+      const staleness = p === PURGE_SOFT ? now - purgeAt : age - obj.lifetime;
+      if ((obj.flags & FLAG_NO_STALE) === 0 && staleness < obj.swr) {
+        const lockKey = "R:" + ramKey;
+        if (meta.add(lockKey, true, 60)[0]) startBackgroundRefresh(lockKey, refreshMs);
+        return serveRam(obj, age, "STALE-RAM", method);
+      }
+    };
+
+    const access = () => {
+      const vars = ngx.var;
+      if (vars.get("cdn_cache_on") !== "1") return; // not the proxy location (health, purge, ...)
+      const bypass = bypassed();
+      const key = requestKey();
+      vars.set("cdn_cache_key", key);
+
+      const marker = vars.get("http_x_cdn_refresh");
+      if (marker !== undefined) {
+        ngx.req.clear_header(REFRESH_HEADER);
+        if (marker === refreshToken()) {
+          // a refresh sent by this edge: fetch (conditionally when we hold validators) and store
+          vars.set("cdn_cache_refresh", "1");
+          vars.set("cdn_cache_bypass", "1");
+          const [st, m, mkey, disk] = lookupMeta(metaDict, key);
+          vars.set("cdn_disk_key", disk);
+          // conditional only for an object that still exists (not invalidated, not hard-purged)
+          if (revalidate && st === "O" && purgeState(purgeDict, key, m!.storedAt)[0] !== PURGE_HARD) {
+            vars.set("cdn_cache_mkey", mkey);
+            if (m!.etag !== "") vars.set("cdn_inm", m!.etag);
+            if (m!.lm !== "") vars.set("cdn_ims", m!.lm);
+          }
+          return;
+        }
+      }
+      const method = ngx.req.get_method();
+      if (method !== "GET" && method !== "HEAD") {
+        vars.set("cdn_disk_key", key);
+        return;
+      }
+      const meta = metaDict;
+      if (bypass) {
+        // not looked up, but a response stored for it must land under its variant's disk key
+        const [, , , disk] = lookupMeta(meta, key);
+        vars.set("cdn_disk_key", disk);
+        return;
+      }
+      const now = ngx.now();
+
+      // RAM tier first
+      if (ramDict !== undefined) tryRam(ramDict, meta, key, method, now);
+
+      // disk tier: steer nginx with the metadata ($cdn_disk_key is set here, a RAM hit never needs it)
+      const [state, m, mkey, disk] = lookupMeta(meta, key);
+      vars.set("cdn_disk_key", disk);
+      if (state === undefined) return; // unknown: nginx decides (MISS, or a hit stored before a restart)
+      vars.set("cdn_cache_mkey", mkey);
+      let staleness: number;
+      let gone = state === "X";
+      if (gone) staleness = 1e9;
+      else {
+        const [p, purgeAt] = purgeState(purgeDict, key, m!.storedAt);
+        const age = m!.initAge + now - m!.storedAt;
+        gone = p === PURGE_HARD;
+        if (gone) staleness = 1e9;
+        else if (p === PURGE_SOFT) staleness = now - purgeAt;
+        else if (age < m!.lifetime) return; // fresh: nginx serves its HIT
+        else staleness = age - m!.lifetime;
+      }
+      const canStale = state === "O" && (m!.flags & FLAG_NO_STALE) === 0 && staleness < 1e9;
+      if (canStale && staleness < m!.swr) {
+        // stale-while-revalidate: this request gets the stale object, one background refresh per key
+        const lockKey = "R:" + mkey;
+        if (meta.add(lockKey, true, 60)[0]) startBackgroundRefresh(lockKey, refreshMs);
+        vars.set("cdn_cache_status", "STALE");
+        return;
+      }
+      const sieOk = canStale && staleness < m!.sie;
+      const conditional = !gone && revalidate && (m!.etag !== "" || m!.lm !== "");
+      const lockKey = "L:" + mkey;
+      if (meta.add(lockKey, true, lockWait + refreshMs / 1000)[0]) {
+        if (sieOk || conditional) {
+          // synchronous refresh through the edge (conditional when we hold validators), then serve
+          // what the disk now holds: the revalidated or new object, or the stale one if the origin failed
+          const status = refreshNow(refreshMs);
+          meta.delete(lockKey);
+          // the refresh wrote new metadata: the disk holds the revalidated (or new) object, serve it once
+          // even when its lifetime is 0 (no-cache)
+          const [st2, m2] = lookupMeta(meta, key);
+          if (st2 === "O" && m2!.storedAt >= now) {
+            vars.set("cdn_cache_status", status === 304 ? "REVALIDATED" : "EXPIRED");
+            return;
+          }
+          if (sieOk && (status === 0 || status >= 500)) {
+            vars.set("cdn_cache_status", "STALE");
+            return;
+          }
+        }
+        // refetch: nginx goes to the origin and replaces the stored object (lock released in the log phase)
+        vars.set("cdn_cache_lock", lockKey);
+        pendingLocks++;
+        vars.set("cdn_cache_bypass", "1");
+        // a hard-purged (or invalidated) object no longer exists: to the client this is a MISS
+        vars.set("cdn_cache_status", gone ? "MISS" : "EXPIRED");
+        return;
+      }
+      // another request is refreshing this key: wait for it (request coalescing for stale objects)
+      const deadline = now + lockWait;
+      const was = state === "O" ? m!.storedAt : -1;
+      while (ngx.now() < deadline) {
+        ngx.sleep(0.01);
+        const [st2, m2] = lookupMeta(meta, key);
+        if (st2 === "O" && m2!.storedAt !== was) return; // refreshed by the other request
+        if (meta.get(lockKey)[0] === undefined) break;
+      }
+      if (sieOk) {
+        vars.set("cdn_cache_status", "STALE");
+        return;
+      }
+      vars.set("cdn_cache_bypass", "1");
+      vars.set("cdn_cache_status", gone ? "MISS" : "EXPIRED");
+    };
+
+    /** Removes the response headers the origin named in `Connection` (RFC 9110 7.6.1). */
+    const dropConnectionHeaders = () => {
+      const conn = ngx.var.get("upstream_http_connection");
+      if (conn === undefined) return;
+      for (const [name] of string.gmatch(conn, "[^,%s]+")) {
+        const l = string.lower(name);
+        if (l !== "close" && l !== "keep-alive") ngx.header.set(name, undefined);
+      }
+    };
+
+    /** A successful unsafe request invalidates the target URI and same-host Location / Content-Location. */
+    const invalidateAfterUnsafe = (key: string, status: number) => {
+      if (status < 200 || status >= 400) return;
+      const vars = ngx.var;
+      invalidate(metaDict, ramDict, key);
+      const scheme = vars.get("scheme")!;
+      const host = vars.get("host")!;
+      for (const name of ["Location", "Content-Location"]) {
+        const v = single(ngx.header.get(name));
+        if (typeof v === "string") {
+          let u: string | undefined = v;
+          if (string.sub(v, 1, 1) !== "/") {
+            const [s, hst, rest] = string.match(v, "^(https?)://([^/]+)(.*)$");
+            u = s !== undefined && string.lower(hst!) === string.lower(host) ? (rest === "" ? "/" : rest) : undefined;
+          }
+          if (u !== undefined) invalidate(metaDict, ramDict, keyOf(scheme, host, u));
+        }
+      }
+    };
+
+    /** A disk hit: Age from the metadata (rebuilt from the stored headers when missing); RAM admission. */
+    const diskHit = (key: string, status: number, method: string, preset: string | undefined, now: number) => {
+      const vars = ngx.var;
+      const meta = metaDict;
+      const mkeyVar = vars.get("cdn_cache_mkey");
+      let m: Meta | undefined;
+      if (mkeyVar !== undefined && mkeyVar !== "") {
+        const s = sget(meta, mkeyVar);
+        if (s !== undefined) m = parseMeta(s);
+      } else {
+        const [st, rec] = lookupMeta(meta, key);
+        if (st === "O") m = rec;
+      }
+      const h = ngx.header;
+      if (m === undefined) {
+        // no metadata (a restart emptied the dict, or it was evicted): rebuild it from the stored headers
+        const [lt0, ia, swr, sie, flags] = freshnessOf(h, now, now, heuristicTtl(status) < 0 ? 0 : heuristicTtl(status), defSwr, defSie, maxLifetime);
+        const lt = lt0 < 0 ? 0 : lt0;
+        const names = varyNames(h.get("Vary"));
+        if (names !== "" && names !== "*" && vars.get("cdn_disk_key") === key) meta.set(key, "V|0|" + names + "|" + variantSig(names));
+        const rec = metaString(now, lt, ia, swr, sie, flags, validator(h.get("Last-Modified")), "", validator(h.get("ETag")));
+        meta.set(names === "" || names === "*" ? key : key + "\u0000" + variantSig(names), rec);
+        m = parseMeta(rec)!;
+      }
+      if (m.hdrs !== "") {
+        // headers updated by a 304 since the object was stored (RFC 9111 4.3.4)
+        for (const [name, value] of string.gmatch(m.hdrs, "([^\u0001]+)\u0002([^\u0001]*)")) h.set(name, value);
+      }
+      h.set("Age", tostring(math.floor(m.initAge + now - m.storedAt)));
+      vars.set("cdn_cache_status", preset !== undefined && preset !== "" ? preset : "HIT");
+      if (ramOn && status === 200 && method === "GET" && vars.get("http_range") === undefined) {
+        const [n] = meta.incr("H:" + key, 1, 0, 60);
+        if (n !== undefined && n >= minHits) {
+          const names = varyNames(h.get("Vary"));
+          if (names !== "*") startCapture(key, names, m, ramMax, dropTags);
+        }
+      }
+    };
+
+    /** The origin answered a revalidation with 304: the stored object is fresh again, updated headers. */
+    const revalidated = (now: number) => {
+      const vars = ngx.var;
+      vars.set("cdn_nostore", "1");
+      const mkey = vars.get("cdn_cache_mkey");
+      if (mkey === undefined || mkey === "") return;
+      const s = sget(metaDict, mkey);
+      const old = s === undefined ? undefined : parseMeta(s);
+      if (old === undefined) return;
+      const h = ngx.header;
+      let [lt, ia, swr, sie, flags, explicit] = freshnessOf(h, now, ngx.req.start_time(), old.lifetime, defSwr, defSie, maxLifetime);
+      if (!explicit) {
+        // no freshness information in the 304: the stored lifetime and windows stay
+        lt = old.lifetime;
+        swr = old.swr;
+        sie = old.sie;
+        flags = old.flags;
+      } else if (lt < 0) lt = old.lifetime;
+      let hdrs = "";
+      for (const name of UPDATABLE) {
+        const v = single(h.get(name));
+        if (typeof v === "string") hdrs = hdrs + name + "\u0002" + v + "\u0001";
+      }
+      if (hdrs === "") hdrs = old.hdrs;
+      const etagNew = validator(h.get("ETag"));
+      const lmNew = validator(h.get("Last-Modified"));
+      const etag = etagNew !== "" ? etagNew : old.etag;
+      const lm = lmNew !== "" ? lmNew : old.lm;
+      setPendingMeta([mkey, metaString(now, lt, ia, swr, sie, flags, lm, hdrs, etag)]);
+      if (ramDict !== undefined) {
+        // a 304 that changed stored headers drops the RAM copy (the next disk hit copies the updated one);
+        // otherwise the RAM copy's freshness is refreshed in place (same body, same headers)
+        if (hdrs !== old.hdrs) ramDict.delete(mkey);
+        else refreshRamCopy(ramDict, mkey, now, lt, ia, swr, sie, flags);
+      }
+    };
+
+    /** A response from the origin: decides whether it is stored, and with which freshness. */
+    const fromOrigin = (key: string, status: number, method: string, refresh: boolean, now: number) => {
+      const vars = ngx.var;
+      const nostore = () => {
+        vars.set("cdn_nostore", "1");
+        // a failed refresh keeps the stale object (stale-if-error); otherwise clients go to the origin
+        if (refresh && status < 500) setPendingMeta([key, "X|" + now]);
+      };
+      if (status < 200 || status === 206 || status === 304) return nostore();
+      if (refresh && status >= 500) return nostore();
+      const h = ngx.header;
+      const ruleTtl = vars.get("cdn_rules_ttl");
+      const [rt] = ruleTtl !== undefined && ruleTtl !== "" ? string.match(ruleTtl, "_(%d+)$") : [undefined];
+      let [lt, ia, swr, sie, flags] = freshnessOf(h, now, ngx.req.start_time(), heuristicTtl(status), defSwr, defSie, maxLifetime);
+      if (cc.noStore || cc.private) return nostore();
+      if (vars.get("http_authorization") !== undefined && !(cc.public || cc.sMaxAge >= 0 || cc.mustRevalidate)) return nostore();
+      if (h.get("Set-Cookie") !== undefined) return nostore();
+      const names = varyNames(h.get("Vary"));
+      if (names === "*") return nostore();
+      if (rt !== undefined && (status === 200 || status === 203 || status === 301 || status === 302 || status === 307 || status === 308)) {
+        lt = math.min(tonumber(rt)!, maxLifetime); // a rule's TTL overrides the origin's freshness
+        if ((flags & FLAG_NO_CACHE) !== 0) lt = 0;
+      }
+      if (lt < 0) return nostore();
+      const etag = validator(h.get("ETag"));
+      const lm = validator(h.get("Last-Modified"));
+      if (lt === 0 && swr === 0 && sie === 0 && (!revalidate || (etag === "" && lm === ""))) return nostore();
+      const mkey = names === "" ? key : key + "\u0000" + variantSig(names);
+      // with Vary: the index names the Vary headers, and the signature of the variant stored under K itself
+      const sig = names === "" ? "" : variantSig(names);
+      setPendingMeta([mkey, metaString(now, lt, ia, swr, sie, flags, lm, "", etag), names === "" ? undefined : key, names, vars.get("cdn_disk_key") === key ? sig : undefined]);
+      if (ramDict !== undefined) {
+        // a new body: the RAM copy is outdated; hot objects are captured again
+        const hot = ramDict.get(mkey)[0] !== undefined;
+        ramDict.delete(mkey);
+        let n = 0;
+        if (!refresh) n = metaDict.incr("H:" + key, 1, 0, 60)[0] ?? 0;
+        if (status === 200 && method === "GET" && vars.get("http_range") === undefined && (hot || n >= minHits)) {
+          startCapture(key, names, { storedAt: now, lifetime: lt, initAge: ia, swr, sie, flags, lm, etag }, ramMax, dropTags);
+        }
+      }
+    };
+
+    const header = () => {
+      if (ramHitLabel() !== undefined) return; // served from RAM: nothing to decide
+      const vars = ngx.var;
+      const key = vars.get("cdn_cache_key");
+      if (key === undefined || key === "") return;
+      const preset = vars.get("cdn_cache_status");
+      if (preset === "HIT-RAM" || preset === "STALE-RAM") return;
+      dropConnectionHeaders();
+      const status = ngx.status;
+      const method = ngx.req.get_method();
+      if (UNSAFE.get(method) === true) return invalidateAfterUnsafe(key, status);
+      if (method !== "GET" && method !== "HEAD") return;
+      const ucs = vars.get("upstream_cache_status");
+      const now = ngx.now();
+      if (ucs === "HIT") return diskHit(key, status, method, preset, now);
+      if (ucs === undefined || ucs === "") return;
+      // a response from the origin (MISS, BYPASS, EXPIRED, ...)
+      vars.set("cdn_cache_status", preset !== undefined && preset !== "" ? preset : ucs);
+      const refresh = vars.get("cdn_cache_refresh") === "1";
+      if (status === 304 && refresh) return revalidated(now);
+      if (vars.get("cdn_nostore") === "1") return;
+      fromOrigin(key, status, method, refresh, now);
+    };
+
+    const body = () => {
+      if (ramDict !== undefined) captureBody(ramDict, ramMax);
+    };
+
+    const log = () => {
+      if (pendingLocks <= 0 && pendingMeta <= 0) return;
+      const vars = ngx.var;
+      const meta = metaDict;
+      if (pendingLocks > 0 && vars.get("cdn_cache_bypass") === "1") {
+        const lock = vars.get("cdn_cache_lock");
+        if (lock !== undefined && lock !== "") {
+          meta.delete(lock);
+          pendingLocks--;
+        }
+      }
+      if (pendingMeta <= 0) return;
+      const ctx = ngx.ctx;
+      const m = ctx.get("cdn_pending_meta") as PendingMeta | undefined;
+      if (m === undefined) return;
+      ctx.set("cdn_pending_meta", undefined);
+      pendingMeta--;
+      // only once the response completed, i.e. nginx has the object on disk
+      if (vars.get("request_completion") !== "OK" && vars.get("cdn_cache_refresh") !== "1") return;
+      if (m[2] !== undefined) {
+        const cur = sget(meta, m[2]);
+        let inval = "0";
+        let baseSig = m[4];
+        if (cur !== undefined) {
+          const [t, curBase] = string.match(cur, "^[VX]|([^|]*)|?[^|]*|?(.*)$");
+          inval = t ?? "0";
+          if (baseSig === undefined && string.byte(cur, 1) === 86) baseSig = curBase;
+        }
+        meta.set(m[2], "V|" + inval + "|" + m[3]! + "|" + (baseSig ?? ""));
+      }
+      meta.set(m[0], m[1]);
+    };
+
+    return { access: { cache: access }, header: { cache: header }, body: { cache: body }, log: { cache: log } };
+  },
+};

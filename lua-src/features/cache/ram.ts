@@ -1,0 +1,267 @@
+import * as base from "resty.core.base";
+import { etagMatches } from "../../core/cache-rfc";
+import { variantSig } from "./vary";
+import { sget } from "./meta";
+
+/**
+ * The RAM hot tier: a lua_shared_dict (`cdn_ram`) served from the access phase. Everything stored for key K
+ * (all Vary variants) is reachable only through the dict key K: K holds the object, or "V|<vary names>" and
+ * the variants live under K .. "\0" .. sig, so `ngx.shared.cdn_ram:delete(K)` retires every variant.
+ *
+ * An object is one string: "R|storedAt|lifetime|initAge|swr|sie|flags|status|hlen|lm|etag\n", then `hlen`
+ * bytes of header lines ("Name:value\n"), then the body. A worker keeps the parsed form of the objects it
+ * served (bounded), so a hit parses nothing.
+ */
+
+/** A RAM object, parsed. Immutable: a new object in the dict is a new string, parsed again. */
+export interface RamObject {
+  blob: string;
+  storedAt: number;
+  lifetime: number;
+  initAge: number;
+  swr: number;
+  flags: number;
+  status: number;
+  lm: string;
+  etag: string;
+  names: string[];
+  values: (string | string[])[];
+  body: string;
+  /** tostring(#body), for Content-Length */
+  len: string;
+}
+
+const RAM_RE = "^R|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^\n]*)\n";
+
+let parsed = new LuaTable<string, RamObject>();
+let parsedBytes = 0;
+const PARSED_MAX_BYTES = 8 * 1024 * 1024;
+
+function parseRam(blob: string): RamObject | undefined {
+  const [a, b, c, d, _e, f, st, hl, lm, etag] = string.match(blob, RAM_RE);
+  if (a === undefined) return undefined;
+  const bodyAt = string.find(blob, "\n", 1, true)[0]! + 1;
+  const hend = bodyAt + tonumber(hl)!;
+  const names: string[] = [];
+  const values: (string | string[])[] = [];
+  let pos = bodyAt;
+  while (pos < hend) {
+    const [nl] = string.find(blob, "\n", pos, true);
+    const [colon] = string.find(blob, ":", pos, true);
+    const name = string.sub(blob, pos, colon! - 1);
+    const value = string.sub(blob, colon! + 1, nl! - 1);
+    const last = names.length - 1;
+    if (last >= 0 && names[last] === name) {
+      const cur = values[last];
+      if (typeof cur === "object") cur.push(value);
+      else values[last] = [cur, value];
+    } else {
+      names.push(name);
+      values.push(value);
+    }
+    pos = nl! + 1;
+  }
+  const body = string.sub(blob, hend);
+  return {
+    blob,
+    storedAt: tonumber(a)!,
+    lifetime: tonumber(b)!,
+    initAge: tonumber(c)!,
+    swr: tonumber(d)!,
+    flags: tonumber(f)!,
+    status: tonumber(st)!,
+    lm: lm!,
+    etag: etag!,
+    names,
+    values,
+    body,
+    len: tostring(body.length),
+  };
+}
+
+/** Finds the request's RAM object of key K (through the Vary index): the object and its dict key. */
+export function ramLookup(this: void, ram: NgxSharedDict, key: string): LuaMultiReturn<[RamObject | undefined, string]> {
+  let ramKey = key;
+  let blob = sget(ram, key);
+  if (blob === undefined) return $multi(undefined, ramKey);
+  if (string.byte(blob, 1) === 86) {
+    const [names] = string.match(blob, "^V|(.*)$");
+    ramKey = key + "\u0000" + variantSig(names!);
+    blob = sget(ram, ramKey);
+    if (blob === undefined) return $multi(undefined, ramKey);
+  }
+  const known = parsed.get(ramKey);
+  if (known !== undefined && known.blob === blob) return $multi(known, ramKey);
+  const obj = parseRam(blob);
+  if (obj === undefined) return $multi(undefined, ramKey);
+  if (parsedBytes > PARSED_MAX_BYTES) {
+    parsed = new LuaTable();
+    parsedBytes = 0;
+  }
+  parsedBytes = parsedBytes + blob.length;
+  parsed.set(ramKey, obj);
+  return $multi(obj, ramKey);
+}
+
+// The request being answered from the RAM tier while its response headers go out (the header filter runs
+// inside ngx.print / ngx.send_headers, before they return: nothing yields in between), and its cache status
+// label. The header filters of the cache, purge and headers features check it first to skip what a RAM hit
+// does not need. Compared with the current request's identity, so it can never leak into another request.
+const getRequest = base.get_request;
+let ramReq: unknown = undefined;
+let ramLabel = "";
+
+/**
+ * The cache status label (HIT-RAM, STALE-RAM) while the current request's response headers go out from the
+ * RAM tier, else undefined. For the header filters: a RAM hit has no upstream and nothing to store.
+ */
+export function ramHitLabel(this: void): string | undefined {
+  if (ramReq === undefined || ramReq !== getRequest()) return undefined;
+  return ramLabel;
+}
+
+/** Answers the request from a RAM object (headers, Age, 304 to a matching conditional, HEAD) and ends it. */
+export function serveRam(this: void, obj: RamObject, age: number, label: string, method: string): never {
+  const vars = ngx.var;
+  vars.set("cdn_cache_status", label);
+  const h = ngx.header;
+  const names = obj.names;
+  const values = obj.values;
+  for (let i = 0; i < names.length; i++) h.set(names[i], values[i]);
+  h.set("Age", tostring(math.floor(age)));
+  let notModified = false;
+  if (obj.status === 200) {
+    const inm = vars.get("http_if_none_match");
+    if (inm !== undefined) notModified = obj.etag !== "" && etagMatches(inm, obj.etag);
+    else if (obj.lm !== "") {
+      const ims = vars.get("http_if_modified_since");
+      if (ims !== undefined) {
+        const t = ngx.parse_http_time(ims);
+        const l = ngx.parse_http_time(obj.lm);
+        notModified = t !== undefined && l !== undefined && l <= t;
+      }
+    }
+  }
+  ramLabel = label;
+  if (notModified) {
+    ngx.status = 304;
+    h.set("Content-Type", undefined);
+    h.set("Content-Length", undefined);
+    ramReq = getRequest();
+    ngx.send_headers();
+    ramReq = undefined;
+    return ngx.exit(304);
+  }
+  ngx.status = obj.status;
+  h.set("Content-Length", obj.len);
+  if (method === "HEAD") {
+    ramReq = getRequest();
+    ngx.send_headers();
+    ramReq = undefined;
+    return ngx.exit(ngx.HTTP_OK);
+  }
+  ramReq = getRequest();
+  ngx.print(obj.body);
+  ramReq = undefined;
+  return ngx.exit(ngx.HTTP_OK);
+}
+
+// ---- admission: the body of a response is captured (body filter) and stored when complete ---------------
+
+/** A capture in progress, in ngx.ctx.cdn_capture. */
+interface Capture {
+  key: string;
+  index: string | undefined;
+  indexKey: string;
+  head: string;
+  headers: string;
+  parts: string[];
+  n: number;
+  ttl: number;
+}
+
+// response headers never copied into a RAM object (hop-by-hop, or recomputed when served)
+const SKIP_STORE = new LuaTable<string, boolean>();
+for (const h of ["connection", "keep-alive", "transfer-encoding", "content-length", "age", "proxy-connection", "te", "trailer", "upgrade"]) SKIP_STORE.set(h, true);
+
+// Requests of this worker with a capture pending: the body filter only touches ngx.ctx while non-zero (a
+// request that ends early leaves a count behind, which only costs that lookup, never correctness).
+let captures = 0;
+
+/** The freshness a RAM object starts with (copied from the disk object's metadata). */
+export interface RamFreshness {
+  storedAt: number;
+  lifetime: number;
+  initAge: number;
+  swr: number;
+  sie: number;
+  flags: number;
+  lm: string;
+  etag: string;
+}
+
+/**
+ * Starts capturing the current response's body into the RAM tier, with the headers as they are now (header
+ * filter). `varyList` names the Vary headers ("" without Vary); `dropTags` leaves Cache-Tag / Surrogate-Key
+ * out (the purge feature removes them from client responses).
+ */
+export function startCapture(this: void, key: string, varyList: string, f: RamFreshness, maxSize: number, dropTags: boolean): void {
+  const len = tonumber(ngx.header.get("Content-Length") as string | undefined);
+  if (len !== undefined && len > maxSize) return;
+  const lines: string[] = [];
+  const hs = ngx.resp.get_headers(100, true);
+  for (const [name, value] of pairs(hs)) {
+    const lname = string.lower(name);
+    if (SKIP_STORE.get(lname) !== true && !(dropTags && (lname === "cache-tag" || lname === "surrogate-key"))) {
+      if (typeof value === "object") for (const v of value) lines.push(name + ":" + v + "\n");
+      else lines.push(name + ":" + value + "\n");
+    }
+  }
+  const headers = table.concat(lines);
+  const ttl = math.max(1, math.ceil(f.lifetime - f.initAge + math.max(f.swr, f.sie) + 1));
+  const ramKey = varyList === "" ? key : key + "\u0000" + variantSig(varyList);
+  const cap: Capture = {
+    key: ramKey,
+    index: varyList === "" ? undefined : "V|" + varyList,
+    indexKey: key,
+    head: "R|" + f.storedAt + "|" + f.lifetime + "|" + f.initAge + "|" + f.swr + "|" + f.sie + "|" + f.flags + "|200|" + headers.length + "|" + f.lm + "|" + f.etag + "\n",
+    headers,
+    parts: [],
+    n: 0,
+    ttl,
+  };
+  ngx.ctx.set("cdn_capture", cap);
+  captures++;
+}
+
+/** Body filter: appends the chunk to the capture; stores the object at the end (when within `maxSize`). */
+export function captureBody(this: void, ram: NgxSharedDict, maxSize: number): void {
+  if (captures <= 0) return;
+  const cap = ngx.ctx.get("cdn_capture") as Capture | undefined;
+  if (cap === undefined) return;
+  const chunk = ngx.arg.get(1) as string;
+  if (chunk !== "") {
+    cap.n = cap.n + chunk.length;
+    if (cap.n > maxSize) {
+      ngx.ctx.set("cdn_capture", undefined);
+      captures--;
+      return;
+    }
+    cap.parts.push(chunk);
+  }
+  if (ngx.arg.get(2) === true) {
+    ngx.ctx.set("cdn_capture", undefined);
+    captures--;
+    if (cap.index !== undefined) ram.set(cap.indexKey, cap.index);
+    ram.set(cap.key, cap.head + cap.headers + table.concat(cap.parts), cap.ttl);
+  }
+}
+
+/** A RAM copy's freshness refreshed in place after a 304 that changed no stored header. */
+export function refreshRamCopy(this: void, ram: NgxSharedDict, mkey: string, now: number, lt: number, ia: number, swr: number, sie: number, flags: number): void {
+  const blob = sget(ram, mkey);
+  if (blob !== undefined && string.byte(blob, 1) === 82) {
+    const [tail] = string.match(blob, "^R|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*(|.*)$");
+    if (tail !== undefined) ram.set(mkey, "R|" + now + "|" + lt + "|" + ia + "|" + swr + "|" + sie + "|" + flags + tail, math.max(1, math.ceil(lt + math.max(swr, sie) + 1)));
+  }
+}

@@ -1,0 +1,27 @@
+import type { CookieVar, HeaderVar } from "./names.js";
+
+/** The cache feature's data (src/features/cache.ts -> lua-src/features/cache/). */
+export interface CacheData {
+  /** Query string in the key: all (sorted), none, or the `allow` list (sorted). */
+  query: "all" | "none" | "allow";
+  allow: Record<string, true>;
+  /** Scheme and host in the key. */
+  host: boolean;
+  bypassHeaderVars: HeaderVar[];
+  bypassCookieVars: CookieVar[];
+  /** Requests with Authorization skip the lookup (stored only when the response allows it). */
+  authBypass: boolean;
+  /** TTL in seconds per status ("200", ..., "any") when the origin gives no freshness. */
+  ttl: Record<string, number>;
+  /** Policy defaults of the stale windows (seconds), used when the origin neither grants nor forbids. */
+  swr: number;
+  sie: number;
+  revalidate: boolean;
+  /** Cap of any freshness lifetime (seconds); nginx keeps objects this long at most. */
+  maxLifetime: number;
+  /** How long requests wait for another request refreshing the same key (seconds). */
+  lockTimeout: number;
+  /** Timeout of a refresh through the edge itself (ms). */
+  refreshTimeoutMs: number;
+  ram?: { maxObjectSize: number; minHits: number };
+}

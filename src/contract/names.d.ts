@@ -1,0 +1,52 @@
+/**
+ * Runtime names shared by nginx.conf (templates, src/) and the Lua runtime (lua-src/). Each is a literal type:
+ * a name spelt wrong is a compile error on both sides. Values used at run time on the Node side are listed
+ * once in src/ir/names.ts, checked against these types.
+ */
+
+/** nginx variables the bundle declares (`set $name "";` in the edge server, or a `map`) for Lua and nginx. */
+export type CdnVar =
+  // cache
+  | "cdn_cache_on"
+  | "cdn_cache_key"
+  | "cdn_disk_key"
+  | "cdn_cache_bypass"
+  | "cdn_nostore"
+  | "cdn_cache_status"
+  | "cdn_cache_mkey"
+  | "cdn_cache_refresh"
+  | "cdn_cache_lock"
+  | "cdn_inm"
+  | "cdn_ims"
+  // client address (behind trusted proxies)
+  | "cdn_client_addr"
+  // rate limits
+  | "cdn_ratelimit"
+  // rules engine
+  | "cdn_rules_on"
+  | "cdn_rules"
+  | "cdn_rules_cookie"
+  | "cdn_rules_key"
+  | "cdn_rules_ttl"
+  | "cdn_rules_nostore"
+  | "cdn_origin_url"
+  | "cdn_origin_host"
+  | "cdn_upstream_host";
+
+/** lua_shared_dict zones. */
+export type SharedDictName = "cdn_meta" | "cdn_ram" | "cdn_purge" | "cdn_ratelimit" | "cdn_experiments";
+
+/** Keys of `ngx.ctx`, the per-request table the Lua features share. */
+export type CtxKey = "cdn_capture" | "cdn_pending_meta" | "cdn_client_ip" | "cdn_jwt_claims";
+
+/** Other names the generated nginx.conf gives (cache zone, log format). */
+export type NginxName = "cdn_disk" | "cdn_json";
+
+/** The nginx variable of a request header: `X-Api-Key` -> `http_x_api_key`. */
+export type HeaderVar = `http_${string}`;
+/** The nginx variable of a request cookie. */
+export type CookieVar = `cookie_${string}`;
+/** The nginx variable of a query argument. */
+export type ArgVar = `arg_${string}`;
+/** A variable nginx reads from a request (headers, cookies, query arguments). */
+export type RequestVar = HeaderVar | CookieVar | ArgVar;

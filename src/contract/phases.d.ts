@@ -1,0 +1,54 @@
+/**
+ * When the Lua features run. nginx calls the bundle's hooks in five phases; inside a phase, handlers run in
+ * the order of the named stages below (access gates cheapest first, then the rules engine, then the cache).
+ * This is the one declaration of that order: the compiler sorts the enabled features' handlers by it and
+ * hands the result to the runtime as data (`phases` in lua/policy_data.lua).
+ */
+export interface StageOrder {
+  access: [
+    "client",
+    "gate:secret",
+    "gate:ip",
+    "gate:rate",
+    "gate:waf",
+    "gate:jwt",
+    "gate:signed",
+    "gate:rate-claims",
+    "rules",
+    "cache",
+    "headers",
+    "rules:ttl",
+  ];
+  header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers"];
+  body: ["cache"];
+  log: ["cache"];
+  initWorker: ["origin-secret", "waf", "purge", "rules"];
+}
+
+export type Phase = keyof StageOrder;
+export type Stage<P extends Phase> = StageOrder[P][number];
+
+/**
+ * The stages each runtime feature runs in, by phase. A feature that works early in one phase and late in
+ * another (the rules engine, rate limits keyed by a JWT claim) is still one feature.
+ */
+export interface FeatureStages {
+  clientAddress: { access: "client" };
+  originSecret: { access: "gate:secret"; initWorker: "origin-secret" };
+  ipRules: { access: "gate:ip" };
+  rateLimit: { access: "gate:rate" | "gate:rate-claims"; header: "rate-limit" };
+  waf: { access: "gate:waf"; initWorker: "waf" };
+  jwt: { access: "gate:jwt" };
+  signedUrls: { access: "gate:signed" };
+  rules: { access: "rules" | "rules:ttl"; header: "rules:nostore" | "rules:headers"; initWorker: "rules" };
+  cache: { access: "cache"; header: "cache"; body: "cache"; log: "cache" };
+  purge: { header: "purge"; initWorker: "purge" };
+  headers: { access: "headers"; header: "headers" };
+  redis: {};
+}
+
+/** One entry of a phase's run list: the feature and the stage of its handler. */
+export type PhaseStep = [feature: keyof FeatureStages, stage: string];
+
+/** The run list of every phase, in order (only the enabled features' handlers). */
+export type PhasePlan = { [P in Phase]: PhaseStep[] };

@@ -1,0 +1,20 @@
+/** Build targets: where each runtime finds the Lua module and the resty libraries. No I/O here. */
+
+export type Target = "openresty" | "nginx-lua";
+
+/** Where Debian's libnginx-mod-http-lua (and its NDK dependency) put their modules. */
+export const DEBIAN_MODULES_DIR = "/usr/lib/nginx/modules";
+export const DEBIAN_NDK_MODULE = `${DEBIAN_MODULES_DIR}/ndk_http_module.so`;
+export const DEBIAN_LUA_MODULE = `${DEBIAN_MODULES_DIR}/ngx_http_lua_module.so`;
+
+export const TARGETS: Record<Target, { modules: string[]; luaPath: string[] }> = {
+  // OpenResty ships the Lua module built in and its lualib on the default path.
+  openresty: { modules: [], luaPath: [] },
+  // Debian/Ubuntu: libnginx-mod-http-lua (+ its NDK dependency), lua-resty-core and lrucache in /usr/share/lua/5.1.
+  "nginx-lua": {
+    modules: [DEBIAN_NDK_MODULE, DEBIAN_LUA_MODULE],
+    luaPath: ["/usr/share/lua/5.1/?.lua"],
+  },
+};
+
+export const TARGET_NAMES = Object.keys(TARGETS) as Target[];
