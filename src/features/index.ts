@@ -17,7 +17,7 @@ import { waf } from "./waf.js";
 
 /**
  * Every feature, in the order their checks run and their parts are emitted. Access gates (when added) go
- * cheapest first; see ARCHITECTURE.md.
+ * cheapest first; see docs/architecture.md and docs/gates.md.
  */
 export const FEATURES: readonly Feature[] = [
   server,
