@@ -580,7 +580,7 @@ export interface Jwt extends GateScope {
 
 /**
  * The signed-URL gate: requests in scope must carry an expiry and an HMAC-SHA256 signature in the query
- * string (see README, "Signed URLs", for the exact string that is signed; `cdn-build sign` produces them).
+ * string (see docs/gates.md, "Signed URLs", for the exact string that is signed; `cdn-build sign` produces them).
  * Expired -> 410, missing or bad signature -> 403. Both parameters are removed before the cache key and the
  * origin see the request.
  */
