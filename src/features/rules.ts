@@ -18,6 +18,7 @@ import { poolsOfActions, routedPools } from "./rules/routing.js";
  *   5013 bad header change              5014 routed pool settings not applied (warning)
  *   5015 bad country code               5016 bad image widths               5017 empty any/all list
  *   5018 rule without actions (warning) 5019 duplicate experiment name      5020 redirect to itself
+ *   5021 cookie options on an IP split  5022 rewrite changing nothing       5023 3xx through respond
  */
 
 const TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
@@ -140,7 +141,7 @@ function checkActions(policy: Policy, rule: Rule, at: At, out: Diagnostic[]): vo
   checkHeaderChanges(a.requestHeaders, (...s) => at("then", "requestHeaders", ...s), out);
   checkHeaderChanges(a.responseHeaders, (...s) => at("then", "responseHeaders", ...s), out);
   if (a.rewrite && a.rewrite.path === undefined && a.rewrite.stripPrefix === undefined && a.rewrite.addPrefix === undefined) {
-    out.push(error("CDN5011", at("then", "rewrite"), "the rewrite changes nothing", "give path, stripPrefix or addPrefix"));
+    out.push(error("CDN5022", at("then", "rewrite"), "the rewrite changes nothing", "give path, stripPrefix or addPrefix"));
   }
   if (a.rewrite?.path !== undefined && a.rewrite.stripPrefix !== undefined) {
     out.push(error("CDN5011", at("then", "rewrite", "stripPrefix"), "stripPrefix has no effect when path replaces the whole path", "remove one of them"));
@@ -154,7 +155,7 @@ function checkActions(policy: Policy, rule: Rule, at: At, out: Diagnostic[]): vo
       out.push(error("CDN5010", at("then", "experiment", "cacheKey"), `experiment "${e.name}" sends each variant to a different path, so the variant must be part of the cache key`, "remove cacheKey: false"));
     }
     if (e.by === "ip" && (e.cookie !== undefined || e.cookieMaxAge !== undefined)) {
-      out.push(error("CDN5009", at("then", "experiment", "by"), `experiment "${e.name}" is keyed by IP but sets cookie options`, 'use by: "cookie", or remove cookie / cookieMaxAge'));
+      out.push(error("CDN5021", at("then", "experiment", "by"), `experiment "${e.name}" is keyed by IP but sets cookie options`, 'use by: "cookie", or remove cookie / cookieMaxAge'));
     }
     out.push(...checkDuration(e.cookieMaxAge, at("then", "experiment", "cookieMaxAge")));
     if (e.cacheKey && !policy.cache) out.push(error("CDN5007", at("then", "experiment", "cacheKey"), "cacheKey needs a cache in the policy", "add a cache section, or remove cacheKey"));
@@ -170,7 +171,7 @@ function checkActions(policy: Policy, rule: Rule, at: At, out: Diagnostic[]): vo
     }
   }
   if (a.respond && a.respond.status >= 300 && a.respond.status < 400) {
-    out.push(error("CDN5011", at("then", "respond", "status"), "use redirect for 3xx answers", "redirect: { to, status }"));
+    out.push(error("CDN5023", at("then", "respond", "status"), "use redirect for 3xx answers", "redirect: { to, status }"));
   }
 }
 

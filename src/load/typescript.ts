@@ -67,7 +67,7 @@ function toDiagnostic(ts: TS, d: ts.Diagnostic): Diagnostic | undefined {
   const make = d.category === ts.DiagnosticCategory.Error ? error : d.category === ts.DiagnosticCategory.Warning ? warning : undefined;
   if (!make) return undefined;
   const message = ts.flattenDiagnosticMessageText(d.messageText, "\n");
-  const out = make("CDN0002", "", message, hintFor(d, message));
+  const out = make(make === error ? "CDN0002" : "CDN0007", "", message, hintFor(d, message));
   if (d.file) {
     out.file = resolve(d.file.fileName);
     if (d.start !== undefined) {

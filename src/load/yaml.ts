@@ -34,7 +34,7 @@ export function loadYamlLike(file: string, text: string, format: Extract<PolicyF
     diagnostics.push(at(error("CDN0001", path, message, HINTS[e.code]), e.pos[0]));
   }
   for (const w of doc.warnings) {
-    diagnostics.push(at(warning("CDN0001", "", `${kind}: ${w.message}`, HINTS[w.code]), w.pos[0]));
+    diagnostics.push(at(warning("CDN0006", "", `${kind}: ${w.message}`, HINTS[w.code]), w.pos[0]));
   }
   if (doc.errors.length > 0) return { diagnostics };
 
