@@ -146,7 +146,7 @@ describe("YAML policies", () => {
     const dir = await fixture({ "policy.yaml": "name: !custom shop\norigins: {}\n" });
     const { loaded, diagnostics } = await loadPolicy(path.join(dir, "policy.yaml"));
     expect(loaded?.value).toEqual({ name: "shop", origins: {} });
-    expect(diagnostics).toMatchObject([{ code: "CDN0001", severity: "warning", line: 1, col: 7 }]);
+    expect(diagnostics).toMatchObject([{ code: "CDN0006", severity: "warning", line: 1, col: 7 }]);
   });
 
   it("rejects a document that is not a mapping (CDN0004)", async () => {

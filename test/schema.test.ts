@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { buildPolicySchema } from "../src/policy/schema-gen.js";
-import { renderPolicyDocs } from "../src/policy/docs-gen.js";
+import { renderDiagnosticsDocs, renderPolicyDocs } from "../src/policy/docs-gen.js";
 
 const ROOT = join(import.meta.dirname, "..");
 
@@ -13,5 +13,11 @@ describe("generated from src/policy/types.ts (run `npm run schema` after changin
   });
   it("docs/policy-reference.md has not drifted", () => {
     expect(renderPolicyDocs(schema)).toBe(readFileSync(join(ROOT, "docs", "policy-reference.md"), "utf8"));
+  });
+});
+
+describe("generated from src/validate/catalogue.ts (run `npm run schema` after changing the catalogue)", () => {
+  it("docs/diagnostics.md has not drifted", () => {
+    expect(renderDiagnosticsDocs()).toBe(readFileSync(join(ROOT, "docs", "diagnostics.md"), "utf8"));
   });
 });

@@ -41,6 +41,8 @@ describe("invalid policies", () => {
     ["bad origin name", (p) => (p.origins = { "my app": { servers: [{ address: "127.0.0.1:1" }] } }), "CDN2020 /origins/my app"],
     ["header set and removed", (p) => (p.headers = { response: { set: { "X-A": "1" }, remove: ["x-a"] } }), "CDN2032 /headers/response/remove/0"],
     ["protected header", (p) => (p.headers = { response: { remove: ["Content-Length"] } }), "CDN2031 /headers/response/remove/0"],
+    ["cache path leaving the bundle", (p) => (p.cache.disk = { path: "../cache" }), "CDN2025 /cache/disk/path"],
+    ["log path leaving the bundle", (p) => (p.accessLog = { path: "logs/../../access.log" }), "CDN2026 /accessLog/path"],
     ["not an object", (p) => Object.keys(p).forEach((k) => delete p[k]), "CDN1001 /name"],
   ];
   for (const [what, mutate, expected] of cases) {

@@ -28,7 +28,7 @@ export const accessLog: Feature = {
   check(policy) {
     const path = policy.accessLog?.path;
     if (path !== undefined && path.split("/").includes("..")) {
-      return [error("CDN2025", pointer("accessLog", "path"), "the log path must not contain '..'", 'use a path inside the bundle like "logs/access.log", or an absolute path')];
+      return [error("accessLogPathDotDot", pointer("accessLog", "path"), "the log path must not contain '..'", 'use a path inside the bundle like "logs/access.log", or an absolute path')];
     }
     return [];
   },

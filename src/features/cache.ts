@@ -28,12 +28,12 @@ function checkRam(c: Cache): Diagnostic[] {
   const at = (...s: (string | number)[]) => pointer("cache", "ram", ...s);
   const size = r.size === undefined ? 64 * 1024 * 1024 : sizeBytes(r.size);
   const max = r.maxObjectSize === undefined ? 64 * 1024 : sizeBytes(r.maxObjectSize);
-  if (size === undefined) out.push(error("CDN4001", at("size"), `"${r.size}" is not a size`, 'write a number and an optional unit k, m or g, e.g. "256m"'));
-  else if (size < 1024 * 1024) out.push(error("CDN4002", at("size"), `the RAM tier needs at least 1m (got "${r.size}")`, 'use "1m" or more, e.g. "64m"'));
-  if (max === undefined) out.push(error("CDN4001", at("maxObjectSize"), `"${r.maxObjectSize}" is not a size`, 'write a number and an optional unit k or m, e.g. "64k"'));
-  else if (max < 1) out.push(error("CDN4003", at("maxObjectSize"), "maxObjectSize must be at least 1 byte", 'e.g. "64k"'));
+  if (size === undefined) out.push(error("ramInvalidSize", at("size"), `"${r.size}" is not a size`, 'write a number and an optional unit k, m or g, e.g. "256m"'));
+  else if (size < 1024 * 1024) out.push(error("ramTooSmall", at("size"), `the RAM tier needs at least 1m (got "${r.size}")`, 'use "1m" or more, e.g. "64m"'));
+  if (max === undefined) out.push(error("ramInvalidSize", at("maxObjectSize"), `"${r.maxObjectSize}" is not a size`, 'write a number and an optional unit k or m, e.g. "64k"'));
+  else if (max < 1) out.push(error("ramMaxObjectSize", at("maxObjectSize"), "maxObjectSize must be at least 1 byte", 'e.g. "64k"'));
   else if (size !== undefined && size >= 1024 * 1024 && max > size / 4) {
-    out.push(error("CDN4003", at("maxObjectSize"), `maxObjectSize "${r.maxObjectSize ?? "64k"}" is more than a quarter of the RAM tier ("${r.size ?? "64m"}")`, "keep objects small (the hot tier is for small objects) or make ram.size larger"));
+    out.push(error("ramMaxObjectSize", at("maxObjectSize"), `maxObjectSize "${r.maxObjectSize ?? "64k"}" is more than a quarter of the RAM tier ("${r.size ?? "64m"}")`, "keep objects small (the hot tier is for small objects) or make ram.size larger"));
   }
   return out;
 }
@@ -54,25 +54,25 @@ export const cache: Feature = {
     out.push(...checkSize(c.disk?.keysZone, at("disk", "keysZone"), { min: 64 * 1024, minText: '"64k"' }));
     out.push(...checkDuration(c.disk?.inactive, at("disk", "inactive")));
     if (c.disk?.path !== undefined && c.disk.path.split("/").includes("..")) {
-      out.push(error("CDN2025", at("disk", "path"), "the cache path must not contain '..'", 'use a path inside the bundle like "cache/disk", or an absolute path'));
+      out.push(error("cacheDiskPathDotDot", at("disk", "path"), "the cache path must not contain '..'", 'use a path inside the bundle like "cache/disk", or an absolute path'));
     }
     for (const [status, ttl] of Object.entries(c.ttl ?? {})) {
-      if (!STATUS_KEY.test(status)) out.push(error("CDN2009", at("ttl", status), `"${status}" is not a status code`, 'use a status from 100 to 599, or "any"'));
+      if (!STATUS_KEY.test(status)) out.push(error("invalidTtlStatus", at("ttl", status), `"${status}" is not a status code`, 'use a status from 100 to 599, or "any"'));
       out.push(...checkDuration(ttl, at("ttl", status), { allowZero: true }));
     }
     const b = c.bypass;
     if (b?.cookies !== undefined && b.cookies.length === 0) {
-      out.push(error("CDN2008", at("bypass", "cookies"), "the bypass cookie list is empty", "list at least one cookie name, or remove the key"));
+      out.push(error("emptyBypassList", at("bypass", "cookies"), "the bypass cookie list is empty", "list at least one cookie name, or remove the key"));
     }
     if (b?.headers !== undefined && b.headers.length === 0) {
-      out.push(error("CDN2008", at("bypass", "headers"), "the bypass header list is empty", "list at least one header name, or remove the key"));
+      out.push(error("emptyBypassList", at("bypass", "headers"), "the bypass header list is empty", "list at least one header name, or remove the key"));
     }
     out.push(...checkUnique(b?.cookies ?? [], (i) => at("bypass", "cookies", i), "cookie"));
     out.push(...checkUnique(b?.headers ?? [], (i) => at("bypass", "headers", i), "header"));
     const q = c.key?.query;
     if (typeof q === "object") {
       q.allow.forEach((p, i) => {
-        if (!QUERY_PARAM.test(p)) out.push(error("CDN2014", at("key", "query", "allow", i), `"${p}" is not a query parameter name`, "use letters, digits and -._~ (no '=', '&', '#', spaces)"));
+        if (!QUERY_PARAM.test(p)) out.push(error("invalidQueryParamName", at("key", "query", "allow", i), `"${p}" is not a query parameter name`, "use letters, digits and -._~ (no '=', '&', '#', spaces)"));
       });
       out.push(...checkUnique(q.allow, (i) => at("key", "query", "allow", i), "query parameter"));
     }

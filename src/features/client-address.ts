@@ -37,14 +37,14 @@ export const clientAddress: Feature = {
     c.trustedProxies.forEach((cidr, i) => {
       const b = parseBlock(cidr);
       const at = pointer("clientAddress", "trustedProxies", i);
-      if (!b) out.push(error("CDN3090", at, `"${cidr}" is not an IPv4/IPv6 address or CIDR block`, 'e.g. "10.0.0.0/8" or "2001:db8::/32"'));
-      else if (b.hostBits) out.push(warning("CDN3016", at, `"${cidr}" has bits set after its prefix length; it is read as the whole block`, "write the network address of the block (e.g. 10.0.0.0/8, not 10.1.2.3/8)"));
+      if (!b) out.push(error("clientAddressInvalidProxy", at, `"${cidr}" is not an IPv4/IPv6 address or CIDR block`, 'e.g. "10.0.0.0/8" or "2001:db8::/32"'));
+      else if (b.hostBits) out.push(warning("ipRulesHostBits", at, `"${cidr}" has bits set after its prefix length; it is read as the whole block`, "write the network address of the block (e.g. 10.0.0.0/8, not 10.1.2.3/8)"));
     });
     if (c.trustedProxies.length === 0) {
-      out.push(warning("CDN3091", pointer("clientAddress", "trustedProxies"), "no trusted proxies: the client address is always the peer address", "list the proxies in front of this edge, or remove `clientAddress`"));
+      out.push(warning("clientAddressNoProxies", pointer("clientAddress", "trustedProxies"), "no trusted proxies: the client address is always the peer address", "list the proxies in front of this edge, or remove `clientAddress`"));
     }
     if (policy.ipRules?.trustedProxies !== undefined || policy.ipRules?.realIpHeader !== undefined) {
-      out.push(error("CDN3092", pointer("ipRules", policy.ipRules.trustedProxies !== undefined ? "trustedProxies" : "realIpHeader"), "trusted proxies are given twice (in `clientAddress` and in `ipRules`)", "keep them in `clientAddress` only"));
+      out.push(error("clientAddressTwice", pointer("ipRules", policy.ipRules.trustedProxies !== undefined ? "trustedProxies" : "realIpHeader"), "trusted proxies are given twice (in `clientAddress` and in `ipRules`)", "keep them in `clientAddress` only"));
     }
     return out;
   },

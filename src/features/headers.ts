@@ -14,11 +14,11 @@ function checkRules(rules: HeaderRules | undefined, side: "request" | "response"
   const setNames = Object.keys(rules.set ?? {});
   for (const name of setNames) {
     const value = rules.set![name]!;
-    if (!TOKEN.test(name)) out.push(error("CDN2030", at("set", name), `"${name}" is not a valid header name`, "use letters, digits and '-'"));
-    if (PROTECTED.has(name.toLowerCase())) out.push(error("CDN2031", at("set", name), `the ${name} header cannot be set here`, "nginx manages it; remove this entry"));
+    if (!TOKEN.test(name)) out.push(error("invalidHeaderName", at("set", name), `"${name}" is not a valid header name`, "use letters, digits and '-'"));
+    if (PROTECTED.has(name.toLowerCase())) out.push(error("protectedHeader", at("set", name), `the ${name} header cannot be set here`, "nginx manages it; remove this entry"));
     // eslint-disable-next-line no-control-regex
     if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(value)) {
-      out.push(error("CDN2013", at("set", name), `the value of ${name} contains a control character (a newline would split the header)`, "remove line breaks and control characters"));
+      out.push(error("headerValueControlChar", at("set", name), `the value of ${name} contains a control character (a newline would split the header)`, "remove line breaks and control characters"));
     }
   }
   out.push(...checkUnique(setNames, (i) => at("set", setNames[i]!), "header"));
@@ -26,9 +26,9 @@ function checkRules(rules: HeaderRules | undefined, side: "request" | "response"
   out.push(...checkUnique(remove, (i) => at("remove", i), "header"));
   remove.forEach((name, i) => {
     if (setNames.some((s) => s.toLowerCase() === name.toLowerCase())) {
-      out.push(error("CDN2032", at("remove", i), `${name} is both set and removed`, "keep it in one list only"));
+      out.push(error("headerSetAndRemoved", at("remove", i), `${name} is both set and removed`, "keep it in one list only"));
     }
-    if (PROTECTED.has(name.toLowerCase())) out.push(error("CDN2031", at("remove", i), `the ${name} header cannot be removed here`, "nginx manages it; remove this entry"));
+    if (PROTECTED.has(name.toLowerCase())) out.push(error("protectedHeader", at("remove", i), `the ${name} header cannot be removed here`, "nginx manages it; remove this entry"));
   });
   return out;
 }

@@ -8,7 +8,7 @@ export const health: Feature = {
     if (!policy.health) return [];
     const path = policy.health.path ?? "/health";
     if (path === (policy.purge?.path ?? "/__purge")) {
-      return [error("CDN2011", pointer("health", "path"), `"${path}" is also the purge endpoint`, "give the health endpoint another path")];
+      return [error("healthPathIsPurgePath", pointer("health", "path"), `"${path}" is also the purge endpoint`, "give the health endpoint another path")];
     }
     return [];
   },

@@ -10,9 +10,9 @@ function checkList(list: readonly Cidr[] | undefined, key: string, out: Diagnost
     const at = pointer("ipRules", key, i);
     const b = parseBlock(c);
     if (!b) {
-      out.push(error("CDN3015", at, `"${c}" is not an IPv4/IPv6 address or CIDR block`, 'e.g. "203.0.113.0/24", "2001:db8::/32" or "192.0.2.7"'));
+      out.push(error("ipRulesInvalidBlock", at, `"${c}" is not an IPv4/IPv6 address or CIDR block`, 'e.g. "203.0.113.0/24", "2001:db8::/32" or "192.0.2.7"'));
     } else if (b.hostBits) {
-      out.push(warning("CDN3016", at, `"${c}" has bits set after its prefix length; it is read as the whole block`, "write the network address of the block (e.g. 10.0.0.0/8, not 10.1.2.3/8)"));
+      out.push(warning("ipRulesHostBits", at, `"${c}" has bits set after its prefix length; it is read as the whole block`, "write the network address of the block (e.g. 10.0.0.0/8, not 10.1.2.3/8)"));
     }
   });
 }
@@ -33,13 +33,13 @@ export const ipRules: Feature = {
     checkList(g.deny, "deny", out);
     checkList(g.trustedProxies, "trustedProxies", out);
     if (g.allow !== undefined && g.allow.length === 0) {
-      out.push(error("CDN3017", pointer("ipRules", "allow"), "an empty allow list would refuse every client", "list the allowed blocks, or remove `allow` to allow everyone not denied"));
+      out.push(error("ipRulesEmptyAllow", pointer("ipRules", "allow"), "an empty allow list would refuse every client", "list the allowed blocks, or remove `allow` to allow everyone not denied"));
     }
     if (!g.allow?.length && !g.deny?.length && !g.trustedProxies?.length) {
-      out.push(warning("CDN3018", at, "the IP rules gate has no allow, deny or trusted proxy list, so it does nothing", "add `deny` or `allow` blocks"));
+      out.push(warning("ipRulesNoLists", at, "the IP rules gate has no allow, deny or trusted proxy list, so it does nothing", "add `deny` or `allow` blocks"));
     }
     if (g.realIpHeader !== undefined && !g.trustedProxies?.length) {
-      out.push(warning("CDN3019", pointer("ipRules", "realIpHeader"), `${g.realIpHeader} is never read without trusted proxies (a client could forge it)`, "list the proxies in front of this edge in `trustedProxies`"));
+      out.push(warning("ipRulesRealIpUntrusted", pointer("ipRules", "realIpHeader"), `${g.realIpHeader} is never read without trusted proxies (a client could forge it)`, "list the proxies in front of this edge in `trustedProxies`"));
     }
     return out;
   },

@@ -23,21 +23,21 @@ export const originSecret: Feature = {
     const at = pointer("originSecret");
     const out: Diagnostic[] = [...checkScope(g, at)];
     if (g.secret === undefined && (g.secrets === undefined || g.secrets.length === 0)) {
-      out.push(error("CDN3010", at, "the origin secret gate names no secret", 'add `secret: env("EDGE_SECRET")` (YAML: `secret: { env: EDGE_SECRET }`)'));
+      out.push(error("originSecretMissing", at, "the origin secret gate names no secret", 'add `secret: env("EDGE_SECRET")` (YAML: `secret: { env: EDGE_SECRET }`)'));
     }
     if (g.secret !== undefined && g.secrets !== undefined) {
-      out.push(error("CDN3011", pointer("originSecret", "secrets"), "give either `secret` or `secrets`, not both", "move the single secret into the `secrets` list"));
+      out.push(error("originSecretBothForms", pointer("originSecret", "secrets"), "give either `secret` or `secrets`, not both", "move the single secret into the `secrets` list"));
     }
     const seen = new Set<string>();
     (g.secrets ?? []).forEach((s, i) => {
-      if (seen.has(s.env)) out.push(error("CDN3012", pointer("originSecret", "secrets", i), `environment variable ${s.env} is listed twice`, "list each variable once"));
+      if (seen.has(s.env)) out.push(error("originSecretDuplicateEnv", pointer("originSecret", "secrets", i), `environment variable ${s.env} is listed twice`, "list each variable once"));
       seen.add(s.env);
     });
     const header = g.header ?? DEFAULT_SECRET_HEADER;
     if (!/^[A-Za-z0-9_-]+$/.test(header)) {
-      out.push(error("CDN3014", pointer("originSecret", "header"), `"${header}" must be letters, digits, "-" and "_" only (nginx names it in proxy_set_header)`, `e.g. "${DEFAULT_SECRET_HEADER}"`));
+      out.push(error("originSecretInvalidHeader", pointer("originSecret", "header"), `"${header}" must be letters, digits, "-" and "_" only (nginx names it in proxy_set_header)`, `e.g. "${DEFAULT_SECRET_HEADER}"`));
     } else if (RESERVED.has(header.toLowerCase())) {
-      out.push(error("CDN3013", pointer("originSecret", "header"), `"${header}" cannot carry the origin secret (nginx or proxies use it)`, `use a dedicated header, e.g. "${DEFAULT_SECRET_HEADER}"`));
+      out.push(error("originSecretReservedHeader", pointer("originSecret", "header"), `"${header}" cannot carry the origin secret (nginx or proxies use it)`, `use a dedicated header, e.g. "${DEFAULT_SECRET_HEADER}"`));
     }
     return out;
   },

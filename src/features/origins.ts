@@ -22,20 +22,20 @@ function checkOrigin(name: string, origin: Origin): Diagnostic[] {
   const out: Diagnostic[] = [];
   const at = (...s: (string | number)[]) => pointer("origins", name, ...s);
   if (!ORIGIN_NAME.test(name)) {
-    out.push(error("CDN2020", at(), `origin name "${name}" is not allowed`, "start with a letter; use letters, digits, '_' and '-' (at most 63)"));
+    out.push(error("invalidOriginName", at(), `origin name "${name}" is not allowed`, "start with a letter; use letters, digits, '_' and '-' (at most 63)"));
   }
   if (origin.servers.length > 0 && origin.servers.every((s) => s.backup)) {
-    out.push(error("CDN2004", at("servers"), `origin "${name}" has only backup servers`, "mark at least one server as not backup"));
+    out.push(error("onlyBackupServers", at("servers"), `origin "${name}" has only backup servers`, "mark at least one server as not backup"));
   }
   const seen = new Set<string>();
   origin.servers.forEach((s, i) => {
-    if (seen.has(s.address)) out.push(error("CDN2005", at("servers", i, "address"), `server "${s.address}" is listed twice in origin "${name}"`, "remove the duplicate"));
+    if (seen.has(s.address)) out.push(error("duplicateServer", at("servers", i, "address"), `server "${s.address}" is listed twice in origin "${name}"`, "remove the duplicate"));
     seen.add(s.address);
     const port = Number(s.address.slice(s.address.lastIndexOf(":") + 1));
-    if (!(port >= 1 && port <= 65535)) out.push(error("CDN2023", at("servers", i, "address"), `port of "${s.address}" is out of range`, "use a port from 1 to 65535"));
+    if (!(port >= 1 && port <= 65535)) out.push(error("serverPortOutOfRange", at("servers", i, "address"), `port of "${s.address}" is out of range`, "use a port from 1 to 65535"));
     out.push(...checkDuration(s.failTimeout, at("servers", i, "failTimeout")));
     if (s.backup && s.weight !== undefined && s.weight !== 1) {
-      out.push(error("CDN2024", at("servers", i, "weight"), "a backup server cannot have a weight", "remove weight, or make the server not backup"));
+      out.push(error("backupServerWeight", at("servers", i, "weight"), "a backup server cannot have a weight", "remove weight, or make the server not backup"));
     }
   });
   out.push(...checkDuration(origin.connectTimeout, at("connectTimeout"), { timer: true }));
@@ -50,13 +50,13 @@ export const origins: Feature = {
   check(policy) {
     const out: Diagnostic[] = [];
     const names = Object.keys(policy.origins);
-    if (names.length === 0) out.push(error("CDN2001", pointer("origins"), "no origin is defined", 'add one, e.g. origins: { app: { servers: [{ address: "127.0.0.1:3000" }] } }'));
+    if (names.length === 0) out.push(error("noOrigins", pointer("origins"), "no origin is defined", 'add one, e.g. origins: { app: { servers: [{ address: "127.0.0.1:3000" }] } }'));
     for (const name of names) out.push(...checkOrigin(name, policy.origins[name]!));
     if (policy.defaultOrigin !== undefined && !(policy.defaultOrigin in policy.origins)) {
-      out.push(error("CDN2002", pointer("defaultOrigin"), `unknown origin "${policy.defaultOrigin}"`, `use one of: ${names.join(", ") || "(none defined)"}`));
+      out.push(error("unknownDefaultOrigin", pointer("defaultOrigin"), `unknown origin "${policy.defaultOrigin}"`, `use one of: ${names.join(", ") || "(none defined)"}`));
     }
     if (policy.defaultOrigin === undefined && names.length > 1) {
-      out.push(error("CDN2003", pointer("defaultOrigin"), "several origins are defined but none is the default", `set defaultOrigin to one of: ${names.join(", ")}`));
+      out.push(error("noDefaultOrigin", pointer("defaultOrigin"), "several origins are defined but none is the default", `set defaultOrigin to one of: ${names.join(", ")}`));
     }
     return out;
   },

@@ -38,19 +38,19 @@ export const purge: Feature = {
     out.push(...checkDuration(p.hmac?.maxSkew, pointer("purge", "hmac", "maxSkew")));
     if (p.token && p.hmac && p.token.env === p.hmac.secret.env) {
       out.push(
-        error("CDN4051", pointer("purge", "hmac", "secret"), `the HMAC secret and the token come from the same variable "${p.token.env}"`, "use two different secrets (a leaked token would also sign requests)"),
+        error("purgeSharedSecret", pointer("purge", "hmac", "secret"), `the HMAC secret and the token come from the same variable "${p.token.env}"`, "use two different secrets (a leaked token would also sign requests)"),
       );
     }
     if (policy.cache && !p.token && !p.hmac) {
       out.push(
-        warning("CDN4050", pointer("purge"), "the purge endpoint has no credentials: every purge request will be refused (403)", 'add `token: env("PURGE_TOKEN")` or `hmac: { secret: env("PURGE_HMAC") }`'),
+        warning("purgeNoCredentials", pointer("purge"), "the purge endpoint has no credentials: every purge request will be refused (403)", 'add `token: env("PURGE_TOKEN")` or `hmac: { secret: env("PURGE_HMAC") }`'),
       );
     }
     if (p.indexTtl !== undefined && policy.cache) {
       const ttl = (durationMs(p.indexTtl) ?? 0) / 1000;
       if (ttl > 0 && ttl < defaultIndexTtl(policy)) {
         out.push(
-          warning("CDN4052", pointer("purge", "indexTtl"), `index entries (${p.indexTtl}) may expire before the objects they point at`, "tag and prefix purges miss objects older than indexTtl; raise it to cache.disk.inactive or the longest TTL"),
+          warning("purgeIndexTtlShort", pointer("purge", "indexTtl"), `index entries (${p.indexTtl}) may expire before the objects they point at`, "tag and prefix purges miss objects older than indexTtl; raise it to cache.disk.inactive or the longest TTL"),
         );
       }
     }

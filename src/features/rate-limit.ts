@@ -8,12 +8,8 @@ import { headerVar } from "../util/nginx-var.js";
 
 /*
  * Rate limits (policy `rateLimit`, Lua `lua-src/features/rate-limit.ts`): token buckets, per node in a
- * lua_shared_dict or per fleet in Redis. Diagnostic codes (CDN3040-3059):
- *   3040 rate does not parse            3041 rate out of range               3042 bad burst
- *   3043 cluster limit without redis    3044 duplicate limit name            3045 unknown path group
- *   3046 onRedisError on a node limit   3047 empty path group                3048 path group never used (warning)
- *   3049 bucket larger than the rate can ever refill in a day (warning)
- *   3050 claim-keyed limit in a policy without a JWT gate (warning)
+ * lua_shared_dict or per fleet in Redis. Diagnostics: the `rateLimit*` and `pathGroup*` entries of
+ * src/validate/catalogue.ts.
  */
 
 /** The shared memory zone of node-scoped buckets. */
@@ -58,31 +54,31 @@ function checkLimit(policy: Policy, l: RateLimit, i: number, out: Diagnostic[]):
   const at = (...s: (string | number)[]) => pointer("rateLimit", i, ...s);
   const perSecond = parseRate(l.rate);
   if (perSecond === undefined) {
-    out.push(error("CDN3040", at("rate"), `"${l.rate}" is not a rate`, 'write requests per second, minute or hour, e.g. "100r/s", "600r/m", "0.5r/s"'));
+    out.push(error("rateLimitInvalidRate", at("rate"), `"${l.rate}" is not a rate`, 'write requests per second, minute or hour, e.g. "100r/s", "600r/m", "0.5r/s"'));
   } else if (perSecond <= 0 || perSecond > MAX_RATE) {
-    out.push(error("CDN3041", at("rate"), `rate "${l.rate}" is out of range`, `use more than 0 and at most ${MAX_RATE}r/s`));
+    out.push(error("rateLimitRateOutOfRange", at("rate"), `rate "${l.rate}" is out of range`, `use more than 0 and at most ${MAX_RATE}r/s`));
   }
   const burst = l.burst ?? 0;
   if (!Number.isInteger(burst) || burst < 0 || burst > MAX_BURST) {
-    out.push(error("CDN3042", at("burst"), `burst must be a whole number from 0 to ${MAX_BURST}, got ${JSON.stringify(l.burst)}`, "burst is how many requests may arrive at once above the rate, e.g. 50"));
+    out.push(error("rateLimitInvalidBurst", at("burst"), `burst must be a whole number from 0 to ${MAX_BURST}, got ${JSON.stringify(l.burst)}`, "burst is how many requests may arrive at once above the rate, e.g. 50"));
   } else if (perSecond !== undefined && perSecond > 0 && burst > perSecond * 86_400) {
-    out.push(warning("CDN3049", at("burst"), `a burst of ${burst} takes more than a day to refill at ${l.rate}`, "lower the burst or raise the rate"));
+    out.push(warning("rateLimitSlowRefill", at("burst"), `a burst of ${burst} takes more than a day to refill at ${l.rate}`, "lower the burst or raise the rate"));
   }
   if (l.scope === "cluster" && !policy.redis) {
-    out.push(error("CDN3043", at("scope"), `limit "${l.name}" is cluster-wide but the policy has no redis`, "add a top-level `redis: { host, port }`, or use scope: \"node\""));
+    out.push(error("rateLimitClusterWithoutRedis", at("scope"), `limit "${l.name}" is cluster-wide but the policy has no redis`, "add a top-level `redis: { host, port }`, or use scope: \"node\""));
   }
   if (l.onRedisError !== undefined && l.scope !== "cluster") {
-    out.push(error("CDN3046", at("onRedisError"), `limit "${l.name}" is per node and never uses Redis`, 'remove onRedisError, or set scope: "cluster"'));
+    out.push(error("rateLimitRedisErrorOnNode", at("onRedisError"), `limit "${l.name}" is per node and never uses Redis`, 'remove onRedisError, or set scope: "cluster"'));
   }
   const key = l.key;
   if (key !== undefined && typeof key === "object" && "pathGroup" in key) {
     const groups = Object.keys(policy.pathGroups ?? {});
     if (!(key.pathGroup in (policy.pathGroups ?? {}))) {
-      out.push(error("CDN3045", at("key", "pathGroup"), `unknown path group "${key.pathGroup}"`, groups.length ? `use one of: ${groups.join(", ")}` : "define it in the top-level `pathGroups`"));
+      out.push(error("rateLimitUnknownPathGroup", at("key", "pathGroup"), `unknown path group "${key.pathGroup}"`, groups.length ? `use one of: ${groups.join(", ")}` : "define it in the top-level `pathGroups`"));
     }
   }
   if (key !== undefined && typeof key === "object" && "claim" in key && !("jwt" in policy)) {
-    out.push(warning("CDN3050", at("key", "claim"), `limit "${l.name}" is keyed by a JWT claim but the policy has no jwt gate: every request is counted by client address`, "add the jwt gate, or key the limit by ip or a header"));
+    out.push(warning("rateLimitClaimWithoutJwt", at("key", "claim"), `limit "${l.name}" is keyed by a JWT claim but the policy has no jwt gate: every request is counted by client address`, "add the jwt gate, or key the limit by ip or a header"));
   }
   out.push(...checkScope(l, pointer("rateLimit", i)));
 }
@@ -100,14 +96,14 @@ export function checkRateLimits(policy: Policy): Diagnostic[] {
   const seen = new Map<string, number>();
   limits.forEach((l, i) => {
     const first = seen.get(l.name);
-    if (first !== undefined) out.push(error("CDN3044", pointer("rateLimit", i, "name"), `duplicate rate limit name "${l.name}" (also at index ${first})`, "give every limit its own name"));
+    if (first !== undefined) out.push(error("rateLimitDuplicateName", pointer("rateLimit", i, "name"), `duplicate rate limit name "${l.name}" (also at index ${first})`, "give every limit its own name"));
     else seen.set(l.name, i);
     checkLimit(policy, l, i, out);
   });
   const used = usedGroups(policy);
   for (const [name, patterns] of Object.entries(policy.pathGroups ?? {})) {
-    if (patterns.length === 0) out.push(error("CDN3047", pointer("pathGroups", name), `path group "${name}" is empty`, "list at least one path pattern"));
-    else if (!used.has(name)) out.push(warning("CDN3048", pointer("pathGroups", name), `path group "${name}" is not used by any rate limit`, `key a limit by { pathGroup: "${name}" }, or remove the group`));
+    if (patterns.length === 0) out.push(error("pathGroupEmpty", pointer("pathGroups", name), `path group "${name}" is empty`, "list at least one path pattern"));
+    else if (!used.has(name)) out.push(warning("pathGroupUnused", pointer("pathGroups", name), `path group "${name}" is not used by any rate limit`, `key a limit by { pathGroup: "${name}" }, or remove the group`));
   }
   return out;
 }

@@ -11,16 +11,7 @@ import { and, conjuncts, countryVar, decodePath, type CondNode, type PathAlt } f
 import { covers, prepare, staticEval, type Prepared } from "./rules/analysis.js";
 import { poolsOfActions, routedPools } from "./rules/routing.js";
 
-/*
- * Diagnostic codes of the rules engine (CDN5xxx):
- *   5001 duplicate rule name            5002 invalid regular expression     5003 unknown origin pool
- *   5004 rule shadowed (warning)        5005 redirect loop                  5006 caches what a bypass excludes
- *   5007 cache action without a cache   5008 `continue` / several endings   5009 bad experiment variants
- *   5010 pathPrefix without cacheKey    5011 conflicting actions in a rule  5012 contradictory value test
- *   5013 bad header change              5014 routed pool settings not applied (warning)
- *   5015 bad country code               5016 bad image widths               5017 empty any/all list
- *   5018 rule without actions (warning) 5019 duplicate experiment name      5020 redirect to itself
- */
+/* Diagnostics of the rules engine: the `rule*` and `experiment*` entries of src/validate/catalogue.ts. */
 
 const TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
 const PROTECTED = new Set(["content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer", "host"]);
@@ -35,7 +26,7 @@ function checkRegex(source: string, at: string, out: Diagnostic[]): void {
   try {
     new RegExp(source);
   } catch (e) {
-    out.push(error("CDN5002", at, `invalid regular expression ${JSON.stringify(source)}: ${(e as Error).message}`, "fix the pattern (PCRE syntax; escape special characters with \\)"));
+    out.push(error("ruleInvalidRegex", at, `invalid regular expression ${JSON.stringify(source)}: ${(e as Error).message}`, "fix the pattern (PCRE syntax; escape special characters with \\)"));
   }
 }
 
@@ -45,33 +36,33 @@ function checkCondition(c: Condition, at: At, out: Diagnostic[]): void {
     const where = Array.isArray(c.path) ? at("path", i) : at("path");
     if (typeof p === "object") {
       const n = ["exact", "prefix", "glob", "regex"].filter((k) => (p as Record<string, unknown>)[k] !== undefined).length;
-      if (n !== 1) out.push(error("CDN5012", where, "a path match needs exactly one of exact, prefix, glob, regex", 'e.g. { prefix: "/api/" }'));
+      if (n !== 1) out.push(error("ruleContradictoryCondition", where, "a path match needs exactly one of exact, prefix, glob, regex", 'e.g. { prefix: "/api/" }'));
       if (p.regex !== undefined) checkRegex(p.regex, where + "/regex", out);
     }
   });
-  if (Array.isArray(c.path) && c.path.length === 0) out.push(error("CDN5017", at("path"), "the path list is empty", "list at least one pattern, or remove the key"));
+  if (Array.isArray(c.path) && c.path.length === 0) out.push(error("ruleEmptyList", at("path"), "the path list is empty", "list at least one pattern, or remove the key"));
   for (const key of ["extension", "method", "host", "clientIp", "userAgent"] as const) {
     const list = c[key];
-    if (list !== undefined && list.length === 0) out.push(error("CDN5017", at(key), `the ${key} list is empty`, "list at least one value, or remove the key"));
+    if (list !== undefined && list.length === 0) out.push(error("ruleEmptyList", at(key), `the ${key} list is empty`, "list at least one value, or remove the key"));
   }
   if (c.header) {
     const h = c.header;
-    if (h.equals !== undefined && h.matches !== undefined) out.push(error("CDN5012", at("header"), "give either equals or matches, not both", "keep one"));
+    if (h.equals !== undefined && h.matches !== undefined) out.push(error("ruleContradictoryCondition", at("header"), "give either equals or matches, not both", "keep one"));
     if (h.exists === false && (h.equals !== undefined || h.matches !== undefined)) {
-      out.push(error("CDN5012", at("header", "exists"), "a header cannot be absent and have a value", "remove exists: false, or the value test"));
+      out.push(error("ruleContradictoryCondition", at("header", "exists"), "a header cannot be absent and have a value", "remove exists: false, or the value test"));
     }
     if (h.matches !== undefined) checkRegex(h.matches, at("header", "matches"), out);
   }
   for (const key of ["cookie", "query"] as const) {
     const v = c[key];
-    if (v && v.exists === false && v.equals !== undefined) out.push(error("CDN5012", at(key, "exists"), `a ${key} cannot be absent and have a value`, "remove exists: false, or equals"));
+    if (v && v.exists === false && v.equals !== undefined) out.push(error("ruleContradictoryCondition", at(key, "exists"), `a ${key} cannot be absent and have a value`, "remove exists: false, or equals"));
   }
   (c.clientIp ?? []).forEach((cidr, i) => out.push(...checkCidr(cidr, at("clientIp", i))));
   (c.userAgent ?? []).forEach((p, i) => checkRegex(p, at("userAgent", i), out));
   for (const key of ["all", "any"] as const) {
     const list = c[key];
     if (list === undefined) continue;
-    if (list.length === 0) out.push(error("CDN5017", at(key), `the ${key} list is empty`, "list at least one condition, or remove the key"));
+    if (list.length === 0) out.push(error("ruleEmptyList", at(key), `the ${key} list is empty`, "list at least one condition, or remove the key"));
     list.forEach((sub, i) => checkCondition(sub, (...s) => at(key, i, ...s), out));
   }
   if (c.not) checkCondition(c.not, (...s) => at("not", ...s), out);
@@ -81,16 +72,16 @@ function checkHeaderChanges(rules: HeaderRules | undefined, at: At, out: Diagnos
   if (!rules) return;
   const names = Object.keys(rules.set ?? {});
   for (const name of names) {
-    if (!TOKEN.test(name)) out.push(error("CDN5013", at("set", name), `"${name}" is not a valid header name`, "use letters, digits and '-'"));
-    else if (PROTECTED.has(name.toLowerCase())) out.push(error("CDN5013", at("set", name), `the ${name} header cannot be changed by a rule`, "nginx manages it; remove this entry"));
-    if (CONTROL.test(rules.set![name]!)) out.push(error("CDN5013", at("set", name), `the value of ${name} contains a control character`, "remove line breaks and control characters"));
+    if (!TOKEN.test(name)) out.push(error("ruleBadHeaderChange", at("set", name), `"${name}" is not a valid header name`, "use letters, digits and '-'"));
+    else if (PROTECTED.has(name.toLowerCase())) out.push(error("ruleBadHeaderChange", at("set", name), `the ${name} header cannot be changed by a rule`, "nginx manages it; remove this entry"));
+    if (CONTROL.test(rules.set![name]!)) out.push(error("ruleBadHeaderChange", at("set", name), `the value of ${name} contains a control character`, "remove line breaks and control characters"));
   }
   out.push(...checkUnique(names, (i) => at("set", names[i]!), "header"));
   const remove = rules.remove ?? [];
   out.push(...checkUnique(remove, (i) => at("remove", i), "header"));
   remove.forEach((name, i) => {
-    if (PROTECTED.has(name.toLowerCase())) out.push(error("CDN5013", at("remove", i), `the ${name} header cannot be removed by a rule`, "nginx manages it; remove this entry"));
-    if (names.some((n) => n.toLowerCase() === name.toLowerCase())) out.push(error("CDN5013", at("remove", i), `${name} is both set and removed`, "keep it in one list only"));
+    if (PROTECTED.has(name.toLowerCase())) out.push(error("ruleBadHeaderChange", at("remove", i), `the ${name} header cannot be removed by a rule`, "nginx manages it; remove this entry"));
+    if (names.some((n) => n.toLowerCase() === name.toLowerCase())) out.push(error("ruleBadHeaderChange", at("remove", i), `${name} is both set and removed`, "keep it in one list only"));
   });
 }
 
@@ -107,30 +98,30 @@ function checkActions(policy: Policy, rule: Rule, at: At, out: Diagnostic[]): vo
   const a = rule.then;
   const pools = Object.keys(policy.origins);
   const pool = (name: string, where: string) => {
-    if (!(name in policy.origins)) out.push(error("CDN5003", where, `rule "${rule.name}" routes to unknown origin pool "${name}"`, `use one of: ${pools.join(", ")}`));
+    if (!(name in policy.origins)) out.push(error("ruleUnknownOrigin", where, `rule "${rule.name}" routes to unknown origin pool "${name}"`, `use one of: ${pools.join(", ")}`));
   };
   if (a.origin !== undefined) pool(a.origin, at("then", "origin"));
   if (a.geo) {
     for (const [country, p] of Object.entries(a.geo.map)) {
-      if (!/^[A-Z]{2}$/.test(country)) out.push(error("CDN5015", at("then", "geo", "map", country), `"${country}" is not a country code`, 'use two upper-case letters (ISO 3166-1), e.g. "DE"'));
+      if (!/^[A-Z]{2}$/.test(country)) out.push(error("ruleInvalidCountry", at("then", "geo", "map", country), `"${country}" is not a country code`, 'use two upper-case letters (ISO 3166-1), e.g. "DE"'));
       pool(p, at("then", "geo", "map", country));
     }
     pool(a.geo.default, at("then", "geo", "default"));
   }
   if (a.image?.origin !== undefined) pool(a.image.origin, at("then", "image", "origin"));
   const routes = [a.origin !== undefined && "origin", a.geo && "geo", a.image?.origin !== undefined && "image.origin"].filter(Boolean);
-  if (routes.length > 1) out.push(error("CDN5011", at("then"), `rule "${rule.name}" routes in several ways (${routes.join(", ")})`, "keep one, or split the rule in two with continue"));
-  if (a.image?.url !== undefined && a.rewrite) out.push(error("CDN5011", at("then", "rewrite"), `rule "${rule.name}" both rewrites the path and builds an image URL`, "keep one of rewrite and image.url"));
+  if (routes.length > 1) out.push(error("ruleConflictingActions", at("then"), `rule "${rule.name}" routes in several ways (${routes.join(", ")})`, "keep one, or split the rule in two with continue"));
+  if (a.image?.url !== undefined && a.rewrite) out.push(error("ruleConflictingActions", at("then", "rewrite"), `rule "${rule.name}" both rewrites the path and builds an image URL`, "keep one of rewrite and image.url"));
 
   const ends = endings(a);
-  if (ends.length > 1) out.push(error("CDN5008", at("then", ends[1]!), `rule "${rule.name}" has several endings (${ends.join(", ")})`, "a request can only be answered once: keep one"));
-  if (ends.length > 0 && rule.continue) out.push(error("CDN5008", at("continue"), `rule "${rule.name}" ends the request (${ends[0]}), so continue has no effect`, "remove continue"));
-  if (!hasActions(a)) out.push(warning("CDN5018", at("then"), `rule "${rule.name}" has no actions`, "add an action, or remove the rule"));
+  if (ends.length > 1) out.push(error("ruleConflictingEndings", at("then", ends[1]!), `rule "${rule.name}" has several endings (${ends.join(", ")})`, "a request can only be answered once: keep one"));
+  if (ends.length > 0 && rule.continue) out.push(error("ruleConflictingEndings", at("continue"), `rule "${rule.name}" ends the request (${ends[0]}), so continue has no effect`, "remove continue"));
+  if (!hasActions(a)) out.push(warning("ruleWithoutActions", at("then"), `rule "${rule.name}" has no actions`, "add an action, or remove the rule"));
 
   if (a.cache) {
-    if (!policy.cache) out.push(error("CDN5007", at("then", "cache"), `rule "${rule.name}" changes caching but the policy has no cache`, "add a cache section, or remove the cache action"));
+    if (!policy.cache) out.push(error("ruleCacheWithoutCache", at("then", "cache"), `rule "${rule.name}" changes caching but the policy has no cache`, "add a cache section, or remove the cache action"));
     if (a.cache.ttl !== undefined && a.cache.bypass === true) {
-      out.push(error("CDN5006", at("then", "cache", "ttl"), `rule "${rule.name}" sets a TTL for requests it bypasses the cache for`, "remove ttl or bypass"));
+      out.push(error("ruleTtlOnBypass", at("then", "cache", "ttl"), `rule "${rule.name}" sets a TTL for requests it bypasses the cache for`, "remove ttl or bypass"));
     }
     out.push(...checkDuration(a.cache.ttl, at("then", "cache", "ttl")));
     const k = a.cache.key;
@@ -142,37 +133,37 @@ function checkActions(policy: Policy, rule: Rule, at: At, out: Diagnostic[]): vo
   checkHeaderChanges(a.requestHeaders, (...s) => at("then", "requestHeaders", ...s), out);
   checkHeaderChanges(a.responseHeaders, (...s) => at("then", "responseHeaders", ...s), out);
   if (a.rewrite && a.rewrite.path === undefined && a.rewrite.stripPrefix === undefined && a.rewrite.addPrefix === undefined) {
-    out.push(error("CDN5011", at("then", "rewrite"), "the rewrite changes nothing", "give path, stripPrefix or addPrefix"));
+    out.push(error("ruleEmptyRewrite", at("then", "rewrite"), "the rewrite changes nothing", "give path, stripPrefix or addPrefix"));
   }
   if (a.rewrite?.path !== undefined && a.rewrite.stripPrefix !== undefined) {
-    out.push(error("CDN5011", at("then", "rewrite", "stripPrefix"), "stripPrefix has no effect when path replaces the whole path", "remove one of them"));
+    out.push(error("ruleConflictingActions", at("then", "rewrite", "stripPrefix"), "stripPrefix has no effect when path replaces the whole path", "remove one of them"));
   }
   const e = a.experiment;
   if (e) {
     const sum = e.variants.reduce((s, v) => s + v.weight, 0);
-    if (Math.abs(sum - 100) > 1e-9) out.push(error("CDN5009", at("then", "experiment", "variants"), `the weights of experiment "${e.name}" add up to ${sum}, not 100`, "make the percentages add up to 100"));
+    if (Math.abs(sum - 100) > 1e-9) out.push(error("experimentWeights", at("then", "experiment", "variants"), `the weights of experiment "${e.name}" add up to ${sum}, not 100`, "make the percentages add up to 100"));
     out.push(...checkUnique(e.variants.map((v) => v.name), (i) => at("then", "experiment", "variants", i, "name"), "variant"));
     if (e.pathPrefix && e.cacheKey === false) {
-      out.push(error("CDN5010", at("then", "experiment", "cacheKey"), `experiment "${e.name}" sends each variant to a different path, so the variant must be part of the cache key`, "remove cacheKey: false"));
+      out.push(error("experimentPathPrefixUncached", at("then", "experiment", "cacheKey"), `experiment "${e.name}" sends each variant to a different path, so the variant must be part of the cache key`, "remove cacheKey: false"));
     }
     if (e.by === "ip" && (e.cookie !== undefined || e.cookieMaxAge !== undefined)) {
-      out.push(error("CDN5009", at("then", "experiment", "by"), `experiment "${e.name}" is keyed by IP but sets cookie options`, 'use by: "cookie", or remove cookie / cookieMaxAge'));
+      out.push(error("experimentIpWithCookie", at("then", "experiment", "by"), `experiment "${e.name}" is keyed by IP but sets cookie options`, 'use by: "cookie", or remove cookie / cookieMaxAge'));
     }
     out.push(...checkDuration(e.cookieMaxAge, at("then", "experiment", "cookieMaxAge")));
-    if (e.cacheKey && !policy.cache) out.push(error("CDN5007", at("then", "experiment", "cacheKey"), "cacheKey needs a cache in the policy", "add a cache section, or remove cacheKey"));
+    if (e.cacheKey && !policy.cache) out.push(error("ruleCacheWithoutCache", at("then", "experiment", "cacheKey"), "cacheKey needs a cache in the policy", "add a cache section, or remove cacheKey"));
   }
   const img = a.image;
   if (img) {
     const w = img.widths ?? [];
-    if (w.some((x) => !Number.isInteger(x) || x < 1 || x > 10000)) out.push(error("CDN5016", at("then", "image", "widths"), "widths must be whole numbers from 1 to 10000", "e.g. [320, 640, 1280]"));
+    if (w.some((x) => !Number.isInteger(x) || x < 1 || x > 10000)) out.push(error("ruleInvalidImage", at("then", "image", "widths"), "widths must be whole numbers from 1 to 10000", "e.g. [320, 640, 1280]"));
     out.push(...checkUnique(w.map(String), (i) => at("then", "image", "widths", i), "width"));
-    if (img.formats !== undefined && new Set(img.formats).size !== img.formats.length) out.push(error("CDN5016", at("then", "image", "formats"), "a format is listed twice", "list each format once"));
+    if (img.formats !== undefined && new Set(img.formats).size !== img.formats.length) out.push(error("ruleInvalidImage", at("then", "image", "formats"), "a format is listed twice", "list each format once"));
     if (img.url !== undefined && !img.url.startsWith("/") && !img.url.startsWith("{path}")) {
-      out.push(error("CDN5016", at("then", "image", "url"), "the image URL must start with / or {path}", 'e.g. "/resize/{width}{path}"'));
+      out.push(error("ruleInvalidImage", at("then", "image", "url"), "the image URL must start with / or {path}", 'e.g. "/resize/{width}{path}"'));
     }
   }
   if (a.respond && a.respond.status >= 300 && a.respond.status < 400) {
-    out.push(error("CDN5011", at("then", "respond", "status"), "use redirect for 3xx answers", "redirect: { to, status }"));
+    out.push(error("ruleRespondRedirect", at("then", "respond", "status"), "use redirect for 3xx answers", "redirect: { to, status }"));
   }
 }
 
@@ -223,7 +214,7 @@ function analyse(policy: Policy, rules: Rule[], out: Diagnostic[]): void {
       if (!a.rule.continue) {
         out.push(
           warning(
-            "CDN5004",
+            "ruleShadowed",
             pointer("rules", j),
             `rule "${b.rule.name}" can never match: the earlier rule "${a.rule.name}" (rules/${i}) matches every request it matches and does not continue`,
             `move "${b.rule.name}" before "${a.rule.name}", narrow "${a.rule.name}", or add continue: true to it`,
@@ -234,7 +225,7 @@ function analyse(policy: Policy, rules: Rule[], out: Diagnostic[]): void {
       if (b.rule.then.cache?.bypass !== false) {
         out.push(
           error(
-            "CDN5006",
+            "ruleTtlOnBypass",
             pointer("rules", j, "then", "cache", "ttl"),
             `rule "${b.rule.name}" sets a TTL, but every request it matches was excluded from the cache by rule "${a.rule.name}" (rules/${i})`,
             `remove the TTL, narrow "${a.rule.name}", or set bypass: false in "${b.rule.name}"`,
@@ -247,7 +238,7 @@ function analyse(policy: Policy, rules: Rule[], out: Diagnostic[]): void {
       if (why) {
         out.push(
           error(
-            "CDN5006",
+            "ruleTtlOnBypass",
             pointer("rules", j, "then", "cache", "ttl"),
             `rule "${b.rule.name}" sets a TTL for requests with ${why}, which cache.bypass always excludes from the cache`,
             "remove the TTL, or drop that condition",
@@ -297,8 +288,8 @@ function analyse(policy: Policy, rules: Rule[], out: Diagnostic[]): void {
     const names = [...cycle, cycle[0]!].map((i) => `"${list[i]!.rule.name}"`).join(" -> ");
     out.push(
       cycle.length === 1
-        ? error("CDN5020", pointer("rules", first, "then", "redirect", "to"), `rule "${list[first]!.rule.name}" redirects to a URL it matches itself: an endless redirect`, "change the target, or narrow the condition")
-        : error("CDN5005", pointer("rules", first, "then", "redirect", "to"), `redirect loop between rules ${names}`, "change one of the targets so the chain ends"),
+        ? error("ruleRedirectsToItself", pointer("rules", first, "then", "redirect", "to"), `rule "${list[first]!.rule.name}" redirects to a URL it matches itself: an endless redirect`, "change the target, or narrow the condition")
+        : error("ruleRedirectLoop", pointer("rules", first, "then", "redirect", "to"), `redirect loop between rules ${names}`, "change one of the targets so the chain ends"),
     );
   }
   // routed pools whose location settings cannot apply per request
@@ -313,7 +304,7 @@ function analyse(policy: Policy, rules: Rule[], out: Diagnostic[]): void {
       if (differ.length) {
         out.push(
           warning(
-            "CDN5014",
+            "ruleRoutedPoolSettings",
             pointer("origins", name),
             `origin "${name}" is reached through rules, which use the proxy settings of the default origin "${def}": its ${differ.join(", ")} will not apply`,
             `give "${name}" the same ${differ.join(", ")} as "${def}"`,
@@ -333,12 +324,12 @@ function check(policy: Policy): Diagnostic[] {
   rules.forEach((rule, i) => {
     const at: At = (...s) => pointer("rules", i, ...s);
     const first = names.get(rule.name);
-    if (first !== undefined) out.push(error("CDN5001", at("name"), `rule name "${rule.name}" is already used by rules/${first}`, "give every rule its own name"));
+    if (first !== undefined) out.push(error("ruleDuplicateName", at("name"), `rule name "${rule.name}" is already used by rules/${first}`, "give every rule its own name"));
     else names.set(rule.name, i);
     const e = rule.then.experiment;
     if (e) {
       const f = experiments.get(e.name);
-      if (f !== undefined) out.push(error("CDN5019", at("then", "experiment", "name"), `experiment "${e.name}" is already defined by rules/${f}`, "name each experiment once; a client gets one variant per experiment"));
+      if (f !== undefined) out.push(error("experimentDuplicateName", at("then", "experiment", "name"), `experiment "${e.name}" is already defined by rules/${f}`, "name each experiment once; a client gets one variant per experiment"));
       else experiments.set(e.name, i);
     }
     if (rule.when) checkCondition(rule.when, (...s) => at("when", ...s), out);

@@ -10,11 +10,11 @@ export const server: Feature = {
     out.push(...checkUnique(policy.serverNames ?? [], (i) => pointer("serverNames", i), "server name"));
     const address = policy.listen?.address;
     if (address !== undefined && address.startsWith("[") !== address.endsWith("]")) {
-      out.push(error("CDN2021", pointer("listen", "address"), "unbalanced brackets in the listen address", 'write IPv6 as "[::1]"'));
+      out.push(error("listenAddressBrackets", pointer("listen", "address"), "unbalanced brackets in the listen address", 'write IPv6 as "[::1]"'));
     }
     const processes = policy.workers?.processes;
     if (typeof processes === "number" && !(Number.isInteger(processes) && processes >= 1 && processes <= 1024)) {
-      out.push(error("CDN2022", pointer("workers", "processes"), "worker processes must be a whole number from 1 to 1024, or \"auto\"", 'e.g. 2 or "auto"'));
+      out.push(error("invalidWorkerProcesses", pointer("workers", "processes"), "worker processes must be a whole number from 1 to 1024, or \"auto\"", 'e.g. 2 or "auto"'));
     }
     return out;
   },

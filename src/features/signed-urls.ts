@@ -24,11 +24,11 @@ function check(policy: { signedUrls?: SignedUrls }): Diagnostic[] {
   out.push(...checkScope(s, at()));
   const d = signedUrlSettings(s);
   if (d.expiresParam === d.signatureParam) {
-    out.push(error("CDN3080", at("signatureParam"), `the expiry and the signature use the same query parameter "${d.signatureParam}"`, 'give them different names, e.g. "expires" and "signature"'));
+    out.push(error("signedUrlsSameParam", at("signatureParam"), `the expiry and the signature use the same query parameter "${d.signatureParam}"`, 'give them different names, e.g. "expires" and "signature"'));
   }
   if (!s.paths) {
     out.push(
-      warning("CDN3081", at(), "signed URLs are required on every path (no `paths`), so no page of the site can be fetched without a signature", 'scope the gate, e.g. `paths: ["/downloads/*"]`'),
+      warning("signedUrlsEverywhere", at(), "signed URLs are required on every path (no `paths`), so no page of the site can be fetched without a signature", 'scope the gate, e.g. `paths: ["/downloads/*"]`'),
     );
   }
   return out;

@@ -76,44 +76,44 @@ function checkWaf(w: Waf, policy: Policy): Diagnostic[] {
   const out: Diagnostic[] = [...checkScope(w, at())];
   const builtinIds = new Set(BUILTIN_RULES.map((r) => r.id));
   (w.exclude ?? []).forEach((id, i) => {
-    if (!builtinIds.has(id)) out.push(error("CDN3020", at("exclude", i), `"${id}" is not a built-in WAF rule`, `built-in rules: ${[...builtinIds].join(", ")}`));
+    if (!builtinIds.has(id)) out.push(error("wafUnknownExclude", at("exclude", i), `"${id}" is not a built-in WAF rule`, `built-in rules: ${[...builtinIds].join(", ")}`));
   });
   const seen = new Map<string, number>();
   (w.rules ?? []).forEach((r, i) => {
-    if (builtinIds.has(r.id)) out.push(error("CDN3023", at("rules", i, "id"), `"${r.id}" is the id of a built-in rule`, "give the custom rule another id"));
+    if (builtinIds.has(r.id)) out.push(error("wafDuplicateRuleId", at("rules", i, "id"), `"${r.id}" is the id of a built-in rule`, "give the custom rule another id"));
     const first = seen.get(r.id);
-    if (first !== undefined) out.push(error("CDN3023", at("rules", i, "id"), `duplicate WAF rule id "${r.id}" (also at index ${first})`, "rule ids name the rule in the log; make them unique"));
+    if (first !== undefined) out.push(error("wafDuplicateRuleId", at("rules", i, "id"), `duplicate WAF rule id "${r.id}" (also at index ${first})`, "rule ids name the rule in the log; make them unique"));
     else seen.set(r.id, i);
     if (r.target === "header" && r.header === undefined) {
-      out.push(error("CDN3022", at("rules", i, "header"), 'a rule with `target: "header"` needs the header name', 'e.g. header: "Referer"'));
+      out.push(error("wafHeaderTarget", at("rules", i, "header"), 'a rule with `target: "header"` needs the header name', 'e.g. header: "Referer"'));
     }
     if (r.target !== "header" && r.header !== undefined) {
-      out.push(error("CDN3022", at("rules", i, "header"), `\`header\` only applies to \`target: "header"\`, not "${r.target}"`, 'remove `header`, or use target "header"'));
+      out.push(error("wafHeaderTarget", at("rules", i, "header"), `\`header\` only applies to \`target: "header"\`, not "${r.target}"`, 'remove `header`, or use target "header"'));
     }
     if (r.target === "body" && w.body === undefined) {
-      out.push(error("CDN3027", at("rules", i, "target"), "a body rule needs body inspection, which is off", 'add `body: { maxSize: "64k" }` to the waf settings'));
+      out.push(error("wafBodyRuleWithoutBody", at("rules", i, "target"), "a body rule needs body inspection, which is off", 'add `body: { maxSize: "64k" }` to the waf settings'));
     }
     let re: RegExp | undefined;
     try {
       re = new RegExp(r.pattern);
     } catch (e) {
-      out.push(error("CDN3021", at("rules", i, "pattern"), `invalid regular expression ${JSON.stringify(r.pattern)}: ${(e as Error).message}`, "fix the pattern (PCRE syntax; escape special characters with \\)"));
+      out.push(error("wafInvalidRegex", at("rules", i, "pattern"), `invalid regular expression ${JSON.stringify(r.pattern)}: ${(e as Error).message}`, "fix the pattern (PCRE syntax; escape special characters with \\)"));
     }
     if (re && /\\[1-9]|\\k</.test(r.pattern)) {
-      out.push(error("CDN3024", at("rules", i, "pattern"), "WAF patterns cannot use back-references (each target's rules are combined into one expression)", "rewrite the pattern without \\1 or \\k<name>"));
+      out.push(error("wafBackReference", at("rules", i, "pattern"), "WAF patterns cannot use back-references (each target's rules are combined into one expression)", "rewrite the pattern without \\1 or \\k<name>"));
     } else if (re && re.test("")) {
-      out.push(error("CDN3025", at("rules", i, "pattern"), `${JSON.stringify(r.pattern)} matches the empty string, so it would match every request`, "anchor it to something the request must contain"));
+      out.push(error("wafEmptyMatch", at("rules", i, "pattern"), `${JSON.stringify(r.pattern)} matches the empty string, so it would match every request`, "anchor it to something the request must contain"));
     }
   });
   if (w.body !== undefined) {
     const max = w.body.maxSize ?? DEFAULT_BODY_MAX;
     const bytes = sizeBytes(max);
     if (bytes === undefined || bytes === 0 || bytes > BODY_MAX_LIMIT) {
-      out.push(error("CDN3026", at("body", "maxSize"), `body inspection size "${max}" must be between 1 byte and 1m`, 'e.g. "64k" (bodies are held in memory while inspected)'));
+      out.push(error("wafBodySize", at("body", "maxSize"), `body inspection size "${max}" must be between 1 byte and 1m`, 'e.g. "64k" (bodies are held in memory while inspected)'));
     }
   }
   if (activeBuiltins(w).length === 0 && (w.rules ?? []).length === 0) {
-    out.push(warning("CDN3028", at(), "the WAF has no rules: every built-in rule set is off and there are no custom rules", "enable a rule set or add rules"));
+    out.push(warning("wafNoRules", at(), "the WAF has no rules: every built-in rule set is off and there are no custom rules", "enable a rule set or add rules"));
   }
   void policy;
   return out;

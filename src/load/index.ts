@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { extname, resolve } from "node:path";
-import { error, type Diagnostic } from "../validate/diagnostic.js";
+import { error, type Diagnostic, type ErrorName } from "../validate/diagnostic.js";
 import type { LoadResult, PolicyFormat } from "./types.js";
 import { loadTypeScript } from "./typescript.js";
 import { loadYamlLike } from "./yaml.js";
@@ -21,14 +21,13 @@ export function policyFormat(file: string): PolicyFormat | undefined {
   return Object.hasOwn(FORMATS, ext) ? FORMATS[ext] : undefined;
 }
 
-function fileProblem(file: string, message: string, hint: string): Diagnostic {
-  return Object.assign(error("CDN0005", "", message, hint), { file });
+function fileProblem(file: string, message: string, hint: string, name: ErrorName = "policyFileUnreadable"): Diagnostic {
+  return Object.assign(error(name, "", message, hint), { file });
 }
 
 /**
  * Load a policy file (TypeScript, YAML or JSON) into a plain, not yet validated value, with source positions.
- * Never throws: every problem is a diagnostic (CDN0001 syntax, CDN0002 TypeScript type error, CDN0003 the module
- * threw, CDN0004 not a policy object / no default export, CDN0005 unreadable file or unknown extension).
+ * Never throws: every problem is a diagnostic (codes CDN0xxx, see src/validate/catalogue.ts).
  * A TypeScript policy is type-checked first and only evaluated when it has no type errors.
  */
 export async function loadPolicy(file: string): Promise<LoadResult> {
@@ -59,6 +58,6 @@ export async function loadPolicy(file: string): Promise<LoadResult> {
   } catch (e) {
     // A bug or an environment problem (e.g. typescript missing): still a diagnostic, never a throw.
     const message = `Cannot load policy file ${abs}: ${e instanceof Error ? e.message : String(e)}`;
-    return { diagnostics: [fileProblem(abs, message, "This looks like an internal error; please report it.")] };
+    return { diagnostics: [fileProblem(abs, message, "This looks like an internal error; please report it.", "loaderFailed")] };
   }
 }

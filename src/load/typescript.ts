@@ -64,10 +64,11 @@ function hintFor(d: ts.Diagnostic, message: string): string | undefined {
 }
 
 function toDiagnostic(ts: TS, d: ts.Diagnostic): Diagnostic | undefined {
-  const make = d.category === ts.DiagnosticCategory.Error ? error : d.category === ts.DiagnosticCategory.Warning ? warning : undefined;
-  if (!make) return undefined;
+  const isError = d.category === ts.DiagnosticCategory.Error;
+  if (!isError && d.category !== ts.DiagnosticCategory.Warning) return undefined;
   const message = ts.flattenDiagnosticMessageText(d.messageText, "\n");
-  const out = make("CDN0002", "", message, hintFor(d, message));
+  const hint = hintFor(d, message);
+  const out = isError ? error("typeScriptError", "", message, hint) : warning("typeScriptWarning", "", message, hint);
   if (d.file) {
     out.file = resolve(d.file.fileName);
     if (d.start !== undefined) {
@@ -164,7 +165,7 @@ export async function loadTypeScript(file: string): Promise<LoadResult> {
   const result = await evaluate(file, self);
   if ("thrown" in result) {
     const site = throwSite(result.thrown, check.userFiles);
-    const d = error("CDN0003", "", `The policy module threw while being evaluated: ${errorMessage(result.thrown)}`);
+    const d = error("policyModuleThrew", "", `The policy module threw while being evaluated: ${errorMessage(result.thrown)}`);
     diagnostics.push(Object.assign(d, site ?? { file }));
     return { diagnostics };
   }
@@ -174,7 +175,7 @@ export async function loadTypeScript(file: string): Promise<LoadResult> {
   const mod = result.module;
   if (typeof mod !== "object" || mod === null || !("default" in mod)) {
     const d = error(
-      "CDN0004",
+      "notAPolicyObject",
       "",
       "The policy module has no default export",
       'Export the policy: `export default definePolicy({ ... })` with `import { definePolicy } from "cdn-build"`.',
@@ -185,7 +186,7 @@ export async function loadTypeScript(file: string): Promise<LoadResult> {
   const value: unknown = mod.default;
   if (!isPolicyObject(value)) {
     const d = error(
-      "CDN0004",
+      "notAPolicyObject",
       "",
       `The default export must be a policy object, got ${describeValue(value)}`,
       "Export the object itself: `export default definePolicy({ ... })` (top-level await is supported if you need to compute it).",

@@ -31,10 +31,10 @@ export function loadYamlLike(file: string, text: string, format: Extract<PolicyF
         message = `${kind} syntax error: duplicate key ${JSON.stringify(found[found.length - 1])} (map keys must be unique)`;
       }
     }
-    diagnostics.push(at(error("CDN0001", path, message, HINTS[e.code]), e.pos[0]));
+    diagnostics.push(at(error("yamlSyntax", path, message, HINTS[e.code]), e.pos[0]));
   }
   for (const w of doc.warnings) {
-    diagnostics.push(at(warning("CDN0001", "", `${kind}: ${w.message}`, HINTS[w.code]), w.pos[0]));
+    diagnostics.push(at(warning("yamlWarning", "", `${kind}: ${w.message}`, HINTS[w.code]), w.pos[0]));
   }
   if (doc.errors.length > 0) return { diagnostics };
 
@@ -42,7 +42,7 @@ export function loadYamlLike(file: string, text: string, format: Extract<PolicyF
   try {
     value = doc.toJS();
   } catch (e) {
-    diagnostics.push(at(error("CDN0001", "", `${kind} error: ${e instanceof Error ? e.message : String(e)}`), 0));
+    diagnostics.push(at(error("yamlSyntax", "", `${kind} error: ${e instanceof Error ? e.message : String(e)}`), 0));
     return { diagnostics };
   }
 
@@ -53,7 +53,7 @@ export function loadYamlLike(file: string, text: string, format: Extract<PolicyF
 
   if (!isPolicyObject(value)) {
     const d = error(
-      "CDN0004",
+      "notAPolicyObject",
       "",
       `The ${kind} document must be an object (a mapping of policy settings), got ${describeValue(value)}`,
       format === "json" ? 'Write the policy as a JSON object: { "name": ..., "origins": { ... } }' : "Write the policy as a mapping: `name: ...` / `origins: ...`",

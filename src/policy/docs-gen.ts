@@ -1,7 +1,10 @@
 /**
  * Renders docs/policy-reference.md from the generated JSON Schema (so it comes from the same source of
- * truth: the JSDoc of src/policy/types.ts). Dev-time only.
+ * truth: the JSDoc of src/policy/types.ts), and docs/diagnostics.md from the diagnostics catalogue.
+ * Dev-time only.
  */
+import { catalogueEntries, CODE_RANGES } from "../validate/catalogue.js";
+
 interface Node {
   type?: string | string[];
   $ref?: string;
@@ -72,6 +75,40 @@ export function renderPolicyDocs(schemaText: string): string {
       out.push(`| \`${key}\`${required} | ${typeOf(p, defs)} | ${def === undefined ? "" : `\`${JSON.stringify(def)}\``} | ${cell(desc.join(" "))} |`);
     }
     out.push("");
+  }
+  return out.join("\n");
+}
+
+function whereText(at: readonly string[]): string {
+  return at
+    .map((k) => (k === "(file)" ? "the policy file itself (with line and column when known)" : k === "(any key)" ? "any key (JSON Schema validation)" : `\`${k}\``))
+    .join(", ");
+}
+
+/** Renders docs/diagnostics.md from the diagnostics catalogue (src/validate/catalogue.ts). */
+export function renderDiagnosticsDocs(): string {
+  const entries = catalogueEntries();
+  const out: string[] = [
+    "# Diagnostics",
+    "",
+    "Generated from `src/validate/catalogue.ts` by `npm run schema`: do not edit. Every problem `cdn-build validate`",
+    "and `cdn-build build` report carries one of these codes, with the JSON path into the policy, a message, a hint",
+    "and the source position when known. A code keeps its meaning: match on it in scripts and tests.",
+    "",
+    "| code | severity | title |",
+    "| --- | --- | --- |",
+    ...entries.map((e) => `| [${e.code}](#${e.code.toLowerCase()}) | ${e.severity} | ${cell(e.title)}${e.reserved ? " (reserved)" : ""} |`),
+    "",
+  ];
+  for (const range of CODE_RANGES) {
+    const inRange = entries.filter((e) => e.code.startsWith(range.prefix));
+    if (inRange.length === 0) continue;
+    out.push(`## ${range.prefix}xxx: ${range.title}`, "");
+    for (const e of inRange) {
+      out.push(`### ${e.code}`, "", `**${e.title}** · ${e.severity} · \`${e.name}\``, "");
+      if (e.reserved) out.push("Reserved: no check raises it any more; the code is not reused.", "");
+      out.push(e.why, "", `**Example fix:** ${e.fix}`, "", `**Raised at:** ${whereText(e.at)}`, "");
+    }
   }
   return out.join("\n");
 }

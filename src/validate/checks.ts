@@ -11,14 +11,14 @@ export function checkDuration(
 ): Diagnostic[] {
   if (value === undefined) return [];
   const ms = durationMs(value);
-  if (ms === undefined) return [error("CDN2006", path, `"${value}" is not a duration`, 'write a number and a unit, e.g. "30s", "5m", "1h"')];
+  if (ms === undefined) return [error("invalidDuration", path, `"${value}" is not a duration`, 'write a number and a unit, e.g. "30s", "5m", "1h"')];
   const max = opts.timer ? MAX_TIMER_MS : MAX_SECONDS_MS;
   if (ms > max) {
-    return [error("CDN2006", path, `duration "${value}" is too large for nginx`, opts.timer ? "timeouts must be under 24 days" : "durations must be under 68 years")];
+    return [error("invalidDuration", path, `duration "${value}" is too large for nginx`, opts.timer ? "timeouts must be under 24 days" : "durations must be under 68 years")];
   }
-  if (ms === 0 && !opts.allowZero) return [error("CDN2006", path, "duration must be greater than zero", 'e.g. "1s"')];
+  if (ms === 0 && !opts.allowZero) return [error("invalidDuration", path, "duration must be greater than zero", 'e.g. "1s"')];
   if (!opts.timer && ms % 1000 !== 0) {
-    return [error("CDN2006", path, `duration "${value}" must be whole seconds here`, 'use "s", "m", "h" or "d", e.g. "1s"')];
+    return [error("invalidDuration", path, `duration "${value}" must be whole seconds here`, 'use "s", "m", "h" or "d", e.g. "1s"')];
   }
   return [];
 }
@@ -26,15 +26,15 @@ export function checkDuration(
 export function checkSize(value: string | undefined, path: string, opts: { min?: number; minText?: string } = {}): Diagnostic[] {
   if (value === undefined) return [];
   const bytes = sizeBytes(value);
-  if (bytes === undefined) return [error("CDN2007", path, `"${value}" is not a size`, 'write a number and an optional unit k, m or g, e.g. "10m"')];
+  if (bytes === undefined) return [error("invalidSize", path, `"${value}" is not a size`, 'write a number and an optional unit k, m or g, e.g. "10m"')];
   if (opts.min !== undefined && bytes < opts.min) {
-    return [error("CDN2007", path, `size "${value}" is too small`, `use at least ${opts.minText ?? opts.min}`)];
+    return [error("invalidSize", path, `size "${value}" is too small`, `use at least ${opts.minText ?? opts.min}`)];
   }
   return [];
 }
 
 export function checkCidr(value: string, path: string): Diagnostic[] {
-  return parseBlock(value) ? [] : [error("CDN2012", path, `"${value}" is not an IPv4/IPv6 address or CIDR block`, 'e.g. "10.0.0.0/8" or "2001:db8::/32"')];
+  return parseBlock(value) ? [] : [error("invalidCidr", path, `"${value}" is not an IPv4/IPv6 address or CIDR block`, 'e.g. "10.0.0.0/8" or "2001:db8::/32"')];
 }
 
 /** Reports case-insensitive duplicates in a list of names. */
@@ -44,7 +44,7 @@ export function checkUnique(values: readonly string[], path: (i: number) => stri
   values.forEach((v, i) => {
     const k = v.toLowerCase();
     const first = seen.get(k);
-    if (first !== undefined) out.push(error("CDN2010", path(i), `duplicate ${what} "${v}" (also at index ${first})`, `remove one of them`));
+    if (first !== undefined) out.push(error("duplicateListEntry", path(i), `duplicate ${what} "${v}" (also at index ${first})`, `remove one of them`));
     else seen.set(k, i);
   });
   return out;

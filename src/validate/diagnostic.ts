@@ -1,6 +1,10 @@
+import { CATALOGUE, type DiagnosticName, type ErrorName, type WarningName } from "./catalogue.js";
+
+export type { DiagnosticName, ErrorName, WarningName } from "./catalogue.js";
+
 /** A problem found in a policy. Tests match on `code`; users read `message` and `hint`. */
 export interface Diagnostic {
-  /** Stable code, e.g. `CDN1001`. */
+  /** Stable code from the catalogue (src/validate/catalogue.ts, docs/diagnostics.md). */
   code: string;
   severity: "error" | "warning";
   /** JSON pointer into the policy, e.g. `/origins/app/servers/0/address` ("" for the root). */
@@ -14,12 +18,22 @@ export interface Diagnostic {
   col?: number;
 }
 
-export function error(code: string, path: string, message: string, hint?: string): Diagnostic {
-  return hint === undefined ? { code, severity: "error", path, message } : { code, severity: "error", path, message, hint };
+function make(name: DiagnosticName, path: string, message: string, hint: string | undefined): Diagnostic {
+  const { code, severity } = CATALOGUE[name];
+  return hint === undefined ? { code, severity, path, message } : { code, severity, path, message, hint };
 }
 
-export function warning(code: string, path: string, message: string, hint?: string): Diagnostic {
-  return hint === undefined ? { code, severity: "warning", path, message } : { code, severity: "warning", path, message, hint };
+/**
+ * An error diagnostic, by its catalogue name: `error("cacheDiskPathDotDot", path, message, hint)`. Only names
+ * the catalogue declares as errors compile; code and severity come from the catalogue.
+ */
+export function error(name: ErrorName, path: string, message: string, hint?: string): Diagnostic {
+  return make(name, path, message, hint);
+}
+
+/** A warning diagnostic, by its catalogue name; only names the catalogue declares as warnings compile. */
+export function warning(name: WarningName, path: string, message: string, hint?: string): Diagnostic {
+  return make(name, path, message, hint);
 }
 
 export function hasErrors(diags: readonly Diagnostic[]): boolean {

@@ -31,30 +31,30 @@ function toDiagnostic(e: ErrorObject): Diagnostic {
   const hint = describe(e);
   switch (e.keyword) {
     case "required":
-      return error("CDN1001", `${e.instancePath}/${String(p.missingProperty)}`, `missing required property "${String(p.missingProperty)}"`, hint);
+      return error("schemaMissingProperty", `${e.instancePath}/${String(p.missingProperty)}`, `missing required property "${String(p.missingProperty)}"`, hint);
     case "additionalProperties": {
       const allowed = Object.keys((e.parentSchema as { properties?: object })?.properties ?? {});
-      return error("CDN1002", `${e.instancePath}/${String(p.additionalProperty)}`, `unknown property "${String(p.additionalProperty)}"`, allowed.length ? `allowed here: ${allowed.join(", ")}` : undefined);
+      return error("schemaUnknownProperty", `${e.instancePath}/${String(p.additionalProperty)}`, `unknown property "${String(p.additionalProperty)}"`, allowed.length ? `allowed here: ${allowed.join(", ")}` : undefined);
     }
     case "type":
-      return error("CDN1003", e.instancePath, `must be ${String(p.type)}, got ${JSON.stringify(e.data)}`, hint);
+      return error("schemaWrongType", e.instancePath, `must be ${String(p.type)}, got ${JSON.stringify(e.data)}`, hint);
     case "pattern":
-      return error("CDN1004", e.instancePath, `invalid value ${JSON.stringify(e.data)}`, hint);
+      return error("schemaPattern", e.instancePath, `invalid value ${JSON.stringify(e.data)}`, hint);
     case "enum":
     case "const":
-      return error("CDN1005", e.instancePath, `must be one of ${JSON.stringify(p.allowedValues ?? [p.allowedValue])}, got ${JSON.stringify(e.data)}`, hint);
+      return error("schemaEnum", e.instancePath, `must be one of ${JSON.stringify(p.allowedValues ?? [p.allowedValue])}, got ${JSON.stringify(e.data)}`, hint);
     case "minimum":
     case "maximum":
     case "minItems":
     case "maxItems":
     case "minLength":
     case "maxLength":
-      return error("CDN1006", e.instancePath, `${e.message ?? "out of range"}, got ${JSON.stringify(e.data)}`, hint);
+      return error("schemaRange", e.instancePath, `${e.message ?? "out of range"}, got ${JSON.stringify(e.data)}`, hint);
     case "anyOf":
     case "oneOf":
-      return error("CDN1007", e.instancePath, `${JSON.stringify(e.data)} does not match any allowed form`, hint);
+      return error("schemaNoMatchingForm", e.instancePath, `${JSON.stringify(e.data)} does not match any allowed form`, hint);
     default:
-      return error("CDN1000", e.instancePath, e.message ?? "invalid value", hint);
+      return error("schemaOther", e.instancePath, e.message ?? "invalid value", hint);
   }
 }
 

@@ -589,6 +589,20 @@ describe("rules: compile-time analysis", () => {
     expect(noCache.codes).toContain("error CDN5007 /rules/0/then/cache");
   });
 
+  it("gives cookie options on an IP split, an empty rewrite and a 3xx respond codes of their own", () => {
+    const variants = [{ name: "a", weight: 50 }, { name: "b", weight: 50 }];
+    const d = diags([
+      { name: "ip-cookie", when: { path: "/a" }, then: { experiment: { name: "e1", variants, by: "ip", cookie: "ab" } } },
+      { name: "no-op-rewrite", when: { path: "/b" }, then: { rewrite: {} } },
+      { name: "respond-302", when: { path: "/c" }, then: { respond: { status: 302 } } },
+    ]);
+    expect(d.codes).toEqual([
+      "error CDN5021 /rules/0/then/experiment/by",
+      "error CDN5022 /rules/1/then/rewrite",
+      "error CDN5023 /rules/2/then/respond/status",
+    ]);
+  });
+
   it("warns that a routed pool's timeouts follow the default pool", () => {
     const d = compile({
       name: "t",

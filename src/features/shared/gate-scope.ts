@@ -31,7 +31,7 @@ export function lowerScope(scope: GateScope | undefined): ScopeData | undefined 
 /** Semantic checks of a gate's scope; `at` is the JSON pointer of the gate's settings object. */
 export function checkScope(scope: GateScope | undefined, at: string): Diagnostic[] {
   if (scope?.paths !== undefined && scope.paths.length === 0) {
-    return [error("CDN3001", at + "/paths", "the gate's path list is empty, so the gate would never run", "list at least one path, or remove `paths` to apply the gate everywhere")];
+    return [error("gateEmptyPaths", at + "/paths", "the gate's path list is empty, so the gate would never run", "list at least one path, or remove `paths` to apply the gate everywhere")];
   }
   return [];
 }
