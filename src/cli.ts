@@ -6,6 +6,7 @@ import { writeBundleAtomic } from "./emit/write.js";
 import { TARGET_NAMES } from "./ir/build.js";
 import type { Target } from "./ir/types.js";
 import { findNginx, testConfig } from "./runtime/nginx.js";
+import { autoTarget } from "./runtime/target.js";
 import { toolVersion } from "./util/package.js";
 import { runSign, SIGN_HELP, SignUsageError } from "./sign-cli.js";
 import { PURGE_HELP, runPurge } from "./purge/cli.js";
@@ -30,15 +31,17 @@ Loads the policy (type-checks a .ts file first), validates it against the schema
 and prints every problem with its code, policy path, hint and file:line:col. Writes nothing.
 
   --json     print diagnostics as JSON`,
-  build: `Usage: cdn-build build <policy> --out <dir> [--target openresty|nginx-lua] [--verify] [--json]
+  build: `Usage: cdn-build build <policy> --out <dir> [--target auto|openresty|nginx-lua] [--verify] [--json]
 
 Compiles the policy into <dir>: nginx.conf, lua/ (hooks and runtime), manifest.json. The bundle is written
 to a temporary directory next to <dir> and renamed into place only when everything succeeded, so an invalid
 policy or a failed verify leaves the previous bundle untouched.
 
   --out <dir>        output directory (required)
-  --target <t>       openresty (default): stock OpenResty; nginx-lua: Debian/Ubuntu nginx with
-                     libnginx-mod-http-lua, lua-resty-core and lua-resty-lrucache
+  --target <t>       auto (default): openresty when the \`openresty\` binary is found, nginx-lua when
+                     Debian/Ubuntu nginx with libnginx-mod-http-lua is, otherwise openresty (says which
+                     on stderr); openresty: stock OpenResty (what production uses); nginx-lua: Debian/Ubuntu
+                     nginx with libnginx-mod-http-lua, lua-resty-core and lua-resty-lrucache
   --verify           run \`nginx -t\` (or \`openresty -t\`) on the bundle before installing it
   --json             print diagnostics as JSON`,
   sign: SIGN_HELP,
@@ -83,16 +86,25 @@ async function runBuild(args: string[]): Promise<number> {
   if (values.help) return help("build");
   if (positionals.length !== 1) throw new UsageError("build takes exactly one policy file");
   if (!values.out) throw new UsageError("build needs --out <dir>");
-  const target = (values.target ?? "openresty") as Target;
-  if (!TARGET_NAMES.includes(target)) throw new UsageError(`unknown target "${values.target}" (use ${TARGET_NAMES.join(" or ")})`);
+  const requested = values.target ?? "auto";
+  if (requested !== "auto" && !TARGET_NAMES.includes(requested as Target)) {
+    throw new UsageError(`unknown target "${values.target}" (use auto, ${TARGET_NAMES.join(" or ")})`);
+  }
   const json = values.json ?? false;
+  const found = requested === "auto" || values.verify ? await findNginx() : undefined;
+  let target = requested as Target;
+  if (requested === "auto") {
+    const picked = autoTarget(found);
+    target = picked.target;
+    process.stderr.write(`target ${picked.target}: ${picked.reason}\n`);
+  }
   const { bundle, diagnostics } = await compileFile(resolve(positionals[0]!), { target });
   print(diagnostics, json);
   if (!bundle || hasErrors(diagnostics)) return 1;
   let verifyOutput = "";
   const verify = values.verify
     ? async (dir: string) => {
-        const bin = await findNginx();
+        const bin = found;
         if (!bin) throw new Error("--verify needs nginx with the Lua module or OpenResty on PATH");
         if (bin.kind !== target) process.stderr.write(`note: verifying a ${target} bundle with ${bin.kind} (${bin.path})\n`);
         const r = await testConfig(dir, bin);
