@@ -2,7 +2,7 @@ import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { compileFile } from "./compile.js";
 import { formatDiagnostic, hasErrors, type Diagnostic } from "./validate/diagnostic.js";
-import { writeBundleAtomic } from "./emit/write.js";
+import { SwapError, writeBundleAtomic } from "./emit/write.js";
 import { TARGET_NAMES } from "./ir/build.js";
 import type { Target } from "./ir/types.js";
 import { findNginx, testConfig } from "./runtime/nginx.js";
@@ -33,11 +33,15 @@ and prints every problem with its code, policy path, hint and file:line:col. Wri
   --json     print diagnostics as JSON`,
   build: `Usage: cdn-build build <policy> --out <dir> [--target auto|openresty|nginx-lua] [--verify] [--json]
 
-Compiles the policy into <dir>: nginx.conf, lua/ (hooks and runtime), manifest.json. The bundle is written
-to a temporary directory next to <dir> and renamed into place only when everything succeeded, so an invalid
-policy or a failed verify leaves the previous bundle untouched.
+Compiles the policy into <dir>: nginx.conf, lua/ (hooks and runtime), manifest.json. Safe to run on the folder
+of a running edge: the bundle is written to a temporary folder next to <dir> and checked there, then each
+file is put into <dir> atomically, files the new bundle no longer has are removed, and manifest.json is
+written last; <dir> itself and its cache/, logs/ and temp/ are never moved. Reload nginx to use the new
+bundle. An invalid policy or a failed verify leaves the previous bundle untouched. Folders are created
+0777 and files 0666 minus the umask (0755/0644 with the usual umask 022), so a root master's workers can
+read them.
 
-  --out <dir>        output directory (required)
+  --out <dir>        output directory (required); a non-empty folder that is not a bundle is refused
   --target <t>       auto (default): openresty when the \`openresty\` binary is found, nginx-lua when
                      Debian/Ubuntu nginx with libnginx-mod-http-lua is, otherwise openresty (says which
                      on stderr); openresty: stock OpenResty (what production uses); nginx-lua: Debian/Ubuntu
@@ -115,7 +119,8 @@ async function runBuild(args: string[]): Promise<number> {
   try {
     await writeBundleAtomic(bundle, values.out, verify);
   } catch (err) {
-    process.stderr.write(`error: ${(err as Error).message}\nthe previous bundle in ${values.out} is untouched\n`);
+    const untouched = err instanceof SwapError ? "" : `\nthe previous bundle in ${values.out} is untouched`;
+    process.stderr.write(`error: ${(err as Error).message}${untouched}\n`);
     return 1;
   }
   if (!json) {

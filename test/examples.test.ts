@@ -6,7 +6,6 @@ import { loadPolicy } from "../src/load/index.js";
 import type { Policy } from "../src/policy/types.js";
 import { bootEdge, buildForTest } from "./support/edge.js";
 import { http, luaErrors } from "./support/http.js";
-import { rm } from "node:fs/promises";
 
 const ROOT = join(import.meta.dirname, "..");
 const EXAMPLES = readdirSync(join(ROOT, "examples")).sort();
@@ -42,8 +41,8 @@ describe.each(EXAMPLES)("example %s", (name) => {
   });
 
   it("passes nginx -t", async () => {
-    const { dir } = await buildForTest(await load(name));
-    await rm(dir, { recursive: true, force: true });
+    const { dir, remove } = await buildForTest(await load(name));
+    await remove();
   });
 
   it("boots and answers its health endpoint", async () => {

@@ -3,8 +3,6 @@
  * test-only location that writes markers into the `cdn_purge` dict exactly as the purge feature does
  * ("m:" .. key / "m:*" = ngx.now(), flags 1 hard / 2 soft); both tiers must honour them.
  */
-import { readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { buildForTest, nginxBinary } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
@@ -14,7 +12,7 @@ import type { Policy } from "../../src/policy/types.js";
 
 let origin: MockOrigin;
 let edge: RunningNginx;
-let dir: string;
+let built: Awaited<ReturnType<typeof buildForTest>> | undefined;
 
 const MARK = `
 location = /__test_mark {
@@ -45,15 +43,15 @@ describe("purge markers (contract with the purge feature)", () => {
       cache: { ttl: { "200": "1h" }, ram: { size: "1m", maxObjectSize: "64k", minHits: 1 } },
       headers: { cacheStatus: "X-Cache" },
     };
-    const built = await buildForTest(policy);
-    dir = built.dir;
-    const confPath = join(dir, "nginx.conf");
-    let conf = await readFile(confPath, "utf8");
-    // the purge feature declares the markers' dict whenever the policy has a cache
-    expect(conf).toMatch(/lua_shared_dict cdn_purge /);
-    conf = conf.replace(/(\n\s*location \/ \{)/, `\n${MARK}$1`);
-    await writeFile(confPath, conf);
-    edge = await startBundle(dir, { port, bin: await nginxBinary() });
+    built = await buildForTest(policy, {
+      patchConf: (conf) => {
+        // the purge feature declares the markers' dict whenever the policy has a cache
+        expect(conf).toMatch(/lua_shared_dict cdn_purge /);
+        return conf.replace(/(\n\s*location \/ \{)/, `\n${MARK}$1`);
+      },
+    });
+    expect(built.conf).toContain("location = /__test_mark");
+    edge = await startBundle(built.dir, { port, bin: await nginxBinary() });
   });
   afterEach(async () => {
     const log = await edge.errorLog();
@@ -61,7 +59,7 @@ describe("purge markers (contract with the purge feature)", () => {
   });
   afterAll(async () => {
     await edge?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await built?.remove();
     await origin?.close();
   });
 

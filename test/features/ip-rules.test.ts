@@ -1,4 +1,3 @@
-import { rm } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootEdge, buildForTest, nginxBinary, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
@@ -147,9 +146,9 @@ describe("ip rules: allow lists, spoofing, X-Real-IP", () => {
 describe("ip rules: IPv6 peers", () => {
   async function bootV6(gate: IpRules) {
     const port = await freePort();
-    const { dir } = await buildForTest({ ...policy(gate), listen: { http: port, address: "[::1]" } } as Policy);
+    const { dir, remove } = await buildForTest({ ...policy(gate), listen: { http: port, address: "[::1]" } } as Policy);
     const edge = await startBundle(dir, { port, host: "::1", bin: await nginxBinary() });
-    return { edge, done: async () => { await edge.stop(); await rm(dir, { recursive: true, force: true }); } };
+    return { edge, done: async () => { await edge.stop(); await remove(); } };
   }
 
   it("allows and denies ::1 by IPv6 blocks", async () => {

@@ -8,7 +8,6 @@ import { compile } from "../../src/compile.js";
 import { freePort, startBundle } from "../../src/runtime/nginx.js";
 import type { Policy } from "../../src/policy/types.js";
 import { env } from "../../src/policy/env.js";
-import { rm } from "node:fs/promises";
 
 const SECRET = "s3cr3t-Value-that-must-not-leak-7f1c";
 const NEXT = "next-secret-2b9e";
@@ -118,14 +117,14 @@ describe("origin secret: rotation, loopback, scope", () => {
 
   it("allowLoopback also covers ::1", async () => {
     const port = await freePort();
-    const { dir } = await buildForTest({ ...policy({ secret: env("EDGE_SECRET"), allowLoopback: true }), listen: { http: port, address: "[::1]" } } as Policy);
+    const { dir, remove } = await buildForTest({ ...policy({ secret: env("EDGE_SECRET"), allowLoopback: true }), listen: { http: port, address: "[::1]" } } as Policy);
     const edge = await startBundle(dir, { port, host: "::1", bin: await nginxBinary(), env: { EDGE_SECRET: SECRET } });
     try {
       expect(edge.baseUrl).toContain("[::1]");
       expect((await http(edge, "/v6")).status).toBe(200);
     } finally {
       await edge.stop();
-      await rm(dir, { recursive: true, force: true });
+      await remove();
     }
   });
 

@@ -2,7 +2,6 @@ import { createHmac } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { rm } from "node:fs/promises";
 import { bootEdge, buildForTest, nginxBinary, type Edge } from "../support/edge.js";
 import { freePort, startBundle } from "../../src/runtime/nginx.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
@@ -128,7 +127,7 @@ describe("signed URLs gate: IPv6 clients", () => {
   it("binds a URL to an IPv6 client address", async () => {
     const o = await startMockOrigin();
     const listenPort = await freePort();
-    const { dir } = await buildForTest({
+    const { dir, remove } = await buildForTest({
       name: "signed-v6",
       listen: { http: listenPort, address: "[::1]" },
       origins: { app: { servers: [{ address: o.address }] } },
@@ -144,7 +143,7 @@ describe("signed URLs gate: IPv6 clients", () => {
       expect(luaErrors(errs)).toEqual([]);
     } finally {
       await edge.stop();
-      await rm(dir, { recursive: true, force: true });
+      await remove();
       await o.close();
     }
   });
