@@ -3,10 +3,12 @@ import { resolve } from "node:path";
 import { compileFile } from "./compile.js";
 import { formatDiagnostic, hasErrors, type Diagnostic } from "./validate/diagnostic.js";
 import { SwapError, writeBundleAtomic } from "./emit/write.js";
+import { healthPath } from "./features/health.js";
 import { TARGET_NAMES } from "./ir/build.js";
 import type { Target } from "./ir/types.js";
-import { findNginx, testConfig } from "./runtime/nginx.js";
+import { findNginx } from "./runtime/nginx.js";
 import { autoTarget } from "./runtime/target.js";
+import { verifyBundle } from "./runtime/verify.js";
 import { toolVersion } from "./util/package.js";
 import { runSign, SIGN_HELP, SignUsageError } from "./sign-cli.js";
 import { PURGE_HELP, runPurge } from "./purge/cli.js";
@@ -46,7 +48,9 @@ read them.
                      Debian/Ubuntu nginx with libnginx-mod-http-lua is, otherwise openresty (says which
                      on stderr); openresty: stock OpenResty (what production uses); nginx-lua: Debian/Ubuntu
                      nginx with libnginx-mod-http-lua, lua-resty-core and lua-resty-lrucache
-  --verify           run \`nginx -t\` (or \`openresty -t\`) on the bundle before installing it
+  --verify           before installing: \`nginx -t\` (or \`openresty -t\`); as root, check that the workers'
+                     user (workers.user, else nobody) can traverse the folders above <dir> and read the
+                     bundle; boot the bundle on a free 127.0.0.1 port and request its health endpoint
   --json             print diagnostics as JSON`,
   sign: SIGN_HELP,
   purge: PURGE_HELP,
@@ -102,18 +106,17 @@ async function runBuild(args: string[]): Promise<number> {
     target = picked.target;
     process.stderr.write(`target ${picked.target}: ${picked.reason}\n`);
   }
-  const { bundle, diagnostics } = await compileFile(resolve(positionals[0]!), { target });
+  const { bundle, diagnostics, policy } = await compileFile(resolve(positionals[0]!), { target });
   print(diagnostics, json);
   if (!bundle || hasErrors(diagnostics)) return 1;
-  let verifyOutput = "";
+  let notes: string[] = [];
   const verify = values.verify
     ? async (dir: string) => {
-        const bin = found;
-        if (!bin) throw new Error("--verify needs nginx with the Lua module or OpenResty on PATH");
-        if (bin.kind !== target) process.stderr.write(`note: verifying a ${target} bundle with ${bin.kind} (${bin.path})\n`);
-        const r = await testConfig(dir, bin);
-        verifyOutput = r.output;
-        if (!r.ok) throw new Error(`nginx -t failed:\n${r.output}`);
+        if (!found) throw new Error("--verify needs nginx with the Lua module or OpenResty on PATH");
+        if (found.kind !== target) process.stderr.write(`note: verifying a ${target} bundle with ${found.kind} (${found.path})\n`);
+        const report = await verifyBundle(dir, { bin: found, outDir: values.out!, healthPath: policy && healthPath(policy) });
+        notes = report.notes;
+        if (!report.ok) throw new Error(`verify failed:\n${report.problems.map((p) => `  - ${p.replace(/\n/g, "\n    ")}`).join("\n")}`);
       }
     : undefined;
   try {
@@ -125,7 +128,7 @@ async function runBuild(args: string[]): Promise<number> {
   }
   if (!json) {
     process.stderr.write(`wrote ${bundle.files.size} files to ${values.out} (target ${target})\n`);
-    if (values.verify) process.stderr.write(`nginx -t: ok${verifyOutput.trim() ? `\n${verifyOutput.trim()}` : ""}\n`);
+    for (const n of notes) process.stderr.write(`${n}\n`);
   }
   return 0;
 }

@@ -1,5 +1,6 @@
 import { buildIR } from "./ir/build.js";
 import type { Target } from "./ir/types.js";
+import type { Policy } from "./policy/types.js";
 import { emitBundle, type Bundle } from "./emit/index.js";
 import { validatePolicy } from "./validate/index.js";
 import { hasErrors, type Diagnostic } from "./validate/diagnostic.js";
@@ -15,6 +16,8 @@ export interface CompileResult {
   /** Present only when there is no error. */
   bundle?: Bundle;
   diagnostics: Diagnostic[];
+  /** The validated policy (present only when there is no error). */
+  policy?: Policy;
 }
 
 /** Pure: policy value -> validated -> IR -> bundle in memory. */
@@ -22,7 +25,7 @@ export function compile(value: unknown, opts: CompileOptions = {}): CompileResul
   const { policy, diagnostics } = validatePolicy(value);
   if (!policy || hasErrors(diagnostics)) return { diagnostics };
   const ir = buildIR(policy, opts.target ?? "openresty", toolVersion());
-  return { bundle: emitBundle(ir), diagnostics };
+  return { bundle: emitBundle(ir), diagnostics, policy };
 }
 
 /** Adds file and line:col to diagnostics from a loaded file. */

@@ -1,10 +1,11 @@
 import { execa } from "execa";
-import { mkdtemp, readFile, readdir, rm, writeFile, mkdir } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, readdir, rm, writeFile, mkdir } from "node:fs/promises";
+import { userInfo } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findNginx } from "../src/runtime/nginx.js";
 import { autoTarget } from "../src/runtime/target.js";
+import { projectDir } from "./support/edge.js";
 
 const BIN = join(import.meta.dirname, "..", "bin", "cdn-build.js");
 let dir: string;
@@ -28,7 +29,7 @@ cache:
 `;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "cdn-cli-"));
+  dir = await projectDir("cdn-cli-"); // a user's project folder (0755), not mkdtemp's 0700
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -154,6 +155,32 @@ describe("cdn-build CLI", () => {
     expect(autoTarget({ path: "/usr/local/openresty/bin/openresty", kind: "openresty", version: "openresty/1.25.3.1" }).target).toBe("openresty");
     expect(autoTarget({ path: "/usr/sbin/nginx", kind: "nginx-lua", version: "nginx/1.22.1" }).target).toBe("nginx-lua");
     expect(autoTarget(undefined).target).toBe("openresty");
+  });
+
+  it("--verify checks nginx -t, worker access and a smoke boot of the health endpoint", async () => {
+    await writeFile(join(dir, "health.yaml"), GOOD_YAML + "health: {}\n");
+    const r = await cli("build", "health.yaml", "--out", "out/verified", "--verify");
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^nginx -t: ok/m);
+    expect(r.stderr).toMatch(/^smoke boot: GET \/health -> 200$/m);
+    if (userInfo().uid === 0) expect(r.stderr).toMatch(/^workers \(nobody\) can read the bundle/m);
+  });
+
+  it("--verify refuses a bundle the workers cannot reach (as root: workers are nobody), naming the folder", async () => {
+    await writeFile(join(dir, "health.yaml"), GOOD_YAML + "health: {}\n");
+    const locked = join(dir, "locked");
+    await mkdir(locked, { mode: 0o700 });
+    const r = await cli("build", "health.yaml", "--out", "locked/edge", "--verify");
+    if (userInfo().uid === 0) {
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toContain(`${locked} is 0700 (owner root): workers running as nobody cannot traverse it`);
+      expect(r.stderr).toMatch(/the previous bundle in locked\/edge is untouched/);
+      expect(await readdir(locked)).toEqual([]);
+    } else {
+      // a non-root master runs its workers as the same user, who owns the folder
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/^not root: .*worker access was not checked/m);
+    }
   });
 
   it("rebuilds byte-identical output", async () => {
