@@ -2,19 +2,18 @@
  * Rebuilding into the folder of a running edge (what `cdn-build build --out <dir>` does on a live host), then
  * reloading nginx, under steady traffic: nothing fails, the cache survives, the new bundle is served.
  */
-import { stat } from "node:fs/promises";
+import { rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Agent, request } from "undici";
 import { describe, expect, it } from "vitest";
 import { compile } from "../src/compile.js";
 import { writeBundleAtomic } from "../src/emit/write.js";
-import type { Policy } from "../src/policy/types.js";
 import { freePort, startBundle, testConfig } from "../src/runtime/nginx.js";
 import { nginxBinary, projectDir } from "./support/edge.js";
 import { luaErrors } from "./support/http.js";
 import { startMockOrigin } from "./support/mock-origin.js";
+import { policy } from "./support/policy.js";
 import { waitFor } from "./support/wait.js";
-import { rm } from "node:fs/promises";
 
 const CACHED = 20;
 const REDEPLOYS = 4;
@@ -30,17 +29,17 @@ describe("redeploy into the folder of a running edge", () => {
         : { headers: { "cache-control": "no-store" }, body: `${req.path}#${n}` },
     );
     const port = await freePort();
-    const policy = (version: number): Policy => ({
-      name: "redeploy",
-      listen: { http: port, address: "127.0.0.1" },
-      origins: { app: { servers: [{ address: origin.address }], retries: 0 } },
-      cache: { ttl: { "200": "1h" } },
-      headers: { cacheStatus: "X-Cache", response: { set: { "X-Deploy": `v${version}` } } },
-      health: {},
-    });
+    const release = (version: number) =>
+      policy(origin, {
+        name: "redeploy",
+        listen: { http: port, address: "127.0.0.1" },
+        cache: { ttl: { "200": "1h" } },
+        headers: { cacheStatus: "X-Cache", response: { set: { "X-Deploy": `v${version}` } } },
+        health: {},
+      });
     // what `cdn-build build --verify` does: compile, stage, nginx -t there, swap into the folder
     const deploy = async (version: number) => {
-      const { bundle, diagnostics } = compile(policy(version), { target: bin.kind });
+      const { bundle, diagnostics } = compile(release(version), { target: bin.kind });
       if (!bundle) throw new Error(JSON.stringify(diagnostics));
       await writeBundleAtomic(bundle, dir, async (stage) => {
         const t = await testConfig(stage, bin);

@@ -6,6 +6,7 @@ import * as net from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { bootEdge, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
+import { policy } from "../support/policy.js";
 import { http, luaErrors, sleep } from "../support/http.js";
 import type { Policy } from "../../src/policy/types.js";
 
@@ -14,19 +15,13 @@ let edge: Edge;
 
 const httpDate = (ms: number) => new Date(ms).toUTCString();
 
-function policy(o: MockOrigin, cache: Policy["cache"] = {}): Omit<Policy, "listen"> {
-  return {
-    name: "rfc",
-    origins: { app: { servers: [{ address: o.address }], retries: 0 } },
-    cache: { ttl: { "200": "1h", "404": "1h" }, ...cache },
-    headers: { cacheStatus: "X-Cache" },
-  };
-}
+const rfcPolicy = (o: MockOrigin, cache: Policy["cache"] = {}) =>
+  policy(o, { name: "rfc", cache: { ttl: { "200": "1h", "404": "1h" }, ...cache }, headers: { cacheStatus: "X-Cache" } });
 
 describe("RFC 9111 on the disk tier", () => {
   beforeAll(async () => {
     origin = await startMockOrigin();
-    edge = await bootEdge(policy(origin));
+    edge = await bootEdge(rfcPolicy(origin));
   });
   afterEach(async () => {
     expect(luaErrors(await edge.errors())).toEqual([]);
@@ -269,8 +264,8 @@ describe("stale serving only within the windows the origin allowed", () => {
   let strict: Edge;
   beforeAll(async () => {
     o = await startMockOrigin();
-    e = await bootEdge(policy(o, { staleIfError: "1d" }));
-    strict = await bootEdge(policy(o));
+    e = await bootEdge(rfcPolicy(o, { staleIfError: "1d" }));
+    strict = await bootEdge(rfcPolicy(o));
   });
   afterAll(async () => {
     await e?.stop();
@@ -335,7 +330,7 @@ describe("rule TTL overrides the origin's freshness", () => {
   it("keeps an object for the rule's TTL despite a short max-age", async () => {
     const o = await startMockOrigin();
     const e = await bootEdge({
-      ...policy(o, { staleIfError: "1h" }),
+      ...rfcPolicy(o, { staleIfError: "1h" }),
       rules: [
         { name: "long", when: { path: { prefix: "/rt/" } }, then: { cache: { ttl: "1h" } } },
         { name: "short", when: { path: { prefix: "/rt-short/" } }, then: { cache: { ttl: "1s" } } },

@@ -1,25 +1,24 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { bootEdge, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
+import { policy } from "../support/policy.js";
 import { http, luaErrors, sleep } from "../support/http.js";
 import type { Policy } from "../../src/policy/types.js";
 
 let origin: MockOrigin;
 let edge: Edge;
 
-function policy(extra: Partial<Policy["cache"]> = {}): Policy {
-  return {
+const cachePolicy = (extra: Partial<Policy["cache"]> = {}) =>
+  policy(origin, {
     name: "cache-test",
-    origins: { app: { servers: [{ address: origin.address }], retries: 0 } },
     cache: { ttl: { "200": "1h", "404": "1s" }, bypass: { cookies: ["session"] }, ...extra },
     headers: { cacheStatus: "X-Cache" },
-  };
-}
+  });
 
 describe("disk cache", () => {
   beforeAll(async () => {
     origin = await startMockOrigin();
-    edge = await bootEdge(policy({ staleIfError: "1d", key: { query: "all" } }));
+    edge = await bootEdge(cachePolicy({ staleIfError: "1d", key: { query: "all" } }));
   });
   afterEach(async () => {
     expect(luaErrors(await edge.errors())).toEqual([]);

@@ -3,8 +3,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootEdge, buildForTest, nginxBinary, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
+import { codes, policy } from "../support/policy.js";
 import { http, luaErrors, sleep } from "../support/http.js";
-import { compile } from "../../src/compile.js";
 import { freePort, startBundle } from "../../src/runtime/nginx.js";
 import type { Policy } from "../../src/policy/types.js";
 import { env } from "../../src/policy/env.js";
@@ -20,17 +20,9 @@ afterAll(async () => {
   await origin?.close();
 });
 
-function policy(gate: Policy["originSecret"], extra: Partial<Policy> = {}): Omit<Policy, "listen"> {
-  return {
-    name: "secret",
-    origins: { app: { servers: [{ address: origin.address }], retries: 0 } },
-    health: { path: "/health" },
-    originSecret: gate,
-    ...extra,
-  };
-}
+const secretPolicy = (gate: Policy["originSecret"], extra: Partial<Policy> = {}) =>
+  policy(origin, { name: "secret", health: { path: "/health" }, originSecret: gate, ...extra });
 
-const codes = (p: Omit<Policy, "listen">) => compile({ ...p, listen: { http: 8080 } } as Policy, { target: "openresty" }).diagnostics.map((d) => d.code);
 
 async function filesUnder(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -45,7 +37,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 describe("origin secret: one secret from the environment", () => {
   let edge: Edge;
   beforeAll(async () => {
-    edge = await bootEdge(policy({ secret: env("EDGE_SECRET"), header: "X-Edge-Key" }), { env: { EDGE_SECRET: SECRET } });
+    edge = await bootEdge(secretPolicy({ secret: env("EDGE_SECRET"), header: "X-Edge-Key" }), { env: { EDGE_SECRET: SECRET } });
   });
   afterAll(async () => {
     await edge?.stop();
@@ -92,7 +84,7 @@ describe("origin secret: one secret from the environment", () => {
 
 describe("origin secret: rotation, loopback, scope", () => {
   it("accepts any of several secrets", async () => {
-    const edge = await bootEdge(policy({ secrets: [env("SECRET_A"), env("SECRET_B")] }), { env: { SECRET_A: SECRET, SECRET_B: NEXT } });
+    const edge = await bootEdge(secretPolicy({ secrets: [env("SECRET_A"), env("SECRET_B")] }), { env: { SECRET_A: SECRET, SECRET_B: NEXT } });
     try {
       expect((await http(edge, "/a", { headers: { "x-origin-secret": SECRET } })).status).toBe(200);
       expect((await http(edge, "/a", { headers: { "x-origin-secret": NEXT } })).status).toBe(200);
@@ -104,7 +96,7 @@ describe("origin secret: rotation, loopback, scope", () => {
   });
 
   it("lets loopback peers through with allowLoopback, and still strips the header", async () => {
-    const edge = await bootEdge(policy({ secret: env("EDGE_SECRET"), allowLoopback: true }), { env: { EDGE_SECRET: SECRET } });
+    const edge = await bootEdge(secretPolicy({ secret: env("EDGE_SECRET"), allowLoopback: true }), { env: { EDGE_SECRET: SECRET } });
     try {
       origin.reset();
       expect((await http(edge, "/lb")).status).toBe(200);
@@ -117,7 +109,7 @@ describe("origin secret: rotation, loopback, scope", () => {
 
   it("allowLoopback also covers ::1", async () => {
     const port = await freePort();
-    const { dir, remove } = await buildForTest({ ...policy({ secret: env("EDGE_SECRET"), allowLoopback: true }), listen: { http: port, address: "[::1]" } } as Policy);
+    const { dir, remove } = await buildForTest({ ...secretPolicy({ secret: env("EDGE_SECRET"), allowLoopback: true }), listen: { http: port, address: "[::1]" } } as Policy);
     const edge = await startBundle(dir, { port, host: "::1", bin: await nginxBinary(), env: { EDGE_SECRET: SECRET } });
     try {
       expect(edge.baseUrl).toContain("[::1]");
@@ -129,7 +121,7 @@ describe("origin secret: rotation, loopback, scope", () => {
   });
 
   it("applies only to its paths (and not to exceptPaths)", async () => {
-    const edge = await bootEdge(policy({ secret: env("EDGE_SECRET"), paths: ["/private/*"], exceptPaths: ["/private/open"] }), { env: { EDGE_SECRET: SECRET } });
+    const edge = await bootEdge(secretPolicy({ secret: env("EDGE_SECRET"), paths: ["/private/*"], exceptPaths: ["/private/open"] }), { env: { EDGE_SECRET: SECRET } });
     try {
       expect((await http(edge, "/public")).status).toBe(200);
       expect((await http(edge, "/private/x")).status).toBe(403);
@@ -141,7 +133,7 @@ describe("origin secret: rotation, loopback, scope", () => {
   });
 
   it("fails closed when the variable is missing at start, and logs one error", async () => {
-    const edge = await bootEdge(policy({ secret: env("EDGE_SECRET_MISSING") }), { env: {} });
+    const edge = await bootEdge(secretPolicy({ secret: env("EDGE_SECRET_MISSING") }), { env: {} });
     try {
       for (let i = 0; i < 5; i++) {
         const r = await http(edge, "/x", { headers: { "x-origin-secret": "" } });
@@ -164,7 +156,7 @@ describe("origin secret: rotation, loopback, scope", () => {
   });
 
   it("does not gate the purge endpoint", async () => {
-    const edge = await bootEdge(policy({ secret: env("EDGE_SECRET") }, { cache: { disk: { size: "10m", keysZone: "1m" } } }), { env: { EDGE_SECRET: SECRET } });
+    const edge = await bootEdge(secretPolicy({ secret: env("EDGE_SECRET") }, { cache: { disk: { size: "10m", keysZone: "1m" } } }), { env: { EDGE_SECRET: SECRET } });
     try {
       const r = await http(edge, "/__purge", { method: "POST" });
       // reaches the purge handler (which refuses: this policy gives purge no credentials), not the gate
@@ -179,16 +171,16 @@ describe("origin secret: rotation, loopback, scope", () => {
 
 describe("origin secret: compile-time checks", () => {
   it("reports a missing secret, both forms, a duplicate variable and a reserved header", () => {
-    expect(codes(policy({}))).toContain("CDN3010");
-    expect(codes(policy({ secret: env("A"), secrets: [env("B")] }))).toContain("CDN3011");
-    expect(codes(policy({ secrets: [env("A"), env("A")] }))).toContain("CDN3012");
-    expect(codes(policy({ secret: env("A"), header: "Host" }))).toContain("CDN3013");
-    expect(codes(policy({ secret: env("A"), header: "X-S$cret" }))).toContain("CDN3014");
-    expect(codes(policy({ secret: env("A"), paths: [] }))).toContain("CDN3001");
-    expect(codes(policy({ secret: env("A") }))).toEqual([]);
+    expect(codes(secretPolicy({}))).toContain("CDN3010");
+    expect(codes(secretPolicy({ secret: env("A"), secrets: [env("B")] }))).toContain("CDN3011");
+    expect(codes(secretPolicy({ secrets: [env("A"), env("A")] }))).toContain("CDN3012");
+    expect(codes(secretPolicy({ secret: env("A"), header: "Host" }))).toContain("CDN3013");
+    expect(codes(secretPolicy({ secret: env("A"), header: "X-S$cret" }))).toContain("CDN3014");
+    expect(codes(secretPolicy({ secret: env("A"), paths: [] }))).toContain("CDN3001");
+    expect(codes(secretPolicy({ secret: env("A") }))).toEqual([]);
   });
 
   it("rejects an invalid variable name through the schema", () => {
-    expect(codes(policy({ secret: { env: "BAD NAME;" } }))[0]).toMatch(/^CDN1/);
+    expect(codes(secretPolicy({ secret: { env: "BAD NAME;" } }))[0]).toMatch(/^CDN1/);
   });
 });

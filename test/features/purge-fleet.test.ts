@@ -1,9 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { bootEdge, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
+import { policy } from "../support/policy.js";
 import { startRedis, type RedisServer } from "../support/redis.js";
 import { http, luaErrors, sleep } from "../support/http.js";
-import type { Policy } from "../../src/policy/types.js";
 import { sendPurge, type PurgeSpec } from "../../src/purge/client.js";
 import { freePort } from "../../src/runtime/nginx.js";
 
@@ -16,16 +16,14 @@ let a: Edge;
 let b: Edge;
 let lonely: Edge;
 
-function policy(name: string, redisPort: number): Policy {
-  return {
+const fleetPolicy = (name: string, redisPort: number) =>
+  policy(origin, {
     name,
-    origins: { app: { servers: [{ address: origin.address }], retries: 0 } },
     cache: { ttl: { "200": "1h" } },
     headers: { cacheStatus: "X-Cache" },
     purge: { token: { env: "PURGE_TOKEN" }, channel: CHANNEL },
     redis: { host: "127.0.0.1", port: redisPort, timeout: "200ms" },
-  } as Policy;
-}
+  });
 
 async function purgeOn(e: Edge, spec: PurgeSpec) {
   const [r] = await sendPurge([e.baseUrl], "/__purge", spec, { token: TOKEN });
@@ -64,9 +62,9 @@ describe("purge across a fleet (two nodes, one real redis-server)", () => {
     origin.setDefault((req, n) => ({ headers: { "cache-control": "max-age=3600", "cache-tag": "fleet" }, body: `${req.url}#${n}` }));
     redis = await startRedis();
     const env = { env: { PURGE_TOKEN: TOKEN } };
-    [a, b] = await Promise.all([bootEdge(policy("fleet-test", redis.port), env), bootEdge(policy("fleet-test", redis.port), env)]);
+    [a, b] = await Promise.all([bootEdge(fleetPolicy("fleet-test", redis.port), env), bootEdge(fleetPolicy("fleet-test", redis.port), env)]);
     const closed = await freePort();
-    lonely = await bootEdge(policy("fleet-lonely", closed), env);
+    lonely = await bootEdge(fleetPolicy("fleet-lonely", closed), env);
     await waitReaders(2);
   });
   afterEach(async () => {

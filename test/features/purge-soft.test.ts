@@ -6,6 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { bootEdge, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
+import { policy } from "../support/policy.js";
 import { http, luaErrors, sleep } from "../support/http.js";
 import type { Policy } from "../../src/policy/types.js";
 import { sendPurge, type PurgeSpec } from "../../src/purge/client.js";
@@ -15,15 +16,8 @@ let origin: MockOrigin;
 let swr: Edge;
 let plain: Edge;
 
-function policy(name: string, cache: Policy["cache"]): Policy {
-  return {
-    name,
-    origins: { app: { servers: [{ address: origin.address }], retries: 0 } },
-    cache,
-    headers: { cacheStatus: "X-Cache" },
-    purge: { token: { env: "PURGE_TOKEN" } },
-  } as Policy;
-}
+const softPolicy = (name: string, cache: Policy["cache"]) =>
+  policy(origin, { name, cache, headers: { cacheStatus: "X-Cache" }, purge: { token: { env: "PURGE_TOKEN" } } });
 
 async function purgeOn(e: Edge, spec: PurgeSpec) {
   const [r] = await sendPurge([e.baseUrl], "/__purge", spec, { token: TOKEN });
@@ -39,8 +33,8 @@ describe("soft purge", () => {
     origin = await startMockOrigin();
     origin.setDefault((req, n) => ({ headers: { "cache-control": "max-age=3600", "cache-tag": "soft" }, body: `${req.path}#${n}`, delayMs: 100 }));
     const env = { env: { PURGE_TOKEN: TOKEN } };
-    swr = await bootEdge(policy("soft-swr", { ttl: { "200": "1h" }, staleWhileRevalidate: "60s", staleIfError: "1h" }), env);
-    plain = await bootEdge(policy("soft-plain", { ttl: { "200": "1h" } }), env);
+    swr = await bootEdge(softPolicy("soft-swr", { ttl: { "200": "1h" }, staleWhileRevalidate: "60s", staleIfError: "1h" }), env);
+    plain = await bootEdge(softPolicy("soft-plain", { ttl: { "200": "1h" } }), env);
   });
   afterEach(async () => {
     for (const e of [swr, plain]) expect(luaErrors(await e.errors())).toEqual([]);

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { bootEdge, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
+import { policy } from "../support/policy.js";
 import { http, luaErrors, sleep } from "../support/http.js";
 import type { Policy } from "../../src/policy/types.js";
 import { purgeBody, purgeHeaders, signPurge, type PurgeSpec } from "../../src/purge/client.js";
@@ -11,16 +12,14 @@ const SECRET = "hmac-secret-for-tests";
 let origin: MockOrigin;
 let edge: Edge;
 
-function policy(extra: Partial<Policy> = {}): Policy {
-  return {
+const purgePolicy = (extra: Partial<Policy> = {}) =>
+  policy(origin, {
     name: "purge-test",
-    origins: { app: { servers: [{ address: origin.address }], retries: 0 } },
     cache: { ttl: { "200": "1h" } },
     headers: { cacheStatus: "X-Cache" },
     purge: { token: { env: "PURGE_TOKEN" }, hmac: { secret: { env: "PURGE_HMAC" }, maxSkew: "30s" } },
     ...extra,
-  } as Policy;
-}
+  });
 
 /** Purges on an edge with the bearer token. */
 async function purgeWith(e: Edge, spec: PurgeSpec, auth: { token?: string; hmacSecret?: string } = { token: TOKEN }) {
@@ -36,7 +35,7 @@ describe("purge", () => {
     origin = await startMockOrigin();
     origin.setDefault((req, n) => ({ headers: { "cache-control": "max-age=3600" }, body: `${req.url}#${n}` }));
     edge = await bootEdge(
-      policy({
+      purgePolicy({
         rules: [{ name: "variants", when: { path: "/variant" }, then: { cache: { key: { headers: ["X-Variant"] } } } }],
       }),
       { env: { PURGE_TOKEN: TOKEN, PURGE_HMAC: SECRET } },

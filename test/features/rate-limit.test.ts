@@ -8,19 +8,11 @@ import { bootEdge, type Edge } from "../support/edge.js";
 import { http, luaErrors, sleep, type Reply } from "../support/http.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
 import { startRedis, type RedisServer } from "../support/redis.js";
+import { diagnostics, policy } from "../support/policy.js";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 
-const base = (limits: RateLimit[], extra: Partial<Policy> = {}): Policy => ({
-  name: "rl",
-  origins: { app: { servers: [{ address: "127.0.0.1:3000" }] } },
-  rateLimit: limits,
-  ...extra,
-});
-
-function diags(p: unknown): string[] {
-  return compile(p).diagnostics.map((d) => `${d.code} ${d.path}`);
-}
+const base = (limits: RateLimit[], extra: Partial<Policy> = {}) => policy("127.0.0.1:3000", { name: "rl", rateLimit: limits, ...extra });
 
 describe("rate limits: validation", () => {
   it("parses rates per second, minute and hour", () => {
@@ -54,7 +46,7 @@ describe("rate limits: validation", () => {
     it(`refuses ${what} (${expected.split(" ")[0]})`, () => {
       const r = compile(policy);
       expect(r.bundle).toBeUndefined();
-      expect(diags(policy)).toContain(expected);
+      expect(diagnostics(policy)).toContain(expected);
     });
   }
 
@@ -63,7 +55,7 @@ describe("rate limits: validation", () => {
       { name: "a", rate: "fast", burst: -2, scope: "cluster" },
       { name: "a", rate: "1r/s", key: { pathGroup: "nope" } },
     ]);
-    expect(diags(p)).toEqual(expect.arrayContaining(["CDN3040 /rateLimit/0/rate", "CDN3042 /rateLimit/0/burst", "CDN3043 /rateLimit/0/scope", "CDN3044 /rateLimit/1/name", "CDN3045 /rateLimit/1/key/pathGroup"]));
+    expect(diagnostics(p)).toEqual(expect.arrayContaining(["CDN3040 /rateLimit/0/rate", "CDN3042 /rateLimit/0/burst", "CDN3043 /rateLimit/0/scope", "CDN3044 /rateLimit/1/name", "CDN3045 /rateLimit/1/key/pathGroup"]));
   });
 
   it("warns about an unused path group and a burst that never refills", () => {
@@ -79,9 +71,9 @@ describe("rate limits: validation", () => {
   });
 
   it("rejects unknown keys and malformed key objects through the schema", () => {
-    expect(diags(base([{ name: "a", rate: "1r/s", key: { cookie: "x" } as never }]))[0]).toMatch(/^CDN100\d \/rateLimit\/0\/key/);
-    expect(diags(base([{ name: "a", rate: "1r/s", key: { header: "X Bad" } }]))[0]).toMatch(/^CDN100\d \/rateLimit\/0\/key/);
-    expect(diags(base([{ name: "a", rate: "1r/s", scope: "planet" as never }]))).toContain("CDN1005 /rateLimit/0/scope");
+    expect(diagnostics(base([{ name: "a", rate: "1r/s", key: { cookie: "x" } as never }]))[0]).toMatch(/^CDN100\d \/rateLimit\/0\/key/);
+    expect(diagnostics(base([{ name: "a", rate: "1r/s", key: { header: "X Bad" } }]))[0]).toMatch(/^CDN100\d \/rateLimit\/0\/key/);
+    expect(diagnostics(base([{ name: "a", rate: "1r/s", scope: "planet" as never }]))).toContain("CDN1005 /rateLimit/0/scope");
   });
 
   it("lowers node limits to a shared dict and cluster limits to Redis without socket error noise", () => {

@@ -5,9 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootEdge, buildForTest, nginxBinary, type Edge } from "../support/edge.js";
 import { freePort, startBundle } from "../../src/runtime/nginx.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
+import { policy } from "../support/policy.js";
 import { http, luaErrors } from "../support/http.js";
 import { signPath } from "../../src/sign.js";
-import type { Policy, SignedUrls } from "../../src/policy/types.js";
+import type { SignedUrls } from "../../src/policy/types.js";
 
 interface Vector {
   name: string;
@@ -27,23 +28,15 @@ const future = () => Math.floor(Date.now() / 1000) + 600;
 let origin: MockOrigin;
 const edges: Record<string, Edge> = {};
 
-function policy(name: string, gate: Omit<SignedUrls, "secret">): Omit<Policy, "listen"> {
-  return {
-    name,
-    origins: { app: { servers: [{ address: origin.address }] } },
-    cache: {},
-    health: {},
-    purge: { allow: ["127.0.0.1"] },
-    signedUrls: { ...gate, secret: { env: "SIGNED_URL_KEY" } },
-  };
-}
+const signedPolicy = (name: string, gate: Omit<SignedUrls, "secret">) =>
+  policy(origin, { name, cache: {}, health: {}, purge: { allow: ["127.0.0.1"] }, signedUrls: { ...gate, secret: { env: "SIGNED_URL_KEY" } } });
 
 describe("signed URLs gate", () => {
   beforeAll(async () => {
     origin = await startMockOrigin();
     origin.setDefault({ body: "file", headers: { "cache-control": "max-age=600" } });
     for (const [name, gate] of Object.entries(fixtures.policies)) {
-      edges[name] = await bootEdge(policy(`signed-${name}`, gate), { env: { SIGNED_URL_KEY: SECRET } });
+      edges[name] = await bootEdge(signedPolicy(`signed-${name}`, gate), { env: { SIGNED_URL_KEY: SECRET } });
     }
   });
   afterAll(async () => {
