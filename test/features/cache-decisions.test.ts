@@ -3,23 +3,18 @@
  * decision the purge feature relies on (no endpoint is needed to test it), Cache-Control parsing,
  * freshness lifetime, initial age, stale windows and ETag comparison.
  */
-import { execa } from "execa";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { compile } from "../../src/compile.js";
+import { luajit } from "../support/luajit.js";
 import { errors, policy } from "../support/policy.js";
 
-const dist = join(__dirname, "..", "..", "lua-dist");
-
-async function lua(body: string): Promise<string> {
-  const script = `package.path = ${JSON.stringify(dist + "/?.lua")} .. ";" .. package.path
-local R = require("core.cache-rfc")
+/** Runs `body` with the module as `R`; `emit(...)` adds a line of output. */
+function lua(body: string): Promise<string> {
+  return luajit(`local R = require("core.cache-rfc")
 local out = {}
 local function emit(...) local t = {} for i = 1, select("#", ...) do t[#t + 1] = tostring((select(i, ...))) end out[#out + 1] = table.concat(t, " ") end
 ${body}
-io.write(table.concat(out, "\\n"))`;
-  const { stdout } = await execa("luajit", ["-e", script]);
-  return stdout;
+io.write(table.concat(out, "\\n"))`);
 }
 
 describe("cache decisions (LuaJIT)", () => {

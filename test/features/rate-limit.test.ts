@@ -1,5 +1,3 @@
-import { execa } from "execa";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compile } from "../../src/compile.js";
 import { parseRate, REDIS_SCRIPT_SHA } from "../../src/features/rate-limit.js";
@@ -9,8 +7,7 @@ import { http, luaErrors, sleep, type Reply } from "../support/http.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
 import { startRedis, type RedisServer } from "../support/redis.js";
 import { diagnostics, policy } from "../support/policy.js";
-
-const ROOT = join(import.meta.dirname, "..", "..");
+import { luajit } from "../support/luajit.js";
 
 const base = (limits: RateLimit[], extra: Partial<Policy> = {}) => policy("127.0.0.1:3000", { name: "rl", rateLimit: limits, ...extra });
 
@@ -89,12 +86,10 @@ describe("rate limits: validation", () => {
 });
 
 /** Runs a Lua snippet against the compiled key module in LuaJIT (ngx.md5 stubbed). */
-async function lua(code: string): Promise<string> {
-  const prelude = `package.path = "${ROOT}/lua-dist/?.lua;" .. package.path
-ngx = { md5 = function(s) return "md5(" .. #s .. ")" end }
+function lua(code: string): Promise<string> {
+  return luajit(`ngx = { md5 = function(s) return "md5(" .. #s .. ")" end }
 local m = require("features.rate-limit-key")
-`;
-  return (await execa("luajit", ["-e", prelude + code])).stdout;
+${code}`);
 }
 
 describe("rate limits: bucket keys (LuaJIT unit tests of lua-src/features/rate-limit-key.ts)", () => {
