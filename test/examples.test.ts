@@ -36,7 +36,10 @@ describe.each(EXAMPLES)("example %s", (name) => {
     expect(diagnostics).toEqual([]);
     const golden = join(ROOT, "test", "golden", `${name}.nginx.conf`);
     const conf = bundle!.files.get("nginx.conf")!;
-    if (process.env.UPDATE_GOLDEN || !existsSync(golden)) writeFileSync(golden, conf);
+    if (process.env.UPDATE_GOLDEN === "1") writeFileSync(golden, conf);
+    if (!existsSync(golden)) {
+      throw new Error(`${golden} is missing: run \`UPDATE_GOLDEN=1 npx vitest run test/examples.test.ts\` to write it, then review and commit it`);
+    }
     expect(conf).toBe(readFileSync(golden, "utf8"));
   });
 
