@@ -4,10 +4,11 @@
  */
 import * as net from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { bootEdge, type Edge } from "../support/edge.js";
+import { bootEdge, waitLogged, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
 import { policy } from "../support/policy.js";
-import { http, luaErrors, sleep } from "../support/http.js";
+import { http, luaErrors } from "../support/http.js";
+import { sleep } from "../support/wait.js";
 import type { Policy } from "../../src/policy/types.js";
 
 let origin: MockOrigin;
@@ -319,7 +320,7 @@ describe("stale serving only within the windows the origin allowed", () => {
     const no = await http(strict, "/noswr");
     expect([no.body, no.headers["x-cache"]]).toEqual(["x2", "EXPIRED"]);
     expect((await http(strict, "/swr-mr")).body).toBe("m2");
-    await sleep(700);
+    await waitLogged(strict, "/swr", 22); // the first request, the burst of 20 and the finished background refresh
     const fresh = await http(strict, "/swr");
     expect([fresh.body, fresh.headers["x-cache"]]).toEqual(["w2", "HIT"]);
     expect(o.hits("/swr")).toBe(2);

@@ -1,8 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { bootEdge, type Edge } from "../support/edge.js";
+import { bootEdge, waitLogged, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
 import { policy } from "../support/policy.js";
-import { http, luaErrors, sleep } from "../support/http.js";
+import { http, luaErrors } from "../support/http.js";
+import { sleep } from "../support/wait.js";
 import type { Policy } from "../../src/policy/types.js";
 
 let origin: MockOrigin;
@@ -146,7 +147,7 @@ describe("stale serving when the origin fails", () => {
       const r = await http(e, "/swr");
       expect(r.headers["x-cache"]).toBe("STALE");
       expect(r.body).toBe("v1");
-      await sleep(600);
+      await waitLogged(e, "/swr", 3); // the two client requests and the finished background refresh
       const fresh = await http(e, "/swr");
       expect(fresh.body).toBe("v2");
       expect(o.hits("/swr")).toBe(2);
@@ -157,6 +158,4 @@ describe("stale serving when the origin fails", () => {
   });
 });
 
-function policyFor(o: MockOrigin): Policy {
-  return { name: "stale-test", origins: { app: { servers: [{ address: o.address }], retries: 0 } }, cache: {} };
-}
+const policyFor = (o: MockOrigin) => policy(o, { name: "stale-test", cache: {} });

@@ -7,6 +7,7 @@ import { bootEdge, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
 import { diagnostics, policy } from "../support/policy.js";
 import { http, luaErrors } from "../support/http.js";
+import { sleep } from "../support/wait.js";
 import { compile } from "../../src/compile.js";
 import type { Policy } from "../../src/policy/types.js";
 
@@ -358,7 +359,7 @@ describe("jwt gate: verified-token cache", () => {
       expect((await http(e, "/a", { headers: bearer(t) })).status).toBe(200);
       expect((await http(e, "/a", { headers: bearer(t) })).status).toBe(200);
       expect(o.requests.at(-1)!.headers["x-user-id"]).toBe("short");
-      await new Promise((r) => setTimeout(r, 3100));
+      await sleep(3100); // the clock itself: past exp
       const r = await http(e, "/a", { headers: bearer(t) });
       expect(r.status).toBe(401);
       expect(r.headers["www-authenticate"]).toContain('error_description="token expired"');

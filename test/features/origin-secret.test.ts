@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootEdge, buildForTest, nginxBinary, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
 import { codes, policy } from "../support/policy.js";
-import { http, luaErrors, sleep } from "../support/http.js";
+import { http, luaErrors } from "../support/http.js";
+import { waitFor } from "../support/wait.js";
 import { freePort, startBundle } from "../../src/runtime/nginx.js";
 import type { Policy } from "../../src/policy/types.js";
 import { env } from "../../src/policy/env.js";
@@ -142,11 +143,13 @@ describe("origin secret: rotation, loopback, scope", () => {
       expect((await http(edge, "/x", { headers: { "x-origin-secret": "anything" } })).status).toBe(403);
       expect((await http(edge, "/health")).status).toBe(200);
       // worker 0 logs it from init_worker: under load the other worker may have served every request first
-      let errs: string[] = [];
-      for (let i = 0; i < 40 && errs.length === 0; i++) {
-        errs = (await edge.errors()).filter((l) => l.includes("origin-secret"));
-        if (errs.length === 0) await sleep(50);
-      }
+      const errs = await waitFor(
+        async () => {
+          const e = (await edge.errors()).filter((l) => l.includes("origin-secret"));
+          return e.length > 0 && e;
+        },
+        { timeout: 2000, what: "the origin-secret error line" },
+      );
       expect(errs.length).toBe(1);
       expect(errs[0]).toContain("EDGE_SECRET_MISSING");
       expect(errs[0]).toContain("fail closed");

@@ -4,6 +4,7 @@ import { bootEdge, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
 import { codes, policy } from "../support/policy.js";
 import { http, luaErrors } from "../support/http.js";
+import { waitFor } from "../support/wait.js";
 import { compileWaf } from "../../src/features/waf.js";
 import { BUILTIN_RULES } from "../../src/features/waf-rules.js";
 import type { Policy, Waf } from "../../src/policy/types.js";
@@ -136,11 +137,9 @@ describe("waf: detection and false positives over HTTP", () => {
     const r = await raw(edge, "/search?q=%2527%2520UNION%2520SELECT%2520secret_col_xyz%2520FROM%2520users--");
     expect(r.status).toBe(403);
     expect(r.body).toContain("forbidden by waf");
-    let lines: string[] = [];
-    for (let i = 0; i < 50 && lines.length === 0; i++) {
-      await new Promise((r) => setTimeout(r, 20)); // the line is written from a zero-delay timer
-      lines = (await edge.errorLog()).split("\n").slice(before - 1).filter((l) => l.includes("waf:"));
-    }
+    const wafLines = async () => (await edge.errorLog()).split("\n").slice(before - 1).filter((l) => l.includes("waf:"));
+    // the line is written from a zero-delay timer
+    let lines = await waitFor(async () => { const l = await wafLines(); return l.length >= 1 && l; }, { what: "the waf log line" });
     expect(lines.length).toBe(1);
     expect(lines[0]).toContain("client 127.0.0.1");
     expect(lines[0]).toMatch(/waf: rule sqli-union matched the query \(blocked\)/);
@@ -148,10 +147,7 @@ describe("waf: detection and false positives over HTTP", () => {
     // the same value again: answered from the worker's memo of verdicts, still refused and logged
     const again = await raw(edge, "/search?q=%2527%2520UNION%2520SELECT%2520secret_col_xyz%2520FROM%2520users--");
     expect(again.status).toBe(403);
-    for (let i = 0; i < 50 && lines.length < 2; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      lines = (await edge.errorLog()).split("\n").slice(before - 1).filter((l) => l.includes("waf:"));
-    }
+    lines = await waitFor(async () => { const l = await wafLines(); return l.length >= 2 && l; }, { what: "the second waf log line" });
     expect(lines.length).toBe(2);
   });
 });
@@ -197,11 +193,7 @@ describe("waf: custom rules, modes, exclusions, body", () => {
       const r = await http(edge, "/search?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E");
       expect(r.status).toBe(200);
       expect(origin.hits("/search")).toBe(1);
-      let log = "";
-      for (let i = 0; i < 50 && !log.includes("waf: rule"); i++) {
-        await new Promise((r) => setTimeout(r, 20));
-        log = await edge.errorLog();
-      }
+      const log = await waitFor(async () => { const l = await edge.errorLog(); return l.includes("waf: rule") && l; }, { what: "the waf log line" });
       expect(log).toMatch(/waf: rule xss-script matched the query \(logged\)/);
     } finally {
       await edge.stop();

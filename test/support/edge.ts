@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compile } from "../../src/compile.js";
@@ -8,6 +8,7 @@ import { writeBundleAtomic } from "../../src/emit/write.js";
 import type { Policy } from "../../src/policy/types.js";
 import { formatDiagnostic } from "../../src/validate/diagnostic.js";
 import { ensureNginx, freePort, startBundle, testConfig, type NginxBinary, type RunningNginx } from "../../src/runtime/nginx.js";
+import { waitFor } from "./wait.js";
 
 export interface Edge extends RunningNginx {
   /** The policy as booted (with the test's port). */
@@ -106,4 +107,33 @@ export async function bootEdge(
       await remove();
     },
   };
+}
+
+/** One line of the JSON access log (the default format). */
+export interface AccessLogEntry {
+  uri: string;
+  status: string;
+  cache: string;
+  client: string;
+  [field: string]: string;
+}
+
+/**
+ * The JSON access log of an edge so far (empty before the first line). A request is logged once it is finished:
+ * for a background refresh (a request the edge sends itself) that is after the cache was updated.
+ */
+export async function accessLog(edge: { dir: string }, file = "logs/access.log"): Promise<AccessLogEntry[]> {
+  const text = await readFile(join(edge.dir, file), "utf8").catch(() => "");
+  return text
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => JSON.parse(l) as AccessLogEntry);
+}
+
+/** Waits until the edge has logged at least `n` requests for `path` (query ignored). */
+export async function waitLogged(edge: { dir: string }, path: string, n: number, timeout = 5000): Promise<void> {
+  await waitFor(async () => (await accessLog(edge)).filter((l) => l.uri.split("?")[0] === path).length >= n, {
+    timeout,
+    what: `${n} access log lines for ${path}`,
+  });
 }

@@ -11,13 +11,16 @@ export interface WaitOptions {
   what?: string;
 }
 
+/** What a truthy value of T can be (so `cond` may answer `ok && value`). */
+export type Truthy<T> = Exclude<T, false | null | undefined | 0 | "">;
+
 const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Resolves with the first truthy value of `cond` (sync or async); rejects after `timeout` ms. An exception
  * thrown by `cond` counts as "not yet" (the last one is reported on timeout).
  */
-export async function waitFor<T>(cond: () => T | Promise<T>, opts: WaitOptions = {}): Promise<NonNullable<T>> {
+export async function waitFor<T>(cond: () => T | Promise<T>, opts: WaitOptions = {}): Promise<Truthy<T>> {
   const timeout = opts.timeout ?? 5000;
   const interval = opts.interval ?? 25;
   const deadline = Date.now() + timeout;
@@ -25,7 +28,7 @@ export async function waitFor<T>(cond: () => T | Promise<T>, opts: WaitOptions =
   for (;;) {
     try {
       const v = await cond();
-      if (v) return v as NonNullable<T>;
+      if (v) return v as Truthy<T>;
       last = v;
     } catch (err) {
       last = err;
@@ -39,10 +42,10 @@ export async function waitFor<T>(cond: () => T | Promise<T>, opts: WaitOptions =
 }
 
 /**
- * Waits until a clock-based deadline has passed: for TTLs, expiry and token buckets, which are about time
- * itself and have no other condition to observe. `until` is an absolute Date.now() value.
+ * Waits for time itself to pass: only for TTLs and expiry, token-bucket refill, `exp` claims and clock-tick
+ * separation, where the clock is the condition and a poll would change what is tested. Anything else waits on
+ * an observable condition with waitFor().
  */
-export async function waitUntil(until: number): Promise<void> {
-  const left = until - Date.now();
-  if (left > 0) await pause(left);
+export function sleep(ms: number): Promise<void> {
+  return pause(ms);
 }
