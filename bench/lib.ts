@@ -1,12 +1,23 @@
 /** Shared pieces of `npm run bench`: wrk runs, a plain-nginx baseline, booting a policy. */
 import { execa } from "execa";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compile } from "../src/compile.js";
 import { writeBundleTo } from "../src/emit/write.js";
 import type { Policy } from "../src/policy/types.js";
 import { freePort, loadModuleLines, startBundle, type NginxBinary, type RunningNginx } from "../src/runtime/nginx.js";
+
+/**
+ * A new folder for a bundle, made by a plain mkdir (0755 with the usual umask) rather than mkdtemp's 0700: a
+ * root master's workers (nobody) must be able to traverse it, as in a real deployment.
+ */
+export async function benchDir(prefix: string): Promise<string> {
+  const dir = join(tmpdir(), `${prefix}${randomBytes(6).toString("hex")}`);
+  await mkdir(dir, { mode: 0o755 });
+  return dir;
+}
 
 export const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
@@ -87,7 +98,7 @@ export async function bootPolicy(bin: NginxBinary, policy: Omit<Policy, "listen"
   const port = await freePort();
   const { bundle, diagnostics } = compile({ ...policy, listen: { http: port, address: "127.0.0.1" } }, { target: bin.kind });
   if (!bundle) throw new Error(JSON.stringify(diagnostics, null, 2));
-  const dir = await mkdtemp(join(tmpdir(), "cdn-bench-"));
+  const dir = await benchDir("cdn-bench-");
   cleanup.add(() => rm(dir, { recursive: true, force: true }));
   await writeBundleTo(bundle, dir);
   const n = await startBundle(dir, { port, bin, env });
@@ -103,7 +114,7 @@ export async function bootPolicy(bin: NginxBinary, policy: Omit<Policy, "listen"
  * the prefix; `http` is the rest of the `http {}` block and may use `PORT` for the listen port.
  */
 export async function bootHandWritten(bin: NginxBinary, cleanup: Cleanup, http: (port: number) => string): Promise<RunningNginx> {
-  const dir = await mkdtemp(join(tmpdir(), "cdn-bench-plain-"));
+  const dir = await benchDir("cdn-bench-plain-");
   cleanup.add(() => rm(dir, { recursive: true, force: true }));
   const port = await freePort();
   for (const d of ["logs", "cache", "temp"]) await mkdir(join(dir, d));

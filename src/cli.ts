@@ -2,10 +2,13 @@ import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { compileFile } from "./compile.js";
 import { formatDiagnostic, hasErrors, type Diagnostic } from "./validate/diagnostic.js";
-import { writeBundleAtomic } from "./emit/write.js";
+import { SwapError, writeBundleAtomic } from "./emit/write.js";
+import { healthPath } from "./features/health.js";
 import { TARGET_NAMES } from "./ir/targets.js";
 import type { Target } from "./ir/targets.js";
-import { findNginx, testConfig } from "./runtime/nginx.js";
+import { findNginx } from "./runtime/nginx.js";
+import { autoTarget } from "./runtime/target.js";
+import { verifyBundle } from "./runtime/verify.js";
 import { toolVersion } from "./util/package.js";
 import { runSign, SIGN_HELP, SignUsageError } from "./sign-cli.js";
 import { PURGE_HELP, runPurge } from "./purge/cli.js";
@@ -30,16 +33,24 @@ Loads the policy (type-checks a .ts file first), validates it against the schema
 and prints every problem with its code, policy path, hint and file:line:col. Writes nothing.
 
   --json     print diagnostics as JSON`,
-  build: `Usage: cdn-build build <policy> --out <dir> [--target openresty|nginx-lua] [--verify] [--json]
+  build: `Usage: cdn-build build <policy> --out <dir> [--target auto|openresty|nginx-lua] [--verify] [--json]
 
-Compiles the policy into <dir>: nginx.conf, lua/ (hooks and runtime), manifest.json. The bundle is written
-to a temporary directory next to <dir> and renamed into place only when everything succeeded, so an invalid
-policy or a failed verify leaves the previous bundle untouched.
+Compiles the policy into <dir>: nginx.conf, lua/ (hooks and runtime), manifest.json. Safe to run on the folder
+of a running edge: the bundle is written to a temporary folder next to <dir> and checked there, then each
+file is put into <dir> atomically, files the new bundle no longer has are removed, and manifest.json is
+written last; <dir> itself and its cache/, logs/ and temp/ are never moved. Reload nginx to use the new
+bundle. An invalid policy or a failed verify leaves the previous bundle untouched. Folders are created
+0777 and files 0666 minus the umask (0755/0644 with the usual umask 022), so a root master's workers can
+read them.
 
-  --out <dir>        output directory (required)
-  --target <t>       openresty (default): stock OpenResty; nginx-lua: Debian/Ubuntu nginx with
-                     libnginx-mod-http-lua, lua-resty-core and lua-resty-lrucache
-  --verify           run \`nginx -t\` (or \`openresty -t\`) on the bundle before installing it
+  --out <dir>        output directory (required); a non-empty folder that is not a bundle is refused
+  --target <t>       auto (default): openresty when the \`openresty\` binary is found, nginx-lua when
+                     Debian/Ubuntu nginx with libnginx-mod-http-lua is, otherwise openresty (says which
+                     on stderr); openresty: stock OpenResty (what production uses); nginx-lua: Debian/Ubuntu
+                     nginx with libnginx-mod-http-lua, lua-resty-core and lua-resty-lrucache
+  --verify           before installing: \`nginx -t\` (or \`openresty -t\`); as root, check that the workers'
+                     user (workers.user, else nobody) can traverse the folders above <dir> and read the
+                     bundle; boot the bundle on a free 127.0.0.1 port and request its health endpoint
   --json             print diagnostics as JSON`,
   sign: SIGN_HELP,
   purge: PURGE_HELP,
@@ -83,32 +94,41 @@ async function runBuild(args: string[]): Promise<number> {
   if (values.help) return help("build");
   if (positionals.length !== 1) throw new UsageError("build takes exactly one policy file");
   if (!values.out) throw new UsageError("build needs --out <dir>");
-  const target = (values.target ?? "openresty") as Target;
-  if (!TARGET_NAMES.includes(target)) throw new UsageError(`unknown target "${values.target}" (use ${TARGET_NAMES.join(" or ")})`);
+  const requested = values.target ?? "auto";
+  if (requested !== "auto" && !TARGET_NAMES.includes(requested as Target)) {
+    throw new UsageError(`unknown target "${values.target}" (use auto, ${TARGET_NAMES.join(" or ")})`);
+  }
   const json = values.json ?? false;
-  const { bundle, diagnostics } = await compileFile(resolve(positionals[0]!), { target });
+  const found = requested === "auto" || values.verify ? await findNginx() : undefined;
+  let target = requested as Target;
+  if (requested === "auto") {
+    const picked = autoTarget(found);
+    target = picked.target;
+    process.stderr.write(`target ${picked.target}: ${picked.reason}\n`);
+  }
+  const { bundle, diagnostics, policy } = await compileFile(resolve(positionals[0]!), { target });
   print(diagnostics, json);
   if (!bundle || hasErrors(diagnostics)) return 1;
-  let verifyOutput = "";
+  let notes: string[] = [];
   const verify = values.verify
     ? async (dir: string) => {
-        const bin = await findNginx();
-        if (!bin) throw new Error("--verify needs nginx with the Lua module or OpenResty on PATH");
-        if (bin.kind !== target) process.stderr.write(`note: verifying a ${target} bundle with ${bin.kind} (${bin.path})\n`);
-        const r = await testConfig(dir, bin);
-        verifyOutput = r.output;
-        if (!r.ok) throw new Error(`nginx -t failed:\n${r.output}`);
+        if (!found) throw new Error("--verify needs nginx with the Lua module or OpenResty on PATH");
+        if (found.kind !== target) process.stderr.write(`note: verifying a ${target} bundle with ${found.kind} (${found.path})\n`);
+        const report = await verifyBundle(dir, { bin: found, outDir: values.out!, healthPath: policy && healthPath(policy) });
+        notes = report.notes;
+        if (!report.ok) throw new Error(`verify failed:\n${report.problems.map((p) => `  - ${p.replace(/\n/g, "\n    ")}`).join("\n")}`);
       }
     : undefined;
   try {
     await writeBundleAtomic(bundle, values.out, verify);
   } catch (err) {
-    process.stderr.write(`error: ${(err as Error).message}\nthe previous bundle in ${values.out} is untouched\n`);
+    const untouched = err instanceof SwapError ? "" : `\nthe previous bundle in ${values.out} is untouched`;
+    process.stderr.write(`error: ${(err as Error).message}${untouched}\n`);
     return 1;
   }
   if (!json) {
     process.stderr.write(`wrote ${bundle.files.size} files to ${values.out} (target ${target})\n`);
-    if (values.verify) process.stderr.write(`nginx -t: ok${verifyOutput.trim() ? `\n${verifyOutput.trim()}` : ""}\n`);
+    for (const n of notes) process.stderr.write(`${n}\n`);
   }
   return 0;
 }

@@ -18,6 +18,8 @@ export interface CompileResult {
   /** Present only when there is no error. */
   bundle?: Bundle;
   diagnostics: Diagnostic[];
+  /** The validated policy (present only when there is no error). */
+  policy?: Policy;
 }
 
 /** Validates a policy value (JSON Schema, then every feature's checks). */
@@ -30,7 +32,7 @@ export function compile(value: unknown, opts: CompileOptions = {}): CompileResul
   const { policy, diagnostics } = validate(value);
   if (!policy || hasErrors(diagnostics)) return { diagnostics };
   const ir = buildIR(policy, opts.target ?? "openresty", toolVersion(), FEATURES);
-  return { bundle: emitBundle(ir), diagnostics };
+  return { bundle: emitBundle(ir), diagnostics, policy };
 }
 
 /** Adds file and line:col to diagnostics from a loaded file. */

@@ -1,26 +1,45 @@
 import { execa } from "execa";
-import { cp, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir, userInfo } from "node:os";
+import { chown, rename, rm, writeFile } from "node:fs/promises";
+import { userInfo } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { buildForTest, nginxBinary } from "./support/edge.js";
+import { buildForTest, nginxBinary, projectDir } from "./support/edge.js";
 import { freePort, startBundle } from "../src/runtime/nginx.js";
-import { http, sleep } from "./support/http.js";
+import { http } from "./support/http.js";
 import { startMockOrigin } from "./support/mock-origin.js";
+import { waitFor } from "./support/wait.js";
+
+const BIN = join(import.meta.dirname, "..", "bin", "cdn-build.js");
+
+/** A YAML policy as a user writes it: one origin, a cache, a health endpoint. */
+const policyYaml = (name: string, port: number, origin: string) => `name: ${name}
+listen:
+  http: ${port}
+  address: 127.0.0.1
+origins:
+  app:
+    servers:
+      - address: ${origin}
+cache: {}
+health: {}
+headers:
+  cacheStatus: X-Cache
+`;
 
 describe("bundle", () => {
   it("is relocatable: moved to another folder, it boots and caches there", async () => {
     const origin = await startMockOrigin();
     const port = await freePort();
-    const { dir } = await buildForTest({
+    const { dir, remove } = await buildForTest({
       name: "reloc",
       listen: { http: port, address: "127.0.0.1" },
       origins: { app: { servers: [{ address: origin.address }] } },
       cache: {},
     });
-    const moved = await mkdtemp(join(tmpdir(), "cdn-moved-"));
-    await cp(dir, moved, { recursive: true });
-    await rm(dir, { recursive: true, force: true });
+    const elsewhere = await projectDir("cdn-moved-");
+    const moved = join(elsewhere, "edge");
+    await rename(dir, moved); // `mv out/edge /srv/edge`
+    await remove();
     const edge = await startBundle(moved, { port, bin: await nginxBinary() });
     try {
       await http(edge, "/r");
@@ -29,48 +48,77 @@ describe("bundle", () => {
     } finally {
       await edge.stop();
       await origin.close();
-      await rm(moved, { recursive: true, force: true });
+      await rm(elsewhere, { recursive: true, force: true });
+    }
+  });
+
+  it("built by `cdn-build build` and started as root (workers as nobody), it serves /health and cached objects", async () => {
+    const origin = await startMockOrigin();
+    const port = await freePort();
+    const project = await projectDir("cdn-cli-boot-");
+    try {
+      await writeFile(join(project, "edge.policy.yaml"), policyYaml("cli-boot", port, origin.address));
+      const built = await execa("node", [BIN, "build", "edge.policy.yaml", "--out", "out/edge"], { cwd: project, reject: false });
+      expect(built.exitCode, built.stderr).toBe(0);
+      const edge = await startBundle(join(project, "out", "edge"), { port, bin: await nginxBinary() });
+      try {
+        const health = await http(edge, "/health");
+        expect(health.status).toBe(200);
+        const first = await http(edge, "/obj");
+        expect(first.status).toBe(200);
+        expect(first.headers["x-cache"]).toBe("MISS");
+        const second = await http(edge, "/obj");
+        expect(second.headers["x-cache"]).toBe("HIT");
+        expect(second.body).toBe(first.body);
+        expect(origin.hits("/obj")).toBe(1);
+        const log = await edge.errorLog();
+        expect(log.split("\n").filter((l) => /\[(error|crit|alert|emerg)\]/.test(l))).toEqual([]);
+        if (userInfo().uid === 0) {
+          // the workers really are unprivileged: they run as nobody, the master as root
+          const ps = await execa("ps", ["-o", "user=", "--ppid", String(edge.pid)]);
+          expect([...new Set(ps.stdout.split("\n").map((s) => s.trim()))]).toEqual(["nobody"]);
+        }
+      } finally {
+        await edge.stop();
+      }
+    } finally {
+      await origin.close();
+      await rm(project, { recursive: true, force: true });
     }
   });
 
   it("runs with a non-root master (as nobody when the tests run as root)", async () => {
     const origin = await startMockOrigin();
     const port = await freePort();
-    const { dir } = await buildForTest({
-      name: "nonroot",
-      listen: { http: port, address: "127.0.0.1" },
-      origins: { app: { servers: [{ address: origin.address }] } },
-      cache: {},
-      health: {},
-    });
+    const project = await projectDir("cdn-nonroot-");
     const bin = await nginxBinary();
-    const args = ["-p", dir + "/", "-c", "nginx.conf", "-g", "daemon off;"];
-    let child;
-    if (userInfo().uid === 0) {
-      await execa("chown", ["-R", "nobody", dir]);
-      await execa("chmod", ["755", dir]);
-      // setpriv execs nginx in place (no wrapper process), so signals reach the master directly
-      child = execa("setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", bin.path, ...args], { reject: false });
-    } else {
-      child = execa(bin.path, args, { reject: false });
-    }
+    // the user's own checkout: everything in it, the bundle included, is written by the user who runs nginx
+    const asUser = (file: string, args: string[]) =>
+      userInfo().uid === 0
+        ? // setpriv execs in place (no wrapper process), so signals reach nginx's master directly
+          execa("setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", file, ...args], { cwd: project, reject: false })
+        : execa(file, args, { cwd: project, reject: false });
+    if (userInfo().uid === 0) await chown(project, 65534, 65534);
+    let child: ReturnType<typeof asUser> | undefined;
     try {
-      let status = 0;
-      for (let i = 0; i < 50 && status !== 200; i++) {
-        await sleep(100);
-        status = await http({ baseUrl: `http://127.0.0.1:${port}` }, "/health").then((r) => r.status, () => 0);
-      }
-      expect(status).toBe(200);
+      await writeFile(join(project, "edge.policy.yaml"), policyYaml("nonroot", port, origin.address));
+      const built = await asUser("node", [BIN, "build", "edge.policy.yaml", "--out", "out/edge"]);
+      expect(built.exitCode, built.stderr).toBe(0);
+      const dir = join(project, "out", "edge");
+      child = asUser(bin.path, ["-p", dir + "/", "-c", "nginx.conf", "-g", "daemon off;"]);
       const base = { baseUrl: `http://127.0.0.1:${port}` };
+      await waitFor(async () => (await http(base, "/health").then((r) => r.status, () => 0)) === 200, { timeout: 5000, what: "GET /health = 200" });
       await http(base, "/n");
       expect((await http(base, "/n")).headers["x-cache"]).toBe("HIT");
     } finally {
-      child.kill("SIGQUIT");
-      const killer = setTimeout(() => child.kill("SIGKILL"), 5000);
-      await child;
-      clearTimeout(killer);
+      if (child) {
+        child.kill("SIGQUIT");
+        const killer = setTimeout(() => child!.kill("SIGKILL"), 5000);
+        await child;
+        clearTimeout(killer);
+      }
       await origin.close();
-      await rm(dir, { recursive: true, force: true });
+      await rm(project, { recursive: true, force: true });
     }
   });
 });

@@ -1,14 +1,21 @@
 import { execa } from "execa";
-import { mkdtemp, readFile, readdir, rm, writeFile, mkdir } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, readdir, rm, writeFile, mkdir } from "node:fs/promises";
+import { userInfo } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { findNginx } from "../src/runtime/nginx.js";
+import { autoTarget } from "../src/runtime/target.js";
+import { projectDir } from "./support/edge.js";
 
 const BIN = join(import.meta.dirname, "..", "bin", "cdn-build.js");
 let dir: string;
 
 function cli(...args: string[]) {
   return execa("node", [BIN, ...args], { reject: false, cwd: dir });
+}
+
+function cliWithEnv(env: Record<string, string>, ...args: string[]) {
+  return execa("node", [BIN, ...args], { reject: false, cwd: dir, env });
 }
 
 const GOOD_YAML = `name: good
@@ -22,7 +29,7 @@ cache:
 `;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "cdn-cli-"));
+  dir = await projectDir("cdn-cli-"); // a user's project folder (0755), not mkdtemp's 0700
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -48,8 +55,9 @@ describe("cdn-build CLI", () => {
   it("validates a good policy with exit 0 and builds it", async () => {
     await writeFile(join(dir, "good.yaml"), GOOD_YAML);
     expect((await cli("validate", "good.yaml")).exitCode).toBe(0);
-    const r = await cli("build", "good.yaml", "--out", "out/good");
+    const r = await cli("build", "good.yaml", "--out", "out/good", "--target", "openresty");
     expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/^target /m); // an explicit target is not second-guessed
     const files = await readdir(join(dir, "out/good"));
     expect(files).toEqual(expect.arrayContaining(["nginx.conf", "lua", "manifest.json", "logs", "cache", "temp"]));
     const lua = await readdir(join(dir, "out/good/lua"));
@@ -120,6 +128,59 @@ describe("cdn-build CLI", () => {
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/not a cdn-build bundle/);
     expect(await readFile(join(dir, "precious", "notes.txt"), "utf8")).toBe("keep me");
+  });
+
+  it("picks the target with --target auto (the default) from the runtime found, and says why", async () => {
+    await writeFile(join(dir, "good.yaml"), GOOD_YAML);
+    const found = await findNginx();
+    const expected = autoTarget(found).target;
+    for (const args of [[], ["--target", "auto"]]) {
+      const r = await cli("build", "good.yaml", "--out", "out/auto", ...args);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stderr.split("\n").filter((l) => l.startsWith("target "))).toEqual([expect.stringMatching(new RegExp(`^target ${expected}: found `))]);
+      expect(JSON.parse(await readFile(join(dir, "out/auto/manifest.json"), "utf8")).target).toBe(expected);
+    }
+    // no runtime on the machine: openresty, the production default
+    const none = await cliWithEnv({ CDN_BUILD_NGINX: "/nonexistent/nginx" }, "build", "good.yaml", "--out", "out/auto-none");
+    expect(none.exitCode, none.stderr).toBe(0);
+    expect(none.stderr).toMatch(/^target openresty: no OpenResty or nginx with the Lua module on this machine/m);
+    expect(JSON.parse(await readFile(join(dir, "out/auto-none/manifest.json"), "utf8")).target).toBe("openresty");
+    // an explicit target wins
+    const explicit = await cli("build", "good.yaml", "--out", "out/auto", "--target", "openresty");
+    expect(explicit.exitCode).toBe(0);
+    expect(JSON.parse(await readFile(join(dir, "out/auto/manifest.json"), "utf8")).target).toBe("openresty");
+  });
+
+  it("autoTarget: openresty binary -> openresty, Debian nginx + Lua module -> nginx-lua, nothing -> openresty", () => {
+    expect(autoTarget({ path: "/usr/local/openresty/bin/openresty", kind: "openresty", version: "openresty/1.25.3.1" }).target).toBe("openresty");
+    expect(autoTarget({ path: "/usr/sbin/nginx", kind: "nginx-lua", version: "nginx/1.22.1" }).target).toBe("nginx-lua");
+    expect(autoTarget(undefined).target).toBe("openresty");
+  });
+
+  it("--verify checks nginx -t, worker access and a smoke boot of the health endpoint", async () => {
+    await writeFile(join(dir, "health.yaml"), GOOD_YAML + "health: {}\n");
+    const r = await cli("build", "health.yaml", "--out", "out/verified", "--verify");
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^nginx -t: ok/m);
+    expect(r.stderr).toMatch(/^smoke boot: GET \/health -> 200$/m);
+    if (userInfo().uid === 0) expect(r.stderr).toMatch(/^workers \(nobody\) can read the bundle/m);
+  });
+
+  it("--verify refuses a bundle the workers cannot reach (as root: workers are nobody), naming the folder", async () => {
+    await writeFile(join(dir, "health.yaml"), GOOD_YAML + "health: {}\n");
+    const locked = join(dir, "locked");
+    await mkdir(locked, { mode: 0o700 });
+    const r = await cli("build", "health.yaml", "--out", "locked/edge", "--verify");
+    if (userInfo().uid === 0) {
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toContain(`${locked} is 0700 (owner root): workers running as nobody cannot traverse it`);
+      expect(r.stderr).toMatch(/the previous bundle in locked\/edge is untouched/);
+      expect(await readdir(locked)).toEqual([]);
+    } else {
+      // a non-root master runs its workers as the same user, who owns the folder
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/^not root: .*worker access was not checked/m);
+    }
   });
 
   it("rebuilds byte-identical output", async () => {

@@ -6,7 +6,6 @@ import { loadPolicy } from "../src/load/index.js";
 import type { Policy } from "../src/policy/types.js";
 import { bootEdge, buildForTest } from "./support/edge.js";
 import { http, luaErrors } from "./support/http.js";
-import { rm } from "node:fs/promises";
 
 const ROOT = join(import.meta.dirname, "..");
 const EXAMPLES = readdirSync(join(ROOT, "examples")).sort();
@@ -37,13 +36,16 @@ describe.each(EXAMPLES)("example %s", (name) => {
     expect(diagnostics).toEqual([]);
     const golden = join(ROOT, "test", "golden", `${name}.nginx.conf`);
     const conf = bundle!.files.get("nginx.conf")!;
-    if (process.env.UPDATE_GOLDEN || !existsSync(golden)) writeFileSync(golden, conf);
+    if (process.env.UPDATE_GOLDEN === "1") writeFileSync(golden, conf);
+    if (!existsSync(golden)) {
+      throw new Error(`${golden} is missing: run \`UPDATE_GOLDEN=1 npx vitest run test/examples.test.ts\` to write it, then review and commit it`);
+    }
     expect(conf).toBe(readFileSync(golden, "utf8"));
   });
 
   it("passes nginx -t", async () => {
-    const { dir } = await buildForTest(await load(name));
-    await rm(dir, { recursive: true, force: true });
+    const { dir, remove } = await buildForTest(await load(name));
+    await remove();
   });
 
   it("boots and answers its health endpoint", async () => {

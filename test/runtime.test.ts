@@ -1,5 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import * as net from "node:net";
 import * as path from "node:path";
 import { request } from "undici";
@@ -15,6 +14,7 @@ import {
   type RunningNginx,
 } from "../src/runtime/nginx.js";
 import { startMockOrigin, type MockOrigin } from "./support/mock-origin.js";
+import { projectDir } from "./support/edge.js";
 
 function conf(bin: NginxBinary, port: number, originPort: number, extraServer = ""): string {
   return [
@@ -68,10 +68,12 @@ function tcpConnectError(port: number): Promise<string> {
 }
 
 const dirs: string[] = [];
-async function bundleDir(contents: string): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), "cdn-build-rt-"));
+/** A hand-written bundle (nginx.conf and the folders nginx needs) in a project folder workers can traverse. */
+async function bundleDir(contents: string, opts: { runtimeDirs?: boolean } = {}): Promise<string> {
+  const dir = await projectDir("cdn-build-rt-");
   dirs.push(dir);
   await writeFile(path.join(dir, "nginx.conf"), contents);
+  if (opts.runtimeDirs !== false) for (const d of ["logs", "cache", "temp"]) await mkdir(path.join(dir, d));
   return dir;
 }
 
@@ -133,7 +135,7 @@ describe("findNginx / freePort", () => {
 describe("testConfig", () => {
   it("accepts a valid config and creates logs/cache/temp", async () => {
     const o = await origin();
-    const dir = await bundleDir(conf(bin, await freePort(), o.port));
+    const dir = await bundleDir(conf(bin, await freePort(), o.port), { runtimeDirs: false });
     const res = await testConfig(dir, bin);
     expect(res).toEqual({ ok: true, output: expect.any(String) });
     for (const d of ["logs", "cache", "temp"]) {

@@ -1,18 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { compile } from "../src/compile.js";
-import type { Policy } from "../src/policy/types.js";
+import { errors, policy } from "./support/policy.js";
 
-const base = (): Policy => ({
-  name: "v",
-  origins: { app: { servers: [{ address: "127.0.0.1:3000" }] } },
-  cache: {},
-});
-
-function codes(value: unknown): string[] {
-  const r = compile(value);
-  expect(r.bundle).toBeUndefined();
-  return r.diagnostics.filter((d) => d.severity === "error").map((d) => `${d.code} ${d.path}`);
-}
+const base = () => policy("127.0.0.1:3000", { name: "v", cache: {} });
 
 describe("invalid policies", () => {
   const cases: [string, (p: any) => void, string][] = [
@@ -49,7 +39,7 @@ describe("invalid policies", () => {
     it(`reports ${what} as ${expected}`, () => {
       const p = structuredClone(base()) as any;
       mutate(p);
-      expect(codes(p)).toContain(expected);
+      expect(errors(p)).toContain(expected);
     });
   }
 
@@ -59,7 +49,7 @@ describe("invalid policies", () => {
     p.cache.bypass = { cookies: [] };
     p.cache.ttl = { abc: "1h" };
     p.purge = { allow: ["300.1.1.1"] };
-    const c = codes(p).map((s) => s.split(" ")[0]);
+    const c = errors(p).map((s) => s.split(" ")[0]);
     expect(c).toEqual(expect.arrayContaining(["CDN2002", "CDN2008", "CDN2009", "CDN2012"]));
   });
 

@@ -1,6 +1,5 @@
 import { createHmac } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { compile } from "../../src/compile.js";
 import { writeBundleTo } from "../../src/emit/write.js";
@@ -10,7 +9,7 @@ import { freePort, startBundle, type NginxBinary } from "../../src/runtime/nginx
 import { signPath } from "../../src/sign.js";
 import { startMockOrigin } from "../../test/support/mock-origin.js";
 import { startRedis } from "../../test/support/redis.js";
-import { bootPolicy, Cleanup, CONNECTIONS, report, SECONDS, wrk, type WrkResult } from "../lib.js";
+import { bootPolicy, Cleanup, CONNECTIONS, report, SECONDS, wrk, type WrkResult, benchDir } from "../lib.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
@@ -137,7 +136,7 @@ async function handlerNs(bin: NginxBinary): Promise<Record<string, number>> {
     { target: bin.kind },
   );
   if (!bundle) throw new Error(JSON.stringify(diagnostics, null, 2));
-  const dir = await mkdtemp(join(tmpdir(), "cdn-bench-"));
+  const dir = await benchDir("cdn-bench-");
   try {
     await writeBundleTo(bundle, dir);
     const conf = (await readFile(join(dir, "nginx.conf"), "utf8")).replace(

@@ -26,5 +26,15 @@ export const server: Feature = {
     ir.main.user = w.user ?? null;
     ir.main.workerProcesses = w.processes === undefined ? "auto" : String(w.processes);
     ir.main.workerConnections = w.connections ?? 4096;
+    ir.main.workerRlimitNofile = rlimitNofileFor(ir.main.workerConnections);
   },
 };
+
+/**
+ * Descriptors a worker needs for `connections`: every connection is a socket (a proxied request holds two,
+ * client and upstream, both counted in worker_connections), and each may also hold a file (a cache object
+ * being served, a temp file being filled); plus headroom for logs, shared cache files and cosockets.
+ */
+export function rlimitNofileFor(connections: number): number {
+  return 2 * connections + 1024;
+}

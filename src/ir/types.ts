@@ -35,6 +35,8 @@ export interface EdgeIR {
     user: string | null;
     workerProcesses: string;
     workerConnections: number;
+    /** `worker_rlimit_nofile`: descriptors a worker may open (see `rlimitNofileFor`). */
+    workerRlimitNofile: number;
     /** Absolute paths of dynamic modules to load (nginx-lua target). */
     modules: string[];
     /** Environment variables the Lua runtime reads at start (`env NAME;`); see `useEnv`. */

@@ -224,7 +224,7 @@ function defaultBinary(): Promise<NginxBinary> {
 const RUNTIME_DIRS = ["logs", "cache", "temp"] as const;
 
 async function prepareDirs(dir: string): Promise<void> {
-  for (const d of RUNTIME_DIRS) await fs.mkdir(path.join(dir, d), { recursive: true, mode: 0o755 });
+  for (const d of RUNTIME_DIRS) await fs.mkdir(path.join(dir, d), { recursive: true, mode: 0o777 });
 }
 
 /** nginx wants the prefix with a trailing slash. */
@@ -248,29 +248,10 @@ async function configPidFile(dir: string): Promise<string | undefined> {
   return path.resolve(dir, m[2].trim());
 }
 
-/**
- * Master runs as root, workers as `nobody`: make the bundle traversable/readable.
- * Dirs 0755, files 0644 (executable bits kept); logs/cache/temp contents belong to nginx and are left alone.
- */
-async function makeWorkerReadable(dir: string): Promise<void> {
-  const walk = async (p: string, depth: number): Promise<void> => {
-    const st = await fs.lstat(p);
-    if (st.isSymbolicLink()) return;
-    if (st.isDirectory()) {
-      await fs.chmod(p, (st.mode & 0o7777) | 0o755);
-      if (depth === 1 && (RUNTIME_DIRS as readonly string[]).includes(path.basename(p))) return;
-      for (const entry of await fs.readdir(p)) await walk(path.join(p, entry), depth + 1);
-    } else if (st.isFile()) {
-      await fs.chmod(p, (st.mode & 0o7777) | 0o644);
-    }
-  };
-  await walk(dir, 0);
-}
-
-/** Ancestors of `dir` that `nobody` cannot traverse (e.g. /root with 0700). */
-async function untraversableAncestors(dir: string): Promise<string[]> {
+/** `dir` and its ancestors that other users (`nobody`) cannot traverse (e.g. /root with 0700), for a hint. */
+async function untraversableFolders(dir: string): Promise<string[]> {
   const bad: string[] = [];
-  let cur = path.dirname(dir);
+  let cur = dir;
   for (;;) {
     try {
       const st = await fs.stat(cur);
@@ -321,6 +302,8 @@ async function readPid(file: string): Promise<number | undefined> {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** A sleep that does not keep the process alive (the losing side of a race must not delay the CLI's exit). */
+const deadlineAfter = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
 // ---------------------------------------------------------------------------
 // nginx -t
@@ -445,11 +428,10 @@ export async function startBundle(bundleDir: string, opts: StartBundleOptions): 
   const bin = opts.bin ?? (await defaultBinary());
   const errorLogPath = path.join(dir, "logs", "error.log");
 
-  await prepareDirs(dir);
+  // The bundle is booted exactly as written (by `cdn-build build`): no folder is created, no mode changed.
   let ancestorHint = "";
   if (isRoot()) {
-    await makeWorkerReadable(dir);
-    const bad = await untraversableAncestors(dir);
+    const bad = await untraversableFolders(dir);
     if (bad.length) {
       ancestorHint =
         `\nnote: worker processes run as "nobody" and cannot traverse ${bad.join(", ")}; ` +
@@ -523,10 +505,10 @@ export async function startBundle(bundleDir: string, opts: StartBundleOptions): 
       } catch {
         /* gone */
       }
-      const graceful = await Promise.race([exited.then(() => true), sleep(5000).then(() => false)]);
+      const graceful = await Promise.race([exited.then(() => true), deadlineAfter(5000).then(() => false)]);
       if (!graceful) {
         killGroup(child, "SIGKILL");
-        await Promise.race([exited, sleep(5000)]);
+        await Promise.race([exited, deadlineAfter(5000)]);
       }
     })();
     return stopping;

@@ -1,9 +1,10 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { bootEdge } from "../support/edge.js";
+import { accessLog, bootEdge, type AccessLogEntry } from "../support/edge.js";
 import { startMockOrigin } from "../support/mock-origin.js";
-import { http, luaErrors, sleep } from "../support/http.js";
+import { http, luaErrors } from "../support/http.js";
+import { waitFor } from "../support/wait.js";
 
 describe("access log", () => {
   it("writes one JSON object per request with cache status and timings", async () => {
@@ -12,10 +13,10 @@ describe("access log", () => {
     try {
       await http(edge, "/page?x=1", { headers: { "user-agent": 'quote " and \\ backslash' } });
       await http(edge, "/page?x=1");
-      await sleep(100);
-      const lines = (await readFile(join(edge.dir, "logs", "access.log"), "utf8")).trim().split("\n");
+      await waitFor(async () => (await accessLog(edge)).length >= 2, { what: "two access log lines" });
+      const lines = await accessLog(edge);
       expect(lines).toHaveLength(2);
-      const [a, b] = lines.map((l) => JSON.parse(l));
+      const [a, b] = lines as [AccessLogEntry, AccessLogEntry];
       expect(a).toMatchObject({ method: "GET", uri: "/page?x=1", status: "200", cache: "MISS", upstream: origin.address, userAgent: 'quote " and \\ backslash' });
       expect(Number(a.duration)).toBeGreaterThanOrEqual(0);
       expect(Number(a.upstreamTime)).toBeGreaterThanOrEqual(0);

@@ -3,22 +3,18 @@
  * decision the purge feature relies on (no endpoint is needed to test it), Cache-Control parsing,
  * freshness lifetime, initial age, stale windows and ETag comparison.
  */
-import { execa } from "execa";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { compile } from "../../src/compile.js";
+import { luajit } from "../support/luajit.js";
+import { errors, policy } from "../support/policy.js";
 
-const dist = join(__dirname, "..", "..", "lua-dist");
-
-async function lua(body: string): Promise<string> {
-  const script = `package.path = ${JSON.stringify(dist + "/?.lua")} .. ";" .. package.path
-local R = require("core.cache-rfc")
+/** Runs `body` with the module as `R`; `emit(...)` adds a line of output. */
+function lua(body: string): Promise<string> {
+  return luajit(`local R = require("core.cache-rfc")
 local out = {}
 local function emit(...) local t = {} for i = 1, select("#", ...) do t[#t + 1] = tostring((select(i, ...))) end out[#out + 1] = table.concat(t, " ") end
 ${body}
-io.write(table.concat(out, "\\n"))`;
-  const { stdout } = await execa("luajit", ["-e", script]);
-  return stdout;
+io.write(table.concat(out, "\\n"))`);
 }
 
 describe("cache decisions (LuaJIT)", () => {
@@ -83,25 +79,21 @@ describe("cache decisions (LuaJIT)", () => {
 });
 
 describe("RAM tier settings", () => {
-  const policy = (ram: unknown) => ({ name: "r", origins: { app: { servers: [{ address: "127.0.0.1:3000" }] } }, cache: { ram } });
-  const errors = (ram: unknown) =>
-    compile(policy(ram))
-      .diagnostics.filter((d) => d.severity === "error")
-      .map((d) => `${d.code} ${d.path}`);
+  const ramPolicy = (ram: unknown) => ({ ...policy("127.0.0.1:3000", { name: "r" }), cache: { ram } });
 
   it("accepts the defaults and emits the dicts and the body filter", () => {
-    const r = compile(policy({}));
+    const r = compile(ramPolicy({}));
     expect(r.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
     const conf = r.bundle!.files.get("nginx.conf")!;
     expect(conf).toContain("lua_shared_dict cdn_ram 64m;");
     expect(conf).toContain("body_filter_by_lua_file lua/body.lua;");
-    expect(compile({ ...policy({}), cache: {} }).bundle!.files.get("nginx.conf")).not.toContain("body_filter_by_lua_file");
+    expect(compile({ ...ramPolicy({}), cache: {} }).bundle!.files.get("nginx.conf")).not.toContain("body_filter_by_lua_file");
   });
 
   it("refuses a dict under 1m and objects over a quarter of it", () => {
-    expect(errors({ size: "512k" })).toEqual(["CDN4002 /cache/ram/size"]);
-    expect(errors({ size: "4m", maxObjectSize: "2m" })).toEqual(["CDN4003 /cache/ram/maxObjectSize"]);
-    expect(errors({ maxObjectSize: "0" })).toEqual(["CDN4003 /cache/ram/maxObjectSize"]);
-    expect(errors({ minHits: 0 }).map((e) => e.split(" ")[1])).toEqual(["/cache/ram/minHits"]);
+    expect(errors(ramPolicy({ size: "512k" }))).toEqual(["CDN4002 /cache/ram/size"]);
+    expect(errors(ramPolicy({ size: "4m", maxObjectSize: "2m" }))).toEqual(["CDN4003 /cache/ram/maxObjectSize"]);
+    expect(errors(ramPolicy({ maxObjectSize: "0" }))).toEqual(["CDN4003 /cache/ram/maxObjectSize"]);
+    expect(errors(ramPolicy({ minHits: 0 })).map((e) => e.split(" ")[1])).toEqual(["/cache/ram/minHits"]);
   });
 });

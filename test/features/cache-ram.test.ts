@@ -1,10 +1,9 @@
 /** The RAM hot tier: admission, freshness, Age, conditional requests, HEAD, Vary, stale-while-revalidate, LRU. */
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { bootEdge, type Edge } from "../support/edge.js";
+import { accessLog, bootEdge, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
-import { http, luaErrors, sleep } from "../support/http.js";
+import { http, luaErrors } from "../support/http.js";
+import { sleep, waitFor } from "../support/wait.js";
 
 let origin: MockOrigin;
 let edge: Edge;
@@ -50,21 +49,32 @@ describe("RAM hot tier", () => {
   });
 
   it("reports RAM hits in the access log's cache field", async () => {
-    await sleep(100);
-    const lines = (await readFile(join(edge.dir, "logs", "access.log"), "utf8")).trim().split("\n").map((l) => JSON.parse(l));
-    const hot = lines.filter((l) => l.uri === "/hot").map((l) => l.cache);
-    expect(hot).toEqual(["MISS", "HIT", "HIT-RAM", "HIT-RAM"]);
+    const hot = async () => (await accessLog(edge)).filter((l) => l.uri === "/hot").map((l) => l.cache);
+    await waitFor(async () => (await hot()).length >= 4, { what: "the four /hot lines in access.log" });
+    expect(await hot()).toEqual(["MISS", "HIT", "HIT-RAM", "HIT-RAM"]);
   });
 
   it("counts Age up while the object sits in RAM, and expires it with its freshness", async () => {
     origin.route("/short", (_r, n) => ({ headers: { "cache-control": "max-age=2", age: "0" }, body: `s${n}` }));
     await seq("/short", 2);
-    await sleep(1100);
-    const r = await http(edge, "/short");
+    // until Age counts up (each poll is a RAM hit: nothing changes)
+    const r = await waitFor(
+      async () => {
+        const x = await http(edge, "/short");
+        return (x.headers["x-cache"] !== "HIT-RAM" || Number(x.headers["age"]) >= 1) && x;
+      },
+      { what: "Age >= 1 on /short" },
+    );
     expect(r.headers["x-cache"]).toBe("HIT-RAM");
     expect(Number(r.headers["age"])).toBeGreaterThanOrEqual(1);
-    await sleep(1200);
-    const after = await http(edge, "/short");
+    // until it is no RAM hit any more: that first reply is the refetch
+    const after = await waitFor(
+      async () => {
+        const x = await http(edge, "/short");
+        return x.headers["x-cache"] !== "HIT-RAM" && x;
+      },
+      { what: "/short to expire from RAM" },
+    );
     expect(after.headers["x-cache"]).not.toBe("HIT-RAM");
     expect(after.body).toBe("s2");
   });
@@ -125,8 +135,14 @@ describe("RAM hot tier", () => {
     await sleep(1300);
     const burst = await Promise.all(Array.from({ length: 30 }, () => http(edge, "/swr")));
     expect(burst.every((r) => r.body === "w1" && r.headers["x-cache"] === "STALE-RAM")).toBe(true);
-    await sleep(800);
-    const fresh = await http(edge, "/swr");
+    // until the background refresh stored w2 (polls meanwhile are served stale, no new fetch)
+    const fresh = await waitFor(
+      async () => {
+        const x = await http(edge, "/swr");
+        return x.body === "w2" && x;
+      },
+      { what: "the refreshed w2" },
+    );
     expect([fresh.body, fresh.headers["x-cache"]]).toEqual(["w2", "HIT-RAM"]);
     expect(origin.hits("/swr")).toBe(2);
   });
@@ -140,7 +156,10 @@ describe("RAM hot tier", () => {
     await seq("/r304", 3);
     await sleep(1300);
     expect((await http(edge, "/r304")).headers["x-cache"]).toBe("STALE-RAM");
-    await sleep(300);
+    // until the background revalidation's 304 reached the RAM copy
+    await waitFor(async () => (await http(edge, "/r304")).headers["cache-control"] === "max-age=60, stale-while-revalidate=30", {
+      what: "the 304's Cache-Control on the RAM copy",
+    });
     const after = await seq("/r304", 3);
     expect(after.map((r) => r.body)).toEqual(["r304", "r304", "r304"]);
     expect(after[2]!.headers["x-cache"]).toBe("HIT-RAM");

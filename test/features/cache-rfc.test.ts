@@ -4,9 +4,11 @@
  */
 import * as net from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { bootEdge, type Edge } from "../support/edge.js";
+import { bootEdge, waitLogged, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
-import { http, luaErrors, sleep } from "../support/http.js";
+import { policy } from "../support/policy.js";
+import { http, luaErrors } from "../support/http.js";
+import { sleep } from "../support/wait.js";
 import type { Policy } from "../../src/policy/types.js";
 
 let origin: MockOrigin;
@@ -14,19 +16,13 @@ let edge: Edge;
 
 const httpDate = (ms: number) => new Date(ms).toUTCString();
 
-function policy(o: MockOrigin, cache: Policy["cache"] = {}): Omit<Policy, "listen"> {
-  return {
-    name: "rfc",
-    origins: { app: { servers: [{ address: o.address }], retries: 0 } },
-    cache: { ttl: { "200": "1h", "404": "1h" }, ...cache },
-    headers: { cacheStatus: "X-Cache" },
-  };
-}
+const rfcPolicy = (o: MockOrigin, cache: Policy["cache"] = {}) =>
+  policy(o, { name: "rfc", cache: { ttl: { "200": "1h", "404": "1h" }, ...cache }, headers: { cacheStatus: "X-Cache" } });
 
 describe("RFC 9111 on the disk tier", () => {
   beforeAll(async () => {
     origin = await startMockOrigin();
-    edge = await bootEdge(policy(origin));
+    edge = await bootEdge(rfcPolicy(origin));
   });
   afterEach(async () => {
     expect(luaErrors(await edge.errors())).toEqual([]);
@@ -269,8 +265,8 @@ describe("stale serving only within the windows the origin allowed", () => {
   let strict: Edge;
   beforeAll(async () => {
     o = await startMockOrigin();
-    e = await bootEdge(policy(o, { staleIfError: "1d" }));
-    strict = await bootEdge(policy(o));
+    e = await bootEdge(rfcPolicy(o, { staleIfError: "1d" }));
+    strict = await bootEdge(rfcPolicy(o));
   });
   afterAll(async () => {
     await e?.stop();
@@ -324,7 +320,7 @@ describe("stale serving only within the windows the origin allowed", () => {
     const no = await http(strict, "/noswr");
     expect([no.body, no.headers["x-cache"]]).toEqual(["x2", "EXPIRED"]);
     expect((await http(strict, "/swr-mr")).body).toBe("m2");
-    await sleep(700);
+    await waitLogged(strict, "/swr", 22); // the first request, the burst of 20 and the finished background refresh
     const fresh = await http(strict, "/swr");
     expect([fresh.body, fresh.headers["x-cache"]]).toEqual(["w2", "HIT"]);
     expect(o.hits("/swr")).toBe(2);
@@ -335,7 +331,7 @@ describe("rule TTL overrides the origin's freshness", () => {
   it("keeps an object for the rule's TTL despite a short max-age", async () => {
     const o = await startMockOrigin();
     const e = await bootEdge({
-      ...policy(o, { staleIfError: "1h" }),
+      ...rfcPolicy(o, { staleIfError: "1h" }),
       rules: [
         { name: "long", when: { path: { prefix: "/rt/" } }, then: { cache: { ttl: "1h" } } },
         { name: "short", when: { path: { prefix: "/rt-short/" } }, then: { cache: { ttl: "1s" } } },

@@ -1,25 +1,25 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { bootEdge, type Edge } from "../support/edge.js";
+import { bootEdge, waitLogged, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
-import { http, luaErrors, sleep } from "../support/http.js";
+import { policy } from "../support/policy.js";
+import { http, luaErrors } from "../support/http.js";
+import { sleep } from "../support/wait.js";
 import type { Policy } from "../../src/policy/types.js";
 
 let origin: MockOrigin;
 let edge: Edge;
 
-function policy(extra: Partial<Policy["cache"]> = {}): Policy {
-  return {
+const cachePolicy = (extra: Partial<Policy["cache"]> = {}) =>
+  policy(origin, {
     name: "cache-test",
-    origins: { app: { servers: [{ address: origin.address }], retries: 0 } },
     cache: { ttl: { "200": "1h", "404": "1s" }, bypass: { cookies: ["session"] }, ...extra },
     headers: { cacheStatus: "X-Cache" },
-  };
-}
+  });
 
 describe("disk cache", () => {
   beforeAll(async () => {
     origin = await startMockOrigin();
-    edge = await bootEdge(policy({ staleIfError: "1d", key: { query: "all" } }));
+    edge = await bootEdge(cachePolicy({ staleIfError: "1d", key: { query: "all" } }));
   });
   afterEach(async () => {
     expect(luaErrors(await edge.errors())).toEqual([]);
@@ -147,7 +147,7 @@ describe("stale serving when the origin fails", () => {
       const r = await http(e, "/swr");
       expect(r.headers["x-cache"]).toBe("STALE");
       expect(r.body).toBe("v1");
-      await sleep(600);
+      await waitLogged(e, "/swr", 3); // the two client requests and the finished background refresh
       const fresh = await http(e, "/swr");
       expect(fresh.body).toBe("v2");
       expect(o.hits("/swr")).toBe(2);
@@ -158,6 +158,4 @@ describe("stale serving when the origin fails", () => {
   });
 });
 
-function policyFor(o: MockOrigin): Policy {
-  return { name: "stale-test", origins: { app: { servers: [{ address: o.address }], retries: 0 } }, cache: {} };
-}
+const policyFor = (o: MockOrigin) => policy(o, { name: "stale-test", cache: {} });

@@ -4,8 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Policy } from "../../src/policy/types.js";
 import { env } from "../../src/policy/env.js";
 import { signPath } from "../../src/sign.js";
-import { bootEdge, type Edge } from "../support/edge.js";
-import { http, luaErrors, sleep } from "../support/http.js";
+import { bootEdge, waitLogged, type Edge } from "../support/edge.js";
+import { http, luaErrors } from "../support/http.js";
+import { sleep } from "../support/wait.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
 
 /** End-to-end tests that span several access gates (and the cache) on one booted bundle. */
@@ -197,7 +198,7 @@ describe("the cache's background refresh behind the gates", () => {
     await sleep(1300);
     const stale = await http(e, "/private/swr", { headers });
     expect([stale.status, stale.body, stale.headers["x-cache"]]).toEqual([200, "v1 dave", "STALE"]);
-    await sleep(500);
+    await waitLogged(e, "/private/swr", 3); // the two client requests and the finished refresh
     // the refresh went through the secret and JWT gates (the origin saw the forwarded claim) exactly once
     expect(origin.hits("/private/swr")).toBe(2);
     const refresh = origin.requests.filter((r) => r.path === "/private/swr")[1]!;
@@ -222,7 +223,7 @@ describe("the cache's background refresh behind the gates", () => {
     await sleep(1300);
     const stale = await getFrom(e, "/swr-ip", "127.0.0.2");
     expect([stale.body, stale.headers["x-cache"]]).toEqual(["v1", "STALE"]);
-    await sleep(500);
+    await waitLogged(e, "/swr-ip", 4); // the three client requests and the finished refresh
     expect(origin.hits("/swr-ip")).toBe(2);
     const fresh = await getFrom(e, "/swr-ip", "127.0.0.2");
     expect([fresh.body, fresh.headers["x-cache"]]).toEqual(["v2", "HIT"]);
@@ -245,7 +246,7 @@ describe("the cache's background refresh behind the gates", () => {
     expect((await getFrom(e, url, "127.0.0.2")).body).toBe("v1 /dl/swr");
     await sleep(1300);
     expect((await getFrom(e, url, "127.0.0.2")).headers["x-cache"]).toBe("STALE");
-    await sleep(500);
+    await waitLogged(e, "/dl/swr", 4); // the three client requests and the finished refresh
     expect(origin.hits("/dl/swr")).toBe(2);
     // the refresh reached the origin without the signature parameters and landed on the same cache key
     const fresh = await getFrom(e, url, "127.0.0.2");

@@ -1,7 +1,7 @@
-import { rm } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootEdge, buildForTest, nginxBinary, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
+import { codes, policy } from "../support/policy.js";
 import { http, luaErrors } from "../support/http.js";
 import { compile } from "../../src/compile.js";
 import { freePort, startBundle } from "../../src/runtime/nginx.js";
@@ -16,17 +16,8 @@ afterAll(async () => {
   await origin?.close();
 });
 
-function policy(gate: IpRules, extra: Partial<Policy> = {}): Omit<Policy, "listen"> {
-  return {
-    name: "ip",
-    origins: { app: { servers: [{ address: origin.address }], retries: 0 } },
-    health: { path: "/health" },
-    ipRules: gate,
-    ...extra,
-  };
-}
+const ipPolicy = (gate: IpRules, extra: Partial<Policy> = {}) => policy(origin, { name: "ip", health: { path: "/health" }, ipRules: gate, ...extra });
 
-const codes = (p: Omit<Policy, "listen">) => compile({ ...p, listen: { http: 8080 } } as Policy, { target: "openresty" }).diagnostics.map((d) => d.code);
 const from = (edge: Edge, xff: string, path = "/p") => http(edge, path, { headers: { "x-forwarded-for": xff } });
 
 describe("ip rules: compiled ranges", () => {
@@ -47,7 +38,7 @@ describe("ip rules: deny and allow through a trusted proxy", () => {
   let edge: Edge;
   beforeAll(async () => {
     edge = await bootEdge(
-      policy({
+      ipPolicy({
         deny: ["203.0.113.0/24", "2001:db8:bad::/48", "198.51.100.66"],
         trustedProxies: ["127.0.0.1", "10.0.0.0/8"],
       }),
@@ -91,7 +82,7 @@ describe("ip rules: deny and allow through a trusted proxy", () => {
 
 describe("ip rules: allow lists, spoofing, X-Real-IP", () => {
   it("with an allow list only listed clients pass, and deny wins over allow", async () => {
-    const edge = await bootEdge(policy({ allow: ["198.51.100.0/24", "2001:db8::/32"], deny: ["198.51.100.13"], trustedProxies: ["127.0.0.1"] }));
+    const edge = await bootEdge(ipPolicy({ allow: ["198.51.100.0/24", "2001:db8::/32"], deny: ["198.51.100.13"], trustedProxies: ["127.0.0.1"] }));
     try {
       expect((await from(edge, "198.51.100.1")).status).toBe(200);
       expect((await from(edge, "2001:db8:1::1")).status).toBe(200);
@@ -105,13 +96,13 @@ describe("ip rules: allow lists, spoofing, X-Real-IP", () => {
   });
 
   it("ignores X-Forwarded-For from a peer that is not a trusted proxy (spoofing)", async () => {
-    const edge = await bootEdge(policy({ allow: ["198.51.100.0/24"], trustedProxies: ["10.0.0.0/8"] }));
+    const edge = await bootEdge(ipPolicy({ allow: ["198.51.100.0/24"], trustedProxies: ["10.0.0.0/8"] }));
     try {
       expect((await from(edge, "198.51.100.1")).status).toBe(403); // 127.0.0.1 is the client
     } finally {
       await edge.stop();
     }
-    const edge2 = await bootEdge(policy({ deny: ["127.0.0.0/8"] }));
+    const edge2 = await bootEdge(ipPolicy({ deny: ["127.0.0.0/8"] }));
     try {
       expect((await from(edge2, "198.51.100.1")).status).toBe(403); // no trusted proxies: header never read
       expect((await http(edge2, "/p", { headers: { "x-real-ip": "198.51.100.1" } })).status).toBe(403);
@@ -121,7 +112,7 @@ describe("ip rules: allow lists, spoofing, X-Real-IP", () => {
   });
 
   it("reads a single-address header like X-Real-IP when configured", async () => {
-    const edge = await bootEdge(policy({ deny: ["203.0.113.0/24"], trustedProxies: ["127.0.0.1"], realIpHeader: "X-Real-IP" }));
+    const edge = await bootEdge(ipPolicy({ deny: ["203.0.113.0/24"], trustedProxies: ["127.0.0.1"], realIpHeader: "X-Real-IP" }));
     try {
       const real = (ip: string) => http(edge, "/p", { headers: { "x-real-ip": ip } });
       expect((await real("203.0.113.1")).status).toBe(403);
@@ -134,7 +125,7 @@ describe("ip rules: allow lists, spoofing, X-Real-IP", () => {
   });
 
   it("applies only to its paths", async () => {
-    const edge = await bootEdge(policy({ deny: ["127.0.0.1"], paths: ["/admin/*"] }));
+    const edge = await bootEdge(ipPolicy({ deny: ["127.0.0.1"], paths: ["/admin/*"] }));
     try {
       expect((await http(edge, "/public")).status).toBe(200);
       expect((await http(edge, "/admin/x")).status).toBe(403);
@@ -147,9 +138,9 @@ describe("ip rules: allow lists, spoofing, X-Real-IP", () => {
 describe("ip rules: IPv6 peers", () => {
   async function bootV6(gate: IpRules) {
     const port = await freePort();
-    const { dir } = await buildForTest({ ...policy(gate), listen: { http: port, address: "[::1]" } } as Policy);
+    const { dir, remove } = await buildForTest({ ...ipPolicy(gate), listen: { http: port, address: "[::1]" } } as Policy);
     const edge = await startBundle(dir, { port, host: "::1", bin: await nginxBinary() });
-    return { edge, done: async () => { await edge.stop(); await rm(dir, { recursive: true, force: true }); } };
+    return { edge, done: async () => { await edge.stop(); await remove(); } };
   }
 
   it("allows and denies ::1 by IPv6 blocks", async () => {
@@ -190,11 +181,11 @@ describe("ip rules: thousands of blocks", () => {
     }
     while (deny.length < 5000) deny.push(`2${(rnd() % 0xfff).toString(16).padStart(3, "0")}:${(rnd() % 0xffff).toString(16)}:${(rnd() % 0xffff).toString(16)}::/48`);
     const t0 = performance.now();
-    const { diagnostics } = compile({ ...policy({ deny, trustedProxies: ["127.0.0.1"] }), listen: { http: 8080 } } as Policy, { target: "openresty" });
+    const { diagnostics } = compile({ ...ipPolicy({ deny, trustedProxies: ["127.0.0.1"] }), listen: { http: 8080 } } as Policy, { target: "openresty" });
     const compileMs = performance.now() - t0;
     expect(diagnostics).toEqual([]);
     console.log(`[ip-rules] 5,000 CIDRs compiled (validate + lower + emit) in ${compileMs.toFixed(0)} ms`);
-    const edge = await bootEdge(policy({ deny, trustedProxies: ["127.0.0.1"] }));
+    const edge = await bootEdge(ipPolicy({ deny, trustedProxies: ["127.0.0.1"] }));
     try {
       const set = compileRanges(deny);
       for (const [ip, denied] of [
@@ -223,14 +214,14 @@ describe("ip rules: thousands of blocks", () => {
 
 describe("ip rules: compile-time checks", () => {
   it("reports bad blocks, host bits, an empty allow list, a useless gate and an unread header", () => {
-    expect(codes(policy({ deny: ["300.1.1.1/8"] }))).toContain("CDN3015");
-    expect(codes(policy({ deny: ["10.0.0.0/33"] }))).toContain("CDN3015");
-    expect(codes(policy({ deny: ["2001:db8::/129"] }))).toContain("CDN3015");
-    expect(codes(policy({ deny: ["1.2.3.4/24"] }))).toEqual(["CDN3016"]);
-    expect(codes(policy({ allow: [] }))).toContain("CDN3017");
-    expect(codes(policy({}))).toEqual(["CDN3018"]);
-    expect(codes(policy({ deny: ["10.0.0.0/8"], realIpHeader: "X-Real-IP" }))).toEqual(["CDN3019"]);
-    expect(codes(policy({ deny: ["10.0.0.0/8"], exceptPaths: ["/x"] }))).toEqual([]);
-    expect(codes(policy({ deny: ["hello"] }))[0]).toMatch(/^CDN1/);
+    expect(codes(ipPolicy({ deny: ["300.1.1.1/8"] }))).toContain("CDN3015");
+    expect(codes(ipPolicy({ deny: ["10.0.0.0/33"] }))).toContain("CDN3015");
+    expect(codes(ipPolicy({ deny: ["2001:db8::/129"] }))).toContain("CDN3015");
+    expect(codes(ipPolicy({ deny: ["1.2.3.4/24"] }))).toEqual(["CDN3016"]);
+    expect(codes(ipPolicy({ allow: [] }))).toContain("CDN3017");
+    expect(codes(ipPolicy({}))).toEqual(["CDN3018"]);
+    expect(codes(ipPolicy({ deny: ["10.0.0.0/8"], realIpHeader: "X-Real-IP" }))).toEqual(["CDN3019"]);
+    expect(codes(ipPolicy({ deny: ["10.0.0.0/8"], exceptPaths: ["/x"] }))).toEqual([]);
+    expect(codes(ipPolicy({ deny: ["hello"] }))[0]).toMatch(/^CDN1/);
   });
 });

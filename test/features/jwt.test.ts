@@ -5,7 +5,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootEdge, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
+import { diagnostics, policy } from "../support/policy.js";
 import { http, luaErrors } from "../support/http.js";
+import { sleep } from "../support/wait.js";
 import { compile } from "../../src/compile.js";
 import type { Policy } from "../../src/policy/types.js";
 
@@ -43,9 +45,7 @@ const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 });
 const rsaPem = rsa.publicKey.export({ type: "spki", format: "pem" }).toString();
 const otherRsa = generateKeyPairSync("rsa", { modulusLength: 2048 });
 
-function base(name: string): Omit<Policy, "listen"> {
-  return { name, origins: { app: { servers: [{ address: origin.address }] } }, cache: {}, purge: { allow: ["127.0.0.1"] }, health: {} };
-}
+const base = (name: string) => policy(origin, { name, cache: {}, purge: { allow: ["127.0.0.1"] }, health: {} });
 
 describe("jwt gate", () => {
   beforeAll(async () => {
@@ -359,7 +359,7 @@ describe("jwt gate: verified-token cache", () => {
       expect((await http(e, "/a", { headers: bearer(t) })).status).toBe(200);
       expect((await http(e, "/a", { headers: bearer(t) })).status).toBe(200);
       expect(o.requests.at(-1)!.headers["x-user-id"]).toBe("short");
-      await new Promise((r) => setTimeout(r, 3100));
+      await sleep(3100); // the clock itself: past exp
       const r = await http(e, "/a", { headers: bearer(t) });
       expect(r.status).toBe(401);
       expect(r.headers["www-authenticate"]).toContain('error_description="token expired"');
@@ -373,81 +373,78 @@ describe("jwt gate: verified-token cache", () => {
 
 describe("jwt gate: validation", () => {
   const pem = rsaPem;
-  const codes = (jwt: unknown, extra: object = {}) => {
-    const { diagnostics } = compile({ name: "v", listen: { http: 8080 }, origins: { app: { servers: [{ address: "127.0.0.1:3000" }] } }, jwt, ...extra });
-    return diagnostics.map((d) => `${d.code} ${d.path}`);
-  };
+  const jwtDiags = (jwt: unknown, extra: object = {}) => diagnostics({ ...policy("127.0.0.1:3000", { name: "v" }), jwt, ...extra });
 
   it("accepts valid HMAC and RSA gates", () => {
-    expect(codes({ algorithms: ["HS256", "HS512"], secret: { env: "S" }, paths: ["/private/*"] })).toEqual([]);
-    expect(codes({ algorithms: ["RS256"], publicKey: { pem } })).toEqual([]);
-    expect(codes({ algorithms: ["RS256"], publicKey: { file: "/etc/edge/jwt.pem" } })).toEqual([]);
-    expect(codes({ algorithms: ["RS256"], publicKey: { env: "PUB" } })).toEqual([]);
+    expect(jwtDiags({ algorithms: ["HS256", "HS512"], secret: { env: "S" }, paths: ["/private/*"] })).toEqual([]);
+    expect(jwtDiags({ algorithms: ["RS256"], publicKey: { pem } })).toEqual([]);
+    expect(jwtDiags({ algorithms: ["RS256"], publicKey: { file: "/etc/edge/jwt.pem" } })).toEqual([]);
+    expect(jwtDiags({ algorithms: ["RS256"], publicKey: { env: "PUB" } })).toEqual([]);
   });
 
   it("refuses unknown algorithms and alg none in the schema", () => {
     for (const alg of ["none", "ES256", "HS1"]) {
-      expect(codes({ algorithms: [alg], secret: { env: "S" } }).some((c) => c.includes("/jwt/algorithms/0"))).toBe(true);
+      expect(jwtDiags({ algorithms: [alg], secret: { env: "S" } }).some((c) => c.includes("/jwt/algorithms/0"))).toBe(true);
     }
-    expect(codes({ algorithms: [], secret: { env: "S" } }).some((c) => c.includes("/jwt/algorithms"))).toBe(true);
+    expect(jwtDiags({ algorithms: [], secret: { env: "S" } }).some((c) => c.includes("/jwt/algorithms"))).toBe(true);
   });
 
   it("CDN3060: HMAC and RSA algorithms mixed", () => {
-    expect(codes({ algorithms: ["HS256", "RS256"], secret: { env: "S" }, publicKey: { pem } })).toContain("CDN3060 /jwt/algorithms");
+    expect(jwtDiags({ algorithms: ["HS256", "RS256"], secret: { env: "S" }, publicKey: { pem } })).toContain("CDN3060 /jwt/algorithms");
   });
 
   it("CDN3061: HS without a secret; CDN3062: RS256 without a key", () => {
-    expect(codes({ algorithms: ["HS384"] })).toEqual(["CDN3061 /jwt/secret"]);
-    expect(codes({ algorithms: ["RS256"] })).toEqual(["CDN3062 /jwt/publicKey"]);
+    expect(jwtDiags({ algorithms: ["HS384"] })).toEqual(["CDN3061 /jwt/secret"]);
+    expect(jwtDiags({ algorithms: ["RS256"] })).toEqual(["CDN3062 /jwt/publicKey"]);
   });
 
   it("CDN3063: an inline PEM that is not a public key", () => {
-    expect(codes({ algorithms: ["RS256"], publicKey: { pem: "-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n" } })).toEqual(["CDN3063 /jwt/publicKey/pem"]);
+    expect(jwtDiags({ algorithms: ["RS256"], publicKey: { pem: "-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n" } })).toEqual(["CDN3063 /jwt/publicKey/pem"]);
     const priv = rsa.privateKey.export({ type: "pkcs8", format: "pem" }).toString();
-    expect(codes({ algorithms: ["RS256"], publicKey: { pem: priv } })).toEqual(["CDN3063 /jwt/publicKey/pem"]);
+    expect(jwtDiags({ algorithms: ["RS256"], publicKey: { pem: priv } })).toEqual(["CDN3063 /jwt/publicKey/pem"]);
   });
 
   it("CDN3064: a key of the wrong type or too small", () => {
     const ec = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ type: "spki", format: "pem" }).toString();
-    expect(codes({ algorithms: ["RS256"], publicKey: { pem: ec } })).toEqual(["CDN3064 /jwt/publicKey/pem"]);
+    expect(jwtDiags({ algorithms: ["RS256"], publicKey: { pem: ec } })).toEqual(["CDN3064 /jwt/publicKey/pem"]);
     const small = generateKeyPairSync("rsa", { modulusLength: 1024 }).publicKey.export({ type: "spki", format: "pem" }).toString();
-    expect(codes({ algorithms: ["RS256"], publicKey: { pem: small } })).toEqual(["CDN3064 /jwt/publicKey/pem"]);
+    expect(jwtDiags({ algorithms: ["RS256"], publicKey: { pem: small } })).toEqual(["CDN3064 /jwt/publicKey/pem"]);
   });
 
   it("CDN3065: a key that the algorithms never use", () => {
-    expect(codes({ algorithms: ["HS256"], secret: { env: "S" }, publicKey: { pem } })).toEqual(["CDN3065 /jwt/publicKey"]);
-    expect(codes({ algorithms: ["RS256"], secret: { env: "S" }, publicKey: { pem } })).toEqual(["CDN3065 /jwt/secret"]);
+    expect(jwtDiags({ algorithms: ["HS256"], secret: { env: "S" }, publicKey: { pem } })).toEqual(["CDN3065 /jwt/publicKey"]);
+    expect(jwtDiags({ algorithms: ["RS256"], secret: { env: "S" }, publicKey: { pem } })).toEqual(["CDN3065 /jwt/secret"]);
   });
 
   it("CDN3066: a key file path with '..'", () => {
-    expect(codes({ algorithms: ["RS256"], publicKey: { file: "../keys/jwt.pem" } })).toEqual(["CDN3066 /jwt/publicKey/file"]);
+    expect(jwtDiags({ algorithms: ["RS256"], publicKey: { file: "../keys/jwt.pem" } })).toEqual(["CDN3066 /jwt/publicKey/file"]);
   });
 
   it("CDN3067: a clock skew over 10 minutes; CDN2006 for a non-duration", () => {
-    expect(codes({ algorithms: ["HS256"], secret: { env: "S" }, clockSkew: "1h" })).toEqual(["CDN3067 /jwt/clockSkew"]);
-    expect(codes({ algorithms: ["HS256"], secret: { env: "S" }, clockSkew: "1500ms" })[0]).toMatch(/^CDN2006 /);
+    expect(jwtDiags({ algorithms: ["HS256"], secret: { env: "S" }, clockSkew: "1h" })).toEqual(["CDN3067 /jwt/clockSkew"]);
+    expect(jwtDiags({ algorithms: ["HS256"], secret: { env: "S" }, clockSkew: "1500ms" })[0]).toMatch(/^CDN2006 /);
   });
 
   it("CDN3068: empty issuer or audience", () => {
-    expect(codes({ algorithms: ["HS256"], secret: { env: "S" }, issuer: [] })).toEqual(["CDN3068 /jwt/issuer"]);
-    expect(codes({ algorithms: ["HS256"], secret: { env: "S" }, audience: ["a", ""] })).toEqual(["CDN3068 /jwt/audience/1"]);
+    expect(jwtDiags({ algorithms: ["HS256"], secret: { env: "S" }, issuer: [] })).toEqual(["CDN3068 /jwt/issuer"]);
+    expect(jwtDiags({ algorithms: ["HS256"], secret: { env: "S" }, audience: ["a", ""] })).toEqual(["CDN3068 /jwt/audience/1"]);
   });
 
   it("CDN3069/CDN3070: unusable claim names and reserved header names; duplicate headers", () => {
-    expect(codes({ algorithms: ["HS256"], secret: { env: "S" }, forwardClaims: { "a b": "X-A" } })).toEqual(["CDN3069 /jwt/forwardClaims/a b"]);
-    expect(codes({ algorithms: ["HS256"], secret: { env: "S" }, forwardClaims: { sub: "Authorization" } })).toEqual(["CDN3070 /jwt/forwardClaims/sub"]);
-    expect(codes({ algorithms: ["HS256"], secret: { env: "S" }, forwardClaims: { sub: "X-U", uid: "x-u" } })).toEqual(["CDN2010 /jwt/forwardClaims/uid"]);
+    expect(jwtDiags({ algorithms: ["HS256"], secret: { env: "S" }, forwardClaims: { "a b": "X-A" } })).toEqual(["CDN3069 /jwt/forwardClaims/a b"]);
+    expect(jwtDiags({ algorithms: ["HS256"], secret: { env: "S" }, forwardClaims: { sub: "Authorization" } })).toEqual(["CDN3070 /jwt/forwardClaims/sub"]);
+    expect(jwtDiags({ algorithms: ["HS256"], secret: { env: "S" }, forwardClaims: { sub: "X-U", uid: "x-u" } })).toEqual(["CDN2010 /jwt/forwardClaims/uid"]);
   });
 
   it("CDN3071 (warning): per-user claims from a cookie token on a shared cache", () => {
     const gate = { algorithms: ["HS256"], secret: { env: "S" }, cookie: "session", forwardClaims: { sub: "X-User" } };
-    expect(codes(gate, { cache: {} })).toEqual(["CDN3071 /jwt/cookie"]);
-    expect(codes(gate, { cache: { bypass: { cookies: ["session"] } } })).toEqual([]);
-    expect(codes(gate)).toEqual([]);
+    expect(jwtDiags(gate, { cache: {} })).toEqual(["CDN3071 /jwt/cookie"]);
+    expect(jwtDiags(gate, { cache: { bypass: { cookies: ["session"] } } })).toEqual([]);
+    expect(jwtDiags(gate)).toEqual([]);
   });
 
   it("CDN3001: an empty scope", () => {
-    expect(codes({ algorithms: ["HS256"], secret: { env: "S" }, paths: [] })).toEqual(["CDN3001 /jwt/paths"]);
+    expect(jwtDiags({ algorithms: ["HS256"], secret: { env: "S" }, paths: [] })).toEqual(["CDN3001 /jwt/paths"]);
   });
 
   it("never writes the secret into the bundle: only the variable name", () => {

@@ -3,12 +3,12 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootEdge, buildForTest, nginxBinary, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
-import { http, luaErrors, sleep } from "../support/http.js";
-import { compile } from "../../src/compile.js";
+import { codes, policy } from "../support/policy.js";
+import { http, luaErrors } from "../support/http.js";
+import { waitFor } from "../support/wait.js";
 import { freePort, startBundle } from "../../src/runtime/nginx.js";
 import type { Policy } from "../../src/policy/types.js";
 import { env } from "../../src/policy/env.js";
-import { rm } from "node:fs/promises";
 
 const SECRET = "s3cr3t-Value-that-must-not-leak-7f1c";
 const NEXT = "next-secret-2b9e";
@@ -21,17 +21,9 @@ afterAll(async () => {
   await origin?.close();
 });
 
-function policy(gate: Policy["originSecret"], extra: Partial<Policy> = {}): Omit<Policy, "listen"> {
-  return {
-    name: "secret",
-    origins: { app: { servers: [{ address: origin.address }], retries: 0 } },
-    health: { path: "/health" },
-    originSecret: gate,
-    ...extra,
-  };
-}
+const secretPolicy = (gate: Policy["originSecret"], extra: Partial<Policy> = {}) =>
+  policy(origin, { name: "secret", health: { path: "/health" }, originSecret: gate, ...extra });
 
-const codes = (p: Omit<Policy, "listen">) => compile({ ...p, listen: { http: 8080 } } as Policy, { target: "openresty" }).diagnostics.map((d) => d.code);
 
 async function filesUnder(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -46,7 +38,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 describe("origin secret: one secret from the environment", () => {
   let edge: Edge;
   beforeAll(async () => {
-    edge = await bootEdge(policy({ secret: env("EDGE_SECRET"), header: "X-Edge-Key" }), { env: { EDGE_SECRET: SECRET } });
+    edge = await bootEdge(secretPolicy({ secret: env("EDGE_SECRET"), header: "X-Edge-Key" }), { env: { EDGE_SECRET: SECRET } });
   });
   afterAll(async () => {
     await edge?.stop();
@@ -93,7 +85,7 @@ describe("origin secret: one secret from the environment", () => {
 
 describe("origin secret: rotation, loopback, scope", () => {
   it("accepts any of several secrets", async () => {
-    const edge = await bootEdge(policy({ secrets: [env("SECRET_A"), env("SECRET_B")] }), { env: { SECRET_A: SECRET, SECRET_B: NEXT } });
+    const edge = await bootEdge(secretPolicy({ secrets: [env("SECRET_A"), env("SECRET_B")] }), { env: { SECRET_A: SECRET, SECRET_B: NEXT } });
     try {
       expect((await http(edge, "/a", { headers: { "x-origin-secret": SECRET } })).status).toBe(200);
       expect((await http(edge, "/a", { headers: { "x-origin-secret": NEXT } })).status).toBe(200);
@@ -105,7 +97,7 @@ describe("origin secret: rotation, loopback, scope", () => {
   });
 
   it("lets loopback peers through with allowLoopback, and still strips the header", async () => {
-    const edge = await bootEdge(policy({ secret: env("EDGE_SECRET"), allowLoopback: true }), { env: { EDGE_SECRET: SECRET } });
+    const edge = await bootEdge(secretPolicy({ secret: env("EDGE_SECRET"), allowLoopback: true }), { env: { EDGE_SECRET: SECRET } });
     try {
       origin.reset();
       expect((await http(edge, "/lb")).status).toBe(200);
@@ -118,19 +110,19 @@ describe("origin secret: rotation, loopback, scope", () => {
 
   it("allowLoopback also covers ::1", async () => {
     const port = await freePort();
-    const { dir } = await buildForTest({ ...policy({ secret: env("EDGE_SECRET"), allowLoopback: true }), listen: { http: port, address: "[::1]" } } as Policy);
+    const { dir, remove } = await buildForTest({ ...secretPolicy({ secret: env("EDGE_SECRET"), allowLoopback: true }), listen: { http: port, address: "[::1]" } } as Policy);
     const edge = await startBundle(dir, { port, host: "::1", bin: await nginxBinary(), env: { EDGE_SECRET: SECRET } });
     try {
       expect(edge.baseUrl).toContain("[::1]");
       expect((await http(edge, "/v6")).status).toBe(200);
     } finally {
       await edge.stop();
-      await rm(dir, { recursive: true, force: true });
+      await remove();
     }
   });
 
   it("applies only to its paths (and not to exceptPaths)", async () => {
-    const edge = await bootEdge(policy({ secret: env("EDGE_SECRET"), paths: ["/private/*"], exceptPaths: ["/private/open"] }), { env: { EDGE_SECRET: SECRET } });
+    const edge = await bootEdge(secretPolicy({ secret: env("EDGE_SECRET"), paths: ["/private/*"], exceptPaths: ["/private/open"] }), { env: { EDGE_SECRET: SECRET } });
     try {
       expect((await http(edge, "/public")).status).toBe(200);
       expect((await http(edge, "/private/x")).status).toBe(403);
@@ -142,7 +134,7 @@ describe("origin secret: rotation, loopback, scope", () => {
   });
 
   it("fails closed when the variable is missing at start, and logs one error", async () => {
-    const edge = await bootEdge(policy({ secret: env("EDGE_SECRET_MISSING") }), { env: {} });
+    const edge = await bootEdge(secretPolicy({ secret: env("EDGE_SECRET_MISSING") }), { env: {} });
     try {
       for (let i = 0; i < 5; i++) {
         const r = await http(edge, "/x", { headers: { "x-origin-secret": "" } });
@@ -151,11 +143,13 @@ describe("origin secret: rotation, loopback, scope", () => {
       expect((await http(edge, "/x", { headers: { "x-origin-secret": "anything" } })).status).toBe(403);
       expect((await http(edge, "/health")).status).toBe(200);
       // worker 0 logs it from init_worker: under load the other worker may have served every request first
-      let errs: string[] = [];
-      for (let i = 0; i < 40 && errs.length === 0; i++) {
-        errs = (await edge.errors()).filter((l) => l.includes("origin-secret"));
-        if (errs.length === 0) await sleep(50);
-      }
+      const errs = await waitFor(
+        async () => {
+          const e = (await edge.errors()).filter((l) => l.includes("origin-secret"));
+          return e.length > 0 && e;
+        },
+        { timeout: 2000, what: "the origin-secret error line" },
+      );
       expect(errs.length).toBe(1);
       expect(errs[0]).toContain("EDGE_SECRET_MISSING");
       expect(errs[0]).toContain("fail closed");
@@ -165,7 +159,7 @@ describe("origin secret: rotation, loopback, scope", () => {
   });
 
   it("does not gate the purge endpoint", async () => {
-    const edge = await bootEdge(policy({ secret: env("EDGE_SECRET") }, { cache: { disk: { size: "10m", keysZone: "1m" } } }), { env: { EDGE_SECRET: SECRET } });
+    const edge = await bootEdge(secretPolicy({ secret: env("EDGE_SECRET") }, { cache: { disk: { size: "10m", keysZone: "1m" } } }), { env: { EDGE_SECRET: SECRET } });
     try {
       const r = await http(edge, "/__purge", { method: "POST" });
       // reaches the purge handler (which refuses: this policy gives purge no credentials), not the gate
@@ -180,16 +174,16 @@ describe("origin secret: rotation, loopback, scope", () => {
 
 describe("origin secret: compile-time checks", () => {
   it("reports a missing secret, both forms, a duplicate variable and a reserved header", () => {
-    expect(codes(policy({}))).toContain("CDN3010");
-    expect(codes(policy({ secret: env("A"), secrets: [env("B")] }))).toContain("CDN3011");
-    expect(codes(policy({ secrets: [env("A"), env("A")] }))).toContain("CDN3012");
-    expect(codes(policy({ secret: env("A"), header: "Host" }))).toContain("CDN3013");
-    expect(codes(policy({ secret: env("A"), header: "X-S$cret" }))).toContain("CDN3014");
-    expect(codes(policy({ secret: env("A"), paths: [] }))).toContain("CDN3001");
-    expect(codes(policy({ secret: env("A") }))).toEqual([]);
+    expect(codes(secretPolicy({}))).toContain("CDN3010");
+    expect(codes(secretPolicy({ secret: env("A"), secrets: [env("B")] }))).toContain("CDN3011");
+    expect(codes(secretPolicy({ secrets: [env("A"), env("A")] }))).toContain("CDN3012");
+    expect(codes(secretPolicy({ secret: env("A"), header: "Host" }))).toContain("CDN3013");
+    expect(codes(secretPolicy({ secret: env("A"), header: "X-S$cret" }))).toContain("CDN3014");
+    expect(codes(secretPolicy({ secret: env("A"), paths: [] }))).toContain("CDN3001");
+    expect(codes(secretPolicy({ secret: env("A") }))).toEqual([]);
   });
 
   it("rejects an invalid variable name through the schema", () => {
-    expect(codes(policy({ secret: { env: "BAD NAME;" } }))[0]).toMatch(/^CDN1/);
+    expect(codes(secretPolicy({ secret: { env: "BAD NAME;" } }))[0]).toMatch(/^CDN1/);
   });
 });

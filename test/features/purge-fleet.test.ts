@@ -1,9 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { bootEdge, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
+import { policy } from "../support/policy.js";
 import { startRedis, type RedisServer } from "../support/redis.js";
-import { http, luaErrors, sleep } from "../support/http.js";
-import type { Policy } from "../../src/policy/types.js";
+import { http, luaErrors } from "../support/http.js";
+import { waitFor } from "../support/wait.js";
 import { sendPurge, type PurgeSpec } from "../../src/purge/client.js";
 import { freePort } from "../../src/runtime/nginx.js";
 
@@ -16,16 +17,14 @@ let a: Edge;
 let b: Edge;
 let lonely: Edge;
 
-function policy(name: string, redisPort: number): Policy {
-  return {
+const fleetPolicy = (name: string, redisPort: number) =>
+  policy(origin, {
     name,
-    origins: { app: { servers: [{ address: origin.address }], retries: 0 } },
     cache: { ttl: { "200": "1h" } },
     headers: { cacheStatus: "X-Cache" },
     purge: { token: { env: "PURGE_TOKEN" }, channel: CHANNEL },
     redis: { host: "127.0.0.1", port: redisPort, timeout: "200ms" },
-  } as Policy;
-}
+  });
 
 async function purgeOn(e: Edge, spec: PurgeSpec) {
   const [r] = await sendPurge([e.baseUrl], "/__purge", spec, { token: TOKEN });
@@ -38,13 +37,16 @@ async function readers(): Promise<number> {
   return out.split("\n").filter((l) => /cmd=xread/.test(l)).length;
 }
 
-async function waitReaders(n: number, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if ((await readers()) >= n) return;
-    await sleep(100);
-  }
-  throw new Error(`expected ${n} stream readers, have ${await readers()}`);
+async function waitReaders(n: number, timeout = 10_000): Promise<void> {
+  await waitFor(async () => (await readers()) >= n, { timeout, what: `${n} stream readers` });
+}
+
+/**
+ * Waits until a purge fanned out through Redis has reached node `e`: its next request for `path` is a MISS
+ * (HITs while waiting change nothing: no origin request, no store). That MISS is the assertion.
+ */
+async function missWhenApplied(e: Edge, path: string): Promise<void> {
+  await waitFor(async () => (await http(e, path)).headers["x-cache"] === "MISS", { timeout: 5000, what: `a MISS for ${path} on ${e.baseUrl}` });
 }
 
 async function streamLength(): Promise<number> {
@@ -64,9 +66,9 @@ describe("purge across a fleet (two nodes, one real redis-server)", () => {
     origin.setDefault((req, n) => ({ headers: { "cache-control": "max-age=3600", "cache-tag": "fleet" }, body: `${req.url}#${n}` }));
     redis = await startRedis();
     const env = { env: { PURGE_TOKEN: TOKEN } };
-    [a, b] = await Promise.all([bootEdge(policy("fleet-test", redis.port), env), bootEdge(policy("fleet-test", redis.port), env)]);
+    [a, b] = await Promise.all([bootEdge(fleetPolicy("fleet-test", redis.port), env), bootEdge(fleetPolicy("fleet-test", redis.port), env)]);
     const closed = await freePort();
-    lonely = await bootEdge(policy("fleet-lonely", closed), env);
+    lonely = await bootEdge(fleetPolicy("fleet-lonely", closed), env);
     await waitReaders(2);
   });
   afterEach(async () => {
@@ -85,9 +87,8 @@ describe("purge across a fleet (two nodes, one real redis-server)", () => {
     const r = await purgeOn(a, { urls: [u("/f1")] });
     expect(r.ok).toBe(true);
     expect(r.answer).toMatchObject({ files: 1, fanout: { status: "published", id: expect.stringMatching(/^\d+-\d+$/) } });
-    await sleep(200);
     expect((await http(a, "/f1")).headers["x-cache"]).toBe("MISS");
-    expect((await http(b, "/f1")).headers["x-cache"]).toBe("MISS");
+    await missWhenApplied(b, "/f1");
     expect((await http(b, "/f2")).headers["x-cache"]).toBe("HIT");
     expect(origin.hits("/f1")).toBe(4);
   });
@@ -98,14 +99,14 @@ describe("purge across a fleet (two nodes, one real redis-server)", () => {
     await warm(b, "/h");
     const r = await purgeOn(a, { prefixes: [u("/g/")] });
     expect(r.answer).toMatchObject({ count: 0, fanout: { status: "published" } });
-    await sleep(200);
-    expect((await http(b, "/g/1")).headers["x-cache"]).toBe("MISS");
+    await missWhenApplied(b, "/g/1");
     expect((await http(b, "/g/2")).headers["x-cache"]).toBe("MISS");
     expect((await http(b, "/h")).headers["x-cache"]).toBe("HIT");
+    await warm(a, "/h");
     const before = await streamLength();
     await purgeOn(b, { tags: ["fleet"] });
-    await sleep(300);
     expect((await http(b, "/h")).headers["x-cache"]).toBe("MISS");
+    await missWhenApplied(a, "/h");
     // one stream entry for the purge: A applied it without publishing it again
     expect((await streamLength()) - before).toBe(1);
   });
@@ -115,9 +116,8 @@ describe("purge across a fleet (two nodes, one real redis-server)", () => {
     await warm(b, "/all");
     const r = await purgeOn(b, { all: true });
     expect(r.answer).toMatchObject({ all: true, fanout: { status: "published", id: expect.stringMatching(/^\d+-\d+$/) } });
-    await sleep(400);
-    expect((await http(a, "/all")).headers["x-cache"]).toBe("MISS");
     expect((await http(b, "/all")).headers["x-cache"]).toBe("MISS");
+    await missWhenApplied(a, "/all");
   });
 
   it("a node whose Redis connection dropped catches up on the purges published meanwhile", async () => {
@@ -126,8 +126,7 @@ describe("purge across a fleet (two nodes, one real redis-server)", () => {
     const r = await purgeOn(a, { urls: [u("/cu")] });
     expect(r.answer).toMatchObject({ fanout: { status: "published" } });
     await waitReaders(2);
-    await sleep(300);
-    expect((await http(b, "/cu")).headers["x-cache"]).toBe("MISS");
+    await missWhenApplied(b, "/cu");
   });
 
   it("with Redis down the purge still applies locally and the answer says the fan-out failed", async () => {
@@ -149,7 +148,6 @@ describe("purge across a fleet (two nodes, one real redis-server)", () => {
     await warm(b, "/o2");
     const after = await purgeOn(a, { urls: [u("/o2")] });
     expect(after.answer).toMatchObject({ fanout: { status: "published", id: expect.stringMatching(/^\d+-\d+$/) } });
-    await sleep(200);
-    expect((await http(b, "/o2")).headers["x-cache"]).toBe("MISS");
+    await missWhenApplied(b, "/o2");
   });
 });

@@ -2,15 +2,11 @@
 import { describe, expect, it } from "vitest";
 import { compile } from "../../src/compile.js";
 import type { Policy } from "../../src/policy/types.js";
+import { diagnostics, policy } from "../support/policy.js";
 
-const base = (purge?: Policy["purge"], cache: Policy["cache"] = { ttl: { "200": "1h" }, disk: { inactive: "2d" } }): Policy => ({
-  name: "p",
-  origins: { app: { servers: [{ address: "127.0.0.1:3000" }] } },
-  cache,
-  ...(purge ? { purge } : {}),
-});
-
-const diags = (p: unknown) => compile(p).diagnostics.map((d) => `${d.severity} ${d.code} ${d.path}`);
+const base = (purge?: Policy["purge"], cache: Policy["cache"] = { ttl: { "200": "1h" }, disk: { inactive: "2d" } }) =>
+  policy("127.0.0.1:3000", { name: "p", cache, ...(purge ? { purge } : {}) });
+const diags = (p: unknown) => diagnostics(p, "severity code path");
 
 describe("purge policy", () => {
   it("warns when the endpoint is configured without credentials (every purge refused)", () => {

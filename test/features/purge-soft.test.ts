@@ -6,7 +6,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { bootEdge, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
-import { http, luaErrors, sleep } from "../support/http.js";
+import { policy } from "../support/policy.js";
+import { http, luaErrors } from "../support/http.js";
+import { waitFor } from "../support/wait.js";
 import type { Policy } from "../../src/policy/types.js";
 import { sendPurge, type PurgeSpec } from "../../src/purge/client.js";
 
@@ -15,15 +17,8 @@ let origin: MockOrigin;
 let swr: Edge;
 let plain: Edge;
 
-function policy(name: string, cache: Policy["cache"]): Policy {
-  return {
-    name,
-    origins: { app: { servers: [{ address: origin.address }], retries: 0 } },
-    cache,
-    headers: { cacheStatus: "X-Cache" },
-    purge: { token: { env: "PURGE_TOKEN" } },
-  } as Policy;
-}
+const softPolicy = (name: string, cache: Policy["cache"]) =>
+  policy(origin, { name, cache, headers: { cacheStatus: "X-Cache" }, purge: { token: { env: "PURGE_TOKEN" } } });
 
 async function purgeOn(e: Edge, spec: PurgeSpec) {
   const [r] = await sendPurge([e.baseUrl], "/__purge", spec, { token: TOKEN });
@@ -39,8 +34,8 @@ describe("soft purge", () => {
     origin = await startMockOrigin();
     origin.setDefault((req, n) => ({ headers: { "cache-control": "max-age=3600", "cache-tag": "soft" }, body: `${req.path}#${n}`, delayMs: 100 }));
     const env = { env: { PURGE_TOKEN: TOKEN } };
-    swr = await bootEdge(policy("soft-swr", { ttl: { "200": "1h" }, staleWhileRevalidate: "60s", staleIfError: "1h" }), env);
-    plain = await bootEdge(policy("soft-plain", { ttl: { "200": "1h" } }), env);
+    swr = await bootEdge(softPolicy("soft-swr", { ttl: { "200": "1h" }, staleWhileRevalidate: "60s", staleIfError: "1h" }), env);
+    plain = await bootEdge(softPolicy("soft-plain", { ttl: { "200": "1h" } }), env);
   });
   afterEach(async () => {
     for (const e of [swr, plain]) expect(luaErrors(await e.errors())).toEqual([]);
@@ -55,6 +50,17 @@ describe("soft purge", () => {
     expect((await http(e, path)).headers["x-cache"]).toBe("HIT");
   }
 
+  /** Waits until the background refresh has stored the new copy: `path` is a HIT with `body`. */
+  async function refreshed(e: Edge, path: string, body: string) {
+    await waitFor(
+      async () => {
+        const r = await http(e, path);
+        return r.headers["x-cache"] === "HIT" && r.body === body;
+      },
+      { timeout: 5000, what: `a HIT with the refreshed body ${body}` },
+    );
+  }
+
   it("keeps the object but serves it stale with exactly one background refresh (stale-while-revalidate)", async () => {
     await warm(swr, "/s1");
     const a = await purgeOn(swr, { urls: [u("/s1")], soft: true });
@@ -64,7 +70,7 @@ describe("soft purge", () => {
       expect(STALE).toContain(r.headers["x-cache"]);
       expect(r.body).toBe("/s1#1");
     }
-    await sleep(500);
+    await refreshed(swr, "/s1", "/s1#2");
     expect(origin.hits("/s1")).toBe(2);
     const fresh = await http(swr, "/s1");
     expect(fresh.headers["x-cache"]).toBe("HIT");
@@ -86,11 +92,11 @@ describe("soft purge", () => {
     await warm(swr, "/s4");
     await purgeOn(swr, { tags: ["soft"], soft: true });
     expect(STALE).toContain((await http(swr, "/s3")).headers["x-cache"]);
-    await sleep(400);
+    await refreshed(swr, "/s3", "/s3#2");
     expect(origin.hits("/s3")).toBe(2);
     await purgeOn(swr, { all: true, soft: true });
     expect(STALE).toContain((await http(swr, "/s4")).headers["x-cache"]);
-    await sleep(400);
+    await refreshed(swr, "/s4", "/s4#2");
     expect(origin.hits("/s4")).toBe(2);
   });
 

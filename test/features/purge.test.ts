@@ -1,7 +1,11 @@
+import { readdir } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { bootEdge, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
-import { http, luaErrors, sleep } from "../support/http.js";
+import { policy } from "../support/policy.js";
+import { http, luaErrors } from "../support/http.js";
+import { sleep, waitFor } from "../support/wait.js";
 import type { Policy } from "../../src/policy/types.js";
 import { purgeBody, purgeHeaders, signPurge, type PurgeSpec } from "../../src/purge/client.js";
 
@@ -11,16 +15,14 @@ const SECRET = "hmac-secret-for-tests";
 let origin: MockOrigin;
 let edge: Edge;
 
-function policy(extra: Partial<Policy> = {}): Policy {
-  return {
+const purgePolicy = (extra: Partial<Policy> = {}) =>
+  policy(origin, {
     name: "purge-test",
-    origins: { app: { servers: [{ address: origin.address }], retries: 0 } },
     cache: { ttl: { "200": "1h" } },
     headers: { cacheStatus: "X-Cache" },
     purge: { token: { env: "PURGE_TOKEN" }, hmac: { secret: { env: "PURGE_HMAC" }, maxSkew: "30s" } },
     ...extra,
-  } as Policy;
-}
+  });
 
 /** Purges on an edge with the bearer token. */
 async function purgeWith(e: Edge, spec: PurgeSpec, auth: { token?: string; hmacSecret?: string } = { token: TOKEN }) {
@@ -31,12 +33,18 @@ async function purgeWith(e: Edge, spec: PurgeSpec, auth: { token?: string; hmacS
 
 const u = (path: string) => `http://127.0.0.1${path}`;
 
+/** Cache files on the edge's disk tier (cache/disk, levels 1:2, 32-hex names). */
+async function cacheFiles(e: Edge): Promise<string[]> {
+  const entries = await readdir(join(e.dir, "cache", "disk"), { recursive: true }).catch(() => [] as string[]);
+  return entries.filter((p) => /^[0-9a-f]{32}$/.test(basename(p)));
+}
+
 describe("purge", () => {
   beforeAll(async () => {
     origin = await startMockOrigin();
     origin.setDefault((req, n) => ({ headers: { "cache-control": "max-age=3600" }, body: `${req.url}#${n}` }));
     edge = await bootEdge(
-      policy({
+      purgePolicy({
         rules: [{ name: "variants", when: { path: "/variant" }, then: { cache: { key: { headers: ["X-Variant"] } } } }],
       }),
       { env: { PURGE_TOKEN: TOKEN, PURGE_HMAC: SECRET } },
@@ -157,9 +165,10 @@ describe("purge", () => {
 
   it("purges everything: files deleted by a background timer", async () => {
     for (const p of ["/all1", "/all2/x", "/all3?z=1"]) await warm(p);
+    expect((await cacheFiles(edge)).length).toBeGreaterThanOrEqual(3);
     const r = await purgeWith(edge, { all: true });
     expect(r.json).toMatchObject({ ok: true, all: true, scheduled: true });
-    await sleep(300);
+    await waitFor(async () => (await cacheFiles(edge)).length === 0, { what: "the purge-all timer to delete every cache file" });
     for (const p of ["/all1", "/all2/x", "/all3?z=1"]) expect((await http(edge, p)).headers["x-cache"]).toBe("MISS");
     // the index was emptied with the cache, and fills again
     expect((await purgeWith(edge, { urls: [u("/all1")] })).json.files).toBe(1);

@@ -1,26 +1,16 @@
-import { execa } from "execa";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compile } from "../../src/compile.js";
 import { parseRate, REDIS_SCRIPT_SHA } from "../../src/features/rate-limit.js";
 import type { Policy, RateLimit } from "../../src/policy/types.js";
 import { bootEdge, type Edge } from "../support/edge.js";
-import { http, luaErrors, sleep, type Reply } from "../support/http.js";
+import { http, luaErrors, type Reply } from "../support/http.js";
+import { sleep } from "../support/wait.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
 import { startRedis, type RedisServer } from "../support/redis.js";
+import { diagnostics, policy } from "../support/policy.js";
+import { luajit } from "../support/luajit.js";
 
-const ROOT = join(import.meta.dirname, "..", "..");
-
-const base = (limits: RateLimit[], extra: Partial<Policy> = {}): Policy => ({
-  name: "rl",
-  origins: { app: { servers: [{ address: "127.0.0.1:3000" }] } },
-  rateLimit: limits,
-  ...extra,
-});
-
-function diags(p: unknown): string[] {
-  return compile(p).diagnostics.map((d) => `${d.code} ${d.path}`);
-}
+const base = (limits: RateLimit[], extra: Partial<Policy> = {}) => policy("127.0.0.1:3000", { name: "rl", rateLimit: limits, ...extra });
 
 describe("rate limits: validation", () => {
   it("parses rates per second, minute and hour", () => {
@@ -54,7 +44,7 @@ describe("rate limits: validation", () => {
     it(`refuses ${what} (${expected.split(" ")[0]})`, () => {
       const r = compile(policy);
       expect(r.bundle).toBeUndefined();
-      expect(diags(policy)).toContain(expected);
+      expect(diagnostics(policy)).toContain(expected);
     });
   }
 
@@ -63,7 +53,7 @@ describe("rate limits: validation", () => {
       { name: "a", rate: "fast", burst: -2, scope: "cluster" },
       { name: "a", rate: "1r/s", key: { pathGroup: "nope" } },
     ]);
-    expect(diags(p)).toEqual(expect.arrayContaining(["CDN3040 /rateLimit/0/rate", "CDN3042 /rateLimit/0/burst", "CDN3043 /rateLimit/0/scope", "CDN3044 /rateLimit/1/name", "CDN3045 /rateLimit/1/key/pathGroup"]));
+    expect(diagnostics(p)).toEqual(expect.arrayContaining(["CDN3040 /rateLimit/0/rate", "CDN3042 /rateLimit/0/burst", "CDN3043 /rateLimit/0/scope", "CDN3044 /rateLimit/1/name", "CDN3045 /rateLimit/1/key/pathGroup"]));
   });
 
   it("warns about an unused path group and a burst that never refills", () => {
@@ -79,9 +69,9 @@ describe("rate limits: validation", () => {
   });
 
   it("rejects unknown keys and malformed key objects through the schema", () => {
-    expect(diags(base([{ name: "a", rate: "1r/s", key: { cookie: "x" } as never }]))[0]).toMatch(/^CDN100\d \/rateLimit\/0\/key/);
-    expect(diags(base([{ name: "a", rate: "1r/s", key: { header: "X Bad" } }]))[0]).toMatch(/^CDN100\d \/rateLimit\/0\/key/);
-    expect(diags(base([{ name: "a", rate: "1r/s", scope: "planet" as never }]))).toContain("CDN1005 /rateLimit/0/scope");
+    expect(diagnostics(base([{ name: "a", rate: "1r/s", key: { cookie: "x" } as never }]))[0]).toMatch(/^CDN100\d \/rateLimit\/0\/key/);
+    expect(diagnostics(base([{ name: "a", rate: "1r/s", key: { header: "X Bad" } }]))[0]).toMatch(/^CDN100\d \/rateLimit\/0\/key/);
+    expect(diagnostics(base([{ name: "a", rate: "1r/s", scope: "planet" as never }]))).toContain("CDN1005 /rateLimit/0/scope");
   });
 
   it("lowers node limits to a shared dict and cluster limits to Redis without socket error noise", () => {
@@ -97,12 +87,10 @@ describe("rate limits: validation", () => {
 });
 
 /** Runs a Lua snippet against the compiled key module in LuaJIT (ngx.md5 stubbed). */
-async function lua(code: string): Promise<string> {
-  const prelude = `package.path = "${ROOT}/lua-dist/?.lua;" .. package.path
-ngx = { md5 = function(s) return "md5(" .. #s .. ")" end }
+function lua(code: string): Promise<string> {
+  return luajit(`ngx = { md5 = function(s) return "md5(" .. #s .. ")" end }
 local m = require("features.rate-limit.key")
-`;
-  return (await execa("luajit", ["-e", prelude + code])).stdout;
+${code}`);
 }
 
 describe("rate limits: bucket keys (LuaJIT unit tests of lua-src/features/rate-limit/key.ts)", () => {

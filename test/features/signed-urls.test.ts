@@ -2,13 +2,13 @@ import { createHmac } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { rm } from "node:fs/promises";
 import { bootEdge, buildForTest, nginxBinary, type Edge } from "../support/edge.js";
 import { freePort, startBundle } from "../../src/runtime/nginx.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
+import { policy } from "../support/policy.js";
 import { http, luaErrors } from "../support/http.js";
 import { signPath } from "../../src/sign.js";
-import type { Policy, SignedUrls } from "../../src/policy/types.js";
+import type { SignedUrls } from "../../src/policy/types.js";
 
 interface Vector {
   name: string;
@@ -28,23 +28,15 @@ const future = () => Math.floor(Date.now() / 1000) + 600;
 let origin: MockOrigin;
 const edges: Record<string, Edge> = {};
 
-function policy(name: string, gate: Omit<SignedUrls, "secret">): Omit<Policy, "listen"> {
-  return {
-    name,
-    origins: { app: { servers: [{ address: origin.address }] } },
-    cache: {},
-    health: {},
-    purge: { allow: ["127.0.0.1"] },
-    signedUrls: { ...gate, secret: { env: "SIGNED_URL_KEY" } },
-  };
-}
+const signedPolicy = (name: string, gate: Omit<SignedUrls, "secret">) =>
+  policy(origin, { name, cache: {}, health: {}, purge: { allow: ["127.0.0.1"] }, signedUrls: { ...gate, secret: { env: "SIGNED_URL_KEY" } } });
 
 describe("signed URLs gate", () => {
   beforeAll(async () => {
     origin = await startMockOrigin();
     origin.setDefault({ body: "file", headers: { "cache-control": "max-age=600" } });
     for (const [name, gate] of Object.entries(fixtures.policies)) {
-      edges[name] = await bootEdge(policy(`signed-${name}`, gate), { env: { SIGNED_URL_KEY: SECRET } });
+      edges[name] = await bootEdge(signedPolicy(`signed-${name}`, gate), { env: { SIGNED_URL_KEY: SECRET } });
     }
   });
   afterAll(async () => {
@@ -128,7 +120,7 @@ describe("signed URLs gate: IPv6 clients", () => {
   it("binds a URL to an IPv6 client address", async () => {
     const o = await startMockOrigin();
     const listenPort = await freePort();
-    const { dir } = await buildForTest({
+    const { dir, remove } = await buildForTest({
       name: "signed-v6",
       listen: { http: listenPort, address: "[::1]" },
       origins: { app: { servers: [{ address: o.address }] } },
@@ -144,7 +136,7 @@ describe("signed URLs gate: IPv6 clients", () => {
       expect(luaErrors(errs)).toEqual([]);
     } finally {
       await edge.stop();
-      await rm(dir, { recursive: true, force: true });
+      await remove();
       await o.close();
     }
   });

@@ -2,8 +2,9 @@ import * as net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bootEdge, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
+import { codes, policy } from "../support/policy.js";
 import { http, luaErrors } from "../support/http.js";
-import { compile } from "../../src/compile.js";
+import { waitFor } from "../support/wait.js";
 import { compileWaf } from "../../src/features/waf.js";
 import { BUILTIN_RULES } from "../../src/features/waf/builtin-rules.js";
 import type { Policy, Waf } from "../../src/policy/types.js";
@@ -18,17 +19,8 @@ afterAll(async () => {
   await origin?.close();
 });
 
-function policy(gate: Waf, extra: Partial<Policy> = {}): Omit<Policy, "listen"> {
-  return {
-    name: "waf",
-    origins: { app: { servers: [{ address: origin.address }], retries: 0 } },
-    health: { path: "/health" },
-    waf: gate,
-    ...extra,
-  };
-}
+const wafPolicy = (gate: Waf, extra: Partial<Policy> = {}) => policy(origin, { name: "waf", health: { path: "/health" }, waf: gate, ...extra });
 
-const codes = (p: Omit<Policy, "listen">) => compile({ ...p, listen: { http: 8080 } } as Policy, { target: "openresty" }).diagnostics.map((d) => d.code);
 
 /** One request sent byte for byte (no client-side URL normalisation); resolves to the status and body. */
 function raw(edge: Edge, target: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
@@ -69,7 +61,7 @@ const pctOf = (n: number, d: number) => ((100 * n) / d).toFixed(1) + "%";
 describe("waf: detection and false positives over HTTP", () => {
   let edge: Edge;
   beforeAll(async () => {
-    edge = await bootEdge(policy({}));
+    edge = await bootEdge(wafPolicy({}));
   });
   afterAll(async () => {
     await edge?.stop();
@@ -145,11 +137,9 @@ describe("waf: detection and false positives over HTTP", () => {
     const r = await raw(edge, "/search?q=%2527%2520UNION%2520SELECT%2520secret_col_xyz%2520FROM%2520users--");
     expect(r.status).toBe(403);
     expect(r.body).toContain("forbidden by waf");
-    let lines: string[] = [];
-    for (let i = 0; i < 50 && lines.length === 0; i++) {
-      await new Promise((r) => setTimeout(r, 20)); // the line is written from a zero-delay timer
-      lines = (await edge.errorLog()).split("\n").slice(before - 1).filter((l) => l.includes("waf:"));
-    }
+    const wafLines = async () => (await edge.errorLog()).split("\n").slice(before - 1).filter((l) => l.includes("waf:"));
+    // the line is written from a zero-delay timer
+    let lines = await waitFor(async () => { const l = await wafLines(); return l.length >= 1 && l; }, { what: "the waf log line" });
     expect(lines.length).toBe(1);
     expect(lines[0]).toContain("client 127.0.0.1");
     expect(lines[0]).toMatch(/waf: rule sqli-union matched the query \(blocked\)/);
@@ -157,10 +147,7 @@ describe("waf: detection and false positives over HTTP", () => {
     // the same value again: answered from the worker's memo of verdicts, still refused and logged
     const again = await raw(edge, "/search?q=%2527%2520UNION%2520SELECT%2520secret_col_xyz%2520FROM%2520users--");
     expect(again.status).toBe(403);
-    for (let i = 0; i < 50 && lines.length < 2; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      lines = (await edge.errorLog()).split("\n").slice(before - 1).filter((l) => l.includes("waf:"));
-    }
+    lines = await waitFor(async () => { const l = await wafLines(); return l.length >= 2 && l; }, { what: "the second waf log line" });
     expect(lines.length).toBe(2);
   });
 });
@@ -168,7 +155,7 @@ describe("waf: detection and false positives over HTTP", () => {
 describe("waf: custom rules, modes, exclusions, body", () => {
   it("custom rules on path, query, a header and the user agent", async () => {
     const edge = await bootEdge(
-      policy({
+      wafPolicy({
         ruleSets: [],
         rules: [
           { id: "old-admin", target: "path", pattern: "^/wp-admin" },
@@ -200,17 +187,13 @@ describe("waf: custom rules, modes, exclusions, body", () => {
   });
 
   it("log mode lets matches through and logs them", async () => {
-    const edge = await bootEdge(policy({ mode: "log" }));
+    const edge = await bootEdge(wafPolicy({ mode: "log" }));
     try {
       origin.reset();
       const r = await http(edge, "/search?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E");
       expect(r.status).toBe(200);
       expect(origin.hits("/search")).toBe(1);
-      let log = "";
-      for (let i = 0; i < 50 && !log.includes("waf: rule"); i++) {
-        await new Promise((r) => setTimeout(r, 20));
-        log = await edge.errorLog();
-      }
+      const log = await waitFor(async () => { const l = await edge.errorLog(); return l.includes("waf: rule") && l; }, { what: "the waf log line" });
       expect(log).toMatch(/waf: rule xss-script matched the query \(logged\)/);
     } finally {
       await edge.stop();
@@ -218,7 +201,7 @@ describe("waf: custom rules, modes, exclusions, body", () => {
   });
 
   it("exclude turns a built-in rule off; ruleSets picks sets", async () => {
-    const edge = await bootEdge(policy({ ruleSets: ["sqli"], exclude: ["sqli-union"] }));
+    const edge = await bootEdge(wafPolicy({ ruleSets: ["sqli"], exclude: ["sqli-union"] }));
     try {
       expect((await http(edge, "/s?q=1+union+select+2")).status).toBe(200);
       expect((await http(edge, "/s?q=%27+or+%271%27%3D%271")).status).toBe(403);
@@ -229,7 +212,7 @@ describe("waf: custom rules, modes, exclusions, body", () => {
   });
 
   it("inspects bodies up to the cap", async () => {
-    const edge = await bootEdge(policy({ body: { maxSize: "8k" }, rules: [{ id: "body-marker", target: "body", pattern: "forbidden-marker" }] }));
+    const edge = await bootEdge(wafPolicy({ body: { maxSize: "8k" }, rules: [{ id: "body-marker", target: "body", pattern: "forbidden-marker" }] }));
     try {
       origin.reset();
       const post = (body: string, type = "application/x-www-form-urlencoded") => http(edge, "/submit", { method: "POST", body, headers: { "content-type": type } });
@@ -249,7 +232,7 @@ describe("waf: custom rules, modes, exclusions, body", () => {
   });
 
   it("applies only to its scope", async () => {
-    const edge = await bootEdge(policy({ exceptPaths: ["/cms/*"] }));
+    const edge = await bootEdge(wafPolicy({ exceptPaths: ["/cms/*"] }));
     try {
       expect((await http(edge, "/cms/save?html=%3Cscript%3Ex%3C%2Fscript%3E")).status).toBe(200);
       expect((await http(edge, "/page?html=%3Cscript%3Ex%3C%2Fscript%3E")).status).toBe(403);
@@ -264,7 +247,7 @@ describe("access gates: order", () => {
   let edge: Edge;
   beforeAll(async () => {
     edge = await bootEdge(
-      policy(
+      wafPolicy(
         {},
         {
           originSecret: { secret: env("EDGE_SECRET") },
@@ -355,17 +338,17 @@ describe("waf: compiled form and checks", () => {
   });
 
   it("reports bad rules with codes", () => {
-    expect(codes(policy({ exclude: ["nope"] }))).toEqual(["CDN3020"]);
-    expect(codes(policy({ rules: [{ id: "a", target: "path", pattern: "(" }] }))).toEqual(["CDN3021"]);
-    expect(codes(policy({ rules: [{ id: "a", target: "header", pattern: "x" }] }))).toEqual(["CDN3022"]);
-    expect(codes(policy({ rules: [{ id: "a", target: "path", header: "Referer", pattern: "x" }] }))).toEqual(["CDN3022"]);
-    expect(codes(policy({ rules: [{ id: "sqli-union", target: "path", pattern: "x" }] }))).toEqual(["CDN3023"]);
-    expect(codes(policy({ rules: [{ id: "a", target: "path", pattern: "x" }, { id: "a", target: "query", pattern: "y" }] }))).toEqual(["CDN3023"]);
-    expect(codes(policy({ rules: [{ id: "a", target: "path", pattern: "(a)\\1" }] }))).toEqual(["CDN3024"]);
-    expect(codes(policy({ rules: [{ id: "a", target: "path", pattern: "x*" }] }))).toEqual(["CDN3025"]);
-    expect(codes(policy({ body: { maxSize: "2m" } }))).toEqual(["CDN3026"]);
-    expect(codes(policy({ rules: [{ id: "a", target: "body", pattern: "x" }] }))).toEqual(["CDN3027"]);
-    expect(codes(policy({ ruleSets: [] }))).toEqual(["CDN3028"]);
-    expect(codes(policy({ ruleSets: ["xss"], paths: ["/a"] }))).toEqual([]);
+    expect(codes(wafPolicy({ exclude: ["nope"] }))).toEqual(["CDN3020"]);
+    expect(codes(wafPolicy({ rules: [{ id: "a", target: "path", pattern: "(" }] }))).toEqual(["CDN3021"]);
+    expect(codes(wafPolicy({ rules: [{ id: "a", target: "header", pattern: "x" }] }))).toEqual(["CDN3022"]);
+    expect(codes(wafPolicy({ rules: [{ id: "a", target: "path", header: "Referer", pattern: "x" }] }))).toEqual(["CDN3022"]);
+    expect(codes(wafPolicy({ rules: [{ id: "sqli-union", target: "path", pattern: "x" }] }))).toEqual(["CDN3023"]);
+    expect(codes(wafPolicy({ rules: [{ id: "a", target: "path", pattern: "x" }, { id: "a", target: "query", pattern: "y" }] }))).toEqual(["CDN3023"]);
+    expect(codes(wafPolicy({ rules: [{ id: "a", target: "path", pattern: "(a)\\1" }] }))).toEqual(["CDN3024"]);
+    expect(codes(wafPolicy({ rules: [{ id: "a", target: "path", pattern: "x*" }] }))).toEqual(["CDN3025"]);
+    expect(codes(wafPolicy({ body: { maxSize: "2m" } }))).toEqual(["CDN3026"]);
+    expect(codes(wafPolicy({ rules: [{ id: "a", target: "body", pattern: "x" }] }))).toEqual(["CDN3027"]);
+    expect(codes(wafPolicy({ ruleSets: [] }))).toEqual(["CDN3028"]);
+    expect(codes(wafPolicy({ ruleSets: ["xss"], paths: ["/a"] }))).toEqual([]);
   });
 });

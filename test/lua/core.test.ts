@@ -1,20 +1,14 @@
 import { createHmac, createSign, generateKeyPairSync } from "node:crypto";
-import { execa } from "execa";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { toLua } from "../../src/emit/lua-data.js";
+import { luajit } from "../support/luajit.js";
 
 /**
  * Unit tests of lua-src/core/json.ts and lua-src/core/crypto.ts in a bare LuaJIT (the compiled lua-dist/),
  * against Node's JSON.parse and node:crypto. One LuaJIT process per test; cases go in as Lua data.
  */
-const DIST = join(import.meta.dirname, "..", "..", "lua-dist");
-
-async function luajit(script: string): Promise<string[]> {
-  const r = await execa("luajit", ["-"], { reject: false, input: `package.path = ${JSON.stringify(DIST + "/?.lua;")} .. package.path\n${script}` });
-  if (r.exitCode !== 0) throw new Error(`luajit failed: ${r.stderr}`);
-  return r.stdout.split("\n");
-}
+/** Output lines of a script run in LuaJIT. */
+const luajitLines = async (script: string) => (await luajit(script)).split("\n");
 
 // A canonical text form of decoded JSON (sorted keys), the same in Lua and in TypeScript.
 const LUA_CANON = `
@@ -121,18 +115,18 @@ describe("lua-src/core/json.ts in LuaJIT", () => {
   ];
 
   it("decodes valid JSON like JSON.parse does", async () => {
-    const lines = await luajit(`${LUA_CANON}\nfor _, s in ipairs(${toLua(valid)}) do print(canon(json.decodeJson(s))) end`);
+    const lines = await luajitLines(`${LUA_CANON}\nfor _, s in ipairs(${toLua(valid)}) do print(canon(json.decodeJson(s))) end`);
     valid.forEach((s, i) => expect(lines[i], s).toBe(canon(JSON.parse(s))));
   });
 
   it("refuses malformed JSON, duplicate keys and lone surrogates", async () => {
-    const lines = await luajit(`${LUA_CANON}\nfor _, s in ipairs(${toLua(invalid)}) do print(canon(json.decodeJson(s))) end`);
+    const lines = await luajitLines(`${LUA_CANON}\nfor _, s in ipairs(${toLua(invalid)}) do print(canon(json.decodeJson(s))) end`);
     invalid.forEach((s, i) => expect(lines[i], JSON.stringify(s)).toBe("<invalid>"));
   });
 
   it("bounds nesting depth and input size", async () => {
     const deep = (n: number) => "[".repeat(n) + "]".repeat(n);
-    const lines = await luajit(
+    const lines = await luajitLines(
       `${LUA_CANON}
 print(canon(json.decodeJson(${toLua(deep(16))})))
 print(canon(json.decodeJson(${toLua(deep(17))})))
@@ -152,7 +146,7 @@ describe("lua-src/core/crypto.ts in LuaJIT (libcrypto over FFI)", () => {
       ["sha384", "k".repeat(200), ""],
       ["sha512", "\u0000bin\u00ffary", "a.b\nc"],
     ];
-    const lines = await luajit(
+    const lines = await luajitLines(
       `local c = require("core.crypto")
 for _, t in ipairs(${toLua(cases)}) do
   print((c.hmac(t[1], t[2], t[3]):gsub(".", function(ch) return string.format("%02x", ch:byte()) end)))
@@ -162,7 +156,7 @@ end`,
   });
 
   it("compares in constant time, length first", async () => {
-    const lines = await luajit(`local c = require("core.crypto")
+    const lines = await luajitLines(`local c = require("core.crypto")
 print(c.constantTimeEquals("abc", "abc"), c.constantTimeEquals("abc", "abd"), c.constantTimeEquals("abc", "ab"), c.constantTimeEquals("", ""), c.constantTimeEquals("a\\0b", "a\\0c"))`);
     expect(lines[0]).toBe("true\tfalse\tfalse\ttrue\tfalse");
   });
@@ -173,7 +167,7 @@ print(c.constantTimeEquals("abc", "abc"), c.constantTimeEquals("abc", "abd"), c.
     const ec = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ type: "spki", format: "pem" }).toString();
     const msg = "header.payload";
     const sig = (md: string) => createSign(md).update(msg).sign(rsa.privateKey).toString("latin1");
-    const lines = await luajit(
+    const lines = await luajitLines(
       `local c = require("core.crypto")
 local key, err = c.parseRsaPublicKey(${toLua(pem)})
 print(key ~= nil, key and key.bits)

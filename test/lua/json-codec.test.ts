@@ -1,22 +1,18 @@
 /** The Lua JSON codec (lua-dist/core/json.lua) as the purge API uses it (64 KiB bodies, depth 8), run in LuaJIT. */
-import { execa } from "execa";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-
-const LUA_DIST = join(import.meta.dirname, "..", "..", "lua-dist");
+import { luajit } from "../support/luajit.js";
 
 /** Decodes each input in LuaJIT and re-encodes it: "ok <json>" or "err <message>" per input. */
 async function roundTrip(inputs: string[]): Promise<string[]> {
   const script = `
-package.path = ${JSON.stringify(LUA_DIST + "/?.lua;")} .. package.path
 local json = require("core.json")
 for line in io.lines() do
   local input = line:gsub("\\\\n", "\\n")
   local v = json.decodeJson(input, 8, 65536)
   if v == nil then print("err") else print("ok " .. json.encodeJson(v)) end
 end`;
-  const r = await execa("luajit", ["-e", script], { input: inputs.map((s) => s.replace(/\n/g, "\\n")).join("\n") + "\n" });
-  return r.stdout.split("\n");
+  const out = await luajit(script, { input: inputs.map((s) => s.replace(/\n/g, "\\n")).join("\n") + "\n" });
+  return out.split("\n");
 }
 
 describe("JSON codec (Lua), purge API bounds", () => {

@@ -1,11 +1,14 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compile } from "../../src/compile.js";
-import { writeBundleTo } from "../../src/emit/write.js";
+import type { Bundle } from "../../src/emit/index.js";
+import { writeBundleAtomic } from "../../src/emit/write.js";
 import type { Policy } from "../../src/policy/types.js";
 import { formatDiagnostic } from "../../src/validate/diagnostic.js";
 import { ensureNginx, freePort, startBundle, testConfig, type NginxBinary, type RunningNginx } from "../../src/runtime/nginx.js";
+import { waitFor } from "./wait.js";
 
 export interface Edge extends RunningNginx {
   /** The policy as booted (with the test's port). */
@@ -22,27 +25,75 @@ export async function nginxBinary(): Promise<NginxBinary> {
   return bin;
 }
 
-/** Compiles a policy for the local runtime, writes it to a temp dir, checks it with `nginx -t`. */
-export async function buildForTest(policy: Policy): Promise<{ dir: string; conf: string }> {
+/**
+ * A new folder under the OS temp folder to hold bundles, like a user's project checkout: a plain `mkdir`
+ * (0755 with the usual umask), not mkdtemp's 0700, so that the workers of a root master can traverse it.
+ */
+export async function projectDir(prefix = "cdn-project-"): Promise<string> {
+  for (;;) {
+    const dir = join(tmpdir(), `${prefix}${randomBytes(6).toString("hex")}`);
+    try {
+      await mkdir(dir, { mode: 0o755 });
+      return dir;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    }
+  }
+}
+
+/**
+ * Writes a compiled bundle into `<project>/<name>` with the writer `cdn-build build` uses (nginx -t runs on the
+ * staged bundle, like `--verify`). Nothing in the bundle is changed after it was written.
+ */
+export async function writeForTest(bundle: Bundle, name = "edge"): Promise<{ dir: string; remove(): Promise<void> }> {
+  const b = await nginxBinary();
+  const project = await projectDir("cdn-edge-");
+  const dir = join(project, name);
+  try {
+    await writeBundleAtomic(bundle, dir, async (stage) => {
+      const t = await testConfig(stage, b);
+      if (!t.ok) throw new Error(`nginx -t failed:\n${t.output}`);
+    });
+  } catch (err) {
+    await rm(project, { recursive: true, force: true });
+    throw err;
+  }
+  return { dir, remove: () => rm(project, { recursive: true, force: true }) };
+}
+
+export interface BuildOptions {
+  /**
+   * Test instrumentation: edits the compiled nginx.conf in memory, before the bundle is written (e.g. a
+   * location that exposes internal state to the test).
+   */
+  patchConf?: (conf: string) => string;
+}
+
+/** Compiles a policy for the local runtime and writes it as the CLI does. `remove()` deletes it. */
+export async function buildForTest(policy: Policy, opts: BuildOptions = {}): Promise<{ dir: string; conf: string; remove(): Promise<void> }> {
   const b = await nginxBinary();
   const { bundle, diagnostics } = compile(policy, { target: b.kind });
   if (!bundle) throw new Error(`policy did not compile:\n${diagnostics.map(formatDiagnostic).join("\n")}`);
-  const dir = await mkdtemp(join(tmpdir(), "cdn-edge-"));
-  await writeBundleTo(bundle, dir);
-  const t = await testConfig(dir, b);
-  if (!t.ok) throw new Error(`nginx -t failed:\n${t.output}`);
-  return { dir, conf: bundle.files.get("nginx.conf")! };
+  if (opts.patchConf) bundle.files.set("nginx.conf", opts.patchConf(bundle.files.get("nginx.conf")!));
+  const { dir, remove } = await writeForTest(bundle);
+  return { dir, conf: bundle.files.get("nginx.conf")!, remove };
 }
 
 /** Compiles, writes and boots a policy on a free 127.0.0.1 port. `stop()` also removes the bundle. */
 export async function bootEdge(
   policy: Omit<Policy, "listen"> & Partial<Pick<Policy, "listen">>,
-  opts: { env?: Record<string, string> } = {},
+  opts: { env?: Record<string, string> } & BuildOptions = {},
 ): Promise<Edge> {
   const port = await freePort();
   const p = { ...policy, listen: { http: port, address: "127.0.0.1" } } as Policy;
-  const { dir, conf } = await buildForTest(p);
-  const running = await startBundle(dir, { port, bin: await nginxBinary(), env: opts.env });
+  const { dir, conf, remove } = await buildForTest(p, opts);
+  let running: RunningNginx;
+  try {
+    running = await startBundle(dir, { port, bin: await nginxBinary(), env: opts.env });
+  } catch (err) {
+    await remove();
+    throw err;
+  }
   return {
     ...running,
     policy: p,
@@ -53,7 +104,36 @@ export async function bootEdge(
     },
     async stop() {
       await running.stop();
-      await rm(dir, { recursive: true, force: true });
+      await remove();
     },
   };
+}
+
+/** One line of the JSON access log (the default format). */
+export interface AccessLogEntry {
+  uri: string;
+  status: string;
+  cache: string;
+  client: string;
+  [field: string]: string;
+}
+
+/**
+ * The JSON access log of an edge so far (empty before the first line). A request is logged once it is finished:
+ * for a background refresh (a request the edge sends itself) that is after the cache was updated.
+ */
+export async function accessLog(edge: { dir: string }, file = "logs/access.log"): Promise<AccessLogEntry[]> {
+  const text = await readFile(join(edge.dir, file), "utf8").catch(() => "");
+  return text
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => JSON.parse(l) as AccessLogEntry);
+}
+
+/** Waits until the edge has logged at least `n` requests for `path` (query ignored). */
+export async function waitLogged(edge: { dir: string }, path: string, n: number, timeout = 5000): Promise<void> {
+  await waitFor(async () => (await accessLog(edge)).filter((l) => l.uri.split("?")[0] === path).length >= n, {
+    timeout,
+    what: `${n} access log lines for ${path}`,
+  });
 }

@@ -1,13 +1,16 @@
 /**
- * vitest globalSetup: the integration tests need a real nginx with Lua.
- * A missing runtime fails the run — it is never a skip (CI=true or not).
+ * vitest globalSetup: the tests need a real nginx with Lua, redis-server and LuaJIT (TEST_PACKAGES in
+ * ./system-packages.ts). Missing packages are installed when running as root; otherwise the run fails and
+ * says what to install. It is never a skip (CI=true or not).
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { ensureNginx, loadModuleLines, testConfig } from "../../src/runtime/nginx.js";
+import { ensureTestPackages } from "./system-packages.js";
 
 export default async function setup(): Promise<void> {
+  await ensureTestPackages((line) => process.stderr.write(`[cdn-build tests] ${line}\n`));
   let bin;
   try {
     bin = await ensureNginx({ install: true });

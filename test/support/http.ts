@@ -27,8 +27,6 @@ export async function http(
   return { status: res.statusCode, headers, body };
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Lua runtime errors in an error.log text (proxy connection errors are expected in some tests). */
 export function luaErrors(lines: string[]): string[] {
   return lines.filter((l) => /lua|runtime error|stack traceback/i.test(l));
