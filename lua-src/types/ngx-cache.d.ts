@@ -30,6 +30,8 @@ interface Ngx {
   http_time(this: void, t: number): string;
   decode_args(this: void, s: string, max?: number): LuaTable<string, string | boolean | (string | boolean)[]>;
   update_time(this: void): void;
+  /** Flushes the response output; with `wait`, until the client has it (or the send timeout). */
+  flush(this: void, wait?: boolean): void;
   readonly HTTP_NOT_MODIFIED: number;
   readonly HTTP_HEAD: number;
 }

@@ -21,6 +21,8 @@ interface NgxSharedDict {
   get(this: NgxSharedDict, key: string): LuaMultiReturn<[unknown, number | undefined]>;
   set(this: NgxSharedDict, key: string, value: unknown, exptime?: number, flags?: number): LuaMultiReturn<[boolean, string | undefined, boolean]>;
   add(this: NgxSharedDict, key: string, value: unknown, exptime?: number, flags?: number): LuaMultiReturn<[boolean, string | undefined, boolean]>;
+  /** Like set, but fails with "no memory" instead of evicting other items. */
+  safe_set(this: NgxSharedDict, key: string, value: unknown, exptime?: number, flags?: number): LuaMultiReturn<[boolean, string | undefined]>;
   incr(this: NgxSharedDict, key: string, value: number, init?: number, initTtl?: number): LuaMultiReturn<[number | undefined, string | undefined]>;
   delete(this: NgxSharedDict, key: string): void;
   get_keys(this: NgxSharedDict, max?: number): string[];

@@ -38,6 +38,8 @@ interface PurgeRedis {
   xadd(this: PurgeRedis, ...args: (string | number)[]): LuaMultiReturn<[unknown, string | undefined]>;
   xread(this: PurgeRedis, ...args: (string | number)[]): LuaMultiReturn<[unknown, string | undefined]>;
   xrevrange(this: PurgeRedis, ...args: (string | number)[]): LuaMultiReturn<[unknown, string | undefined]>;
+  xrange(this: PurgeRedis, ...args: (string | number)[]): LuaMultiReturn<[unknown, string | undefined]>;
+  xinfo(this: PurgeRedis, ...args: (string | number)[]): LuaMultiReturn<[unknown, string | undefined]>;
   set_timeout(this: PurgeRedis, ms: number): void;
   close(this: PurgeRedis): void;
 }

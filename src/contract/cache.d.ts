@@ -24,4 +24,14 @@ export interface CacheData {
   /** Timeout of a refresh through the edge itself (ms). */
   refreshTimeoutMs: number;
   ram?: { maxObjectSize: number; minHits: number };
+  /** Disk cache folder (relative: to the nginx prefix), levels 1:2. */
+  diskPath: string;
+  /** Folder of the state that outlives restarts: the markers journal (relative: to the nginx prefix). */
+  statePath: string;
+  /** Seconds a purge / invalidation marker lives: the longest an object stored before it can stay. */
+  markerTtl: number;
+  /** The workers' user (given the state folder when the master runs as root). */
+  workerUser: string;
+  /** Keep the purge tags (Cache-Tag, Surrogate-Key) of stored objects: the purge feature is on. */
+  tags: boolean;
 }

@@ -34,7 +34,7 @@ export type CdnVar =
   | "cdn_upstream_host";
 
 /** lua_shared_dict zones. */
-export type SharedDictName = "cdn_meta" | "cdn_ram" | "cdn_purge" | "cdn_ratelimit" | "cdn_experiments";
+export type SharedDictName = "cdn_meta" | "cdn_ram" | "cdn_purge" | "cdn_markers" | "cdn_ratelimit" | "cdn_experiments";
 
 /** Keys of `ngx.ctx`, the per-request table the Lua features share. */
 export type CtxKey = "cdn_capture" | "cdn_pending_meta" | "cdn_client_ip" | "cdn_jwt_claims";

@@ -9,6 +9,12 @@ const ZONE = "cdn_disk";
 /** Longest freshness lifetime we honour; nginx keeps every stored object this long, Lua decides freshness. */
 const MAX_LIFETIME_S = 365 * 86400;
 const STATUS_KEY = /^([1-5][0-9][0-9]|any)$/;
+/**
+ * The statuses nginx may store (proxy_cache_valid): every final status except 502 and 504, which nginx also
+ * gives its own errors (origin unreachable, timeout) and would otherwise cache; and 206 / 304, which are
+ * never a whole object. Which of these is stored, and for how long, the Lua header filter decides.
+ */
+const STORED_STATUSES = Array.from({ length: 400 }, (_, i) => 200 + i).filter((s) => s !== 206 && s !== 304 && s !== 502 && s !== 504);
 const QUERY_PARAM = /^[A-Za-z0-9._~!*'()+,;:@[\]-]{1,128}$/;
 
 /** The TTL table with defaults applied, sorted so output is stable ("any" last). */
@@ -53,6 +59,10 @@ export const cache: Feature = {
     out.push(...checkSize(c.disk?.size, at("disk", "size"), { min: 1024 * 1024, minText: '"1m"' }));
     out.push(...checkSize(c.disk?.keysZone, at("disk", "keysZone"), { min: 64 * 1024, minText: '"64k"' }));
     out.push(...checkDuration(c.disk?.inactive, at("disk", "inactive")));
+    out.push(...checkSize(c.disk?.markersSize, at("disk", "markersSize"), { min: 1024 * 1024, minText: '"1m"' }));
+    if (c.disk?.statePath !== undefined && c.disk.statePath.split("/").includes("..")) {
+      out.push(error("cacheDiskPathDotDot", at("disk", "statePath"), "the state path must not contain '..'", 'use a path inside the bundle like "cache/state", or an absolute path'));
+    }
     if (c.disk?.path !== undefined && c.disk.path.split("/").includes("..")) {
       out.push(error("cacheDiskPathDotDot", at("disk", "path"), "the cache path must not contain '..'", 'use a path inside the bundle like "cache/disk", or an absolute path'));
     }
@@ -106,10 +116,12 @@ export const cache: Feature = {
     // freshness metadata per key and variant (about 300 bytes each): twice the keys zone
     const keysZone = sizeBytes(disk.keysZone ?? "10m") ?? 10 * 1024 * 1024;
     ir.sharedDicts.push({ name: "cdn_meta", size: `${Math.max(2 * 1024, Math.ceil((2 * keysZone) / 1024))}k` });
+    // purge and invalidation markers: a dict of their own, so no other churn can evict one
+    ir.sharedDicts.push({ name: "cdn_markers", size: disk.markersSize ?? "16m" });
     if (c.ram) ir.sharedDicts.push({ name: "cdn_ram", size: c.ram.size ?? "64m" });
     ir.slots.proxy.push({
       partial: "cache",
-      data: { zone: ZONE, maxAge: `${MAX_LIFETIME_S}s`, lock },
+      data: { zone: ZONE, maxAge: `${MAX_LIFETIME_S}s`, statuses: STORED_STATUSES, lock },
     });
     const bypass = c.bypass ?? {};
     const q = c.key?.query ?? "all";
@@ -132,6 +144,11 @@ export const cache: Feature = {
       ram: c.ram
         ? { maxObjectSize: sizeBytes(c.ram.maxObjectSize ?? "64k") ?? 65536, minHits: c.ram.minHits ?? 2 }
         : undefined,
+      diskPath: disk.path ?? "cache/disk",
+      statePath: disk.statePath ?? "cache/state",
+      markerTtl: MAX_LIFETIME_S,
+      workerUser: policy.workers?.user ?? "nobody",
+      tags: policy.purge !== undefined,
     };
   },
 };

@@ -34,6 +34,7 @@ export const SHARED_DICTS: Record<SharedDictName, true> = {
   cdn_meta: true,
   cdn_ram: true,
   cdn_purge: true,
+  cdn_markers: true,
   cdn_ratelimit: true,
   cdn_experiments: true,
 };

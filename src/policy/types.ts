@@ -188,6 +188,21 @@ export interface DiskCache {
    * @pattern ^[A-Za-z0-9/._-]{1,255}$
    */
   path?: string;
+  /**
+   * Folder of the cache state that must outlive restarts and redeploys: the journal of purge and
+   * invalidation markers (and the fleet fan-out's stream position). The master creates it and gives it to
+   * the workers' user. Relative paths are relative to the bundle.
+   * @default "cache/state"
+   * @pattern ^[A-Za-z0-9/._-]{1,255}$
+   */
+  statePath?: string;
+  /**
+   * Shared memory for the purge and invalidation markers (about 100 bytes each; expired ones are
+   * reclaimed, and a marker for a key is dropped once the key is stored again). When it is full, a purge
+   * falls back to purging everything, and says so.
+   * @default "16m"
+   */
+  markersSize?: Size;
 }
 
 /** An allow-list of query parameters kept in the cache key. */

@@ -245,7 +245,7 @@ export const CATALOGUE = {
     title: "Invalid size",
     why: "The size does not parse or is below the minimum nginx needs for that zone.",
     fix: 'Write a number and an optional unit k, m or g, e.g. `size: "10g"`, `keysZone: "64m"`.',
-    at: ["cache.disk.size", "cache.disk.keysZone", "purge.indexSize"],
+    at: ["cache.disk.size", "cache.disk.keysZone", "cache.disk.markersSize", "purge.indexSize"],
   },
   emptyBypassList: {
     code: "CDN2008",
@@ -368,7 +368,7 @@ export const CATALOGUE = {
     title: "Cache disk path contains '..'",
     why: "A `..` segment lets the cache directory escape the bundle, so a deploy could write cache files anywhere the nginx user can.",
     fix: 'Use a path inside the bundle, e.g. `disk: { path: "cache/disk" }`, or an absolute path.',
-    at: ["cache.disk.path"],
+    at: ["cache.disk.path", "cache.disk.statePath"],
   },
   accessLogPathDotDot: {
     code: "CDN2026",

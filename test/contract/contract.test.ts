@@ -130,8 +130,8 @@ describe("contract: registries and phases", () => {
 describe("contract: runtime names", () => {
   const declared = new Set([...Object.keys(CDN_VARS), ...Object.keys(SHARED_DICTS), ...Object.keys(CTX_KEYS), ...Object.keys(NGINX_NAMES)]);
   // families of generated names: TTL locations (@cdn_ttl_<s>), experiment cookies (cdn_exp_<name>); and
-  // the C struct the purge feature declares for readdir over FFI
-  const families = [/^cdn_ttl_/, /^cdn_exp_/, /^cdn_purge_dirent$/];
+  // the C structs lua-src/core/fs.ts declares over FFI
+  const families = [/^cdn_ttl_/, /^cdn_exp_/, /^cdn_fs_(dirent|passwd)$/];
 
   it("every cdn_* name in templates, src/ and lua-src/ is declared in src/contract/names.d.ts", () => {
     const unknown: string[] = [];

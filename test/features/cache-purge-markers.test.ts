@@ -1,7 +1,8 @@
 /**
  * The cache's side of the purge contract, end to end without the purge endpoint: the booted bundle gets a
- * test-only location that writes markers into the `cdn_purge` dict exactly as the purge feature does
- * ("m:" .. key / "m:*" = ngx.now(), flags 1 hard / 2 soft); both tiers must honour them.
+ * test-only location that writes markers into the `cdn_markers` dict exactly as lua-src/core/markers.ts
+ * does ("m:" .. key / "m:*" = "<hard time>|<soft time>", and "v" bumped for the global ones); both tiers
+ * must honour them.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { buildForTest, nginxBinary } from "../support/edge.js";
@@ -20,7 +21,10 @@ location = /__test_mark {
   content_by_lua_block {
     local args = ngx.req.get_uri_args()
     local key = args.all and "m:*" or ("m:" .. ngx.var.scheme .. "://" .. ngx.var.host .. args.path)
-    ngx.shared.cdn_purge:set(key, ngx.now(), 0, tonumber(args.flags))
+    local now = ngx.now()
+    local value = tonumber(args.flags) == 1 and (now .. "|0") or ("0|" .. now)
+    ngx.shared.cdn_markers:set(key, value)
+    ngx.shared.cdn_markers:incr("v", 1, 0)
     ngx.say("ok")
   }
 }
@@ -48,8 +52,8 @@ describe("purge markers (contract with the purge feature)", () => {
     };
     built = await buildForTest(policy, {
       patchConf: (conf) => {
-        // the purge feature declares the markers' dict whenever the policy has a cache
-        expect(conf).toMatch(/lua_shared_dict cdn_purge /);
+        // the cache declares the markers' dict whenever the policy has a cache
+        expect(conf).toMatch(/lua_shared_dict cdn_markers /);
         return conf.replace(/(\n\s*location \/ \{)/, `\n${MARK}$1`);
       },
     });

@@ -32,6 +32,12 @@ export interface MockResponse {
   delayMs?: number;
   /** Drop the connection without answering. */
   destroy?: boolean;
+  /**
+   * Send the status line, the headers (with the full Content-Length unless a header says otherwise) and only
+   * the first `afterBytes` bytes of the body, then: "reset" the connection (RST), "close" it (FIN), or
+   * "stall" (send nothing more until the origin is closed).
+   */
+  cut?: { afterBytes: number; how: "reset" | "close" | "stall" };
 }
 
 /** `n` is the 1-based number of this request among those for the same path (query ignored). */
@@ -121,6 +127,16 @@ export async function startMockOrigin(opts: { port?: number } = {}): Promise<Moc
     for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
     res.setHeader("x-origin-port", String(port));
     res.statusCode = resp.status ?? 200;
+    if (resp.cut) {
+      const full = Buffer.from(body);
+      if (!hasHeader(headers, "content-length") && !hasHeader(headers, "transfer-encoding")) res.setHeader("content-length", String(full.length));
+      res.flushHeaders();
+      res.write(full.subarray(0, resp.cut.afterBytes));
+      const sock = req.socket;
+      if (resp.cut.how === "reset") setTimeout(() => sock.resetAndDestroy(), 20);
+      else if (resp.cut.how === "close") setTimeout(() => sock.destroySoon(), 20);
+      return;
+    }
     res.end(body);
   };
 

@@ -26,14 +26,14 @@ export function freshnessOf(
   defSie: number,
   maxLifetime: number,
 ): LuaMultiReturn<[number, number, number, number, number, boolean]> {
-  const cdncc = joined(h.get("CDN-Cache-Control"));
-  parseCacheControl(cdncc ?? joined(h.get("Cache-Control")));
-  const date = single(h.get("Date"));
+  const cdncc = joined(h.get("cdn-cache-control"));
+  parseCacheControl(cdncc ?? joined(h.get("cache-control")));
+  const date = single(h.get("date"));
   const d = typeof date === "string" ? ngx.parse_http_time(date) : undefined;
   let expPresent = false;
   let expT: number | undefined = undefined;
   if (cdncc === undefined) {
-    const exp = single(h.get("Expires"));
+    const exp = single(h.get("expires"));
     if (exp !== undefined) {
       expPresent = true;
       expT = typeof exp === "string" ? ngx.parse_http_time(exp) : undefined;
@@ -41,7 +41,7 @@ export function freshnessOf(
   }
   const explicit = cc.maxAge >= 0 || cc.sMaxAge >= 0 || expPresent;
   let lt = freshnessLifetime(expT, expPresent, d, now, heuristic);
-  const age = single(h.get("Age"));
+  const age = single(h.get("age"));
   const ia = initialAge(typeof age === "string" ? age : undefined, d, now, requestTime);
   const [swr, sie, flags] = staleWindows(defSwr, defSie);
   if (lt >= 0) {

@@ -1,21 +1,25 @@
 import type { LuaFeature } from "../../core/feature";
 import { normaliseArgs } from "../../core/cache-key";
 import { features } from "../../core/policy";
-import { FLAG_NO_CACHE, FLAG_NO_STALE, PURGE_HARD, PURGE_SOFT } from "../../core/cache-rfc";
+import { FLAG_NO_CACHE, FLAG_NO_STALE } from "../../core/cache-rfc";
+import { initMarkers } from "../../core/markers";
+import { indexObject } from "../purge/tag-index";
 import { cc, freshnessOf } from "./freshness";
 import { single, validator } from "./headers";
 import { lookupMeta, metaString, parseMeta, sget, type Meta } from "./meta";
 import { variantSig, varyNames } from "./vary";
-import { invalidate, purgeState } from "./markers";
-import { initRefresh, refreshNow, refreshToken, REFRESH_HEADER, startBackgroundRefresh } from "./refresh";
+import { forgetKeyMarker, invalidate, MARK_HARD, MARK_SOFT, objectMarkers } from "./markers";
+import { initRefresh, refreshNow, refreshToken, REFRESH_HEADER, startBackgroundRefresh, STORED_HEADER } from "./refresh";
 import { captureBody, ramHitLabel, ramLookup, refreshRamCopy, serveRam, startCapture } from "./ram";
+import { cacheFilePath, readStored } from "./disk-file";
 
 /**
  * The cache at run time: RFC 9111 decisions for the disk tier (stored by nginx's proxy_cache) and the RAM
  * hot tier (a lua_shared_dict served from the access phase). The parts:
  *   freshness.ts   the one freshness computation (lifetime, initial age, stale windows)
  *   meta.ts        freshness metadata of stored objects (`cdn_meta`) and their Vary variants
- *   markers.ts     purge markers and invalidation (the contract with the purge feature)
+ *   disk-file.ts   what nginx stored, read back when metadata is missing (never assumed fresh)
+ *   markers.ts     purge and invalidation markers (lua-src/core/markers.ts: persistent, authoritative)
  *   refresh.ts     refreshes through the edge itself (stale-while-revalidate, revalidation)
  *   ram.ts         the RAM tier (lookup, serving, admission)
  *
@@ -23,16 +27,18 @@ import { captureBody, ramHitLabel, ramLookup, refreshRamCopy, serveRam, startCap
  * (computed here, in the access phase). Disk entries are nginx's (`proxy_cache_path ... levels=1:2`), file
  * name = md5 hex of the disk key. With Vary, the first variant stored lives under K; every other variant
  * under its own disk key K .. "\0" .. sig, which `$cdn_disk_key` (the proxy_cache_key) holds for the
- * request. Purge markers make every variant of K unreachable whether or not its file is deleted.
+ * request. Markers make every variant of K unreachable whether or not its file is deleted.
  * `$cdn_cache_status` is the final status label (HIT, HIT-RAM, STALE-RAM, MISS, EXPIRED, STALE,
  * REVALIDATED, BYPASS).
  *
- * Design: nginx ignores the origin's caching headers and keeps every stored object for a long time
- * (proxy_cache_valid <max>); freshness lives in the metadata, written when a response completed (log
- * phase), and read by the access phase, which steers nginx: fresh -> nginx serves its HIT; stale -> a
- * background refresh (stale-while-revalidate), a synchronous conditional refresh through the edge itself
- * (revalidation, stale-if-error) or a forced refetch (`$cdn_cache_bypass`). Storability is decided in the
- * header filter, which runs before nginx evaluates `proxy_no_cache $cdn_nostore`.
+ * Design: nginx ignores the origin's caching headers and keeps every stored origin response (never one of
+ * its own 502/504 errors) for a long time (proxy_cache_valid <max>); freshness lives in the metadata,
+ * written only once a response completed (log phase: a truncated, reset or stalled fetch changes nothing),
+ * and read by the access phase, which steers nginx: fresh -> nginx serves its HIT; stale -> a background
+ * refresh (stale-while-revalidate), a synchronous conditional refresh through the edge itself
+ * (revalidation, stale-if-error) or a forced refetch (`$cdn_cache_bypass`). When metadata is missing the
+ * access phase reads it back from nginx's own file. Storability is decided in the header filter, which runs
+ * before nginx evaluates `proxy_no_cache $cdn_nostore`.
  *
  * Per-request state lives in locals and nginx variables (and ngx.ctx for what the log phase needs): the
  * access handler yields (refreshes, waiting for another request's refresh), so nothing of a request is kept
@@ -48,8 +54,36 @@ UNSAFE.set("PATCH", true);
 // headers a 304 from the origin may update on the stored object (RFC 9111 4.3.4), applied on disk hits
 const UPDATABLE = ["Cache-Control", "Expires", "ETag", "Last-Modified", "CDN-Cache-Control"];
 
-/** Metadata to write once the response completed: [mkey, record, varyKey?, varyNames?, baseSig?]. */
-type PendingMeta = [string, string, string?, string?, string?];
+const MAX_TAGS = 64;
+const MAX_TAG_LEN = 256;
+
+/** The purge tags of a response (Cache-Tag and Surrogate-Key, any number of lines), comma-separated. */
+function tagsOf(h: LuaTable<string, NgxHeaderValue>): string {
+  const out: string[] = [];
+  for (const name of ["cache-tag", "surrogate-key"]) {
+    const v = h.get(name);
+    if (v !== undefined) {
+      const lines = typeof v === "string" ? [v] : v;
+      for (const line of lines) {
+        for (const [tag] of string.gmatch(line, "[^,%s]+")) {
+          if (tag.length <= MAX_TAG_LEN && out.length < MAX_TAGS) out.push(tag);
+        }
+      }
+    }
+  }
+  return table.concat(out, ",");
+}
+
+/** An absolute path for a path relative to the nginx prefix. */
+function prefixed(path: string): string {
+  return string.sub(path, 1, 1) === "/" ? path : ngx.config.prefix() + path;
+}
+
+/**
+ * Metadata to write once the response completed: [mkey, record, varyKey?, varyNames?, baseSig?, key to
+ * forget a marker of, storedAt].
+ */
+type PendingMeta = [string, string, string?, string?, string?, string?, number?];
 
 // Requests of this worker with metadata to write / a refetch lock to release in the log phase. The log
 // phase only touches ngx.ctx while these are non-zero; a request that ends early leaves a count behind,
@@ -80,11 +114,13 @@ export const cache: LuaFeature<"cache"> = {
     const purgeData = features.purge;
     const dropTags = purgeData !== undefined && purgeData.enabled && !purgeData.exposeTags;
     const minHits = data.ram !== undefined ? data.ram.minHits : 0;
+    const keepTags = data.tags;
+    const diskDir = prefixed(data.diskPath);
     initRefresh();
+    initMarkers({ dir: prefixed(data.statePath), ttl: data.markerTtl, user: data.workerUser });
 
     const metaDict = ngx.shared.get("cdn_meta")!;
     const ramDict = ngx.shared.get("cdn_ram");
-    const purgeDict = ngx.shared.get("cdn_purge");
 
     const setPendingMeta = (m: PendingMeta) => {
       const ctx = ngx.ctx;
@@ -94,6 +130,59 @@ export const cache: LuaFeature<"cache"> = {
 
     /** The heuristic lifetime of a status from the policy's TTL table (-1: none). */
     const heuristicTtl = (status: number): number => ttlTable[tostring(status)] ?? anyTtl ?? -1;
+
+    /** A rule's TTL override for the current request (seconds), if a rule set one. */
+    const ruleTtl = (): number | undefined => {
+      const v = ngx.var.get("cdn_rules_ttl");
+      if (v === undefined || v === "") return undefined;
+      const [t] = string.match(v, "_(%d+)$");
+      return tonumber(t);
+    };
+    const RULE_TTL_STATUS = new LuaTable<number, boolean>();
+    for (const st of [200, 203, 301, 302, 307, 308]) RULE_TTL_STATUS.set(st, true);
+
+    /**
+     * Rebuilds the metadata of `mkey` from what nginx stored under `disk` (when it was lost): the object
+     * (stored at the earlier of nginx's store time and the response's Date, so a purge never misses it),
+     * `false` when the stored response cannot be trusted as an object of this request (an nginx error page,
+     * a response this policy would not store, another variant), or undefined when nothing is stored.
+     */
+    const recover = (key: string, mkey: string, disk: string, varies: boolean): Meta | false | undefined => {
+      const stored = readStored(diskDir, disk);
+      if (stored === undefined) return undefined;
+      // read-only use of the stored headers, like ngx.header
+      const h = stored.headers as unknown as LuaTable<string, NgxHeaderValue>;
+      const status = stored.status;
+      if (status < 200 || status === 206 || status === 304 || status === 502 || status === 504) return false;
+      const names = varyNames(h.get("vary"));
+      if (names === "*" || (names !== "") !== varies) return false;
+      const date = single(h.get("date"));
+      const d = typeof date === "string" ? ngx.parse_http_time(date) : undefined;
+      const at = d !== undefined && d < stored.storedAt ? d : stored.storedAt;
+      const rt = ruleTtl();
+      let [lt, ia, swr, sie, flags] = freshnessOf(h, at, at, heuristicTtl(status), defSwr, defSie, maxLifetime);
+      if (cc.noStore || cc.private || h.get("set-cookie") !== undefined) return false;
+      if (rt !== undefined && RULE_TTL_STATUS.get(status) === true) lt = (flags & FLAG_NO_CACHE) !== 0 ? 0 : math.min(rt, maxLifetime);
+      const rec: Meta = {
+        storedAt: at,
+        lifetime: lt < 0 ? 0 : lt,
+        initAge: ia,
+        swr,
+        sie,
+        flags,
+        lm: validator(h.get("last-modified")),
+        id: typeof date === "string" ? date : "",
+        tags: keepTags ? tagsOf(h) : "",
+        hdrs: "",
+        etag: validator(h.get("etag")),
+      };
+      metaDict.set(mkey, metaString(rec));
+      if (keepTags) indexObject(key, rec.tags);
+      return rec;
+    };
+
+    /** The markers' decision for the object of `key`: MARK_NONE / HARD / SOFT, and when a soft one applies. */
+    const marked = (key: string, storedAt: number, tags: string) => objectMarkers(key, storedAt, tags, data.host);
 
     /** Computes the cache key of a URL (path + query) the way the access phase does, for invalidation. */
     const keyOf = (scheme: string, host: string, uri: string): string => {
@@ -164,14 +253,14 @@ export const cache: LuaFeature<"cache"> = {
     const tryRam = (ram: NgxSharedDict, meta: NgxSharedDict, key: string, method: string, now: number): void => {
       const [obj, ramKey] = ramLookup(ram, key);
       if (obj === undefined) return;
-      const [p, purgeAt] = purgeState(purgeDict, key, obj.storedAt);
-      if (p === PURGE_HARD) {
+      const [p, purgeAt] = marked(key, obj.storedAt, obj.tags);
+      if (p === MARK_HARD) {
         ram.delete(key);
         return;
       }
       const age = obj.initAge + now - obj.storedAt;
       if (p === 0 && age < obj.lifetime) return serveRam(obj, age, "HIT-RAM", method);
-      const staleness = p === PURGE_SOFT ? now - purgeAt : age - obj.lifetime;
+      const staleness = p === MARK_SOFT ? now - purgeAt : age - obj.lifetime;
       if ((obj.flags & FLAG_NO_STALE) === 0 && staleness < obj.swr) {
         const lockKey = "R:" + ramKey;
         if (meta.add(lockKey, true, 60)[0]) startBackgroundRefresh(lockKey, refreshMs);
@@ -196,7 +285,7 @@ export const cache: LuaFeature<"cache"> = {
           const [st, m, mkey, disk] = lookupMeta(metaDict, key);
           vars.set("cdn_disk_key", disk);
           // conditional only for an object that still exists (not invalidated, not hard-purged)
-          if (revalidate && st === "O" && purgeState(purgeDict, key, m!.storedAt)[0] !== PURGE_HARD) {
+          if (revalidate && st === "O" && marked(key, m!.storedAt, m!.tags)[0] !== MARK_HARD) {
             vars.set("cdn_cache_mkey", mkey);
             if (m!.etag !== "") vars.set("cdn_inm", m!.etag);
             if (m!.lm !== "") vars.set("cdn_ims", m!.lm);
@@ -222,19 +311,28 @@ export const cache: LuaFeature<"cache"> = {
       if (ramDict !== undefined) tryRam(ramDict, meta, key, method, now);
 
       // disk tier: steer nginx with the metadata ($cdn_disk_key is set here, a RAM hit never needs it)
-      const [state, m, mkey, disk] = lookupMeta(meta, key);
+      let [state, m, mkey, disk, varies] = lookupMeta(meta, key);
       vars.set("cdn_disk_key", disk);
-      if (state === undefined) return; // unknown: nginx decides (MISS, or a hit stored before a restart)
+      if (state === undefined) {
+        // no metadata: read back what nginx stored, if anything (never assume it is fresh)
+        const r = recover(key, mkey, disk, varies);
+        if (r === undefined) return; // nothing stored: nginx fetches (MISS; proxy_cache_lock coalesces)
+        if (r === false) state = "X"; // a stored response that cannot be trusted: fetch again
+        else {
+          state = "O";
+          m = r;
+        }
+      }
       vars.set("cdn_cache_mkey", mkey);
       let staleness: number;
       let gone = state === "X";
       if (gone) staleness = 1e9;
       else {
-        const [p, purgeAt] = purgeState(purgeDict, key, m!.storedAt);
+        const [p, purgeAt] = marked(key, m!.storedAt, m!.tags);
         const age = m!.initAge + now - m!.storedAt;
-        gone = p === PURGE_HARD;
+        gone = p === MARK_HARD;
         if (gone) staleness = 1e9;
-        else if (p === PURGE_SOFT) staleness = now - purgeAt;
+        else if (p === MARK_SOFT) staleness = now - purgeAt;
         else if (age < m!.lifetime) return; // fresh: nginx serves its HIT
         else staleness = age - m!.lifetime;
       }
@@ -251,9 +349,12 @@ export const cache: LuaFeature<"cache"> = {
       const lockKey = "L:" + mkey;
       if (meta.add(lockKey, true, lockWait + refreshMs / 1000)[0]) {
         if (sieOk || conditional) {
-          // synchronous refresh through the edge (conditional when we hold validators), then serve
-          // what the disk now holds: the revalidated or new object, or the stale one if the origin failed
-          const status = refreshNow(refreshMs);
+          // synchronous refresh through the edge (conditional when we hold validators), then serve what
+          // the disk now holds: the revalidated or new object, or the stale one if the origin failed. An
+          // answer the edge does not store is relayed to this client (one origin request, never two),
+          // unless it is an error that stale-if-error lets us answer with the stale object instead.
+          vars.set("cdn_cache_status", "EXPIRED");
+          const [status] = refreshNow(refreshMs, sieOk ? "answers" : "all", lockKey);
           meta.delete(lockKey);
           // the refresh wrote new metadata: the disk holds the revalidated (or new) object, serve it once
           // even when its lifetime is 0 (no-cache)
@@ -306,7 +407,7 @@ export const cache: LuaFeature<"cache"> = {
     const invalidateAfterUnsafe = (key: string, status: number) => {
       if (status < 200 || status >= 400) return;
       const vars = ngx.var;
-      invalidate(metaDict, ramDict, key);
+      invalidate(metaDict, ramDict, key, cacheFilePath(diskDir, key));
       const scheme = vars.get("scheme")!;
       const host = vars.get("host")!;
       for (const name of ["Location", "Content-Location"]) {
@@ -317,34 +418,50 @@ export const cache: LuaFeature<"cache"> = {
             const [s, hst, rest] = string.match(v, "^(https?)://([^/]+)(.*)$");
             u = s !== undefined && string.lower(hst!) === string.lower(host) ? (rest === "" ? "/" : rest) : undefined;
           }
-          if (u !== undefined) invalidate(metaDict, ramDict, keyOf(scheme, host, u));
+          if (u !== undefined) {
+            const k = keyOf(scheme, host, u);
+            invalidate(metaDict, ramDict, k, cacheFilePath(diskDir, k));
+          }
         }
       }
     };
 
-    /** A disk hit: Age from the metadata (rebuilt from the stored headers when missing); RAM admission. */
+    let mismatchWarnedAt = 0;
+
+    /**
+     * A disk hit: the metadata the access phase used (read back from the stored response when the access
+     * phase found none, e.g. a request racing the one that stored it), checked against the response nginx
+     * serves; Age; RAM admission.
+     */
     const diskHit = (key: string, status: number, method: string, preset: string | undefined, now: number) => {
       const vars = ngx.var;
       const meta = metaDict;
+      const h = ngx.header;
       const mkeyVar = vars.get("cdn_cache_mkey");
       let m: Meta | undefined;
       if (mkeyVar !== undefined && mkeyVar !== "") {
         const s = sget(meta, mkeyVar);
         if (s !== undefined) m = parseMeta(s);
-      } else {
-        const [st, rec] = lookupMeta(meta, key);
-        if (st === "O") m = rec;
       }
-      const h = ngx.header;
+      const date = single(h.get("date"));
+      if (m !== undefined && m.id !== "" && date !== m.id) {
+        // the record describes another response than the one on disk: drop it, the next request reads the
+        // stored file back (this one is served with the age its own headers give)
+        meta.delete(mkeyVar!);
+        if (now - mismatchWarnedAt > 10) {
+          mismatchWarnedAt = now;
+          ngx.log(ngx.WARN, "cache: the metadata of ", key, " did not describe the stored response; rebuilt from the file");
+        }
+        m = undefined;
+      }
       if (m === undefined) {
-        // no metadata (a restart emptied the dict, or it was evicted): rebuild it from the stored headers
-        const [lt0, ia, swr, sie, flags] = freshnessOf(h, now, now, heuristicTtl(status) < 0 ? 0 : heuristicTtl(status), defSwr, defSie, maxLifetime);
-        const lt = lt0 < 0 ? 0 : lt0;
-        const names = varyNames(h.get("Vary"));
-        if (names !== "" && names !== "*" && vars.get("cdn_disk_key") === key) meta.set(key, "V|0|" + names + "|" + variantSig(names));
-        const rec = metaString(now, lt, ia, swr, sie, flags, validator(h.get("Last-Modified")), "", validator(h.get("ETag")));
-        meta.set(names === "" || names === "*" ? key : key + "\u0000" + variantSig(names), rec);
-        m = parseMeta(rec)!;
+        // served with the age the stored headers give (Date: the earliest it can have been stored)
+        const d = typeof date === "string" ? ngx.parse_http_time(date) : undefined;
+        const at = d !== undefined && d < now ? d : now;
+        const [, ia] = freshnessOf(h, at, at, 0, defSwr, defSie, maxLifetime);
+        h.set("Age", tostring(math.floor(ia + now - at)));
+        vars.set("cdn_cache_status", preset !== undefined && preset !== "" ? preset : "HIT");
+        return;
       }
       if (m.hdrs !== "") {
         // headers updated by a 304 since the object was stored (RFC 9111 4.3.4)
@@ -355,23 +472,24 @@ export const cache: LuaFeature<"cache"> = {
       if (ramOn && status === 200 && method === "GET" && vars.get("http_range") === undefined) {
         const [n] = meta.incr("H:" + key, 1, 0, 60);
         if (n !== undefined && n >= minHits) {
-          const names = varyNames(h.get("Vary"));
+          const names = varyNames(h.get("vary"));
           if (names !== "*") startCapture(key, names, m, ramMax, dropTags);
         }
       }
     };
 
     /** The origin answered a revalidation with 304: the stored object is fresh again, updated headers. */
-    const revalidated = (now: number) => {
+    const revalidated = (now: number): boolean => {
       const vars = ngx.var;
       vars.set("cdn_nostore", "1");
       const mkey = vars.get("cdn_cache_mkey");
-      if (mkey === undefined || mkey === "") return;
+      if (mkey === undefined || mkey === "") return false;
       const s = sget(metaDict, mkey);
       const old = s === undefined ? undefined : parseMeta(s);
-      if (old === undefined) return;
+      if (old === undefined) return false;
       const h = ngx.header;
-      let [lt, ia, swr, sie, flags, explicit] = freshnessOf(h, now, ngx.req.start_time(), old.lifetime, defSwr, defSie, maxLifetime);
+      const start = ngx.req.start_time();
+      let [lt, ia, swr, sie, flags, explicit] = freshnessOf(h, now, start, old.lifetime, defSwr, defSie, maxLifetime);
       if (!explicit) {
         // no freshness information in the 304: the stored lifetime and windows stay
         lt = old.lifetime;
@@ -385,50 +503,57 @@ export const cache: LuaFeature<"cache"> = {
         if (typeof v === "string") hdrs = hdrs + name + "\u0002" + v + "\u0001";
       }
       if (hdrs === "") hdrs = old.hdrs;
-      const etagNew = validator(h.get("ETag"));
-      const lmNew = validator(h.get("Last-Modified"));
-      const etag = etagNew !== "" ? etagNew : old.etag;
-      const lm = lmNew !== "" ? lmNew : old.lm;
-      setPendingMeta([mkey, metaString(now, lt, ia, swr, sie, flags, lm, hdrs, etag)]);
+      const etagNew = validator(h.get("etag"));
+      const lmNew = validator(h.get("last-modified"));
+      // the body (and the headers nginx stored with it) stay: the record still describes that response
+      const rec: Meta = { storedAt: start, lifetime: lt, initAge: ia, swr, sie, flags, lm: lmNew !== "" ? lmNew : old.lm, id: old.id, tags: old.tags, hdrs, etag: etagNew !== "" ? etagNew : old.etag };
+      setPendingMeta([mkey, metaString(rec)]);
       if (ramDict !== undefined) {
         // a 304 that changed stored headers drops the RAM copy (the next disk hit copies the updated one);
         // otherwise the RAM copy's freshness is refreshed in place (same body, same headers)
         if (hdrs !== old.hdrs) ramDict.delete(mkey);
-        else refreshRamCopy(ramDict, mkey, now, lt, ia, swr, sie, flags);
+        else refreshRamCopy(ramDict, mkey, start, lt, ia, swr, sie, flags);
       }
+      return true;
     };
 
-    /** A response from the origin: decides whether it is stored, and with which freshness. */
-    const fromOrigin = (key: string, status: number, method: string, refresh: boolean, now: number) => {
+    /** A response from the origin: decides whether it is stored, and with which freshness. Returns true when stored. */
+    const fromOrigin = (key: string, status: number, method: string, refresh: boolean, now: number): boolean => {
       const vars = ngx.var;
-      const nostore = () => {
+      const nostore = (): false => {
         vars.set("cdn_nostore", "1");
-        // a failed refresh keeps the stale object (stale-if-error); otherwise clients go to the origin
+        // a refresh the origin answered with something unstorable retires the stale object (clients go to
+        // the origin); a failed one (5xx, nginx's own 502/504) keeps it for stale-if-error
         if (refresh && status < 500) setPendingMeta([key, "X|" + now]);
+        return false;
       };
-      if (status < 200 || status === 206 || status === 304) return nostore();
+      // nginx's own 502/504 (origin unreachable, timeout) are never stored, and neither are the origin's
+      if (status < 200 || status === 206 || status === 304 || status === 502 || status === 504) return nostore();
       if (refresh && status >= 500) return nostore();
       const h = ngx.header;
-      const ruleTtl = vars.get("cdn_rules_ttl");
-      const [rt] = ruleTtl !== undefined && ruleTtl !== "" ? string.match(ruleTtl, "_(%d+)$") : [undefined];
-      let [lt, ia, swr, sie, flags] = freshnessOf(h, now, ngx.req.start_time(), heuristicTtl(status), defSwr, defSie, maxLifetime);
+      // the object counts as stored when its request started: a purge during the fetch retires it
+      const start = ngx.req.start_time();
+      const rt = ruleTtl();
+      let [lt, ia, swr, sie, flags] = freshnessOf(h, now, start, heuristicTtl(status), defSwr, defSie, maxLifetime);
       if (cc.noStore || cc.private) return nostore();
       if (vars.get("http_authorization") !== undefined && !(cc.public || cc.sMaxAge >= 0 || cc.mustRevalidate)) return nostore();
-      if (h.get("Set-Cookie") !== undefined) return nostore();
-      const names = varyNames(h.get("Vary"));
+      if (h.get("set-cookie") !== undefined) return nostore();
+      const names = varyNames(h.get("vary"));
       if (names === "*") return nostore();
-      if (rt !== undefined && (status === 200 || status === 203 || status === 301 || status === 302 || status === 307 || status === 308)) {
-        lt = math.min(tonumber(rt)!, maxLifetime); // a rule's TTL overrides the origin's freshness
+      if (rt !== undefined && RULE_TTL_STATUS.get(status) === true) {
+        lt = math.min(rt, maxLifetime); // a rule's TTL overrides the origin's freshness
         if ((flags & FLAG_NO_CACHE) !== 0) lt = 0;
       }
       if (lt < 0) return nostore();
-      const etag = validator(h.get("ETag"));
-      const lm = validator(h.get("Last-Modified"));
+      const etag = validator(h.get("etag"));
+      const lm = validator(h.get("last-modified"));
       if (lt === 0 && swr === 0 && sie === 0 && (!revalidate || (etag === "" && lm === ""))) return nostore();
+      const date = single(h.get("date"));
+      const rec: Meta = { storedAt: start, lifetime: lt, initAge: ia, swr, sie, flags, lm, id: typeof date === "string" ? date : "", tags: keepTags ? tagsOf(h) : "", hdrs: "", etag };
       const mkey = names === "" ? key : key + "\u0000" + variantSig(names);
       // with Vary: the index names the Vary headers, and the signature of the variant stored under K itself
       const sig = names === "" ? "" : variantSig(names);
-      setPendingMeta([mkey, metaString(now, lt, ia, swr, sie, flags, lm, "", etag), names === "" ? undefined : key, names, vars.get("cdn_disk_key") === key ? sig : undefined]);
+      setPendingMeta([mkey, metaString(rec), names === "" ? undefined : key, names, vars.get("cdn_disk_key") === key ? sig : undefined, names === "" ? key : undefined, start]);
       if (ramDict !== undefined) {
         // a new body: the RAM copy is outdated; hot objects are captured again
         const hot = ramDict.get(mkey)[0] !== undefined;
@@ -436,9 +561,10 @@ export const cache: LuaFeature<"cache"> = {
         let n = 0;
         if (!refresh) n = metaDict.incr("H:" + key, 1, 0, 60)[0] ?? 0;
         if (status === 200 && method === "GET" && vars.get("http_range") === undefined && (hot || n >= minHits)) {
-          startCapture(key, names, { storedAt: now, lifetime: lt, initAge: ia, swr, sie, flags, lm, etag }, ramMax, dropTags);
+          startCapture(key, names, rec, ramMax, dropTags);
         }
       }
+      return true;
     };
 
     const header = () => {
@@ -460,9 +586,12 @@ export const cache: LuaFeature<"cache"> = {
       // a response from the origin (MISS, BYPASS, EXPIRED, ...)
       vars.set("cdn_cache_status", preset !== undefined && preset !== "" ? preset : ucs);
       const refresh = vars.get("cdn_cache_refresh") === "1";
-      if (status === 304 && refresh) return revalidated(now);
-      if (vars.get("cdn_nostore") === "1") return;
-      fromOrigin(key, status, method, refresh, now);
+      let stored: boolean;
+      if (status === 304 && refresh) stored = revalidated(now);
+      else if (vars.get("cdn_nostore") === "1") stored = false;
+      else stored = fromOrigin(key, status, method, refresh, now);
+      // a refresh tells the edge that sent it whether the answer is stored (never sent to a client)
+      if (refresh) ngx.header.set(STORED_HEADER, stored ? "1" : "0");
     };
 
     const body = () => {
@@ -486,20 +615,20 @@ export const cache: LuaFeature<"cache"> = {
       if (m === undefined) return;
       ctx.set("cdn_pending_meta", undefined);
       pendingMeta--;
-      // only once the response completed, i.e. nginx has the object on disk
-      if (vars.get("request_completion") !== "OK" && vars.get("cdn_cache_refresh") !== "1") return;
+      // only once the response completed, i.e. nginx has the whole object on disk: a fetch that was reset,
+      // cut short or stalled past the read timeout changes nothing (the stored object stays what it was)
+      if (vars.get("request_completion") !== "OK") return;
       if (m[2] !== undefined) {
-        const cur = sget(meta, m[2]);
-        let inval = "0";
         let baseSig = m[4];
-        if (cur !== undefined) {
-          const [t, curBase] = string.match(cur, "^[VX]|([^|]*)|?[^|]*|?(.*)$");
-          inval = t ?? "0";
-          if (baseSig === undefined && string.byte(cur, 1) === 86) baseSig = curBase;
+        if (baseSig === undefined) {
+          const cur = sget(meta, m[2]);
+          if (cur !== undefined && string.byte(cur, 1) === 86) [, baseSig] = string.match(cur, "^V|([^|]*)|(.*)$");
         }
-        meta.set(m[2], "V|" + inval + "|" + m[3]! + "|" + (baseSig ?? ""));
+        meta.set(m[2], "V|" + m[3]! + "|" + (baseSig ?? ""));
       }
       meta.set(m[0], m[1]);
+      // every variant of the key was replaced: its per-key marker has nothing left to retire
+      if (m[5] !== undefined) forgetKeyMarker(m[5], m[6]!);
     };
 
     return { access: { cache: access }, header: { cache: header }, body: { cache: body }, log: { cache: log } };

@@ -5,13 +5,20 @@ import { variantSig } from "./vary";
  * string is kept, so a hit parses nothing; records are immutable: a change writes a new string).
  *
  * Records, by key:
- *   K                "O|storedAt|lifetime|initAge|swr|sie|flags|lm|hdrs|etag"   the object stored for K
- *   K                "X|t"                  invalidated at t (a tombstone)
- *   K                "V|invalT|names|baseSig"  K varies on the request headers `names`; the variant stored
- *                    under K itself on disk has signature baseSig; every variant's record is under K \0 sig
+ *   K                "O|storedAt|lifetime|initAge|swr|sie|flags|lm|id|tags|hdrs|etag"   the object stored for
+ *                    K (the string fields URI-escaped, so none holds a "|")
+ *   K                "X|t"                  the stored object failed a refresh at t: treat as absent
+ *   K                "V|names|baseSig"      K varies on the request headers `names`; the variant stored under
+ *                    K itself on disk has signature baseSig; every variant's record is under K \0 sig
  *   K \0 sig         "O|..." / "X|t"        a Vary variant
  *   "L:" mkey / "R:" mkey   refresh locks (synchronous / background)
  *   "H:" K           hit counter of the RAM tier's admission
+ *
+ * Metadata is a cache of facts nginx's stored response also carries (features/cache/disk-file.ts): when a
+ * record is missing, the access phase rebuilds it from the stored file; nothing is ever assumed fresh.
+ * `storedAt` is the start of the request that fetched the object (so a purge that happens while a fetch is
+ * in flight retires its answer), `id` the stored response's Date (checked on disk hits), `tags` its purge
+ * tags (Cache-Tag / Surrogate-Key), checked against tag markers.
  */
 
 export interface Meta {
@@ -22,12 +29,18 @@ export interface Meta {
   sie: number;
   flags: number;
   lm: string;
+  /** The stored response's Date header ("" when it had none): which response the record describes. */
+  id: string;
+  /** Purge tags, comma-separated ("" for none). */
+  tags: string;
   /** Headers updated by a 304 since the object was stored: name \2 value \1 ... */
   hdrs: string;
   etag: string;
 }
 
-const META_RE = "^O|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|(.*)$";
+const META_RE = "^O|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$";
+const esc = ngx.escape_uri;
+const unesc = ngx.unescape_uri;
 
 let memo = new LuaTable<string, Meta>();
 let memoN = 0;
@@ -37,7 +50,7 @@ const MEMO_MAX = 4096;
 export function parseMeta(this: void, m: string): Meta | undefined {
   const known = memo.get(m);
   if (known !== undefined) return known;
-  const [a, b, c, d, e, f, lm, hdrs, etag] = string.match(m, META_RE);
+  const [a, b, c, d, e, f, lm, id, tags, hdrs, etag] = string.match(m, META_RE);
   if (a === undefined) return undefined;
   const rec: Meta = {
     storedAt: tonumber(a)!,
@@ -46,9 +59,11 @@ export function parseMeta(this: void, m: string): Meta | undefined {
     swr: tonumber(d)!,
     sie: tonumber(e)!,
     flags: tonumber(f)!,
-    lm: lm!,
-    hdrs: hdrs!,
-    etag: etag!,
+    lm: unesc(lm!),
+    id: unesc(id!),
+    tags: unesc(tags!),
+    hdrs: unesc(hdrs!),
+    etag: unesc(etag!),
   };
   if (memoN >= MEMO_MAX) {
     memo = new LuaTable();
@@ -59,8 +74,8 @@ export function parseMeta(this: void, m: string): Meta | undefined {
   return rec;
 }
 
-export function metaString(this: void, storedAt: number, lifetime: number, initAge: number, swr: number, sie: number, flags: number, lm: string, hdrs: string, etag: string): string {
-  return "O|" + storedAt + "|" + lifetime + "|" + initAge + "|" + swr + "|" + sie + "|" + flags + "|" + lm + "|" + hdrs + "|" + etag;
+export function metaString(this: void, m: Meta): string {
+  return "O|" + m.storedAt + "|" + m.lifetime + "|" + m.initAge + "|" + m.swr + "|" + m.sie + "|" + m.flags + "|" + esc(m.lm) + "|" + esc(m.id) + "|" + esc(m.tags) + "|" + esc(m.hdrs) + "|" + esc(m.etag);
 }
 
 /** A string value of a shared dict. */
@@ -72,28 +87,27 @@ export function sget(this: void, d: NgxSharedDict, key: string): string | undefi
 export type MetaState = "O" | "X" | undefined;
 
 /**
- * Looks up the request's variant of `key`: its state ("O" stored, "X" invalidated, undefined unknown), its
- * record, its metadata key and its disk (proxy_cache_key) key.
+ * Looks up the request's variant of `key`: its state ("O" stored, "X" failed its refresh, undefined
+ * unknown), its record, its metadata key, its disk (proxy_cache_key) key, and whether K varies.
  */
-export function lookupMeta(this: void, meta: NgxSharedDict, key: string): LuaMultiReturn<[MetaState, Meta | undefined, string, string]> {
+export function lookupMeta(this: void, meta: NgxSharedDict, key: string): LuaMultiReturn<[MetaState, Meta | undefined, string, string, boolean]> {
   let mkey = key;
   let disk = key;
-  let inval = 0;
   let m = sget(meta, key);
-  if (m === undefined) return $multi(undefined, undefined, mkey, disk);
+  if (m === undefined) return $multi(undefined, undefined, mkey, disk, false);
+  let varies = false;
   if (string.byte(m, 1) === 86) {
-    // "V|invalT|names|baseSig": the variant stored under K itself has signature baseSig
-    const [t, names, baseSig] = string.match(m, "^V|([^|]*)|([^|]*)|(.*)$");
-    inval = tonumber(t) ?? 0;
+    // "V|names|baseSig": the variant stored under K itself has signature baseSig
+    const [names, baseSig] = string.match(m, "^V|([^|]*)|(.*)$");
     const sig = variantSig(names!);
+    varies = true;
     mkey = key + "\u0000" + sig;
     if (sig !== baseSig) disk = mkey;
     m = sget(meta, mkey);
-    if (m === undefined) return $multi(undefined, undefined, mkey, disk);
+    if (m === undefined) return $multi(undefined, undefined, mkey, disk, true);
   }
-  if (string.byte(m, 1) === 88) return $multi("X", undefined, mkey, disk); // tombstone "X|t"
+  if (string.byte(m, 1) === 88) return $multi("X", undefined, mkey, disk, varies); // "X|t"
   const rec = parseMeta(m);
-  if (rec === undefined) return $multi(undefined, undefined, mkey, disk);
-  if (rec.storedAt <= inval) return $multi("X", rec, mkey, disk);
-  return $multi("O", rec, mkey, disk);
+  if (rec === undefined) return $multi(undefined, undefined, mkey, disk, varies);
+  return $multi("O", rec, mkey, disk, varies);
 }

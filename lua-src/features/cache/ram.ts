@@ -8,8 +8,8 @@ import { sget } from "./meta";
  * (all Vary variants) is reachable only through the dict key K: K holds the object, or "V|<vary names>" and
  * the variants live under K .. "\0" .. sig, so `ngx.shared.cdn_ram:delete(K)` retires every variant.
  *
- * An object is one string: "R|storedAt|lifetime|initAge|swr|sie|flags|status|hlen|lm|etag\n", then `hlen`
- * bytes of header lines ("Name:value\n"), then the body. A worker keeps the parsed form of the objects it
+ * An object is one string: "R|storedAt|lifetime|initAge|swr|sie|flags|status|hlen|lm|tags|etag\n" (tags
+ * URI-escaped), then `hlen` bytes of header lines ("Name:value\n"), then the body. A worker keeps the parsed form of the objects it
  * served (bounded), so a hit parses nothing.
  */
 
@@ -24,6 +24,8 @@ export interface RamObject {
   status: number;
   lm: string;
   etag: string;
+  /** Purge tags, comma-separated. */
+  tags: string;
   names: string[];
   values: (string | string[])[];
   body: string;
@@ -31,14 +33,14 @@ export interface RamObject {
   len: string;
 }
 
-const RAM_RE = "^R|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^\n]*)\n";
+const RAM_RE = "^R|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^\n]*)\n";
 
 let parsed = new LuaTable<string, RamObject>();
 let parsedBytes = 0;
 const PARSED_MAX_BYTES = 8 * 1024 * 1024;
 
 function parseRam(blob: string): RamObject | undefined {
-  const [a, b, c, d, _e, f, st, hl, lm, etag] = string.match(blob, RAM_RE);
+  const [a, b, c, d, _e, f, st, hl, lm, tags, etag] = string.match(blob, RAM_RE);
   if (a === undefined) return undefined;
   const bodyAt = string.find(blob, "\n", 1, true)[0]! + 1;
   const hend = bodyAt + tonumber(hl)!;
@@ -72,6 +74,7 @@ function parseRam(blob: string): RamObject | undefined {
     status: tonumber(st)!,
     lm: lm!,
     etag: etag!,
+    tags: ngx.unescape_uri(tags!),
     names,
     values,
     body,
@@ -198,6 +201,7 @@ export interface RamFreshness {
   flags: number;
   lm: string;
   etag: string;
+  tags: string;
 }
 
 /**
@@ -224,7 +228,7 @@ export function startCapture(this: void, key: string, varyList: string, f: RamFr
     key: ramKey,
     index: varyList === "" ? undefined : "V|" + varyList,
     indexKey: key,
-    head: "R|" + f.storedAt + "|" + f.lifetime + "|" + f.initAge + "|" + f.swr + "|" + f.sie + "|" + f.flags + "|200|" + headers.length + "|" + f.lm + "|" + f.etag + "\n",
+    head: "R|" + f.storedAt + "|" + f.lifetime + "|" + f.initAge + "|" + f.swr + "|" + f.sie + "|" + f.flags + "|200|" + headers.length + "|" + f.lm + "|" + ngx.escape_uri(f.tags) + "|" + f.etag + "\n",
     headers,
     parts: [],
     n: 0,

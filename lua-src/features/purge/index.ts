@@ -43,7 +43,8 @@ export const purge: LuaFeature<"purge"> = {
         // a RAM hit: nothing stored, and the RAM copy holds no tag headers unless they are exposed
         if (ramHitLabel() !== undefined) return;
         const status = ngx.var.get("upstream_cache_status");
-        if (status === "MISS" || status === "EXPIRED" || status === "REVALIDATED") recordResponse();
+        // what the cache stores (the cache's header filter ran first: $cdn_nostore says)
+        if (status === "MISS" || status === "EXPIRED" || status === "BYPASS" || status === "REVALIDATED") recordResponse();
         if (!expose) {
           const h = ngx.header;
           if (h.get("Cache-Tag") !== undefined) h.set("Cache-Tag", undefined);
@@ -239,6 +240,11 @@ export function handlePurge(): void {
       truncated: keys.length > MAX_KEYS_LISTED,
       files: res.files,
       scheduled: res.scheduled,
+      // false: the index had lost entries (a restart, a full dict), so `count` is a lower bound; the
+      // markers retire every matching object anyway
+      indexComplete: res.indexComplete,
+      // true: no room for this purge's markers, so everything was purged instead
+      fellBack: res.fellBack,
       fanout,
     }),
   );

@@ -1,15 +1,20 @@
 /**
  * The purge index and the local application of a purge.
  *
+ * What a purge retires is decided by markers (lua-src/core/markers.ts: one per URL's cache key, per tag, per
+ * prefix, or for everything; persistent, checked by both cache tiers on every use). The index only finds the
+ * objects to count in the answer and to delete at once (disk files, RAM copies); it may have lost entries
+ * (a restart, a full dict), which never makes a purge miss: the answer says whether it was complete.
+ *
  * Layout of `lua_shared_dict cdn_purge` (every index entry expires `indexTtl` after the object was last
  * stored; lists are shared-dict lists, so concurrent workers append atomically):
  *   "u:" .. URL            list of the cache keys stored for that URL (at most URL_CAP)
  *   "U:" .. URL \n KEY     1: the pair is in the list (dedup, atomic `add`)
  *   "t:" .. TAG            list of the cache keys tagged TAG (at most maxKeysPerTag)
  *   "T:" .. TAG \n KEY     1: dedup of the pair
- *   "m:" .. KEY            purge marker: ngx.now() of the purge, flags 1 = hard, 2 = soft (read by the cache)
- *   "m:*"                  purge-all marker (same flags)
  *   "s:" .. SIGNATURE      an HMAC signature already used (replay guard, lives maxSkew * 2)
+ *   "complete"             1 while the index holds every stored object (set at start when the disk cache
+ *                          is empty; cleared for good when an entry is evicted or capped)
  *
  * URL = the request URL as the index knows it: `scheme://host` (lower case, no port: nginx's `$host`) + the
  * raw path + `?` + the query normalised the way the cache key normalises it (parameters decoded, filtered
@@ -18,6 +23,8 @@
  */
 import type { PurgeData } from "../../../src/contract/index";
 import { normaliseArgs } from "../../core/cache-key";
+import { listDir } from "../../core/fs";
+import { setMarker } from "../../core/markers";
 
 const P = ngx as unknown as PurgeNgx;
 const URL_CAP = 64;
@@ -36,6 +43,17 @@ export function initIndex(d: PurgeData): void {
   const path = d.cachePath;
   cacheDir = string.sub(path, 1, 1) === "/" ? path : P.config.prefix() + path;
   if (string.sub(cacheDir, -1) === "/") cacheDir = string.sub(cacheDir, 1, -2);
+  // a new index (a start, or a reload that changed its size) is complete only over an empty disk cache
+  if (dict !== undefined && dict.get("boot")[0] === undefined) {
+    dict.set("boot", true);
+    if (listDir(cacheDir, "^%x$").length === 0) dict.set("complete", true);
+    else dict.delete("complete");
+  }
+}
+
+/** The index has lost an entry (or never had it): counts in purge answers are lower bounds from now on. */
+function lost(): void {
+  dict!.delete("complete");
 }
 
 export function purgeDict(): PurgeDict | undefined {
@@ -95,18 +113,20 @@ export function normalisePrefix(prefix: string): string | undefined {
 
 function addPair(list: string, marker: string, key: string, cap: number, ttl: number): void {
   const d = dict!;
-  const [ok, err] = d.add(marker, 1, ttl);
+  const [ok, err, forcible] = d.add(marker, 1, ttl);
   if (!ok) {
     if (err === "exists") {
       // stored again: keep the entry alive as long as the object
       d.expire(marker, ttl);
       d.expire(list, ttl);
-    }
+    } else lost();
     return;
   }
+  if (forcible) lost();
   const [len] = d.llen(list);
-  if (len !== undefined && len >= cap) return;
-  d.rpush(list, key);
+  if (len !== undefined && len >= cap) return lost();
+  const [, perr] = d.rpush(list, key);
+  if (perr !== undefined) lost();
   d.expire(list, ttl);
 }
 
@@ -124,24 +144,37 @@ function recordTags(value: string | string[], key: string, ttl: number): void {
   }
 }
 
-/** Header filter: records a response the cache is storing (URL and tags -> its cache key). */
-export function recordResponse(): void {
+/**
+ * Records an object of cache key `key` (its index URL, and its tags, comma-separated) in the index: when the
+ * cache stores a response, or reads back one stored before a restart.
+ */
+export function indexObject(this: void, key: string, tags: string): void {
   if (dict === undefined) return;
   const vars = ngx.var;
-  const key = vars.get("cdn_cache_key");
-  if (key === undefined || key === "") return;
-  if (vars.get("cdn_cache_bypass") === "1") return;
   const ttl = data.indexTtl;
   // the index URL: the key up to the rules' additions ("#..."), with scheme://host when the key has none
   const [hash] = string.find(key, "#", 1, true);
   let url = hash === undefined ? key : string.sub(key, 1, hash - 1);
   if (!data.host) url = vars.get("scheme")! + "://" + vars.get("host")! + url;
   addPair("u:" + url, "U:" + url + SEP + key, key, URL_CAP, ttl);
+  if (tags !== "") recordTags(tags, key, ttl);
+}
+
+/** Header filter: records a response the cache is storing (URL and tags -> its cache key). */
+export function recordResponse(): void {
+  if (dict === undefined) return;
+  const vars = ngx.var;
+  const key = vars.get("cdn_cache_key");
+  if (key === undefined || key === "") return;
+  if (vars.get("cdn_nostore") === "1") return;
   const h = ngx.header;
-  const ct = h.get("Cache-Tag");
-  if (ct !== undefined) recordTags(ct, key, ttl);
-  const sk = h.get("Surrogate-Key");
-  if (sk !== undefined) recordTags(sk, key, ttl);
+  const lines: string[] = [];
+  for (const name of ["Cache-Tag", "Surrogate-Key"]) {
+    const v = h.get(name);
+    if (typeof v === "string") lines.push(v);
+    else if (v !== undefined) for (const l of v) lines.push(l);
+  }
+  indexObject(key, table.concat(lines, ","));
 }
 
 // ---------------------------------------------------------------------------------------------- purge
@@ -156,7 +189,7 @@ export interface PurgeRequest {
 }
 
 export interface PurgeResult {
-  /** Cache keys purged (hard) or marked stale (soft). */
+  /** Cache keys the index found (purged, or marked stale). */
   keys: string[];
   /** Cache files removed from the disk tier. */
   files: number;
@@ -164,6 +197,10 @@ export interface PurgeResult {
   invalid: string[];
   /** Purge-all: the disk tree is emptied by a background timer. */
   scheduled: boolean;
+  /** The index held every stored object: `keys` is all of them (else a lower bound; the markers retire the rest). */
+  indexComplete: boolean;
+  /** A marker could not be stored (the markers dict is full): everything was purged instead (same kind). */
+  fellBack: boolean;
 }
 
 /** Takes every key out of an index list; `keep` puts them back (soft purge: the objects stay stored). */
@@ -193,25 +230,31 @@ function cacheFile(key: string): string {
   return cacheDir + "/" + string.sub(md5, -1) + "/" + string.sub(md5, -3, -2) + "/" + md5;
 }
 
-/** Applies a purge on this node: index, disk files, RAM tier, markers. */
+/**
+ * Applies a purge on this node: the markers first (what makes the purge hold, whatever the index knows),
+ * then the index (for the answer's count, and to delete disk files and RAM copies of a hard purge at once).
+ */
 export function applyPurge(req: PurgeRequest): PurgeResult {
-  const res: PurgeResult = { keys: [], files: 0, invalid: [], scheduled: false };
+  const res: PurgeResult = { keys: [], files: 0, invalid: [], scheduled: false, indexComplete: true, fellBack: false };
   const d = dict;
   if (d === undefined) return res;
-  const now = ngx.now();
-  const flag = req.soft ? 2 : 1;
-  const ttl = data.indexTtl;
+  res.indexComplete = d.get("complete")[0] !== undefined;
+  const soft = req.soft;
   const seen = new LuaTable<string, boolean>();
   const keys = res.keys;
   const ram = P.shared.get("cdn_ram");
+  let failed = false;
+  const mark = (name: string) => {
+    if (!failed && !setMarker(name, soft)) failed = true;
+  };
 
   if (req.all) {
-    d.set("m:*", now, ttl, flag);
-    if (!req.soft) {
-      // the index points at nothing any more: drop it (markers of single keys are covered by "m:*")
+    if (!setMarker("m:*", soft)) ngx.log(ngx.ERR, "purge: cannot store the purge-all marker: the markers dict is full");
+    if (!soft) {
+      // the index points at nothing any more: drop it
       for (const k of d.get_keys(0)) {
         const c = string.sub(k, 1, 2);
-        if (c === "u:" || c === "U:" || c === "t:" || c === "T:" || (c === "m:" && k !== "m:*")) d.delete(k);
+        if (c === "u:" || c === "U:" || c === "t:" || c === "T:") d.delete(k);
       }
       if (ram !== undefined) ram.flush_all();
       res.scheduled = scheduleWipe();
@@ -219,24 +262,31 @@ export function applyPurge(req: PurgeRequest): PurgeResult {
     return res;
   }
 
+  // URL purges mark each key (every Vary variant of it): the URL's own key, and the keys the index has for it
   for (const u of req.urls) {
     const [url, base] = normaliseUrl(u);
     if (url === undefined) {
       res.invalid.push(u);
     } else {
+      const from = keys.length;
       if (base !== undefined && seen.get(base) !== true) {
         seen.set(base, true);
         keys.push(base);
       }
-      drain("u:" + url, "U:" + url + SEP, req.soft, seen, keys);
+      drain("u:" + url, "U:" + url + SEP, soft, seen, keys);
+      for (let i = from; i < keys.length; i++) mark("m:" + keys[i]);
     }
   }
+  // prefix and tag purges are held by their own marker
   if (req.prefixes.length > 0) {
     const wanted: string[] = [];
     for (const p of req.prefixes) {
       const n = normalisePrefix(p);
       if (n === undefined) res.invalid.push(p);
-      else wanted.push("u:" + n);
+      else {
+        mark("p:" + n);
+        wanted.push("u:" + n);
+      }
     }
     if (wanted.length > 0) {
       // the index, never the disk tree: cost is the number of index entries
@@ -244,7 +294,7 @@ export function applyPurge(req: PurgeRequest): PurgeResult {
         if (string.sub(k, 1, 2) === "u:") {
           for (const w of wanted) {
             if (string.sub(k, 1, w.length) === w) {
-              drain(k, "U:" + string.sub(k, 3) + SEP, req.soft, seen, keys);
+              drain(k, "U:" + string.sub(k, 3) + SEP, soft, seen, keys);
               break;
             }
           }
@@ -252,67 +302,28 @@ export function applyPurge(req: PurgeRequest): PurgeResult {
       }
     }
   }
-  for (const t of req.tags) drain("t:" + t, "T:" + t + SEP, req.soft, seen, keys);
+  for (const t of req.tags) {
+    mark("g:" + t);
+    drain("t:" + t, "T:" + t + SEP, soft, seen, keys);
+  }
 
   for (const k of keys) {
-    d.set("m:" + k, now, ttl, flag);
-    if (!req.soft) {
+    if (!soft) {
       if (ram !== undefined) ram.delete(k);
       const [ok] = os.remove(cacheFile(k));
       if (ok) res.files = res.files + 1;
     }
   }
+  if (failed) {
+    // a purge must never silently miss: with no room for its markers, everything goes (same kind)
+    res.fellBack = true;
+    ngx.log(ngx.ERR, "purge: the markers dict is full; this purge was applied to every object instead");
+    setMarker("m:*", soft);
+  }
   return res;
 }
 
 // ---------------------------------------------------------------------------------------------- purge all
-
-interface DirFfi {
-  cdef(this: void, decl: string): void;
-  C: {
-    opendir(this: void, name: string): unknown;
-    readdir(this: void, dir: unknown): { d_type: number; d_name: unknown } | undefined;
-    closedir(this: void, dir: unknown): number;
-  };
-  string(this: void, p: unknown): string;
-}
-
-let dirFfi: DirFfi | undefined;
-
-function loadDirFfi(): DirFfi | undefined {
-  if (dirFfi !== undefined) return dirFfi;
-  const [, ffiModule] = pcall(require, "ffi");
-  const ffi = ffiModule as DirFfi;
-  // glibc x86_64/aarch64 layout of struct dirent (64-bit inode and offset)
-  pcall(() =>
-    ffi.cdef(`
-struct cdn_purge_dirent { uint64_t d_ino; int64_t d_off; unsigned short d_reclen; unsigned char d_type; char d_name[256]; };
-void *opendir(const char *name);
-struct cdn_purge_dirent *readdir(void *dirp);
-int closedir(void *dirp);
-`),
-  );
-  const [ok] = pcall(() => ffi.C.opendir !== undefined && ffi.C.readdir !== undefined);
-  if (!ok) return undefined;
-  dirFfi = ffi;
-  return ffi;
-}
-
-/** Names in a directory matching a Lua pattern (".", ".." and temp files never match a hex pattern). */
-function listDir(ffi: DirFfi, path: string, pattern: string): string[] {
-  const out: string[] = [];
-  const dir = ffi.C.opendir(path);
-  if (dir === undefined) return out;
-  for (;;) {
-    const e = ffi.C.readdir(dir);
-    if (e === undefined) break;
-    const name = ffi.string(e.d_name);
-    const [s] = string.find(name, pattern);
-    if (s !== undefined) out.push(name);
-  }
-  ffi.C.closedir(dir);
-  return out;
-}
 
 let wiping = false;
 let again = false;
@@ -320,18 +331,12 @@ let again = false;
 /** Deletes every cache file under the cache directory (levels 1:2), yielding between directories. */
 function wipe(premature: boolean): void {
   if (premature) return;
-  const ffi = loadDirFfi();
-  if (ffi === undefined) {
-    ngx.log(ngx.ERR, "purge: no opendir/readdir through the FFI; purge-all cannot delete the cache files");
-    wiping = false;
-    return;
-  }
   let removed = 0;
   let work = 0;
-  for (const l1 of listDir(ffi, cacheDir, "^%x$")) {
-    for (const l2 of listDir(ffi, cacheDir + "/" + l1, "^%x%x$")) {
+  for (const l1 of listDir(cacheDir, "^%x$")) {
+    for (const l2 of listDir(cacheDir + "/" + l1, "^%x%x$")) {
       const dir = cacheDir + "/" + l1 + "/" + l2;
-      for (const f of listDir(ffi, dir, "^%x+$")) {
+      for (const f of listDir(dir, "^%x+$")) {
         if (f.length === 32) {
           const [ok] = os.remove(dir + "/" + f);
           if (ok) removed = removed + 1;
