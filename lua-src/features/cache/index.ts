@@ -10,7 +10,7 @@ import { lookupMeta, metaString, parseMeta, sget, type Meta } from "./meta";
 import { variantSig, varyNames } from "./vary";
 import { forgetKeyMarker, invalidate, MARK_HARD, MARK_SOFT, objectMarkers } from "./markers";
 import { initRefresh, refreshNow, refreshToken, REFRESH_HEADER, startBackgroundRefresh, STORED_HEADER } from "./refresh";
-import { captureBody, ramHitLabel, ramLookup, refreshRamCopy, serveRam, startCapture } from "./ram";
+import { captureBody, commitCapture, ramHitLabel, ramLookup, refreshRamCopy, serveRam, startCapture, takeCapture } from "./ram";
 import { cacheFilePath, readStored } from "./disk-file";
 
 /**
@@ -79,11 +79,19 @@ function prefixed(path: string): string {
   return string.sub(path, 1, 1) === "/" ? path : ngx.config.prefix() + path;
 }
 
-/**
- * Metadata to write once the response completed: [mkey, record, varyKey?, varyNames?, baseSig?, key to
- * forget a marker of, storedAt].
- */
-type PendingMeta = [string, string, string?, string?, string?, string?, number?];
+/** Metadata to write once the response completed (log phase). */
+interface PendingMeta {
+  mkey: string;
+  record: string;
+  /** With Vary: the key of the Vary index, the Vary names, and the signature of the variant stored under K itself. */
+  varyKey?: string;
+  varyNames?: string;
+  baseSig?: string;
+  /** A new object: nginx must have stored exactly this response (its disk key, Date and ETag) for the record to be written. */
+  verify?: { disk: string; id: string; etag: string; start: number };
+  /** Every variant of this key was replaced: its per-key marker can go. */
+  forgetKey?: string;
+}
 
 // Requests of this worker with metadata to write / a refetch lock to release in the log phase. The log
 // phase only touches ngx.ctx while these are non-zero; a request that ends early leaves a count behind,
@@ -179,6 +187,18 @@ export const cache: LuaFeature<"cache"> = {
       metaDict.set(mkey, metaString(rec));
       if (keepTags) indexObject(key, rec.tags);
       return rec;
+    };
+
+    /**
+     * Whether nginx stored the response of this request under `disk`: its file was written after the request
+     * started and carries the response's Date and ETag.
+     */
+    const storedThis = (disk: string, id: string, etag: string, start: number): boolean => {
+      const stored = readStored(diskDir, disk);
+      if (stored === undefined || stored.storedAt < math.floor(start)) return false;
+      const h = stored.headers as unknown as LuaTable<string, NgxHeaderValue>;
+      if (id !== "" && single(h.get("date")) !== id) return false;
+      return etag === "" || validator(h.get("etag")) === etag;
     };
 
     /** The markers' decision for the object of `key`: MARK_NONE / HARD / SOFT, and when a soft one applies. */
@@ -354,7 +374,7 @@ export const cache: LuaFeature<"cache"> = {
           // answer the edge does not store is relayed to this client (one origin request, never two),
           // unless it is an error that stale-if-error lets us answer with the stale object instead.
           vars.set("cdn_cache_status", "EXPIRED");
-          const [status] = refreshNow(refreshMs, sieOk ? "answers" : "all", lockKey);
+          const [status, stored] = refreshNow(refreshMs, sieOk ? "answers" : "all", lockKey);
           meta.delete(lockKey);
           // the refresh wrote new metadata: the disk holds the revalidated (or new) object, serve it once
           // even when its lifetime is 0 (no-cache)
@@ -363,7 +383,8 @@ export const cache: LuaFeature<"cache"> = {
             vars.set("cdn_cache_status", status === 304 ? "REVALIDATED" : "EXPIRED");
             return;
           }
-          if (sieOk && (status === 0 || status >= 500)) {
+          // a failed refresh (no answer, a 5xx, or one the edge meant to store but did not get whole)
+          if (sieOk && (status === 0 || status >= 500 || stored)) {
             vars.set("cdn_cache_status", "STALE");
             return;
           }
@@ -473,7 +494,7 @@ export const cache: LuaFeature<"cache"> = {
         const [n] = meta.incr("H:" + key, 1, 0, 60);
         if (n !== undefined && n >= minHits) {
           const names = varyNames(h.get("vary"));
-          if (names !== "*") startCapture(key, names, m, ramMax, dropTags);
+          if (names !== "*") startCapture(key, names, m, ramMax, dropTags, true);
         }
       }
     };
@@ -507,7 +528,7 @@ export const cache: LuaFeature<"cache"> = {
       const lmNew = validator(h.get("last-modified"));
       // the body (and the headers nginx stored with it) stay: the record still describes that response
       const rec: Meta = { storedAt: start, lifetime: lt, initAge: ia, swr, sie, flags, lm: lmNew !== "" ? lmNew : old.lm, id: old.id, tags: old.tags, hdrs, etag: etagNew !== "" ? etagNew : old.etag };
-      setPendingMeta([mkey, metaString(rec)]);
+      setPendingMeta({ mkey, record: metaString(rec) });
       if (ramDict !== undefined) {
         // a 304 that changed stored headers drops the RAM copy (the next disk hit copies the updated one);
         // otherwise the RAM copy's freshness is refreshed in place (same body, same headers)
@@ -524,7 +545,7 @@ export const cache: LuaFeature<"cache"> = {
         vars.set("cdn_nostore", "1");
         // a refresh the origin answered with something unstorable retires the stale object (clients go to
         // the origin); a failed one (5xx, nginx's own 502/504) keeps it for stale-if-error
-        if (refresh && status < 500) setPendingMeta([key, "X|" + now]);
+        if (refresh && status < 500) setPendingMeta({ mkey: key, record: "X|" + now });
         return false;
       };
       // nginx's own 502/504 (origin unreachable, timeout) are never stored, and neither are the origin's
@@ -553,7 +574,15 @@ export const cache: LuaFeature<"cache"> = {
       const mkey = names === "" ? key : key + "\u0000" + variantSig(names);
       // with Vary: the index names the Vary headers, and the signature of the variant stored under K itself
       const sig = names === "" ? "" : variantSig(names);
-      setPendingMeta([mkey, metaString(rec), names === "" ? undefined : key, names, vars.get("cdn_disk_key") === key ? sig : undefined, names === "" ? key : undefined, start]);
+      setPendingMeta({
+        mkey,
+        record: metaString(rec),
+        varyKey: names === "" ? undefined : key,
+        varyNames: names,
+        baseSig: vars.get("cdn_disk_key") === key ? sig : undefined,
+        verify: { disk: vars.get("cdn_disk_key") ?? key, id: rec.id, etag, start },
+        forgetKey: names === "" ? key : undefined,
+      });
       if (ramDict !== undefined) {
         // a new body: the RAM copy is outdated; hot objects are captured again
         const hot = ramDict.get(mkey)[0] !== undefined;
@@ -561,7 +590,7 @@ export const cache: LuaFeature<"cache"> = {
         let n = 0;
         if (!refresh) n = metaDict.incr("H:" + key, 1, 0, 60)[0] ?? 0;
         if (status === 200 && method === "GET" && vars.get("http_range") === undefined && (hot || n >= minHits)) {
-          startCapture(key, names, rec, ramMax, dropTags);
+          startCapture(key, names, rec, ramMax, dropTags, false);
         }
       }
       return true;
@@ -595,10 +624,12 @@ export const cache: LuaFeature<"cache"> = {
     };
 
     const body = () => {
-      if (ramDict !== undefined) captureBody(ramDict, ramMax);
+      captureBody(ramMax);
     };
 
     const log = () => {
+      const cap = ramOn ? takeCapture() : undefined;
+      if (cap !== undefined && cap.fromDisk) commitCapture(ramDict!, cap);
       if (pendingLocks <= 0 && pendingMeta <= 0) return;
       const vars = ngx.var;
       const meta = metaDict;
@@ -615,20 +646,25 @@ export const cache: LuaFeature<"cache"> = {
       if (m === undefined) return;
       ctx.set("cdn_pending_meta", undefined);
       pendingMeta--;
-      // only once the response completed, i.e. nginx has the whole object on disk: a fetch that was reset,
-      // cut short or stalled past the read timeout changes nothing (the stored object stays what it was)
+      // only once the response completed; for a new object, only when nginx has exactly this response on
+      // disk: a fetch that was reset, cut short or stalled past the read timeout leaves the stored object
+      // (and its record) as they were. (nginx reports such a fetch as completed, so its file is the proof.)
       if (vars.get("request_completion") !== "OK") return;
-      if (m[2] !== undefined) {
-        let baseSig = m[4];
+      const v = m.verify;
+      if (v !== undefined && !storedThis(v.disk, v.id, v.etag, v.start)) return;
+      if (m.varyKey !== undefined) {
+        let baseSig = m.baseSig;
         if (baseSig === undefined) {
-          const cur = sget(meta, m[2]);
+          const cur = sget(meta, m.varyKey);
           if (cur !== undefined && string.byte(cur, 1) === 86) [, baseSig] = string.match(cur, "^V|([^|]*)|(.*)$");
         }
-        meta.set(m[2], "V|" + m[3]! + "|" + (baseSig ?? ""));
+        meta.set(m.varyKey, "V|" + m.varyNames! + "|" + (baseSig ?? ""));
       }
-      meta.set(m[0], m[1]);
+      meta.set(m.mkey, m.record);
+      // the RAM copy of a new object only once nginx has it on disk, whole
+      if (cap !== undefined && !cap.fromDisk) commitCapture(ramDict!, cap);
       // every variant of the key was replaced: its per-key marker has nothing left to retire
-      if (m[5] !== undefined) forgetKeyMarker(m[5], m[6]!);
+      if (m.forgetKey !== undefined) forgetKeyMarker(m.forgetKey, v!.start);
     };
 
     return { access: { cache: access }, header: { cache: header }, body: { cache: body }, log: { cache: log } };

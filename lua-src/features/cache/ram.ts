@@ -172,7 +172,7 @@ export function serveRam(this: void, obj: RamObject, age: number, label: string,
 // ---- admission: the body of a response is captured (body filter) and stored when complete ---------------
 
 /** A capture in progress, in ngx.ctx.cdn_capture. */
-interface Capture {
+export interface Capture {
   key: string;
   index: string | undefined;
   indexKey: string;
@@ -181,6 +181,10 @@ interface Capture {
   parts: string[];
   n: number;
   ttl: number;
+  /** The whole body went through the body filter. */
+  done: boolean;
+  /** A copy of a disk hit (complete by construction); else a fresh fetch, stored in RAM only if nginx stored it on disk. */
+  fromDisk: boolean;
 }
 
 // response headers never copied into a RAM object (hop-by-hop, or recomputed when served)
@@ -209,7 +213,7 @@ export interface RamFreshness {
  * filter). `varyList` names the Vary headers ("" without Vary); `dropTags` leaves Cache-Tag / Surrogate-Key
  * out (the purge feature removes them from client responses).
  */
-export function startCapture(this: void, key: string, varyList: string, f: RamFreshness, maxSize: number, dropTags: boolean): void {
+export function startCapture(this: void, key: string, varyList: string, f: RamFreshness, maxSize: number, dropTags: boolean, fromDisk: boolean): void {
   const len = tonumber(ngx.header.get("Content-Length") as string | undefined);
   if (len !== undefined && len > maxSize) return;
   const lines: string[] = [];
@@ -233,16 +237,21 @@ export function startCapture(this: void, key: string, varyList: string, f: RamFr
     parts: [],
     n: 0,
     ttl,
+    done: false,
+    fromDisk,
   };
   ngx.ctx.set("cdn_capture", cap);
   captures++;
 }
 
-/** Body filter: appends the chunk to the capture; stores the object at the end (when within `maxSize`). */
-export function captureBody(this: void, ram: NgxSharedDict, maxSize: number): void {
+/**
+ * Body filter: appends the chunk to the capture (dropped past `maxSize`). At the end of the body the capture
+ * waits for the log phase (`takeCapture`): only there is it known whether nginx stored the response whole.
+ */
+export function captureBody(this: void, maxSize: number): void {
   if (captures <= 0) return;
   const cap = ngx.ctx.get("cdn_capture") as Capture | undefined;
-  if (cap === undefined) return;
+  if (cap === undefined || cap.done) return;
   const chunk = ngx.arg.get(1) as string;
   if (chunk !== "") {
     cap.n = cap.n + chunk.length;
@@ -253,12 +262,23 @@ export function captureBody(this: void, ram: NgxSharedDict, maxSize: number): vo
     }
     cap.parts.push(chunk);
   }
-  if (ngx.arg.get(2) === true) {
-    ngx.ctx.set("cdn_capture", undefined);
-    captures--;
-    if (cap.index !== undefined) ram.set(cap.indexKey, cap.index);
-    ram.set(cap.key, cap.head + cap.headers + table.concat(cap.parts), cap.ttl);
-  }
+  if (ngx.arg.get(2) === true) cap.done = true;
+}
+
+/** Log phase: the capture of this request, if any (whole or not), and forgets it. */
+export function takeCapture(this: void): Capture | undefined {
+  if (captures <= 0) return undefined;
+  const cap = ngx.ctx.get("cdn_capture") as Capture | undefined;
+  if (cap === undefined) return undefined;
+  ngx.ctx.set("cdn_capture", undefined);
+  captures--;
+  return cap.done ? cap : undefined;
+}
+
+/** Stores a whole capture in the RAM tier. */
+export function commitCapture(this: void, ram: NgxSharedDict, cap: Capture): void {
+  if (cap.index !== undefined) ram.set(cap.indexKey, cap.index);
+  ram.set(cap.key, cap.head + cap.headers + table.concat(cap.parts), cap.ttl);
 }
 
 /** A RAM copy's freshness refreshed in place after a 304 that changed no stored header. */
