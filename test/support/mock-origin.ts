@@ -4,6 +4,7 @@
  *   const origin = await startMockOrigin();
  *   origin.route("/a", { status: 200, headers: { "cache-control": "max-age=60" }, body: "A" });
  *   origin.route("/flaky", (_req, n) => (n === 1 ? { destroy: true } : { body: "ok" }));
+ *   origin.route("/rst", { reset: true });   // TCP RST after reading the request
  *   ... origin.hits("/a") ...
  *   await origin.close();
  */
@@ -32,6 +33,8 @@ export interface MockResponse {
   delayMs?: number;
   /** Drop the connection without answering. */
   destroy?: boolean;
+  /** Reset the connection (TCP RST) without answering, after reading the request. */
+  reset?: boolean;
 }
 
 /** `n` is the 1-based number of this request among those for the same path (query ignored). */
@@ -111,6 +114,10 @@ export async function startMockOrigin(opts: { port?: number } = {}): Promise<Moc
 
     if (resp.delayMs && resp.delayMs > 0) await delay(resp.delayMs);
     if (closed || res.destroyed) return;
+    if (resp.reset) {
+      req.socket.resetAndDestroy();
+      return;
+    }
     if (resp.destroy) {
       req.socket.destroy();
       return;
