@@ -26,6 +26,12 @@ const origin = fc.record(
     connectTimeout: timer,
     readTimeout: timer,
     retries: fc.integer({ min: 0, max: 10 }),
+    retryOn: fc.subarray(["error", "timeout", "invalidHeader", 500, 502, 503, 504, 429, 403, 404] as const),
+    retryTimeout: fc.oneof(timer, fc.constant("0s")),
+    maxFails: fc.integer({ min: 0, max: 100 }),
+    failTimeout: duration,
+    keepaliveTimeout: timer,
+    keepaliveRequests: fc.integer({ min: 1, max: 1000000 }),
   },
   { requiredKeys: ["servers"] },
 );

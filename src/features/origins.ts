@@ -1,8 +1,9 @@
 import type { Feature } from "./shared/feature.js";
 import { clientAddrVar } from "./client-address.js";
-import type { Origin, Policy } from "../policy/types.js";
-import { error, pointer, type Diagnostic } from "../validate/diagnostic.js";
+import type { Origin, Policy, RetryCondition } from "../policy/types.js";
+import { error, pointer, warning, type Diagnostic } from "../validate/diagnostic.js";
 import { checkDuration } from "../validate/checks.js";
+import { durationMs } from "../util/units.js";
 import { routedPools } from "./rules/routing.js";
 
 const ORIGIN_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
@@ -16,6 +17,89 @@ export function defaultOriginName(policy: Policy): string | undefined {
 
 export function upstreamName(origin: string): string {
   return `origin_${origin}`;
+}
+
+/**
+ * Defaults of a pool. Why these (see docs/origins.md): nginx counts every `proxy_next_upstream` condition
+ * as a failed attempt against `max_fails`, so retrying a status a live origin answers (503 under load)
+ * would take healthy servers out and turn a one-second burst into `failTimeout` of 502s. Only connection
+ * errors and timeouts, which mean the server is not there, are retried and counted; three of them within
+ * ten seconds leave a server out. Idle connections are closed after 4 s, before the usual origin idle
+ * timeouts (5 s for Node.js, Apache, uvicorn), so the edge rarely reuses one the origin is closing.
+ */
+export const ORIGIN_DEFAULTS = {
+  keepalive: 32,
+  keepaliveTimeout: "4s",
+  keepaliveRequests: 1000,
+  maxFails: 3,
+  failTimeout: "10s",
+  connectTimeout: "5s",
+  readTimeout: "60s",
+  sendTimeout: "60s",
+  retries: 1,
+  retryOn: ["error", "timeout"] as readonly RetryCondition[],
+  retryTimeout: "10s",
+} as const;
+
+/** The `proxy_next_upstream` keywords of `retryOn`, in nginx's order ("off" for an empty list). */
+export function nextUpstreamConditions(retryOn: readonly RetryCondition[]): string[] {
+  const order = ["error", "timeout", "invalidHeader", 500, 502, 503, 504, 403, 404, 429] as const;
+  const out = order.filter((c) => retryOn.includes(c)).map((c) => (c === "invalidHeader" ? "invalid_header" : typeof c === "number" ? `http_${c}` : c));
+  return out.length === 0 ? ["off"] : out;
+}
+
+/**
+ * The per-location proxy settings of a pool, with defaults applied: the settings a pool reached through
+ * rules cannot have (nginx fixes them per location), compared by the rules engine's
+ * `ruleRoutedPoolSettings` warning.
+ */
+export function proxySettings(o: Origin) {
+  return {
+    connectTimeout: o.connectTimeout ?? ORIGIN_DEFAULTS.connectTimeout,
+    readTimeout: o.readTimeout ?? ORIGIN_DEFAULTS.readTimeout,
+    sendTimeout: o.sendTimeout ?? ORIGIN_DEFAULTS.sendTimeout,
+    retries: o.retries ?? ORIGIN_DEFAULTS.retries,
+    retryOn: nextUpstreamConditions(o.retryOn ?? ORIGIN_DEFAULTS.retryOn).join(" "),
+    retryTimeout: o.retryTimeout ?? ORIGIN_DEFAULTS.retryTimeout,
+  };
+}
+
+function checkRetries(name: string, origin: Origin): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const at = (...s: (string | number)[]) => pointer("origins", name, ...s);
+  const retryOn = origin.retryOn;
+  if (retryOn !== undefined && retryOn.length > 0 && !retryOn.includes("error")) {
+    out.push(warning("retryOnWithoutError", at("retryOn"), `retryOn of origin "${name}" does not list "error": a refused or dropped connection is not retried on another server`, 'add "error" (and "timeout") to the list; it replaces the default ["error", "timeout"]'));
+  }
+  const serverCount = origin.servers.length;
+  const counts = origin.servers.some((s) => (s.maxFails ?? origin.maxFails ?? ORIGIN_DEFAULTS.maxFails) > 0);
+  if (retryOn !== undefined && serverCount > 1 && counts) {
+    retryOn.forEach((c, i) => {
+      if (c === 503 || c === 429) {
+        out.push(warning("retryOnBackoffStatus", at("retryOn", i), `retrying ${c} in origin "${name}" counts each ${c} as a failed attempt: a short burst of ${c} from a live origin takes every server out for failTimeout`, `remove ${c} from retryOn, or set maxFails: 0 on the pool`));
+      }
+    });
+  }
+  if (retryOn !== undefined && retryOn.length > 0 && origin.retries === 0) {
+    out.push(warning("retrySettingsContradict", at("retryOn"), `origin "${name}" has retries: 0, so retryOn never passes a request to another server`, "remove retryOn, or allow retries"));
+  } else if (retryOn !== undefined && retryOn.length === 0 && origin.retries !== undefined && origin.retries > 0) {
+    out.push(warning("retrySettingsContradict", at("retryOn"), `origin "${name}" has retryOn: [], so its retries: ${origin.retries} never apply`, "remove retries, or list what to retry on"));
+  }
+  const settings = proxySettings(origin);
+  const budget = durationMs(settings.retryTimeout);
+  const connect = durationMs(settings.connectTimeout);
+  const retriesTimeouts = settings.retries > 0 && nextUpstreamConditions(origin.retryOn ?? ORIGIN_DEFAULTS.retryOn).includes("timeout");
+  if (retriesTimeouts && budget !== undefined && connect !== undefined && budget > 0 && budget <= connect && serverCount > 1) {
+    out.push(
+      warning(
+        "retryTimeoutBelowConnectTimeout",
+        at("retryTimeout"),
+        `retryTimeout ${settings.retryTimeout} of origin "${name}" is not longer than its connectTimeout ${settings.connectTimeout}: a server that does not answer the connect is never followed by another`,
+        `make retryTimeout longer than ${settings.connectTimeout}, or "0s" for no limit`,
+      ),
+    );
+  }
+  return out;
 }
 
 function checkOrigin(name: string, origin: Origin): Diagnostic[] {
@@ -41,6 +125,10 @@ function checkOrigin(name: string, origin: Origin): Diagnostic[] {
   out.push(...checkDuration(origin.connectTimeout, at("connectTimeout"), { timer: true }));
   out.push(...checkDuration(origin.readTimeout, at("readTimeout"), { timer: true }));
   out.push(...checkDuration(origin.sendTimeout, at("sendTimeout"), { timer: true }));
+  out.push(...checkDuration(origin.failTimeout, at("failTimeout")));
+  out.push(...checkDuration(origin.keepaliveTimeout, at("keepaliveTimeout"), { timer: true }));
+  out.push(...checkDuration(origin.retryTimeout, at("retryTimeout"), { timer: true, allowZero: true }));
+  out.push(...checkRetries(name, origin));
   return out;
 }
 
@@ -67,13 +155,15 @@ export const origins: Feature = {
         partial: "origins-upstream",
         data: {
           name: upstreamName(name),
-          keepalive: o.keepalive ?? 32,
+          keepalive: o.keepalive ?? ORIGIN_DEFAULTS.keepalive,
+          keepaliveTimeout: o.keepaliveTimeout ?? ORIGIN_DEFAULTS.keepaliveTimeout,
+          keepaliveRequests: o.keepaliveRequests ?? ORIGIN_DEFAULTS.keepaliveRequests,
           servers: o.servers.map((s) => ({
             address: s.address,
             weight: s.backup ? null : s.weight ?? 1,
             backup: s.backup ?? false,
-            maxFails: s.maxFails ?? 1,
-            failTimeout: s.failTimeout ?? "10s",
+            maxFails: s.maxFails ?? o.maxFails ?? ORIGIN_DEFAULTS.maxFails,
+            failTimeout: s.failTimeout ?? o.failTimeout ?? ORIGIN_DEFAULTS.failTimeout,
           })),
         },
       });
@@ -81,16 +171,19 @@ export const origins: Feature = {
     const name = defaultOriginName(policy)!;
     const o = policy.origins[name]!;
     const routed = routedPools(policy);
+    const settings = proxySettings(o);
     ir.slots.proxy.push({
       partial: "origins",
       data: {
         scheme: o.scheme ?? "http",
         upstream: upstreamName(name),
         hostHeader: o.hostHeader ?? null,
-        connectTimeout: o.connectTimeout ?? "5s",
-        readTimeout: o.readTimeout ?? "60s",
-        sendTimeout: o.sendTimeout ?? "60s",
-        tries: (o.retries ?? 1) + 1,
+        connectTimeout: settings.connectTimeout,
+        readTimeout: settings.readTimeout,
+        sendTimeout: settings.sendTimeout,
+        nextUpstream: nextUpstreamConditions(o.retryOn ?? ORIGIN_DEFAULTS.retryOn),
+        tries: settings.retries + 1,
+        retryTimeout: settings.retryTimeout,
         tls: (o.scheme ?? "http") === "https" || routed.some((p) => policy.origins[p]?.scheme === "https"),
         // rules route per request: proxy_pass $cdn_origin_url, Host from the routed pool (see features/rules.ts)
         routed: routed.length > 0,

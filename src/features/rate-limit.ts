@@ -165,8 +165,6 @@ export const rateLimit: Feature = {
     if (data.limits.some((l) => !l.cluster)) ir.sharedDicts.push({ name: RATE_LIMIT_DICT, size: RATE_LIMIT_DICT_SIZE });
     else ir.sharedDicts.push({ name: RATE_LIMIT_DICT, size: "1m" }); // the Redis-down warning throttle only
     ir.luaVars.push({ name: RATE_LIMIT_VAR, value: "" });
-    // A stopped Redis would otherwise log "connect() failed" at [error] for every request; the limiter logs
-    // one throttled warning of its own instead.
-    if (data.limits.some((l) => l.cluster)) ir.slots.http.push({ partial: "rate-limit", data: {} });
+    // socket errors of a stopped Redis are silenced by the redis feature; the limiter logs a throttled warning
   },
 };

@@ -7,8 +7,9 @@ import { useEnv } from "../ir/env.js";
 import type { RedisData } from "../contract/index.js";
 
 /**
- * The fleet's Redis server: no nginx config of its own, only connection settings for the Lua features that
- * use it (cluster rate limits, purge fan-out) through `lua-src/core/redis.ts`.
+ * The fleet's Redis server: connection settings for the Lua features that use it (cluster rate limits,
+ * purge fan-out) through `lua-src/core/redis.ts`, and `lua_socket_log_errors off` so a stopped Redis does
+ * not log a socket error per request (those features log their own throttled warnings).
  */
 export const redis: Feature = {
   name: "redis",
@@ -34,5 +35,6 @@ export const redis: Feature = {
     };
     if (r.password) data.passwordEnv = useEnv(ir, r.password);
     ir.luaData.redis = data;
+    ir.slots.http.push({ partial: "redis", data: {} });
   },
 };

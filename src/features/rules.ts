@@ -6,7 +6,7 @@ import { durationSeconds } from "../util/units.js";
 import { compileRanges } from "../util/ip-ranges.js";
 import { headerVar } from "../util/nginx-var.js";
 import type { CdnVar, RuleCond, RuleData, RulePoolTarget, RulesIndexData } from "../contract/index.js";
-import { defaultOriginName, upstreamName } from "./origins.js";
+import { defaultOriginName, proxySettings, upstreamName } from "./origins.js";
 import { and, conjuncts, countryVar, decodePath, type CondNode, type PathAlt } from "./rules/conditions.js";
 import { covers, prepare, staticEval, type Prepared } from "./rules/analysis.js";
 import { poolsOfActions, routedPools } from "./rules/routing.js";
@@ -296,11 +296,11 @@ function analyse(policy: Policy, rules: Rule[], out: Diagnostic[]): void {
   const def = defaultOriginName(policy);
   const d = def === undefined ? undefined : policy.origins[def];
   if (d) {
-    const defaults = { connectTimeout: "5s", readTimeout: "60s", sendTimeout: "60s", retries: 1 } as const;
-    const same = (k: keyof typeof defaults) => (name: string) => (policy.origins[name]?.[k] ?? defaults[k]) === (d[k] ?? defaults[k]);
+    const mine = proxySettings(d);
     for (const name of routedPools(policy)) {
       if (name === def || !(name in policy.origins)) continue;
-      const differ = (["connectTimeout", "readTimeout", "sendTimeout", "retries"] as const).filter((k) => !same(k)(name));
+      const theirs = proxySettings(policy.origins[name]!);
+      const differ = (Object.keys(mine) as (keyof typeof mine)[]).filter((k) => theirs[k] !== mine[k]);
       if (differ.length) {
         out.push(
           warning(

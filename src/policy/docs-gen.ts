@@ -36,7 +36,10 @@ function typeOf(n: Node, defs: Record<string, Node>): string {
   if (n.enum) return n.enum.map((v) => `\`${JSON.stringify(v)}\``).join(" \\| ");
   if (n.const !== undefined) return `\`${JSON.stringify(n.const)}\``;
   if (n.anyOf) return n.anyOf.map((a) => typeOf(a, defs)).join(" \\| ");
-  if (n.type === "array" && n.items) return `${typeOf(n.items, defs)}[]`;
+  if (n.type === "array" && n.items) {
+    const item = typeOf(n.items, defs);
+    return item.includes(" \\| ") ? `(${item})[]` : `${item}[]`;
+  }
   if (n.type === "object" && n.additionalProperties && typeof n.additionalProperties === "object") {
     return `map of ${typeOf(n.additionalProperties, defs)}`;
   }

@@ -98,19 +98,30 @@ export interface OriginServer {
    */
   backup?: boolean;
   /**
-   * Failed attempts within `failTimeout` after which the server is considered down for `failTimeout`.
-   * @default 1
+   * Failed attempts within `failTimeout` after which this server is left out for `failTimeout`
+   * (0: never left out). Overrides the pool's `maxFails`.
+   * @default 3
    * @minimum 0
    * @maximum 100
    * @asType integer
    */
   maxFails?: number;
   /**
-   * Window for `maxFails` and how long a failed server is left out.
+   * Window for `maxFails`, and how long this server is left out once it failed that often. Overrides the
+   * pool's `failTimeout`.
    * @default "10s"
    */
   failTimeout?: Duration;
 }
+
+/**
+ * What passes a request to the next server of its pool: `"error"` (the connection could not be opened, or
+ * failed while sending the request or reading the response header: refused, reset, closed early),
+ * `"timeout"` (`connectTimeout`, `sendTimeout` or `readTimeout` ran out before the response header),
+ * `"invalidHeader"` (the response header was empty, malformed or too big), or one of the statuses 500,
+ * 502, 503, 504, 429, 403, 404 answered by the server.
+ */
+export type RetryCondition = "error" | "timeout" | "invalidHeader" | 500 | 502 | 503 | 504 | 429 | 403 | 404;
 
 /** A named pool of origin servers (an nginx upstream). */
 export interface Origin {
@@ -139,6 +150,22 @@ export interface Origin {
    */
   keepalive?: number;
   /**
+   * How long an idle keepalive connection to the pool is kept. Keep it below the origin's own idle timeout
+   * (Node.js, Apache, uvicorn: 5 s; gunicorn: 2 s), so the edge closes an idle connection before the origin
+   * does and never reuses one the origin is closing at that moment.
+   * @default "4s"
+   * @example "50s"
+   */
+  keepaliveTimeout?: Duration;
+  /**
+   * Requests sent over one keepalive connection before the edge closes it.
+   * @default 1000
+   * @minimum 1
+   * @maximum 1000000
+   * @asType integer
+   */
+  keepaliveRequests?: number;
+  /**
    * Time allowed to open a connection to one server.
    * @default "5s"
    */
@@ -154,14 +181,51 @@ export interface Origin {
    */
   sendTimeout?: Duration;
   /**
-   * How many times a request is retried on the next server after an error, a timeout or a 502/503/504
-   * (only for idempotent methods).
+   * How many times a request is passed to the next server (on one of `retryOn`) after the first
+   * attempt. Each server is tried at most once per request, so a pool of N servers allows at most N - 1
+   * retries; POST, PATCH and LOCK requests are never passed on once they were sent. (An attempt that fails
+   * on a reused keepalive connection is not counted by nginx: see "How many attempts one request can make"
+   * in docs/origins.md.)
    * @default 1
    * @minimum 0
    * @maximum 10
    * @asType integer
    */
   retries?: number;
+  /**
+   * What passes a request to the next server (an empty list: never). nginx counts every status listed
+   * here, like every error and timeout, as a failed attempt against `maxFails`: a live origin answering
+   * 503 for one second would take its servers out for `failTimeout`. So by default a status answered
+   * by a server goes to the client, and only connection errors and timeouts are retried.
+   * @default ["error", "timeout"]
+   * @example ["error", "timeout", 502, 504]
+   * @uniqueItems true
+   */
+  retryOn?: RetryCondition[];
+  /**
+   * No further server is tried once this much time has passed since the first attempt started (`"0s"`: no
+   * limit). Bounds how long one request can spend going from server to server.
+   * @default "10s"
+   * @example "3s"
+   */
+  retryTimeout?: Duration;
+  /**
+   * Failed attempts (connection errors, timeouts, invalid headers and the statuses of `retryOn`) within
+   * `failTimeout` after which a server is left out for `failTimeout` (0: servers are never left out).
+   * Applies to every server of the pool that does not set its own. A pool of a single server never leaves
+   * it out.
+   * @default 3
+   * @minimum 0
+   * @maximum 100
+   * @asType integer
+   */
+  maxFails?: number;
+  /**
+   * Window for `maxFails`, and how long a server is left out once it failed that often, for every server
+   * of the pool that does not set its own.
+   * @default "10s"
+   */
+  failTimeout?: Duration;
 }
 
 /** The on-disk cache tier (an nginx proxy_cache zone). */

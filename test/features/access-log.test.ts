@@ -1,10 +1,11 @@
 import { readFile } from "node:fs/promises";
+import { createConnection } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { accessLog, bootEdge, type AccessLogEntry } from "../support/edge.js";
 import { startMockOrigin } from "../support/mock-origin.js";
 import { http, luaErrors } from "../support/http.js";
-import { waitFor } from "../support/wait.js";
+import { sleep, waitFor } from "../support/wait.js";
 
 describe("access log", () => {
   it("writes one JSON object per request with cache status and timings", async () => {
@@ -35,6 +36,54 @@ describe("access log", () => {
     try {
       expect((await http(edge, "/")).status).toBe(200);
       await expect(readFile(join(edge.dir, "logs", "access.log"), "utf8")).rejects.toThrow();
+    } finally {
+      await edge.stop();
+      await origin.close();
+    }
+  });
+
+  it("logs malformed and abandoned requests without an uninitialized-variable warning per request", async () => {
+    const origin = await startMockOrigin();
+    // cache and rules: the JSON log and the Lua log phase read variables the server sets with `set`
+    const edge = await bootEdge({
+      name: "malformed",
+      origins: { app: { servers: [{ address: origin.address }] }, api: { servers: [{ address: origin.address }] } },
+      defaultOrigin: "app",
+      cache: {},
+      rules: [{ name: "api", when: { path: { prefix: "/api/" } }, then: { origin: "api" } }],
+    });
+    const port = Number(new URL(edge.baseUrl).port);
+    /** Writes raw bytes, returns the status line of the answer ("" when the edge just closed). */
+    const raw = (data: string, closeAfterMs?: number) =>
+      new Promise<string>((resolve) => {
+        let out = "";
+        const s = createConnection({ host: "127.0.0.1", port }, () => s.write(data));
+        s.on("data", (d) => (out += d.toString("latin1")));
+        s.on("error", () => {});
+        s.on("close", () => resolve(out.split("\r\n")[0]!));
+        if (closeAfterMs !== undefined) setTimeout(() => s.destroy(), closeAfterMs);
+      });
+    try {
+      const answers = [
+        await raw("GARBAGE\r\n\r\n"),
+        await raw("GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n"),
+        await raw("GET /%00 HTTP/1.1\r\nHost: a\r\n\r\n"),
+        await raw("GET / HTTP/9.9\r\nHost: a\r\n\r\n"),
+        await raw(`GET / HTTP/1.1\r\nHost: a\r\nX-Big: ${"x".repeat(9000)}\r\n\r\n`),
+        await raw("GET /?" + "a".repeat(9000) + " HTTP/1.1\r\nHost: a\r\n\r\n"),
+        // headers never finished: the client gives up (the same path as a header timeout, minus the wait)
+        await raw("GET /slow HTTP/1.1\r\nHost: a\r\n", 300),
+      ];
+      expect(answers.slice(0, 6).map((a) => a.split(" ")[1])).toEqual(["400", "400", "400", "505", "400", "414"]);
+      // a well-formed request still works and sets its variables
+      expect((await http(edge, "/api/ok")).status).toBe(200);
+      await sleep(100);
+      const log = await edge.errorLog();
+      expect(log).not.toMatch(/uninitialized/);
+      expect(luaErrors(await edge.errors())).toEqual([]);
+      const lines = (await readFile(join(edge.dir, "logs", "access.log"), "utf8")).trim().split("\n").map((l) => JSON.parse(l));
+      expect(lines.map((l) => l.status)).toEqual(["400", "400", "400", "505", "400", "414", "400", "200"]);
+      expect(lines[0]).toMatchObject({ cache: "", upstream: "" });
     } finally {
       await edge.stop();
       await origin.close();

@@ -4,6 +4,7 @@
  *   const origin = await startMockOrigin();
  *   origin.route("/a", { status: 200, headers: { "cache-control": "max-age=60" }, body: "A" });
  *   origin.route("/flaky", (_req, n) => (n === 1 ? { destroy: true } : { body: "ok" }));
+ *   origin.route("/rst", { reset: true });   // TCP RST after reading the request
  *   ... origin.hits("/a") ...
  *   await origin.close();
  */
@@ -38,6 +39,8 @@ export interface MockResponse {
    * "stall" (send nothing more until the origin is closed).
    */
   cut?: { afterBytes: number; how: "reset" | "close" | "stall" };
+  /** Reset the connection (TCP RST) without answering, after reading the request. */
+  reset?: boolean;
 }
 
 /** `n` is the 1-based number of this request among those for the same path (query ignored). */
@@ -117,6 +120,10 @@ export async function startMockOrigin(opts: { port?: number } = {}): Promise<Moc
 
     if (resp.delayMs && resp.delayMs > 0) await delay(resp.delayMs);
     if (closed || res.destroyed) return;
+    if (resp.reset) {
+      req.socket.resetAndDestroy();
+      return;
+    }
     if (resp.destroy) {
       req.socket.destroy();
       return;

@@ -1,7 +1,7 @@
 import type { LuaFeature } from "../../core/feature";
 import type { RateLimitData, RateLimitLimitData } from "../../../src/contract/index";
 import { compileScope, type ScopeMatcher } from "../../core/gate-scope";
-import { redisConnect, redisRelease } from "../../core/redis";
+import { isRedisAuthError, redisConnect, redisRelease } from "../../core/redis";
 import { clientAddress } from "../../core/client-address";
 import { bucketKey, claimOf } from "./key";
 import { isEdgeRefresh } from "../cache/refresh";
@@ -30,8 +30,9 @@ import { isEdgeRefresh } from "../cache/refresh";
  *   computed at build time; a NOSCRIPT reply (new or flushed Redis) is answered with EVAL, which also
  *   caches the script for the next EVALSHA, so there is never an extra round trip for SCRIPT LOAD. On a
  *   Redis error the limit fails open (admits) or closed (429, Retry-After: 1) as the policy says; a failed
- *   connect makes the worker skip Redis for DOWN_BACKOFF seconds, and a warning is logged at most once
- *   per WARN_EVERY seconds per node.
+ *   connect or AUTH (a wrong or missing password) makes the worker skip Redis for DOWN_BACKOFF seconds,
+ *   and a warning (saying "AUTH failed" for refused credentials) is logged at most once per WARN_EVERY
+ *   seconds per node.
  *
  * Headers: the access phase leaves "limit;remaining;reset[;retry]" of the most constrained limit in
  * $cdn_ratelimit (a variable survives internal redirects, ngx.ctx would not); the header phase turns it
@@ -138,16 +139,24 @@ function clusterTake(data: RateLimitData, dict: NgxSharedDict | undefined, lim: 
   const d = lim.d;
   const now = ngxNow();
   if (now < redisDownUntil) return $multi(-1, 0);
-  const [red, cerr] = redisConnect();
+  const [red, cerr, kind] = redisConnect();
   if (red === undefined) {
     redisDownUntil = now + DOWN_BACKOFF;
-    warnOnce(dict, `rate limit "${d.name}": Redis unreachable (${tostring(cerr)}), failing ${d.failOpen ? "open" : "closed"}; retried every ${DOWN_BACKOFF}s per worker`);
+    const what = kind === "auth" ? `Redis ${tostring(cerr)}` : `Redis unreachable (${tostring(cerr)})`;
+    warnOnce(dict, `rate limit "${d.name}": ${what}, failing ${d.failOpen ? "open" : "closed"}; retried every ${DOWN_BACKOFF}s per worker`);
     return $multi(-1, 0);
   }
   const k = d.prefix + key;
   let [res, err] = red.evalsha(data.sha, 1, k, lim.intervalUs, lim.toleranceUs);
   if (res === false && string.sub(tostring(err), 1, 8) === "NOSCRIPT") {
     [res, err] = red.eval(data.script, 1, k, lim.intervalUs, lim.toleranceUs);
+  }
+  if (res === false && isRedisAuthError(err)) {
+    // credentials refused on a pooled connection (password or ACL changed): drop it, back off like a failed connect
+    red.close();
+    redisDownUntil = now + DOWN_BACKOFF;
+    warnOnce(dict, `rate limit "${d.name}": Redis AUTH failed (${tostring(err)}), failing ${d.failOpen ? "open" : "closed"}; retried every ${DOWN_BACKOFF}s per worker`);
+    return $multi(-1, 0);
   }
   if (res === undefined || res === null) {
     red.close();
