@@ -126,6 +126,16 @@ describe("retired content stays retired across a restart (1,000 objects per scen
     expect(refetched).toEqual([]);
   }, 120_000);
 
+  it("serves nothing as fresh that went stale while the node was down (metadata read back from nginx's file)", async () => {
+    origin.route("/short", (_req, n) => ({ headers: { "cache-control": "max-age=1" }, body: `/short#${n}` }));
+    expect((await http(edge, "/short")).body).toBe("/short#1");
+    expect((await http(edge, "/short")).headers["x-cache"]).toMatch(/^HIT/);
+    await edge.restart();
+    await new Promise((r) => setTimeout(r, 1200)); // the clock makes it stale
+    const r = await http(edge, "/short");
+    expect(r.body).toBe("/short#2");
+  });
+
   it("writes no Lua error", async () => {
     expect(luaErrors(await edge.errors())).toEqual([]);
   });
