@@ -20,7 +20,9 @@ origins:
   app:
     servers:
       - address: ${origin}
-cache: {}
+cache:
+  ttl:
+    "200": 1m
 health: {}
 headers:
   cacheStatus: X-Cache
@@ -34,7 +36,7 @@ describe("bundle", () => {
       name: "reloc",
       listen: { http: port, address: "127.0.0.1" },
       origins: { app: { servers: [{ address: origin.address }] } },
-      cache: {},
+      cache: { ttl: { "200": "1m" } },
     });
     const elsewhere = await projectDir("cdn-moved-");
     const moved = join(elsewhere, "edge");

@@ -34,4 +34,10 @@ export interface CacheData {
   workerUser: string;
   /** Keep the purge tags (Cache-Tag, Surrogate-Key) of stored objects: the purge feature is on. */
   tags: boolean;
+  /** Honour the client's Cache-Control / Pragma request directives (RFC 9111 5.2.1). */
+  clientDirectives: boolean;
+  /** Store responses with Set-Cookie (the header is then sent only to the client that fetched it). */
+  storeSetCookie: boolean;
+  /** Heuristic freshness without explicit freshness: this fraction of the time since Last-Modified, at most `max` seconds. */
+  heuristic: { fraction: number; max: number };
 }

@@ -19,7 +19,7 @@ const QUERY_PARAM = /^[A-Za-z0-9._~!*'()+,;:@[\]-]{1,128}$/;
 
 /** The TTL table with defaults applied, sorted so output is stable ("any" last). */
 function ttlTable(cache: Cache): { status: string; ttl: string }[] {
-  const ttl = cache.ttl ?? { "200": "10m", "301": "10m", "302": "10m" };
+  const ttl = cache.ttl ?? {};
   return Object.keys(ttl)
     .sort((a, b) => (a === "any" ? 1 : b === "any" ? -1 : Number(a) - Number(b)))
     .map((status) => ({ status, ttl: ttl[status]! }));
@@ -86,6 +86,7 @@ export const cache: Feature = {
       });
       out.push(...checkUnique(q.allow, (i) => at("key", "query", "allow", i), "query parameter"));
     }
+    if (c.heuristic) out.push(...checkDuration(c.heuristic.max, at("heuristic", "max")));
     out.push(...checkDuration(c.staleIfError, at("staleIfError")));
     out.push(...checkDuration(c.staleWhileRevalidate, at("staleWhileRevalidate")));
     if (c.lock) {
@@ -149,6 +150,12 @@ export const cache: Feature = {
       markerTtl: MAX_LIFETIME_S,
       workerUser: policy.workers?.user ?? "nobody",
       tags: policy.purge !== undefined,
+      clientDirectives: (c.clientDirectives ?? "honour") === "honour",
+      storeSetCookie: c.storeSetCookie ?? false,
+      heuristic:
+        c.heuristic === false
+          ? { fraction: 0, max: 0 }
+          : { fraction: c.heuristic?.fraction ?? 0.1, max: durationSeconds(c.heuristic?.max ?? "1d") ?? 86400 },
     };
   },
 };

@@ -340,12 +340,37 @@ export interface Cache {
   /** Cache key design. */
   key?: CacheKey;
   /**
-   * Default TTL per status when the origin does not say. An origin `CDN-Cache-Control` or `Cache-Control`
-   * (`s-maxage` over `max-age`) or `Expires` (relative to `Date`) always wins; `private`, `no-store` and
-   * `Set-Cookie` responses are never stored, `no-cache` ones only to be revalidated on every use.
-   * @default { "200": "10m", "301": "10m", "302": "10m" }
+   * TTL per status for responses that carry no freshness of their own (an explicit opt-in: without it,
+   * such responses get RFC 9111 heuristic freshness, see `heuristic`). An origin `CDN-Cache-Control` or
+   * `Cache-Control` (`s-maxage` over `max-age`) or `Expires` (relative to `Date`) always wins; `private`,
+   * `no-store` and `Set-Cookie` responses are never stored, `no-cache` ones only to be revalidated on every
+   * use. `{}` (the default) sets none.
+   * @default {}
+   * @example { "200": "10m", "301": "1h", "404": "30s" }
    */
   ttl?: CacheTtl;
+  /**
+   * Heuristic freshness (RFC 9111 4.2.2) for a response without explicit freshness and without a `ttl`
+   * entry for its status: a fraction of the time since its `Last-Modified`, capped; only for the statuses
+   * the RFC calls heuristically cacheable (200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501).
+   * Without `Last-Modified` such a response is fresh for no time at all: it is kept only when it has a
+   * validator, and revalidated on every use. `false` turns heuristics off.
+   * @default { "fraction": 0.1, "max": "1d" }
+   */
+  heuristic?: HeuristicFreshness | false;
+  /**
+   * Whether the client's own `Cache-Control` request directives (`no-cache`, `max-age`, `min-fresh`,
+   * `max-stale`, `no-store`, `only-if-cached`, and `Pragma: no-cache`) are honoured (RFC 9111 5.2.1), or
+   * ignored, as many CDNs do so that clients cannot force origin fetches.
+   * @default "honour"
+   */
+  clientDirectives?: "honour" | "ignore";
+  /**
+   * Store responses that carry `Set-Cookie` (RFC 9111 allows it; most shared caches do not). When on, the
+   * `Set-Cookie` header goes only to the client whose request fetched the object, never with a hit.
+   * @default false
+   */
+  storeSetCookie?: boolean;
   /** Requests that skip the cache. */
   bypass?: CacheBypass;
   /**
@@ -379,6 +404,22 @@ export interface Cache {
    * @example { "size": "256m", "maxObjectSize": "64k", "minHits": 2 }
    */
   ram?: RamCache;
+}
+
+/** Heuristic freshness (RFC 9111 4.2.2). */
+export interface HeuristicFreshness {
+  /**
+   * The fraction of the time since `Last-Modified` an object is considered fresh.
+   * @default 0.1
+   * @minimum 0
+   * @maximum 1
+   */
+  fraction?: number;
+  /**
+   * The longest heuristic lifetime.
+   * @default "1d"
+   */
+  max?: Duration;
 }
 
 /** The RAM hot tier (a lua_shared_dict, least recently used objects evicted first). */

@@ -44,6 +44,7 @@ const DURATION_KEYS = [
   "origins.<name>.retryTimeout",
   "cache.disk.inactive",
   "cache.ttl.<status>",
+  "cache.heuristic.max",
   "cache.staleIfError",
   "cache.staleWhileRevalidate",
   "cache.lock.timeout",

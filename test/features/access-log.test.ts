@@ -10,7 +10,7 @@ import { sleep, waitFor } from "../support/wait.js";
 describe("access log", () => {
   it("writes one JSON object per request with cache status and timings", async () => {
     const origin = await startMockOrigin();
-    const edge = await bootEdge({ name: "logs", origins: { app: { servers: [{ address: origin.address }] } }, cache: {}, accessLog: { format: "json" } });
+    const edge = await bootEdge({ name: "logs", origins: { app: { servers: [{ address: origin.address }] } }, cache: { ttl: { "200": "1m" } }, accessLog: { format: "json" } });
     try {
       await http(edge, "/page?x=1", { headers: { "user-agent": 'quote " and \\ backslash' } });
       await http(edge, "/page?x=1");
@@ -49,7 +49,7 @@ describe("access log", () => {
       name: "malformed",
       origins: { app: { servers: [{ address: origin.address }] }, api: { servers: [{ address: origin.address }] } },
       defaultOrigin: "app",
-      cache: {},
+      cache: { ttl: { "200": "1m" } },
       rules: [{ name: "api", when: { path: { prefix: "/api/" } }, then: { origin: "api" } }],
     });
     const port = Number(new URL(edge.baseUrl).port);

@@ -1,7 +1,7 @@
 /**
- * The cache's pure RFC 9111 arithmetic (lua-src/core/cache-rfc.ts), run in plain LuaJIT: the purge marker
- * decision the purge feature relies on (no endpoint is needed to test it), Cache-Control parsing,
- * freshness lifetime, initial age, stale windows and ETag comparison.
+ * The cache's pure RFC 9111 arithmetic (lua-src/core/cache-rfc.ts), run in plain LuaJIT: Cache-Control
+ * parsing (response and request directives), CDN-Cache-Control validity, HTTP dates, Age, freshness
+ * lifetimes (explicit and heuristic), initial age, stale windows and ETag comparison.
  */
 import { describe, expect, it } from "vitest";
 import { compile } from "../../src/compile.js";
@@ -18,21 +18,6 @@ io.write(table.concat(out, "\\n"))`);
 }
 
 describe("cache decisions (LuaJIT)", () => {
-  it("decides purge markers: hard, soft, purge-all, and markers older than the object", async () => {
-    const out = await lua(`
-      emit(R.purgeDecision(100, nil, nil, nil, nil))            -- no markers
-      emit(R.purgeDecision(100, 150, 1, nil, nil))              -- hard purge after store
-      emit(R.purgeDecision(100, 50, 1, nil, nil))               -- purge before the object was stored
-      emit(R.purgeDecision(100, 100, 1, nil, nil))              -- same instant counts (t >= stored-at)
-      emit(R.purgeDecision(100, 150, 2, nil, nil))   -- soft: stale as of 150
-      emit(R.purgeDecision(100, nil, nil, 120, 2))   -- soft purge-all
-      emit(R.purgeDecision(100, 150, 2, 120, 2))     -- two soft markers: the earlier wins
-      emit(R.purgeDecision(100, 150, 2, 130, 1))                -- hard purge-all beats a soft key marker
-      emit(R.purgeDecision(100, 90, 1, 130, 2))      -- old hard marker, new soft purge-all
-    `);
-    expect(out.split("\n")).toEqual(["0 0", "1 0", "0 0", "1 0", "2 150", "2 120", "2 120", "1 0", "2 130"]);
-  });
-
   it("parses Cache-Control and computes lifetimes (s-maxage over max-age, Expires minus Date, heuristic)", async () => {
     const out = await lua(`
       R.parseCacheControl('max-age=60, s-maxage=600, stale-while-revalidate="30", Public')
@@ -49,11 +34,90 @@ describe("cache decisions (LuaJIT)", () => {
 
   it("computes the corrected initial age from Age, Date and the response delay", async () => {
     const out = await lua(`
-      emit(R.initialAge("9", 1000, 1000.5, 1000.2))   -- Age 9 + 0.3 s delay
-      emit(R.initialAge(nil, 990, 1000.7, 1000.7))    -- apparent age from Date, whole seconds
-      emit(R.initialAge("-5", nil, 10, 10))
+      emit(R.initialAge(9, 1000, 1000.5, 1000.2))      -- Age 9 + 0.3 s delay
+      emit(R.initialAge(nil, 990, 1000.7, 1000.7))     -- apparent age from Date, whole seconds
+      emit(R.initialAge(R.ageValue("-5"), nil, 10, 10)) -- an invalid Age is ignored
     `);
     expect(out.split("\n").map(Number)).toEqual([9.3, 10, 0]);
+  });
+
+  it("parses Cache-Control strictly (RFC 9111 5.2, 4.2.1): conflicting values, whitespace around '=', quoted arguments", async () => {
+    const out = await lua(`
+      local function p(v) R.parseCacheControl(v) emit(R.cc.maxAge, R.cc.sMaxAge, R.cc.noStore, R.cc.noCache) end
+      p('max-age=60, max-age=10')          -- conflicting: the most restrictive
+      p('max-age=60')
+      p('max-age =3600')                   -- not a directive: ignored
+      p('max-age= 3600')
+      p('max-age="3600"')                  -- quoted argument accepted
+      p('max-age=3600.0')                  -- invalid delta-seconds: stale
+      p('max-age=99999999999999')          -- larger than 2^31: 2^31
+      p(',, no-store ,, ')                 -- empty list elements
+      p('no-cache="Set-Cookie", s-maxage=5')
+      p('max-age=5 junk')                  -- trailing garbage: the directive is dropped
+      R.parseCacheControl('must-understand, no-store')
+      emit(R.cc.mustUnderstand, R.cc.noStore)
+    `);
+    expect(out.split("\n")).toEqual([
+      "10 -1 false false",
+      "60 -1 false false",
+      "-1 -1 false false",
+      "-1 -1 false false",
+      "3600 -1 false false",
+      "0 -1 false false",
+      "2147483648 -1 false false",
+      "-1 -1 true false",
+      "-1 5 false true",
+      "-1 -1 false false",
+      "true true",
+    ]);
+  });
+
+  it("parses request directives (RFC 9111 5.2.1) and Pragma: no-cache only without Cache-Control (5.4)", async () => {
+    const out = await lua(`
+      local function q(cc, pragma) local any = R.parseRequestCacheControl(cc, pragma) local r = R.rcc emit(any, r.maxAge, r.maxStale, r.minFresh, r.noCache, r.noStore, r.onlyIfCached) end
+      q('max-age=5, min-fresh=2', nil)
+      q('max-stale', nil)
+      q('max-stale=30, only-if-cached, no-store', nil)
+      q(nil, 'no-cache')
+      q('max-age=10', 'no-cache')
+      q(nil, nil)
+    `);
+    expect(out.split("\n")).toEqual([
+      "true 5 -1 2 false false false",
+      "true -1 2147483648 -1 false false false",
+      "true -1 30 -1 false true true",
+      "true -1 -1 -1 true false false",
+      "true 10 -1 -1 false false false",
+      "false -1 -1 -1 false false false",
+    ]);
+  });
+
+  it("tells a valid CDN-Cache-Control (a Structured Field Dictionary, RFC 9213 / 8941) from an invalid one", async () => {
+    const out = await lua(`
+      for _, v in ipairs({ 'max-age=60', 'max-age=60, no-store', 's-maxage=10;a=1, private', 'max-age=60,', 'Max-Age=60', 'max-age=6x0', 'garbage!', 'max-age="60"', 'no-store, ,max-age=1' }) do
+        emit(R.validTargetedField(v))
+      end
+    `);
+    expect(out.split("\n")).toEqual(["true", "true", "true", "false", "false", "false", "false", "true", "false"]);
+  });
+
+  it("parses HTTP dates strictly (GMT only; IMF-fixdate, RFC 850, asctime) and Age as a non-negative integer", async () => {
+    const out = await lua(`
+      emit(R.httpDate("Sun, 06 Nov 1994 08:49:37 GMT"), R.httpDate("Sunday, 06-Nov-94 08:49:37 GMT"), R.httpDate("Sun Nov  6 08:49:37 1994"))
+      emit(R.httpDate("Sun, 06 Nov 1994 08:49:37 UTC"), R.httpDate("Sun, 06 Nov 1994 08:49:37 AEST"), R.httpDate("yesterday"), R.httpDate("0"))
+      emit(R.ageValue("7200"), R.ageValue("7200.0"), R.ageValue("7200, 0"), R.ageValue("-1"), R.ageValue(""))
+    `);
+    expect(out.split("\n")).toEqual(["784111777 784111777 784111777", "nil nil nil nil", "7200 nil nil nil nil"]);
+  });
+
+  it("gives heuristic lifetimes (RFC 9111 4.2.2) only to heuristically cacheable statuses with a Last-Modified", async () => {
+    const out = await lua(`
+      emit(R.heuristicLifetime(200, 1000, 2000, 2000, 0.1, 86400))  -- 10% of 1000 s
+      emit(R.heuristicLifetime(200, 0, 2000000, 2000000, 0.1, 86400)) -- capped
+      emit(R.heuristicLifetime(302, 1000, 2000, 2000, 0.1, 86400))  -- not heuristically cacheable
+      emit(R.heuristicLifetime(404, nil, 2000, 2000, 0.1, 86400))   -- no Last-Modified
+    `);
+    expect(out.split("\n")).toEqual(["100", "86400", "-1", "-1"]);
   });
 
   it("grants stale windows only when the origin does not forbid them", async () => {

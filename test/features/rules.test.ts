@@ -326,7 +326,7 @@ describe("rules: A/B split", () => {
       name: "ab",
       origins: pools(),
       defaultOrigin: "app",
-      cache: {},
+      cache: { ttl: { "200": "10m" } },
       rules: [
         { name: "checkout", when: { path: "/exp" }, then: { origin: "api", experiment: { name: "checkout", variants: [{ name: "a", weight: 30 }, { name: "b", weight: 70 }], cacheKey: true } } },
         { name: "hero", when: { path: { prefix: "/hero" } }, then: { experiment: { name: "hero", by: "ip", variants: [{ name: "x", weight: 50 }, { name: "y", weight: 50 }], header: "X-Hero" } } },

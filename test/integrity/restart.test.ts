@@ -123,6 +123,7 @@ describe("retired content stays retired across a restart (1,000 objects per scen
     const kept = paths2.filter((p) => !retired.includes(p));
     const replies = await getAll(edge, kept);
     const refetched = replies.map((x, i) => `${kept[i]} ${x.status} ${x.headers["x-cache"]} ${x.body}`).filter((l, i) => replies[i]!.body !== `${kept[i]}#1`);
+    if (refetched.length) console.log(`resizing reload: kept objects fetched again: ${refetched.join("; ")}`);
     expect(refetched).toEqual([]);
   }, 120_000);
 

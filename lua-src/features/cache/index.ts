@@ -1,10 +1,10 @@
 import type { LuaFeature } from "../../core/feature";
 import { normaliseArgs } from "../../core/cache-key";
 import { features } from "../../core/policy";
-import { FLAG_NO_CACHE, FLAG_NO_STALE } from "../../core/cache-rfc";
+import { FLAG_NO_CACHE, FLAG_NO_STALE, heuristicallyCacheable, httpDate, parseRequestCacheControl, rcc } from "../../core/cache-rfc";
 import { initMarkers } from "../../core/markers";
 import { indexObject } from "../purge/tag-index";
-import { cc, freshnessOf } from "./freshness";
+import { cc, freshnessOf, type FreshnessPolicy } from "./freshness";
 import { single, validator } from "./headers";
 import { lookupMeta, metaString, parseMeta, sget, type Meta } from "./meta";
 import { variantSig, varyNames } from "./vary";
@@ -45,14 +45,18 @@ import { cacheFilePath, readStored } from "./disk-file";
  * in module variables.
  */
 
-const UNSAFE = new LuaTable<string, boolean>();
-UNSAFE.set("POST", true);
-UNSAFE.set("PUT", true);
-UNSAFE.set("DELETE", true);
-UNSAFE.set("PATCH", true);
+// the safe methods (RFC 9110 9.2.1); every other method (including unknown ones) invalidates (RFC 9111 4.4)
+const SAFE = new LuaTable<string, boolean>();
+for (const m of ["GET", "HEAD", "OPTIONS", "TRACE"]) SAFE.set(m, true);
 
-// headers a 304 from the origin may update on the stored object (RFC 9111 4.3.4), applied on disk hits
-const UPDATABLE = ["Cache-Control", "Expires", "ETag", "Last-Modified", "CDN-Cache-Control"];
+// response fields a 304 never updates on the stored object (RFC 9111 3.2, 4.3.4): framing and hop-by-hop
+// fields, fields the edge computes or keeps out of stored copies, and Vary (it says which variant this is)
+const NOT_UPDATED = new LuaTable<string, boolean>();
+for (const h of ["content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "age", "vary", "set-cookie", "x-cdn-stored", "content-range"]) NOT_UPDATED.set(h, true);
+
+// statuses whose caching rules the cache understands (RFC 9111 5.2.2.3 must-understand)
+const UNDERSTOOD = new LuaTable<number, boolean>();
+for (const st of [200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501]) UNDERSTOOD.set(st, true);
 
 const MAX_TAGS = 64;
 const MAX_TAG_LEN = 256;
@@ -83,10 +87,6 @@ function prefixed(path: string): string {
 interface PendingMeta {
   mkey: string;
   record: string;
-  /** With Vary: the key of the Vary index, the Vary names, and the signature of the variant stored under K itself. */
-  varyKey?: string;
-  varyNames?: string;
-  baseSig?: string;
   /** A new object: nginx must have stored exactly this response (its disk key, Date and ETag) for the record to be written. */
   verify?: { disk: string; id: string; etag: string; start: number };
   /** Every variant of this key was replaced: its per-key marker can go. */
@@ -124,6 +124,9 @@ export const cache: LuaFeature<"cache"> = {
     const minHits = data.ram !== undefined ? data.ram.minHits : 0;
     const keepTags = data.tags;
     const diskDir = prefixed(data.diskPath);
+    const honourClient = data.clientDirectives;
+    const storeSetCookie = data.storeSetCookie;
+    const fp: FreshnessPolicy = { ttl: -1, heuristicFraction: data.heuristic.fraction, heuristicMax: data.heuristic.max, swr: defSwr, sie: defSie, maxLifetime };
     initRefresh();
     initMarkers({ dir: prefixed(data.statePath), ttl: data.markerTtl, user: data.workerUser });
 
@@ -136,8 +139,11 @@ export const cache: LuaFeature<"cache"> = {
       ctx.set("cdn_pending_meta", m);
     };
 
-    /** The heuristic lifetime of a status from the policy's TTL table (-1: none). */
-    const heuristicTtl = (status: number): number => ttlTable[tostring(status)] ?? anyTtl ?? -1;
+    /** The freshness policy for a status: the policy's TTL table entry (-1: none, RFC heuristics apply). */
+    const policyFor = (status: number): FreshnessPolicy => {
+      fp.ttl = ttlTable[tostring(status)] ?? anyTtl ?? -1;
+      return fp;
+    };
 
     /** A rule's TTL override for the current request (seconds), if a rule set one. */
     const ruleTtl = (): number | undefined => {
@@ -153,9 +159,11 @@ export const cache: LuaFeature<"cache"> = {
      * Rebuilds the metadata of `mkey` from what nginx stored under `disk` (when it was lost): the object
      * (stored at the earlier of nginx's store time and the response's Date, so a purge never misses it),
      * `false` when the stored response cannot be trusted as an object of this request (an nginx error page,
-     * a response this policy would not store, another variant), or undefined when nothing is stored.
+     * a response this policy would not store), undefined when nothing is stored, or "nginx" for a varying
+     * response whose Vary index was lost (a fresh, unretired one: nginx's own Vary check then serves it only
+     * to a request of its variant, or misses).
      */
-    const recover = (key: string, mkey: string, disk: string, varies: boolean): Meta | false | undefined => {
+    const recover = (key: string, mkey: string, disk: string, varies: boolean): Meta | false | undefined | "nginx" => {
       const stored = readStored(diskDir, disk);
       if (stored === undefined) return undefined;
       // read-only use of the stored headers, like ngx.header
@@ -163,13 +171,13 @@ export const cache: LuaFeature<"cache"> = {
       const status = stored.status;
       if (status < 200 || status === 206 || status === 304 || status === 502 || status === 504) return false;
       const names = varyNames(h.get("vary"));
-      if (names === "*" || (names !== "") !== varies) return false;
+      if (names === "*" || (names === "" && varies)) return false;
       const date = single(h.get("date"));
-      const d = typeof date === "string" ? ngx.parse_http_time(date) : undefined;
+      const d = typeof date === "string" ? httpDate(date) : undefined;
       const at = d !== undefined && d < stored.storedAt ? d : stored.storedAt;
       const rt = ruleTtl();
-      let [lt, ia, swr, sie, flags] = freshnessOf(h, at, at, heuristicTtl(status), defSwr, defSie, maxLifetime);
-      if (cc.noStore || cc.private || h.get("set-cookie") !== undefined) return false;
+      let [lt, ia, swr, sie, flags] = freshnessOf(h, status, at, at, policyFor(status));
+      if (cc.noStore || cc.private || (h.get("set-cookie") !== undefined && !storeSetCookie)) return false;
       if (rt !== undefined && RULE_TTL_STATUS.get(status) === true) lt = (flags & FLAG_NO_CACHE) !== 0 ? 0 : math.min(rt, maxLifetime);
       const rec: Meta = {
         storedAt: at,
@@ -184,6 +192,11 @@ export const cache: LuaFeature<"cache"> = {
         hdrs: "",
         etag: validator(h.get("etag")),
       };
+      if (names !== "" && !varies) {
+        // which variant the file holds is unknown here: no record; fresh and not retired -> nginx decides
+        const [mark] = marked(key, rec.storedAt, rec.tags);
+        return mark === 0 && rec.initAge + ngx.now() - rec.storedAt < rec.lifetime ? "nginx" : false;
+      }
       metaDict.set(mkey, metaString(rec));
       if (keepTags) indexObject(key, rec.tags);
       return rec;
@@ -319,6 +332,9 @@ export const cache: LuaFeature<"cache"> = {
         return;
       }
       const meta = metaDict;
+      // the client's own directives (RFC 9111 5.2.1), unless the policy ignores them
+      const asks = honourClient && parseRequestCacheControl(vars.get("http_cache_control"), vars.get("http_pragma"));
+      if (asks && rcc.noStore) vars.set("cdn_nostore", "1"); // nothing of this exchange is stored
       if (bypass) {
         // not looked up, but a response stored for it must land under its variant's disk key
         const [, , , disk] = lookupMeta(meta, key);
@@ -326,9 +342,12 @@ export const cache: LuaFeature<"cache"> = {
         return;
       }
       const now = ngx.now();
+      // If-None-Match takes precedence over If-Modified-Since (RFC 9110 13.2.2): nginx, which answers the
+      // conditionals of a disk hit, would otherwise also require the date to match
+      if (vars.get("http_if_none_match") !== undefined && vars.get("http_if_modified_since") !== undefined) ngx.req.clear_header("If-Modified-Since");
 
-      // RAM tier first
-      if (ramDict !== undefined) tryRam(ramDict, meta, key, method, now);
+      // RAM tier first (a request with directives of its own takes the disk path, which weighs them)
+      if (ramDict !== undefined && !asks) tryRam(ramDict, meta, key, method, now);
 
       // disk tier: steer nginx with the metadata ($cdn_disk_key is set here, a RAM hit never needs it)
       let [state, m, mkey, disk, varies] = lookupMeta(meta, key);
@@ -336,7 +355,11 @@ export const cache: LuaFeature<"cache"> = {
       if (state === undefined) {
         // no metadata: read back what nginx stored, if anything (never assume it is fresh)
         const r = recover(key, mkey, disk, varies);
-        if (r === undefined) return; // nothing stored: nginx fetches (MISS; proxy_cache_lock coalesces)
+        if (r === undefined) {
+          if (asks && rcc.onlyIfCached) return ngx.exit(504);
+          return; // nothing stored: nginx fetches (MISS; proxy_cache_lock coalesces)
+        }
+        if (r === "nginx") return;
         if (r === false) state = "X"; // a stored response that cannot be trusted: fetch again
         else {
           state = "O";
@@ -346,17 +369,34 @@ export const cache: LuaFeature<"cache"> = {
       vars.set("cdn_cache_mkey", mkey);
       let staleness: number;
       let gone = state === "X";
+      // the client asks for validation of a fresh object (no-cache, max-age, min-fresh)
+      let validate = false;
+      let age = 0;
       if (gone) staleness = 1e9;
       else {
         const [p, purgeAt] = marked(key, m!.storedAt, m!.tags);
-        const age = m!.initAge + now - m!.storedAt;
+        age = m!.initAge + now - m!.storedAt;
         gone = p === MARK_HARD;
         if (gone) staleness = 1e9;
         else if (p === MARK_SOFT) staleness = now - purgeAt;
-        else if (age < m!.lifetime) return; // fresh: nginx serves its HIT
-        else staleness = age - m!.lifetime;
+        else if (age < m!.lifetime) {
+          if (!asks || (!rcc.noCache && (rcc.maxAge < 0 || age <= rcc.maxAge) && (rcc.minFresh < 0 || m!.lifetime - age > rcc.minFresh))) return; // fresh: nginx serves its HIT
+          validate = true;
+          staleness = 0;
+        } else staleness = age - m!.lifetime;
       }
-      const canStale = state === "O" && (m!.flags & FLAG_NO_STALE) === 0 && staleness < 1e9;
+      // a client that asks for validation (no-cache, an age or freshness it requires) gets no stale object
+      if (asks && (rcc.noCache || (rcc.maxAge >= 0 && age > rcc.maxAge) || rcc.minFresh >= 0)) validate = true;
+      const canStale = state === "O" && (m!.flags & FLAG_NO_STALE) === 0 && staleness < 1e9 && !validate;
+      if (asks) {
+        // max-stale: the client takes this much staleness without validation (never past must-revalidate)
+        if (canStale && rcc.maxStale >= 0 && staleness <= rcc.maxStale) {
+          vars.set("cdn_cache_status", "STALE");
+          return;
+        }
+        // only-if-cached: nothing usable without asking the origin
+        if (rcc.onlyIfCached) return ngx.exit(504);
+      }
       if (canStale && staleness < m!.swr) {
         // stale-while-revalidate: this request gets the stale object, one background refresh per key
         const lockKey = "R:" + mkey;
@@ -379,7 +419,7 @@ export const cache: LuaFeature<"cache"> = {
           // the refresh wrote new metadata: the disk holds the revalidated (or new) object, serve it once
           // even when its lifetime is 0 (no-cache)
           const [st2, m2] = lookupMeta(meta, key);
-          if (st2 === "O" && m2!.storedAt >= now) {
+          if (st2 === "O" && (m === undefined || state !== "O" || m2!.storedAt > m.storedAt)) {
             vars.set("cdn_cache_status", status === 304 ? "REVALIDATED" : "EXPIRED");
             return;
           }
@@ -447,6 +487,52 @@ export const cache: LuaFeature<"cache"> = {
       }
     };
 
+    /**
+     * The header fields of a 304 that update the stored object (RFC 9111 3.2: every field, except framing,
+     * hop-by-hop and a few the edge manages), merged over those of earlier 304s: "name \2 line \3 line \1".
+     */
+    const updatedHeaders = (old: string): string => {
+      const fields = new LuaTable<string, string>();
+      const order: string[] = [];
+      for (const [name, value] of string.gmatch(old, "([^\u0001\u0002]+)\u0002([^\u0001]*)\u0001")) {
+        fields.set(string.lower(name), name + "\u0002" + value);
+        order.push(string.lower(name));
+      }
+      const conn = ngx.var.get("upstream_http_connection");
+      const dropped = new LuaTable<string, boolean>();
+      if (conn !== undefined) for (const [n] of string.gmatch(conn, "[^,%s]+")) dropped.set(string.lower(n), true);
+      for (const [name, value] of pairs(ngx.resp.get_headers(100, true))) {
+        const l = string.lower(name);
+        if (NOT_UPDATED.get(l) !== true && dropped.get(l) !== true) {
+          const v = typeof value === "object" ? table.concat(value, "\u0003") : value;
+          if (fields.get(l) === undefined) order.push(l);
+          fields.set(l, name + "\u0002" + v);
+        }
+      }
+      table.sort(order);
+      const parts: string[] = [];
+      let last = "";
+      for (const l of order) {
+        if (l !== last) parts.push(fields.get(l)! + "\u0001");
+        last = l;
+      }
+      return table.concat(parts);
+    };
+
+    /** Applies the fields of earlier 304s to the stored response going out (a disk hit). */
+    const applyUpdatedHeaders = (hdrs: string) => {
+      const h = ngx.header;
+      for (const [name, value] of string.gmatch(hdrs, "([^\u0001\u0002]+)\u0002([^\u0001]*)\u0001")) {
+        const [multi] = string.find(value, "\u0003", 1, true);
+        if (multi === undefined) h.set(name, value);
+        else {
+          const lines: string[] = [];
+          for (const [line] of string.gmatch(value, "[^\u0003]+")) lines.push(line);
+          h.set(name, lines);
+        }
+      }
+    };
+
     let mismatchWarnedAt = 0;
 
     /**
@@ -475,19 +561,18 @@ export const cache: LuaFeature<"cache"> = {
         }
         m = undefined;
       }
+      // a stored Set-Cookie (storeSetCookie) is for the client that fetched the object only
+      if (storeSetCookie && h.get("set-cookie") !== undefined) h.set("Set-Cookie", undefined);
       if (m === undefined) {
         // served with the age the stored headers give (Date: the earliest it can have been stored)
-        const d = typeof date === "string" ? ngx.parse_http_time(date) : undefined;
+        const d = typeof date === "string" ? httpDate(date) : undefined;
         const at = d !== undefined && d < now ? d : now;
-        const [, ia] = freshnessOf(h, at, at, 0, defSwr, defSie, maxLifetime);
+        const [, ia] = freshnessOf(h, status, at, at, policyFor(status));
         h.set("Age", tostring(math.floor(ia + now - at)));
         vars.set("cdn_cache_status", preset !== undefined && preset !== "" ? preset : "HIT");
         return;
       }
-      if (m.hdrs !== "") {
-        // headers updated by a 304 since the object was stored (RFC 9111 4.3.4)
-        for (const [name, value] of string.gmatch(m.hdrs, "([^\u0001]+)\u0002([^\u0001]*)")) h.set(name, value);
-      }
+      if (m.hdrs !== "") applyUpdatedHeaders(m.hdrs);
       h.set("Age", tostring(math.floor(m.initAge + now - m.storedAt)));
       vars.set("cdn_cache_status", preset !== undefined && preset !== "" ? preset : "HIT");
       if (ramOn && status === 200 && method === "GET" && vars.get("http_range") === undefined) {
@@ -510,7 +595,8 @@ export const cache: LuaFeature<"cache"> = {
       if (old === undefined) return false;
       const h = ngx.header;
       const start = ngx.req.start_time();
-      let [lt, ia, swr, sie, flags, explicit] = freshnessOf(h, now, start, old.lifetime, defSwr, defSie, maxLifetime);
+      fp.ttl = old.lifetime;
+      let [lt, ia, swr, sie, flags, explicit] = freshnessOf(h, 200, now, start, fp);
       if (!explicit) {
         // no freshness information in the 304: the stored lifetime and windows stay
         lt = old.lifetime;
@@ -518,12 +604,7 @@ export const cache: LuaFeature<"cache"> = {
         sie = old.sie;
         flags = old.flags;
       } else if (lt < 0) lt = old.lifetime;
-      let hdrs = "";
-      for (const name of UPDATABLE) {
-        const v = single(h.get(name));
-        if (typeof v === "string") hdrs = hdrs + name + "\u0002" + v + "\u0001";
-      }
-      if (hdrs === "") hdrs = old.hdrs;
+      const hdrs = updatedHeaders(old.hdrs);
       const etagNew = validator(h.get("etag"));
       const lmNew = validator(h.get("last-modified"));
       // the body (and the headers nginx stored with it) stay: the record still describes that response
@@ -555,31 +636,45 @@ export const cache: LuaFeature<"cache"> = {
       // the object counts as stored when its request started: a purge during the fetch retires it
       const start = ngx.req.start_time();
       const rt = ruleTtl();
-      let [lt, ia, swr, sie, flags] = freshnessOf(h, now, start, heuristicTtl(status), defSwr, defSie, maxLifetime);
-      if (cc.noStore || cc.private) return nostore();
+      let [lt, ia, swr, sie, flags] = freshnessOf(h, status, now, start, policyFor(status));
+      // must-understand (RFC 9111 5.2.2.3): stored only for a status whose rules the cache knows, no-store then
+      // does not apply
+      if (cc.mustUnderstand) {
+        if (UNDERSTOOD.get(status) !== true) return nostore();
+      } else if (cc.noStore) return nostore();
+      if (cc.private) return nostore();
       if (vars.get("http_authorization") !== undefined && !(cc.public || cc.sMaxAge >= 0 || cc.mustRevalidate)) return nostore();
-      if (h.get("set-cookie") !== undefined) return nostore();
+      if (h.get("set-cookie") !== undefined && !storeSetCookie) return nostore();
       const names = varyNames(h.get("vary"));
       if (names === "*") return nostore();
       if (rt !== undefined && RULE_TTL_STATUS.get(status) === true) {
         lt = math.min(rt, maxLifetime); // a rule's TTL overrides the origin's freshness
         if ((flags & FLAG_NO_CACHE) !== 0) lt = 0;
       }
-      if (lt < 0) return nostore();
       const etag = validator(h.get("etag"));
       const lm = validator(h.get("last-modified"));
+      // no freshness at all: a heuristically cacheable response with a validator is kept to be revalidated
+      if (lt < 0 && heuristicallyCacheable(status) && (etag !== "" || lm !== "")) lt = 0;
+      if (lt < 0) return nostore();
       if (lt === 0 && swr === 0 && sie === 0 && (!revalidate || (etag === "" && lm === ""))) return nostore();
       const date = single(h.get("date"));
       const rec: Meta = { storedAt: start, lifetime: lt, initAge: ia, swr, sie, flags, lm, id: typeof date === "string" ? date : "", tags: keepTags ? tagsOf(h) : "", hdrs: "", etag };
-      const mkey = names === "" ? key : key + "\u0000" + variantSig(names);
-      // with Vary: the index names the Vary headers, and the signature of the variant stored under K itself
       const sig = names === "" ? "" : variantSig(names);
+      const mkey = names === "" ? key : key + "\u0000" + sig;
+      if (names !== "") {
+        // the Vary index (the Vary names, and the signature of the variant stored under K itself) is written
+        // now, before the response goes out, so the next request of another variant already finds it; if this
+        // store fails, nginx's own Vary check still keeps a wrong variant from being served
+        const cur = sget(metaDict, key);
+        if (cur === undefined || string.byte(cur, 1) !== 86) metaDict.set(key, "V|" + names + "|" + (vars.get("cdn_disk_key") === key ? sig : ""));
+        else {
+          const [curNames, curBase] = string.match(cur, "^V|([^|]*)|(.*)$");
+          if (curNames !== names) metaDict.set(key, "V|" + names + "|" + (curBase ?? ""));
+        }
+      }
       setPendingMeta({
         mkey,
         record: metaString(rec),
-        varyKey: names === "" ? undefined : key,
-        varyNames: names,
-        baseSig: vars.get("cdn_disk_key") === key ? sig : undefined,
         verify: { disk: vars.get("cdn_disk_key") ?? key, id: rec.id, etag, start },
         forgetKey: names === "" ? key : undefined,
       });
@@ -606,7 +701,7 @@ export const cache: LuaFeature<"cache"> = {
       dropConnectionHeaders();
       const status = ngx.status;
       const method = ngx.req.get_method();
-      if (UNSAFE.get(method) === true) return invalidateAfterUnsafe(key, status);
+      if (SAFE.get(method) !== true) return invalidateAfterUnsafe(key, status);
       if (method !== "GET" && method !== "HEAD") return;
       const ucs = vars.get("upstream_cache_status");
       const now = ngx.now();
@@ -652,14 +747,6 @@ export const cache: LuaFeature<"cache"> = {
       if (vars.get("request_completion") !== "OK") return;
       const v = m.verify;
       if (v !== undefined && !storedThis(v.disk, v.id, v.etag, v.start)) return;
-      if (m.varyKey !== undefined) {
-        let baseSig = m.baseSig;
-        if (baseSig === undefined) {
-          const cur = sget(meta, m.varyKey);
-          if (cur !== undefined && string.byte(cur, 1) === 86) [, baseSig] = string.match(cur, "^V|([^|]*)|(.*)$");
-        }
-        meta.set(m.varyKey, "V|" + m.varyNames! + "|" + (baseSig ?? ""));
-      }
       meta.set(m.mkey, m.record);
       // the RAM copy of a new object only once nginx has it on disk, whole
       if (cap !== undefined && !cap.fromDisk) commitCapture(ramDict!, cap);

@@ -1,10 +1,29 @@
 import { joined } from "./headers";
 
-/** Variant signature: the values of the request headers named by Vary (as nginx variable names). */
+/**
+ * A request field's value as Vary compares it (RFC 9111 4.1): every field line combined, and the whitespace
+ * around list commas removed, so "en, de", "en,de" and two lines "en" and "de" are one value.
+ */
+function normalised(v: string | string[] | undefined): string {
+  if (v === undefined) return "";
+  const raw = typeof v === "string" ? v : table.concat(v, ",");
+  const parts: string[] = [];
+  for (const [item] of string.gmatch(raw, "[^,]+")) {
+    const [t] = string.match(item, "^%s*(.-)%s*$");
+    if (t !== undefined && t !== "") parts.push(t);
+  }
+  return table.concat(parts, ",");
+}
+
+/** Variant signature: the normalised values of the request headers named by Vary (nginx variable names). */
 export function variantSig(this: void, names: string): string {
-  const vars = ngx.var;
+  const headers = ngx.req.get_headers(64);
   let sig = "";
-  for (const [name] of string.gmatch(names, "[^,]+")) sig = sig + (vars.get(name as NgxVarName) ?? "") + "\u0001";
+  for (const [name] of string.gmatch(names, "[^,]+")) {
+    // "http_accept_language" -> "accept-language" (get_headers gives lower-case names with dashes)
+    const [field] = string.gsub(string.sub(name, 6), "_", "-");
+    sig = sig + normalised(headers.get(field)) + "\u0001";
+  }
   return sig;
 }
 
