@@ -448,7 +448,6 @@ function compile(data: RulesData): Compiled {
 
   const access = () => {
     const vars = ngx.var;
-    if (vars.get("cdn_rules_on") !== "1") return; // not the proxy location (purge, other endpoints)
     factPath = vars.get("uri") ?? "/";
     factMethod = ngx.req.get_method();
     factHost = undefined;

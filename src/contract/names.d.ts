@@ -7,7 +7,6 @@
 /** nginx variables the bundle declares (`set $name "";` in the edge server, or a `map`) for Lua and nginx. */
 export type CdnVar =
   // cache
-  | "cdn_cache_on"
   | "cdn_cache_key"
   | "cdn_disk_key"
   | "cdn_cache_bypass"
@@ -23,7 +22,6 @@ export type CdnVar =
   // rate limits
   | "cdn_ratelimit"
   // rules engine
-  | "cdn_rules_on"
   | "cdn_rules"
   | "cdn_rules_cookie"
   | "cdn_rules_key"

@@ -561,8 +561,7 @@ function lower(policy: Policy, ir: Parameters<NonNullable<Feature["lower"]>>[1])
 
   // rules apply to proxied traffic only (not to the purge or other endpoint locations): `location /`
   // marks its requests
-  const vars: { name: CdnVar; value: string }[] = [{ name: "cdn_rules_on", value: "" }];
-  ir.slots.proxy.push({ partial: "rules-proxy", data: {} });
+  const vars: { name: CdnVar; value: string }[] = [];
   if (routed.length) {
     const d = poolTarget(policy, def);
     vars.push({ name: "cdn_origin_url", value: d.url }, { name: "cdn_origin_host", value: d.host });

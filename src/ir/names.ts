@@ -6,7 +6,6 @@
 import type { CdnVar, CtxKey, FeatureStages, FeaturesData, NginxName, Phase, SharedDictName, Stage, StageOrder } from "../contract/index.js";
 
 export const CDN_VARS: Record<CdnVar, true> = {
-  cdn_cache_on: true,
   cdn_cache_key: true,
   cdn_disk_key: true,
   cdn_cache_bypass: true,
@@ -19,7 +18,6 @@ export const CDN_VARS: Record<CdnVar, true> = {
   cdn_ims: true,
   cdn_client_addr: true,
   cdn_ratelimit: true,
-  cdn_rules_on: true,
   cdn_rules: true,
   cdn_rules_cookie: true,
   cdn_rules_key: true,

@@ -123,7 +123,7 @@ describe("contract: registries and phases", () => {
     const conf = compile(minimal, { target: "openresty" }).bundle!.files.get("nginx.conf")!;
     expect(conf).not.toMatch(/access_by_lua_file|header_filter_by_lua_file|body_filter_by_lua_file|log_by_lua_file/);
     const data = compile(EVERYTHING, { target: "openresty" }).bundle!.files.get("nginx.conf")!;
-    expect(data).toMatch(/access_by_lua_file lua\/access\.lua;[\s\S]*header_filter_by_lua_file[\s\S]*body_filter_by_lua_file[\s\S]*log_by_lua_file/);
+    expect(data).toMatch(/header_filter_by_lua_file[\s\S]*body_filter_by_lua_file[\s\S]*log_by_lua_file[\s\S]*location \/ \{[\s\S]*access_by_lua_file lua\/access\.lua;/);
   });
 });
 

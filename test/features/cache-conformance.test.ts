@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { bootEdge, type Edge } from "../support/edge.js";
-import { startMockOrigin, type MockOrigin, type RecordedRequest } from "../support/mock-origin.js";
+import { startMockOrigin, type MockOrigin, type MockResponse, type RecordedRequest } from "../support/mock-origin.js";
 import { http, luaErrors } from "../support/http.js";
 import { sleep } from "../support/wait.js";
 import type { Policy } from "../../src/policy/types.js";
@@ -162,7 +162,7 @@ describe.each(TIERS)("HTTP caching conformance (%s)", (_tier, tierCache) => {
   describe("revalidation (RFC 9111 3.2, 4.3.4)", () => {
     it("updates every stored header a 304 carries, except Content-Length and hop-by-hop fields", async () => {
       const p = fresh("update");
-      origin.route(p, (_r, n) =>
+      origin.route(p, (_r, n): MockResponse =>
         n === 1
           ? { headers: { "cache-control": "max-age=1", etag: '"e"', "x-one": "a", "x-two": "keep" }, body: "body" }
           : { status: 304, headers: { "cache-control": "max-age=3600", etag: '"e"', "x-one": "b", "x-new": "n", "content-length": "99" } },
@@ -179,7 +179,7 @@ describe.each(TIERS)("HTTP caching conformance (%s)", (_tier, tierCache) => {
     it("stores a no-cache response without explicit freshness (with a validator) and revalidates it on every use", async () => {
       const p = fresh("no-cache");
       const conditional: boolean[] = [];
-      origin.route(p, (req) => {
+      origin.route(p, (req): MockResponse => {
         conditional.push(req.headers["if-none-match"] === '"nc"');
         return req.headers["if-none-match"] === '"nc"' ? { status: 304, headers: { etag: '"nc"' } } : { headers: { "cache-control": "no-cache", etag: '"nc"' }, body: "stored" };
       });
@@ -193,7 +193,7 @@ describe.each(TIERS)("HTTP caching conformance (%s)", (_tier, tierCache) => {
     it("invalidates after any method not known to be safe (here M-SEARCH) on a non-error answer, and the same-host Location", async () => {
       const p = fresh("inval");
       const loc = fresh("inval-loc");
-      for (const x of [p, loc]) origin.route(x, (req, n) => (req.method === "GET" ? { headers: { "cache-control": "max-age=3600" }, body: `v${n}` } : { status: 200, headers: { location: loc }, body: "done" }));
+      for (const x of [p, loc]) origin.route(x, (req, n): MockResponse => (req.method === "GET" ? { headers: { "cache-control": "max-age=3600" }, body: `v${n}` } : { status: 200, headers: { location: loc }, body: "done" }));
       await http(edge, p);
       await http(edge, loc);
       expect((await http(edge, p, { method: "M-SEARCH" as "GET" })).status).toBe(200);
@@ -255,7 +255,8 @@ describe.each(TIERS)("HTTP caching conformance (%s)", (_tier, tierCache) => {
       return p;
     };
     it("no-cache, max-age=0 and Pragma: no-cache make the cache validate with the origin first", async () => {
-      for (const h of [{ "cache-control": "no-cache" }, { "cache-control": "max-age=0" }, { pragma: "no-cache" }]) {
+      const asks: Record<string, string>[] = [{ "cache-control": "no-cache" }, { "cache-control": "max-age=0" }, { pragma: "no-cache" }];
+      for (const h of asks) {
         const p = await cached();
         const before = origin.hits(p);
         const r = await http(edge, p, { headers: h });

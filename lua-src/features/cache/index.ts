@@ -58,6 +58,9 @@ for (const h of ["content-length", "transfer-encoding", "connection", "keep-aliv
 const UNDERSTOOD = new LuaTable<number, boolean>();
 for (const st of [200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501]) UNDERSTOOD.set(st, true);
 
+const find = string.find;
+const sub = string.sub;
+
 const MAX_TAGS = 64;
 const MAX_TAG_LEN = 256;
 
@@ -123,6 +126,8 @@ export const cache: LuaFeature<"cache"> = {
     const dropTags = purgeData !== undefined && purgeData.enabled && !purgeData.exposeTags;
     const minHits = data.ram !== undefined ? data.ram.minHits : 0;
     const keepTags = data.tags;
+    // a rule may set $cdn_cache_bypass before the cache runs
+    const rulesBypass = features.rules !== undefined && features.rules.rules.some((r) => r.bypass !== undefined);
     const diskDir = prefixed(data.diskPath);
     const honourClient = data.clientDirectives;
     const storeSetCookie = data.storeSetCookie;
@@ -229,28 +234,28 @@ export const cache: LuaFeature<"cache"> = {
       return key;
     };
 
-    /** The request's cache key (and whether a policy or rule bypass applies). */
+    /** The request's cache key: `scheme://host` (unless the policy leaves it out), the raw path, the normalised query. */
     const requestKey = (): string => {
       const vars = ngx.var;
       const uri = vars.get("request_uri")!;
-      const q = string.find(uri, "?", 1, true)[0];
-      const path = q === undefined ? uri : string.sub(uri, 1, q - 1);
-      let key = data.host ? vars.get("scheme")! + "://" + vars.get("host")! + path : path;
-      if (useArgs && vars.get("args") !== undefined) {
+      const [q] = find(uri, "?", 1, true);
+      let key = q === undefined ? uri : sub(uri, 1, q - 1);
+      if (data.host) key = vars.get("scheme")! + "://" + vars.get("host")! + key;
+      if (q !== undefined && useArgs) {
         const [args] = ngx.req.get_uri_args(100);
         const norm = normaliseArgs(data, args);
         if (norm !== "") key = key + "?" + norm;
       }
       if (rulesKey) {
         // cache key additions of the rules engine (variant, image format, rule key parts)
-        const extra = vars.get("cdn_rules_key");
+        const extra = ngx.var.get("cdn_rules_key");
         if (extra !== undefined && extra !== "") key = key + "#" + extra;
       }
       return key;
     };
 
     /** Policy bypass (cookies, headers, a rule) or Authorization: sets the variables, returns true. */
-    const bypassed = (): boolean => {
+    const bypassed = (hasAuth: boolean): boolean => {
       const vars = ngx.var;
       let bypass = false;
       for (const name of headerVars) {
@@ -268,13 +273,13 @@ export const cache: LuaFeature<"cache"> = {
           }
         }
       }
-      if (bypass || vars.get("cdn_cache_bypass") === "1") {
+      if (bypass || (rulesBypass && vars.get("cdn_cache_bypass") === "1")) {
         // policy (or rule) bypass: neither served from the cache nor stored
         vars.set("cdn_cache_bypass", "1");
         vars.set("cdn_nostore", "1");
         return true;
       }
-      if (authBypass && vars.get("http_authorization") !== undefined) {
+      if (authBypass && hasAuth) {
         // Authorization: not served from the cache; stored only when the response allows it (header filter)
         vars.set("cdn_cache_bypass", "1");
         return true;
@@ -283,8 +288,8 @@ export const cache: LuaFeature<"cache"> = {
     };
 
     /** The RAM tier's answer for a fresh or stale-while-revalidate object; returns when it has none. */
-    const tryRam = (ram: NgxSharedDict, meta: NgxSharedDict, key: string, method: string, now: number): void => {
-      const [obj, ramKey] = ramLookup(ram, key);
+    const tryRam = (ram: NgxSharedDict, meta: NgxSharedDict, key: string, method: string, now: number, inm: boolean, ims: boolean): void => {
+      const [obj, ramKey] = ramLookup(ram, key, now);
       if (obj === undefined) return;
       const [p, purgeAt] = marked(key, obj.storedAt, obj.tags);
       if (p === MARK_HARD) {
@@ -292,19 +297,18 @@ export const cache: LuaFeature<"cache"> = {
         return;
       }
       const age = obj.initAge + now - obj.storedAt;
-      if (p === 0 && age < obj.lifetime) return serveRam(obj, age, "HIT-RAM", method);
+      if (p === 0 && age < obj.lifetime) return serveRam(obj, age, "HIT-RAM", method, inm, ims);
       const staleness = p === MARK_SOFT ? now - purgeAt : age - obj.lifetime;
       if ((obj.flags & FLAG_NO_STALE) === 0 && staleness < obj.swr) {
         const lockKey = "R:" + ramKey;
         if (meta.add(lockKey, true, 60)[0]) startBackgroundRefresh(lockKey, refreshMs);
-        return serveRam(obj, age, "STALE-RAM", method);
+        return serveRam(obj, age, "STALE-RAM", method, inm, ims);
       }
     };
 
     const access = () => {
       const vars = ngx.var;
-      if (vars.get("cdn_cache_on") !== "1") return; // not the proxy location (health, purge, ...)
-      const bypass = bypassed();
+      const bypass = bypassed(authBypass && vars.get("http_authorization") !== undefined);
       const key = requestKey();
       vars.set("cdn_cache_key", key);
 
@@ -333,7 +337,12 @@ export const cache: LuaFeature<"cache"> = {
       }
       const meta = metaDict;
       // the client's own directives (RFC 9111 5.2.1), unless the policy ignores them
-      const asks = honourClient && parseRequestCacheControl(vars.get("http_cache_control"), vars.get("http_pragma"));
+      let asks = false;
+      if (honourClient) {
+        const rcc = vars.get("http_cache_control");
+        const pragma = rcc === undefined ? vars.get("http_pragma") : undefined;
+        asks = (rcc !== undefined || pragma !== undefined) && parseRequestCacheControl(rcc, pragma);
+      }
       if (asks && rcc.noStore) vars.set("cdn_nostore", "1"); // nothing of this exchange is stored
       if (bypass) {
         // not looked up, but a response stored for it must land under its variant's disk key
@@ -344,10 +353,12 @@ export const cache: LuaFeature<"cache"> = {
       const now = ngx.now();
       // If-None-Match takes precedence over If-Modified-Since (RFC 9110 13.2.2): nginx, which answers the
       // conditionals of a disk hit, would otherwise also require the date to match
-      if (vars.get("http_if_none_match") !== undefined && vars.get("http_if_modified_since") !== undefined) ngx.req.clear_header("If-Modified-Since");
+      const inm = vars.get("http_if_none_match") !== undefined;
+      const ims = vars.get("http_if_modified_since") !== undefined;
+      if (inm && ims) ngx.req.clear_header("If-Modified-Since");
 
-      // RAM tier first (a request with directives of its own takes the disk path, which weighs them)
-      if (ramDict !== undefined && !asks) tryRam(ramDict, meta, key, method, now);
+      // RAM tier first (a request with directives of its own, or a range request, takes the disk path)
+      if (ramDict !== undefined && !asks && vars.get("http_range") === undefined) tryRam(ramDict, meta, key, method, now, inm, ims);
 
       // disk tier: steer nginx with the metadata ($cdn_disk_key is set here, a RAM hit never needs it)
       let [state, m, mkey, disk, varies] = lookupMeta(meta, key);

@@ -31,6 +31,8 @@ export interface RamObject {
   body: string;
   /** tostring(#body), for Content-Length */
   len: string;
+  /** When this worker last read it from the dict. */
+  readAt: number;
 }
 
 const RAM_RE = "^R|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^\n]*)\n";
@@ -39,7 +41,7 @@ let parsed = new LuaTable<string, RamObject>();
 let parsedBytes = 0;
 const PARSED_MAX_BYTES = 8 * 1024 * 1024;
 
-function parseRam(blob: string): RamObject | undefined {
+function parseRam(blob: string, now: number): RamObject | undefined {
   const [a, b, c, d, _e, f, st, hl, lm, tags, etag] = string.match(blob, RAM_RE);
   if (a === undefined) return undefined;
   const bodyAt = string.find(blob, "\n", 1, true)[0]! + 1;
@@ -79,11 +81,19 @@ function parseRam(blob: string): RamObject | undefined {
     values,
     body,
     len: tostring(body.length),
+    readAt: now,
   };
 }
 
-/** Finds the request's RAM object of key K (through the Vary index): the object and its dict key. */
-export function ramLookup(this: void, ram: NgxSharedDict, key: string): LuaMultiReturn<[RamObject | undefined, string]> {
+/**
+ * Finds the request's RAM object of key K (through the Vary index): the object and its dict key. A worker
+ * reuses the object it read for K for up to a second (not for varying keys) without reading the dict again:
+ * the markers (checked on every hit) retire it at once when it is purged or invalidated, and a newer copy in
+ * the dict is picked up within the second.
+ */
+export function ramLookup(this: void, ram: NgxSharedDict, key: string, now: number): LuaMultiReturn<[RamObject | undefined, string]> {
+  const recent = parsed.get(key);
+  if (recent !== undefined && now - recent.readAt < 1 && recent.initAge + now - recent.storedAt < recent.lifetime) return $multi(recent, key);
   let ramKey = key;
   let blob = sget(ram, key);
   if (blob === undefined) return $multi(undefined, ramKey);
@@ -94,8 +104,11 @@ export function ramLookup(this: void, ram: NgxSharedDict, key: string): LuaMulti
     if (blob === undefined) return $multi(undefined, ramKey);
   }
   const known = parsed.get(ramKey);
-  if (known !== undefined && known.blob === blob) return $multi(known, ramKey);
-  const obj = parseRam(blob);
+  if (known !== undefined && known.blob === blob) {
+    known.readAt = now;
+    return $multi(known, ramKey);
+  }
+  const obj = parseRam(blob, now);
   if (obj === undefined) return $multi(undefined, ramKey);
   if (parsedBytes > PARSED_MAX_BYTES) {
     parsed = new LuaTable();
@@ -124,7 +137,7 @@ export function ramHitLabel(this: void): string | undefined {
 }
 
 /** Answers the request from a RAM object (headers, Age, 304 to a matching conditional, HEAD) and ends it. */
-export function serveRam(this: void, obj: RamObject, age: number, label: string, method: string): never {
+export function serveRam(this: void, obj: RamObject, age: number, label: string, method: string, inm: boolean, ims: boolean): never {
   const vars = ngx.var;
   vars.set("cdn_cache_status", label);
   const h = ngx.header;
@@ -133,16 +146,12 @@ export function serveRam(this: void, obj: RamObject, age: number, label: string,
   for (let i = 0; i < names.length; i++) h.set(names[i], values[i]);
   h.set("Age", tostring(math.floor(age)));
   let notModified = false;
-  if (obj.status === 200) {
-    const inm = vars.get("http_if_none_match");
-    if (inm !== undefined) notModified = obj.etag !== "" && etagMatches(inm, obj.etag);
+  if (obj.status === 200 && (inm || ims)) {
+    if (inm) notModified = obj.etag !== "" && etagMatches(vars.get("http_if_none_match")!, obj.etag);
     else if (obj.lm !== "") {
-      const ims = vars.get("http_if_modified_since");
-      if (ims !== undefined) {
-        const t = ngx.parse_http_time(ims);
-        const l = ngx.parse_http_time(obj.lm);
-        notModified = t !== undefined && l !== undefined && l <= t;
-      }
+      const t = ngx.parse_http_time(vars.get("http_if_modified_since")!);
+      const l = ngx.parse_http_time(obj.lm);
+      notModified = t !== undefined && l !== undefined && l <= t;
     }
   }
   ramLabel = label;
