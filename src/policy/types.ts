@@ -910,7 +910,7 @@ export type WafRuleSet = "sqli" | "xss" | "traversal" | "shell" | "scanners";
 /** What a custom WAF rule looks at. */
 export type WafTarget = "path" | "query" | "header" | "userAgent" | "body";
 
-/** A custom WAF rule: a PCRE pattern matched (case-insensitively) against one normalised part of the request. */
+/** A custom WAF rule: a pattern (see docs/patterns.md) matched case-insensitively against one normalised part of the request. */
 export interface WafRule {
   /**
    * Rule id, named in the log line when it matches.
@@ -926,11 +926,21 @@ export interface WafRule {
    */
   header?: HeaderName;
   /**
-   * PCRE pattern, matched case-insensitively against the normalised value (URL-decoded until stable,
-   * lower-cased, null bytes removed, `+`, whitespace runs and SQL comments collapsed to one space).
+   * A regular expression in cdn-build's pattern dialect (the syntax JavaScript and PCRE share, see
+   * docs/patterns.md; at most 1,024 characters), matched case-insensitively against the normalised value
+   * (URL-decoded until stable, lower-cased, null bytes removed, `+`, whitespace runs and SQL comments
+   * collapsed to one space). It must run in linear time (no repetition that can match the same input in
+   * several ways) unless `unsafeRegex` is set.
    * @example "^/wp-admin"
    */
   pattern: string;
+  /**
+   * Accept a pattern that can backtrack catastrophically (see docs/patterns.md). At runtime PCRE's match
+   * limit still stops it: an evaluation that hits the limit is handled by the WAF's `mode` (refused in block
+   * mode).
+   * @default false
+   */
+  unsafeRegex?: boolean;
 }
 
 /** Request body inspection by the WAF. */
@@ -992,9 +1002,9 @@ export interface PathMatch {
    */
   glob?: string;
   /**
-   * A PCRE regular expression matched against the path (anchor it with `^`/`$` yourself).
+   * A regular expression in cdn-build's pattern dialect (see docs/patterns.md), matched against the path
+   * (anchor it with `^`/`$` yourself).
    * @example "^/u/[0-9]+$"
-   * @maxLength 512
    */
   regex?: string;
 }
@@ -1031,8 +1041,7 @@ export interface HeaderCondition {
    */
   equals?: string;
   /**
-   * A PCRE regular expression the value must match.
-   * @maxLength 512
+   * A regular expression in cdn-build's pattern dialect (see docs/patterns.md) the value must match.
    * @example "^Mozilla/"
    */
   matches?: string;
@@ -1117,7 +1126,8 @@ export interface Condition {
    */
   clientIp?: Cidr[];
   /**
-   * The User-Agent matches one of these PCRE patterns, case-insensitively (bot routing).
+   * The User-Agent matches one of these patterns (cdn-build's pattern dialect, see docs/patterns.md),
+   * case-insensitively (bot routing).
    * @example ["googlebot", "bingbot"]
    */
   userAgent?: string[];
@@ -1378,6 +1388,13 @@ export interface Rule {
    * @default false
    */
   continue?: boolean;
+  /**
+   * Accept patterns in this rule's conditions that can backtrack catastrophically (see docs/patterns.md). At
+   * runtime PCRE's match limit still stops them: a request whose evaluation hits the limit is refused with
+   * 403.
+   * @default false
+   */
+  unsafeRegex?: boolean;
 }
 
 /** An edge policy: everything cdn-build compiles into an nginx/OpenResty bundle. */
