@@ -10,6 +10,17 @@ import { checkPattern, toPcre } from "./shared/regex/index.js";
 
 export const DEFAULT_BODY_MAX = "64k";
 const BODY_MAX_LIMIT = 1024 * 1024;
+/** Bytes of the inspection budget beyond the body cap (path, query, user agent, headers). */
+const BUDGET_HEADROOM = 64 * 1024;
+const BUDGET_LIMIT = 2 * 1024 * 1024;
+const BUDGET_MIN = 1024;
+
+/** The per-request inspection budget in bytes (see `Waf.budget`). */
+export function inspectionBudget(w: Waf): number {
+  if (w.budget !== undefined) return sizeBytes(w.budget)!;
+  const body = w.body !== undefined ? sizeBytes(w.body.maxSize ?? DEFAULT_BODY_MAX) ?? 0 : 0;
+  return body + BUDGET_HEADROOM;
+}
 
 import type { HeaderVar, WafData, WafTargetData } from "../contract/index.js";
 
@@ -121,6 +132,14 @@ function checkWaf(w: Waf, policy: Policy): Diagnostic[] {
       out.push(error("wafBodySize", at("body", "maxSize"), `body inspection size "${max}" must be between 1 byte and 1m`, 'e.g. "64k" (bodies are held in memory while inspected)'));
     }
   }
+  if (w.budget !== undefined) {
+    const b = sizeBytes(w.budget);
+    if (b === undefined || b < BUDGET_MIN || b > BUDGET_LIMIT) {
+      out.push(error("wafBudget", at("budget"), `inspection budget "${w.budget}" must be between 1k and 2m`, 'e.g. "256k"; the default is body.maxSize plus 64k'));
+    } else if (w.body !== undefined && b < (sizeBytes(w.body.maxSize ?? DEFAULT_BODY_MAX) ?? 0)) {
+      out.push(warning("wafBudgetBelowBody", at("budget"), `the inspection budget (${w.budget}) is smaller than body.maxSize (${w.body.maxSize ?? DEFAULT_BODY_MAX}): bodies between the two are ${(w.mode ?? "block") === "block" ? "refused" : "passed uninspected"}`, "raise budget to body.maxSize plus what the other targets need, or lower body.maxSize"));
+    }
+  }
   if (activeBuiltins(w).length === 0 && (w.rules ?? []).length === 0) {
     out.push(warning("wafNoRules", at(), "the WAF has no rules: every built-in rule set is off and there are no custom rules", "enable a rule set or add rules"));
   }
@@ -143,7 +162,7 @@ export const waf: Feature = {
     const w = policy.waf;
     if (!w) return;
     const bodyMax = w.body !== undefined ? sizeBytes(w.body.maxSize ?? DEFAULT_BODY_MAX)! : undefined;
-    const data: WafData = { block: (w.mode ?? "block") === "block", targets: compileWaf(w), bodyMax, scope: lowerScope(w) };
+    const data: WafData = { block: (w.mode ?? "block") === "block", targets: compileWaf(w), bodyMax, budget: inspectionBudget(w), scope: lowerScope(w) };
     ir.luaData.waf = data;
     if (bodyMax !== undefined) {
       ir.slots.server.push({ partial: "waf", data: { bodyBuffer: String(bodyMax) } });

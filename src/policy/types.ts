@@ -979,6 +979,14 @@ export interface Waf extends GateScope {
   rules?: WafRule[];
   /** Inspect request bodies (form posts, JSON) up to a size; omit to not read bodies. */
   body?: WafBody;
+  /**
+   * Most bytes inspected in one request, over every target together (path, query, user agent, the headers
+   * of custom rules, the body). A request with more is handled by `mode` without inspecting the rest:
+   * refused with 403 in block mode, passed and logged in log mode. Bodies over `body.maxSize` are not
+   * inspected and do not count. Default: `body.maxSize` plus 64k (64k without body inspection); at most 2m.
+   * @example "256k"
+   */
+  budget?: Size;
 }
 
 /** A path condition in its explicit forms: exactly one of `exact`, `prefix`, `glob` or `regex`. */

@@ -635,6 +635,22 @@ export const CATALOGUE = {
     fix: "Enable a built-in rule set or add a custom rule, or remove the `waf` gate.",
     at: ["waf"],
   },
+  wafBudget: {
+    code: "CDN3029",
+    severity: "error",
+    title: "WAF inspection budget out of range",
+    why: "The budget caps the bytes the WAF inspects in one request; it must be between 1k and 2m.",
+    fix: 'Use e.g. `budget: "256k"`, or leave it out (body.maxSize plus 64k).',
+    at: ["waf.budget"],
+  },
+  wafBudgetBelowBody: {
+    code: "CDN3030",
+    severity: "warning",
+    title: "WAF inspection budget below the body cap",
+    why: "Bodies between the budget and `body.maxSize` exceed the budget on their own, so in block mode they are refused and in log mode they pass uninspected.",
+    fix: "Raise `budget` to `body.maxSize` plus what the other targets need, or lower `body.maxSize`.",
+    at: ["waf.budget"],
+  },
   rateLimitInvalidRate: {
     code: "CDN3040",
     severity: "error",

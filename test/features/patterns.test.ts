@@ -8,13 +8,16 @@ import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compile } from "../../src/compile.js";
+import { writeBundleAtomic } from "../../src/emit/write.js";
+import { freePort, startBundle } from "../../src/runtime/nginx.js";
 import { compileWaf } from "../../src/features/waf.js";
 import { globMatches, globToRegex } from "../../src/features/rules/conditions.js";
 import { analyse, emit, parsePattern, toPcre, type RegexNode } from "../../src/features/shared/regex/index.js";
-import { bootEdge, projectDir, type Edge } from "../support/edge.js";
+import { bootEdge, nginxBinary, projectDir, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
 import { codes, diagnostics, policy } from "../support/policy.js";
 import { http, luaErrors } from "../support/http.js";
+import { waitFor } from "../support/wait.js";
 import { prng } from "../support/regex-samples.js";
 import { referenceFind } from "../support/regex-reference.js";
 import type { Policy, Rule, WafRule } from "../../src/policy/types.js";
@@ -185,6 +188,26 @@ describe("patterns: a policy that validates never fails open", () => {
     }
   });
 
+  it("a pattern the runtime's PCRE refuses stops nginx from starting, naming the rule", async () => {
+    const port = await freePort();
+    const { bundle } = compile(policy(origin, { name: "pat", listen: { http: port, address: "127.0.0.1" }, ...wafRule("^/admin") }), { target: (await nginxBinary()).kind });
+    const data = bundle!.files.get("lua/policy_data.lua")!;
+    expect(data).toContain('["re"] = "^/admin"');
+    // as if the data were edited by hand, or the PCRE were older than the dialect assumes: an unclosed group
+    bundle!.files.set("lua/policy_data.lua", data.replace('["re"] = "^/admin"', '["re"] = "^/(admin"'));
+    const project = await projectDir("cdn-patterns-");
+    try {
+      const dir = join(project, "edge");
+      await writeBundleAtomic(bundle!, dir);
+      // (nginx -t does not run init_by_lua; starting, and so a reload, does)
+      const started = startBundle(dir, { port, bin: await nginxBinary(), readyTimeoutMs: 5000 });
+      await expect(started).rejects.toThrow(/waf rule r \(path\): the pattern does not compile \(pcre_compile\(\) failed: missing \)/);
+      const running = await started.catch(() => undefined);
+      await running?.stop();
+    } finally {
+      await rm(project, { recursive: true, force: true });
+    }
+  });
 });
 
 /** Random patterns of the dialect over a small alphabet, for comparing the runtime with the definition. */
@@ -290,5 +313,101 @@ describe("patterns: the runtime's PCRE runs what the compiler checked", () => {
     const { regex } = globToRegex("/*a*a*a*a*a*b");
     const res = await pcreFind([{ re: regex, subject: Buffer.from("/" + "a".repeat(7000)), opts: "jo" }]);
     expect(res).toEqual(["0"]); // answered at all: a .* per star would be O(n^6) here
+  });
+});
+
+describe("patterns: when PCRE gives up at runtime (an opted-in pattern hits the match limit)", () => {
+  const bomb = "/" + "a".repeat(40) + "!";
+  const exponential = "^/(a|aa)+$";
+
+  it("WAF in block mode: the request is refused, one line says so, and a rule that does match still wins", async () => {
+    const edge = await bootEdge(
+      // one worker: the line is throttled per worker
+      policy(origin, { name: "pat", workers: { processes: 1 }, waf: { ruleSets: [], rules: [{ id: "bomb", target: "path", pattern: exponential, unsafeRegex: true }, { id: "marker", target: "path", pattern: "evil" }] } }),
+    );
+    try {
+      origin.reset();
+      expect((await http(edge, bomb + "evil")).status).toBe(403);
+      await waitFor(async () => (await edge.errorLog()).includes("waf: rule marker matched the path (blocked)"), { what: "the match line" });
+      expect((await http(edge, bomb)).status).toBe(403);
+      for (let i = 0; i < 4; i++) expect((await http(edge, bomb)).status).toBe(403);
+      expect((await http(edge, "/aaaa")).status).toBe(403); // decided quickly: a match
+      expect((await http(edge, "/ok")).status).toBe(200);
+      const lines = await waitFor(async () => {
+        const l = (await edge.errorLog()).split("\n").filter((x) => x.includes("could not be evaluated"));
+        return l.length >= 1 && l;
+      }, { what: "the undecided line" });
+      expect(lines[0]).toMatch(/waf: rule bomb could not be evaluated on the path \(pcre_exec\(\) failed: -8\) \(blocked\), client 127\.0\.0\.1/);
+      expect(lines[0]).not.toContain("aaaaaaaaaa"); // never the value
+      await new Promise((r) => setTimeout(r, 200));
+      expect((await edge.errorLog()).split("\n").filter((x) => x.includes("could not be evaluated")).length).toBe(1); // throttled
+      expect(origin.hits("/ok")).toBe(1);
+      expect(luaErrors(await edge.errors())).toEqual([]);
+    } finally {
+      await edge.stop();
+    }
+  });
+
+  it("WAF in log mode: the request passes and is logged", async () => {
+    const edge = await bootEdge(policy(origin, { name: "pat", waf: { mode: "log", ruleSets: [], rules: [{ id: "bomb", target: "path", pattern: exponential, unsafeRegex: true }] } }));
+    try {
+      expect((await http(edge, bomb)).status).toBe(200);
+      await waitFor(async () => (await edge.errorLog()).includes("waf: rule bomb could not be evaluated on the path (pcre_exec() failed: -8) (logged)"), { what: "the undecided line" });
+    } finally {
+      await edge.stop();
+    }
+  });
+
+  it("rules engine: a condition PCRE gives up on refuses the request instead of skipping the rule", async () => {
+    const edge = await bootEdge(policy(origin, { name: "pat", rules: [{ name: "no-bombs", when: { path: { regex: exponential } }, then: { deny: true }, unsafeRegex: true }] }));
+    try {
+      const r = await http(edge, bomb);
+      expect(r.status).toBe(403);
+      expect(r.body).toContain("forbidden by rules");
+      expect((await http(edge, "/aaa")).status).toBe(403); // the deny itself
+      expect((await http(edge, "/b")).status).toBe(200);
+      await waitFor(async () => (await edge.errorLog()).includes("rules: a pattern of rule no-bombs could not be evaluated (pcre_exec() failed: -8), request refused"), { what: "the line" });
+      expect(luaErrors(await edge.errors())).toEqual([]);
+    } finally {
+      await edge.stop();
+    }
+  });
+});
+
+describe("patterns: PCRE's JIT stack", () => {
+  it("is large enough for a group repeated 30,000 times over a 60 KB body (the default stops at a few thousand)", async () => {
+    const edge = await bootEdge(policy(origin, { name: "pat", workers: { processes: 1 }, waf: { mode: "log", ruleSets: [], body: { maxSize: "64k" }, rules: [{ id: "csv", target: "body", pattern: "^(?:[a-z]+,)+x$" }] } }));
+    try {
+      expect((await http(edge, "/p", { method: "POST", body: "ab,".repeat(20_000) + "x" })).status).toBe(200);
+      await waitFor(async () => (await edge.errorLog()).includes("waf: rule csv matched the body (logged)"), { what: "the match line" });
+      expect(await edge.errorLog()).not.toContain("could not be evaluated");
+    } finally {
+      await edge.stop();
+    }
+  });
+});
+
+describe("waf: the inspection budget", () => {
+  it("a request with more bytes to inspect than the budget is decided by the mode", async () => {
+    const block = await bootEdge(policy(origin, { name: "pat", waf: { budget: "2k" } }));
+    const log = await bootEdge(policy(origin, { name: "pat", waf: { budget: "2k", mode: "log" } }));
+    try {
+      const q = "/s?q=" + "x".repeat(3000);
+      expect((await http(block, "/s?q=" + "x".repeat(1500))).status).toBe(200);
+      expect((await http(block, q)).status).toBe(403);
+      expect((await http(log, q)).status).toBe(200);
+      await waitFor(async () => (await block.errorLog()).includes("waf: inspection budget of 2048 bytes exceeded at the query (blocked)"), { what: "the budget line" });
+      await waitFor(async () => (await log.errorLog()).includes("waf: inspection budget of 2048 bytes exceeded at the query (logged)"), { what: "the budget line" });
+    } finally {
+      await block.stop();
+      await log.stop();
+    }
+  });
+
+  it("is checked: bounds, and below the body cap", () => {
+    expect(codes(policy(origin, { waf: { budget: "512" } }))).toEqual(["CDN3029"]);
+    expect(codes(policy(origin, { waf: { budget: "3m" } }))).toEqual(["CDN3029"]);
+    expect(codes(policy(origin, { waf: { budget: "32k", body: { maxSize: "64k" } } }))).toEqual(["CDN3030"]);
+    expect(codes(policy(origin, { waf: { budget: "128k", body: { maxSize: "64k" } } }))).toEqual([]);
   });
 });
