@@ -2,11 +2,13 @@ import type { Phase, PhaseStep } from "../../src/contract/index";
 import type { Handler } from "./feature";
 import { features, phases } from "./policy";
 import { FEATURES } from "../features/registry.gen";
+import { configureRegex } from "./regex";
 
 // Runs once when the module is first required (init_by_lua, in the master): sets up every enabled feature,
 // then builds each phase's handler list in the order the compiler planned (policy data `phases`, sorted by
 // the contract's stages), so a request only walks the handlers that have work to do.
 const setUp = new LuaTable<string, LuaTable<string, LuaTable<string, Handler | undefined>>>();
+configureRegex(); // before any feature compiles a regex
 for (const f of FEATURES) {
   const data = features[f.key];
   if (data !== undefined) setUp.set(f.key, (f.setup as (this: void, d: unknown) => unknown)(data) as LuaTable<string, LuaTable<string, Handler | undefined>>);

@@ -2,6 +2,8 @@ import type { LuaFeature } from "../core/feature";
 import type { ArgVar, RuleCond, RuleData, RulePoolTarget, RulesData } from "../../src/contract/index";
 import { clientAddress } from "../core/client-address";
 import { compileSet, parseAddr } from "../core/ip";
+import { compileOrFail, warnLimited } from "../core/regex";
+import { refuse } from "../core/gate-deny";
 
 /**
  * The rules engine at run time.
@@ -44,11 +46,28 @@ function extension(): string {
 
 // ---- conditions -> closures ----------------------------------------------------------------------------
 
-const regexes: string[] = [];
+/** Every pattern of the conditions with its options and the rule it belongs to, compiled at setup. */
+const regexes: [string, string, string][] = [];
+/** The rule whose condition is being compiled (for the messages of its patterns). */
+let compilingRule = "";
 
-function reFind(subject: string, re: string, opts: string): boolean {
+/** Notes a pattern to compile at setup; returns the rule it belongs to. */
+function track(re: string, opts: string): string {
+  regexes.push([re, opts, compilingRule]);
+  return compilingRule;
+}
+
+/**
+ * Whether `re` matches. When PCRE gives up (match limit, JIT stack) the condition is neither true nor false,
+ * and no outcome of the rules is safe to act on (a `deny` that does not match lets the request through):
+ * the request is refused, with one line per worker every few seconds.
+ */
+function reFind(subject: string, re: string, opts: string, rule: string): boolean {
   const [from, , err] = ngx.re.find(subject, re, opts);
-  if (err !== undefined) ngx.log(ngx.ERR, "rules: regex ", re, ": ", err);
+  if (err !== undefined) {
+    warnLimited("rules:" + rule, "rules: a pattern of rule " + rule + " could not be evaluated (" + err + "), request refused, client " + clientAddress());
+    refuse(403, "rules");
+  }
   return from !== undefined;
 }
 
@@ -97,12 +116,13 @@ function compileCond(c: RuleCond): Pred {
       const exact = c.exact;
       const prefixes = c.prefix;
       const res = c.re;
-      for (const r of res) regexes.push(r);
+      const rule = compilingRule;
+      for (const r of res) track(r, "jo");
       return () => {
         const p = factPath;
         if (exact[p] === true) return true;
         for (const pre of prefixes) if (string.sub(p, 1, pre.length) === pre) return true;
-        for (const re of res) if (reFind(p, re, "jo")) return true;
+        for (const re of res) if (reFind(p, re, "jo", rule)) return true;
         return false;
       };
     }
@@ -146,12 +166,13 @@ function compileCond(c: RuleCond): Pred {
             if (v === undefined) return false;
             return (decode ? ngx.unescape_uri(v) : v) === value;
           };
-        case "matches":
-          regexes.push(value!);
+        case "matches": {
+          const rule = track(value!, "jo");
           return () => {
             const v = ngx.var.get(name);
-            return v !== undefined && reFind(v, value!, "jo");
+            return v !== undefined && reFind(v, value!, "jo", rule);
           };
+        }
       }
       return () => false;
     }
@@ -173,10 +194,10 @@ function compileCond(c: RuleCond): Pred {
     }
     case "ua": {
       const re = c.re;
-      regexes.push(re);
+      const rule = track(re, "joi");
       return () => {
         const ua = ngx.var.get("http_user_agent");
-        return ua !== undefined && reFind(ua, re, "joi");
+        return ua !== undefined && reFind(ua, re, "joi", rule);
       };
     }
   }
@@ -426,7 +447,12 @@ let compiled: Compiled | undefined;
 function compile(data: RulesData): Compiled {
   if (compiled !== undefined) return compiled;
   const rules = data.rules;
-  const preds = rules.map((r) => compileCond(r.cond));
+  const preds = rules.map((r) => {
+    compilingRule = r.name;
+    return compileCond(r.cond);
+  });
+  // one by one, in the master: a pattern PCRE refuses stops nginx from starting, naming the rule
+  for (const [re, opts, rule] of regexes) compileOrFail(re, opts, "rule " + rule);
   const idx = data.index;
   const exact = idx.exact;
   const ext = idx.ext;
@@ -562,11 +588,9 @@ function compile(data: RulesData): Compiled {
     }
   };
 
+  // compiled in the master at setup; this makes sure each worker has them before its first request
   const warmRegexes = () => {
-    for (const re of regexes) {
-      const [, , err] = ngx.re.find("", re, "jo");
-      if (err !== undefined) ngx.log(ngx.ERR, "rules: cannot compile regex ", re, ": ", err);
-    }
+    for (const [re, opts] of regexes) ngx.re.find("", re, opts);
   };
 
   compiled = { access, nostoreCheck, ttlExec, responseHeaders, warmRegexes };

@@ -2,6 +2,7 @@ import type { LuaFeature } from "../core/feature";
 import { compileScope } from "../core/gate-scope";
 import { refuse } from "../core/gate-deny";
 import { clientAddress } from "../core/client-address";
+import { compileOrFail, warnLimited } from "../core/regex";
 import type { HeaderVar, WafTargetData } from "../../src/contract/index";
 
 /**
@@ -10,9 +11,11 @@ import type { HeaderVar, WafTargetData } from "../../src/contract/index";
  * Each inspected part of the request (path, query, user agent, a named header, the body) is normalised,
  * then checked in two steps. Built-in rules declare literals that every match contains; the compiler joins
  * all literals of a target into one prefilter expression, and only when it matches do the regexes of the
- * rules whose literals are present run (a clean value costs one regex pass). Rules without literals (custom rules, the scanner list) are combined by the compiler
- * into one alternation per target, run once; only when it matches are they tried one by one, to name the
- * rule. (One alternation of every rule was measured 2-3x slower than the sum of its parts with this PCRE:
+ * rules whose literals are present run (a clean value costs one regex pass). Rules without literals (custom
+ * rules, the scanner list) are combined by the compiler into one alternation per target (each rule in its
+ * own group, rebuilt from its parsed form, so joining cannot change what it matches), run once; only when
+ * it matches are they tried one by one, to name the rule. Every expression is compiled one by one at init,
+ * and one that PCRE refuses stops nginx from starting. (One alternation of every rule was measured 2-3x slower than the sum of its parts with this PCRE:
  * branches starting with `\b` defeat its start-of-match optimisations, so every branch runs at every
  * offset.) A match
  * writes one warning line (rule id, target and client address; never the value, nor the request line) and,
@@ -20,6 +23,12 @@ import type { HeaderVar, WafTargetData } from "../../src/contract/index";
  *
  * A worker remembers the verdicts of the last values it saw (up to 2,048 per target, values up to 256
  * bytes; the memo is emptied when full): the same path, query or user agent is checked once.
+ *
+ * Cost bounds: every pattern runs in linear time (the compiler proves it, unless a custom rule opted out
+ * with `unsafeRegex`); the bytes inspected per request are capped by `budget`, past which the mode decides
+ * (403 in block mode, a logged pass in log mode) without inspecting the rest; and a match PCRE gives up on
+ * (lua_regex_match_limit, the JIT stack) is decided by the mode as well, with one line per worker every few
+ * seconds (lua-src/core/regex.ts), never by a worker stuck in a regex.
  *
  * Normalisation: URL-decoded until stable (at most 4 rounds: double and triple encodings), lower-cased,
  * null bytes removed, then `+`, runs of whitespace (tabs, newlines, vertical tabs) and SQL comments
@@ -102,36 +111,27 @@ function literalBytes(lit: string): string {
   return out;
 }
 
-/** Checks every expression of a target compiles (PCRE may refuse what the compiler's check let through). */
+/**
+ * Compiles every expression of a target, one by one, with the options it runs with; one that PCRE refuses
+ * stops nginx from starting (src/core/regex.ts), so a bundle never runs with a rule missing.
+ */
 function compileTarget(t: WafTargetData): Target | undefined {
   const opts = t.ci ? "ijo" : "jo";
   const gated: { id: string; re: string; lits: string[] }[] = [];
   const alwaysRules: { id: string; re: string }[] = [];
   for (const r of t.rules) {
-    const [, , err] = reFind("", r.re, "ij");
-    if (err !== undefined) {
-      ngx.log(ngx.ERR, "waf: rule ", r.id, " does not compile, ignored: ", err);
-    } else if (r.lits !== undefined) {
+    compileOrFail(r.re, opts, "waf rule " + r.id + " (" + t.label + ")");
+    if (r.lits !== undefined) {
       const bytes: string[] = [];
       for (const l of r.lits) bytes.push(literalBytes(l));
       gated.push({ id: r.id, re: r.re, lits: bytes });
     } else alwaysRules.push({ id: r.id, re: r.re });
   }
-  let always: string | undefined = undefined;
-  if (alwaysRules.length > 0) {
-    const parts: string[] = [];
-    for (const r of alwaysRules) parts.push("(?:" + r.re + ")");
-    always = table.concat(parts, "|");
-  }
+  const always = alwaysRules.length > 0 ? t.always : undefined;
+  if (always !== undefined) compileOrFail(always, opts, "waf rules without literals of the " + t.label);
   if (gated.length === 0 && always === undefined) return undefined;
-  let pre = gated.length > 0 ? t.pre : undefined;
-  if (pre !== undefined) {
-    const [, , perr] = reFind("", pre, "j");
-    if (perr !== undefined) {
-      ngx.log(ngx.ERR, "waf: prefilter of target ", t.label, " does not compile (", perr, "); its rules run on every request");
-      pre = undefined;
-    }
-  }
+  const pre = gated.length > 0 ? t.pre : undefined;
+  if (pre !== undefined) compileOrFail(pre, "jo", "waf literal prefilter of the " + t.label);
   const litRules: LuaTable<string, number[]> = new LuaTable();
   const all: string[] = [];
   for (let i = 0; i < gated.length; i++) {
@@ -175,40 +175,47 @@ function report(id: string, label: string, verdict: string): void {
   if (!ok) writeLine(false, id, label, client, verdict);
 }
 
+/** What check() returns when no rule matched but PCRE gave up on one (match limit, JIT stack). */
+const UNDECIDED = "#undecided";
+/** The rule PCRE gave up on last, and its error, for the log line. */
+let undecidedRule = "";
+let undecidedErr = "";
+
 /**
- * The id of the first rule of `t` that matches the normalised value `s`, or undefined. Regex passes: the
- * combined rules without literals, the prefilter (all literals of the other rules), and only when the
- * prefilter found something, one per rule whose literals are present.
+ * The id of the first rule of `t` that matches the normalised value `s`, UNDECIDED when none matched but PCRE
+ * gave up on one of them, or undefined. Regex passes: the combined rules without literals, the prefilter
+ * (all literals of the other rules), and only when the prefilter found something, one per rule whose
+ * literals are present. When a pass gives up, the rules it stood for run one by one, so a rule that does
+ * match still wins over one that could not be decided.
  */
 function check(t: Target, s: string): string | undefined {
   const opts = t.opts;
+  let undecided = false;
+  const giveUp = (id: string, err: string) => {
+    undecided = true;
+    undecidedRule = id;
+    undecidedErr = err;
+  };
   if (t.always !== undefined) {
-    const [from] = reFind(s, t.always, opts);
-    if (from !== undefined) {
+    const [from, , err] = reFind(s, t.always, opts);
+    if (from !== undefined || err !== undefined) {
       for (const r of t.alwaysRules) {
-        const [f] = reFind(s, r.re, opts);
+        const [f, , e] = reFind(s, r.re, opts);
         if (f !== undefined) return r.id;
+        if (e !== undefined) giveUp(r.id, e);
       }
-      return "?";
     }
   }
   const gated = t.gated;
   const n = gated.length;
-  if (n === 0) return undefined;
-  if (t.pre === undefined) {
-    // no prefilter (it did not compile): every rule runs
-    for (let i = 0; i < n; i++) {
-      const [from] = reFind(s, gated[i].re, opts);
-      if (from !== undefined) return gated[i].id;
-    }
-    return undefined;
-  }
-  let [from, to] = reFind(s, t.pre, "jo");
-  if (from === undefined) return undefined; // no rule's literal is present: no rule can match
+  if (n === 0) return undecided ? UNDECIDED : undefined;
+  let [from, to, perr] = reFind(s, t.pre!, "jo");
+  if (from === undefined && perr === undefined) return undecided ? UNDECIDED : undefined; // no rule's literal is present: no rule can match
   // mark the rules of every literal occurrence (one search per occurrence, bounded)
   stamp++;
   const litRules = t.litRules;
   let occurrences = 0;
+  if (perr !== undefined) for (let i = 0; i < n; i++) marks.set(i, stamp);
   while (from !== undefined && to !== undefined) {
     occurrences++;
     if (occurrences > MAX_OCCURRENCES) {
@@ -218,16 +225,18 @@ function check(t: Target, s: string): string | undefined {
     const rules = litRules.get(sub(s, from, to));
     if (rules !== undefined) for (const i of rules) marks.set(i, stamp);
     searchCtx.pos = from + 1;
-    [from, to] = reFind(s, t.pre, "jo", searchCtx);
+    [from, to, perr] = reFind(s, t.pre!, "jo", searchCtx);
+    if (perr !== undefined) for (let i = 0; i < n; i++) marks.set(i, stamp);
   }
   for (let i = 0; i < n; i++) {
     if (marks.get(i) === stamp) {
       const r = gated[i];
-      const [f] = reFind(s, r.re, opts);
+      const [f, , e] = reFind(s, r.re, opts);
       if (f !== undefined) return r.id;
+      if (e !== undefined) giveUp(r.id, e);
     }
   }
-  return undefined;
+  return undecided ? UNDECIDED : undefined;
 }
 
 export const waf: LuaFeature<"waf"> = {
@@ -241,6 +250,7 @@ export const waf: LuaFeature<"waf"> = {
     const n = targets.length;
     const block = data.block;
     const bodyMax = data.bodyMax;
+    const budget = data.budget;
     const inScope = compileScope(data.scope);
     const verdict = block ? " (blocked)" : " (logged)";
 
@@ -272,7 +282,8 @@ export const waf: LuaFeature<"waf"> = {
     return {
       initWorker: {
         waf: () => {
-        // compile (and JIT) every expression once per worker, not on a first request
+        // every expression was compiled in the master at init (and is inherited); this only makes sure a
+        // worker has them before its first request, should its cache have dropped any
         for (const t of targets) {
           if (t.always !== undefined) reFind("", t.always, t.opts);
           for (const r of t.alwaysRules) reFind("", r.re, t.opts);
@@ -284,25 +295,39 @@ export const waf: LuaFeature<"waf"> = {
       access: {
         "gate:waf": () => {
         if (!inScope()) return;
+        let used = 0;
         for (let i = 0; i < n; i++) {
           const t = targets[i];
           const raw = valueOf(t);
           if (raw !== undefined && raw !== "") {
+            used += raw.length;
+            if (used > budget) {
+              // more to inspect than one request may cost: decided by the mode, without inspecting the rest
+              warnLimited("budget", "waf: inspection budget of " + budget + " bytes exceeded at the " + t.label + verdict + ", client " + clientAddress());
+              if (block) return refuse(403, "waf");
+              return;
+            }
             let id: string | undefined;
             if (raw.length <= MEMO_MAX_LEN && t.kind !== "body") {
               // verdicts of recent values (paths, queries and user agents repeat a lot at an edge)
               const known = t.memo.get(raw);
               if (known === undefined) {
                 id = check(t, normalise(raw));
-                if (t.memoN >= MEMO_ENTRIES) {
-                  t.memo = new LuaTable();
-                  t.memoN = 0;
+                if (id !== UNDECIDED) {
+                  if (t.memoN >= MEMO_ENTRIES) {
+                    t.memo = new LuaTable();
+                    t.memoN = 0;
+                  }
+                  t.memo.set(raw, id ?? false);
+                  t.memoN++;
                 }
-                t.memo.set(raw, id ?? false);
-                t.memoN++;
               } else id = known === false ? undefined : known;
             } else id = check(t, normalise(raw));
-            if (id !== undefined) {
+            if (id === UNDECIDED) {
+              // PCRE gave up (match limit, JIT stack): neither a match nor a miss, so the mode decides
+              warnLimited("undecided:" + t.label, "waf: rule " + undecidedRule + " could not be evaluated on the " + t.label + " (" + undecidedErr + ")" + verdict + ", client " + clientAddress());
+              if (block) return refuse(403, "waf");
+            } else if (id !== undefined) {
               report(id, t.label, verdict);
               if (block) return refuse(403, "waf");
               return;

@@ -15,7 +15,10 @@ export interface WafTargetData {
    * `pre` first, one regex pass for all of them); the others are combined into `always`.
    */
   rules: { id: string; re: string; lits?: string[] }[];
-  /** The rules without literals as one PCRE alternation, run on every request. */
+  /**
+   * The rules without literals as one PCRE alternation, run on every request. Each rule's pattern is the PCRE
+   * text of its parsed form, wrapped in `(?:...)`, so the alternation matches exactly when one of them does.
+   */
   always?: string;
   /** The literals of the other rules as one PCRE alternation: the prefilter, run on every request. */
   pre?: string;
@@ -26,5 +29,7 @@ export interface WafData {
   targets: WafTargetData[];
   /** Bytes of a request body inspected; absent: bodies are not inspected. */
   bodyMax?: number;
+  /** Most bytes inspected per request over every target; past it, `block` decides (src/features/waf.ts). */
+  budget: number;
   scope?: ScopeData;
 }

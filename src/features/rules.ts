@@ -10,6 +10,8 @@ import { defaultOriginName, proxySettings, upstreamName } from "./origins.js";
 import { and, conjuncts, countryVar, decodePath, type CondNode, type PathAlt } from "./rules/conditions.js";
 import { covers, prepare, staticEval, type Prepared } from "./rules/analysis.js";
 import { poolsOfActions, routedPools } from "./rules/routing.js";
+import { checkPattern, quote, toPcre } from "./shared/regex/index.js";
+import { CATALOGUE } from "../validate/catalogue.js";
 
 /* Diagnostics of the rules engine: the `rule*` and `experiment*` entries of src/validate/catalogue.ts. */
 
@@ -22,22 +24,29 @@ const TTL_STATUSES = ["200", "203", "206", "301", "302", "307", "308"];
 
 type At = (...s: (string | number)[]) => string;
 
-function checkRegex(source: string, at: string, out: Diagnostic[]): void {
-  try {
-    new RegExp(source);
-  } catch (e) {
-    out.push(error("ruleInvalidRegex", at, `invalid regular expression ${JSON.stringify(source)}: ${(e as Error).message}`, "fix the pattern (PCRE syntax; escape special characters with \\)"));
-  }
+/** What the pattern checks of one rule share: the rule's opt-in, and whether any pattern needed it. */
+interface PatternScope {
+  unsafe: boolean;
+  needed: boolean;
 }
 
-function checkCondition(c: Condition, at: At, out: Diagnostic[]): void {
+/** `matchesAll`: what to say when the pattern matches every value; `ci`: matched case-insensitively. */
+function checkRegex(source: string, at: string, out: Diagnostic[], scope: PatternScope, ci: boolean, matchesAll: string): void {
+  const { diagnostics, analysis } = checkPattern(source, { at, ci, unsafe: scope.unsafe, invalid: "ruleInvalidRegex" });
+  out.push(...diagnostics);
+  if (!analysis) return;
+  if (analysis.verdict !== "linear") scope.needed = true;
+  if (analysis.matchesEverything) out.push(warning("regexMatchesEverything", at, `pattern ${quote(source)} matches the empty string in any value, so it holds for every request that has one`, matchesAll));
+}
+
+function checkCondition(c: Condition, at: At, out: Diagnostic[], scope: PatternScope): void {
   const paths = c.path === undefined ? [] : Array.isArray(c.path) ? c.path : [c.path];
   paths.forEach((p, i) => {
     const where = Array.isArray(c.path) ? at("path", i) : at("path");
     if (typeof p === "object") {
       const n = ["exact", "prefix", "glob", "regex"].filter((k) => (p as Record<string, unknown>)[k] !== undefined).length;
       if (n !== 1) out.push(error("ruleContradictoryCondition", where, "a path match needs exactly one of exact, prefix, glob, regex", 'e.g. { prefix: "/api/" }'));
-      if (p.regex !== undefined) checkRegex(p.regex, where + "/regex", out);
+      if (p.regex !== undefined) checkRegex(p.regex, where + "/regex", out, scope, false, 'anchor it to what the path must contain (e.g. "^/u/[0-9]+$"), or use { prefix: "/" } for every path');
     }
   });
   if (Array.isArray(c.path) && c.path.length === 0) out.push(error("ruleEmptyList", at("path"), "the path list is empty", "list at least one pattern, or remove the key"));
@@ -51,21 +60,21 @@ function checkCondition(c: Condition, at: At, out: Diagnostic[]): void {
     if (h.exists === false && (h.equals !== undefined || h.matches !== undefined)) {
       out.push(error("ruleContradictoryCondition", at("header", "exists"), "a header cannot be absent and have a value", "remove exists: false, or the value test"));
     }
-    if (h.matches !== undefined) checkRegex(h.matches, at("header", "matches"), out);
+    if (h.matches !== undefined) checkRegex(h.matches, at("header", "matches"), out, scope, false, "anchor it to what the value must contain, or use exists: true");
   }
   for (const key of ["cookie", "query"] as const) {
     const v = c[key];
     if (v && v.exists === false && v.equals !== undefined) out.push(error("ruleContradictoryCondition", at(key, "exists"), `a ${key} cannot be absent and have a value`, "remove exists: false, or equals"));
   }
   (c.clientIp ?? []).forEach((cidr, i) => out.push(...checkCidr(cidr, at("clientIp", i))));
-  (c.userAgent ?? []).forEach((p, i) => checkRegex(p, at("userAgent", i), out));
+  (c.userAgent ?? []).forEach((p, i) => checkRegex(p, at("userAgent", i), out, scope, true, "name what the user agent must contain, e.g. \"googlebot\""));
   for (const key of ["all", "any"] as const) {
     const list = c[key];
     if (list === undefined) continue;
     if (list.length === 0) out.push(error("ruleEmptyList", at(key), `the ${key} list is empty`, "list at least one condition, or remove the key"));
-    list.forEach((sub, i) => checkCondition(sub, (...s) => at(key, i, ...s), out));
+    list.forEach((sub, i) => checkCondition(sub, (...s) => at(key, i, ...s), out, scope));
   }
-  if (c.not) checkCondition(c.not, (...s) => at("not", ...s), out);
+  if (c.not) checkCondition(c.not, (...s) => at("not", ...s), out, scope);
 }
 
 function checkHeaderChanges(rules: HeaderRules | undefined, at: At, out: Diagnostic[]): void {
@@ -332,7 +341,11 @@ function check(policy: Policy): Diagnostic[] {
       if (f !== undefined) out.push(error("experimentDuplicateName", at("then", "experiment", "name"), `experiment "${e.name}" is already defined by rules/${f}`, "name each experiment once; a client gets one variant per experiment"));
       else experiments.set(e.name, i);
     }
-    if (rule.when) checkCondition(rule.when, (...s) => at("when", ...s), out);
+    const scope: PatternScope = { unsafe: rule.unsafeRegex === true, needed: false };
+    if (rule.when) checkCondition(rule.when, (...s) => at("when", ...s), out, scope);
+    if (scope.unsafe && !scope.needed && !out.some((d) => d.code === CATALOGUE.ruleInvalidRegex.code && d.path.startsWith(at("when")))) {
+      out.push(warning("regexUnsafeUnused", at("unsafeRegex"), `every pattern of rule "${rule.name}" runs in linear time; \`unsafeRegex\` is not needed`, "remove `unsafeRegex: true`, so that a later edit of a pattern is checked again"));
+    }
     checkActions(policy, rule, at, out);
   });
   if (!out.some((d) => d.severity === "error")) analyse(policy, rules, out);
@@ -358,7 +371,7 @@ function luaCond(n: CondNode): RuleCond {
         if (alt.kind === "exact") exact[alt.value] = true;
         else if (alt.kind === "prefix") prefix.push(alt.value);
         else if (alt.kind === "glob") re.push(alt.regex);
-        else re.push(alt.value);
+        else re.push(toPcre(alt.value));
       }
       return { t: "path", exact, prefix, re };
     }
@@ -368,7 +381,7 @@ function luaCond(n: CondNode): RuleCond {
     case "host":
       return { t: "host", exact: trueSet(n.exact), suffix: n.suffix };
     case "header":
-      return { t: "var", v: headerVar(n.name), op: n.op, value: n.value };
+      return { t: "var", v: headerVar(n.name), op: n.op, value: n.op === "matches" ? toPcre(n.value!) : n.value };
     case "cookie":
       return { t: "var", v: `cookie_${n.name}`, op: n.op, value: n.value };
     case "arg":
@@ -378,7 +391,8 @@ function luaCond(n: CondNode): RuleCond {
     case "cidr":
       return { t: "cidr", set: compileRanges(n.nets) };
     case "ua":
-      return { t: "ua", re: n.patterns.length === 1 ? n.patterns[0]! : n.patterns.map((p) => `(?:${p})`).join("|") };
+      // each pattern is the PCRE text of its parsed form, so the alternation means "one of them matches"
+      return { t: "ua", re: n.patterns.length === 1 ? toPcre(n.patterns[0]!) : n.patterns.map((p) => `(?:${toPcre(p)})`).join("|") };
   }
 }
 

@@ -6,9 +6,21 @@ import { checkScope } from "./shared/gate-scope.js";
 import { headerVar } from "../util/nginx-var.js";
 import { lowerScope } from "./shared/gate-scope.js";
 import { BUILTIN_RULES, RULE_SETS } from "./waf/builtin-rules.js";
+import { checkPattern, toPcre } from "./shared/regex/index.js";
 
 export const DEFAULT_BODY_MAX = "64k";
 const BODY_MAX_LIMIT = 1024 * 1024;
+/** Bytes of the inspection budget beyond the body cap (path, query, user agent, headers). */
+const BUDGET_HEADROOM = 64 * 1024;
+const BUDGET_LIMIT = 2 * 1024 * 1024;
+const BUDGET_MIN = 1024;
+
+/** The per-request inspection budget in bytes (see `Waf.budget`). */
+export function inspectionBudget(w: Waf): number {
+  if (w.budget !== undefined) return sizeBytes(w.budget)!;
+  const body = w.body !== undefined ? sizeBytes(w.body.maxSize ?? DEFAULT_BODY_MAX) ?? 0 : 0;
+  return body + BUDGET_HEADROOM;
+}
 
 import type { HeaderVar, WafData, WafTargetData } from "../contract/index.js";
 
@@ -29,7 +41,11 @@ function activeBuiltins(w: Waf) {
   return BUILTIN_RULES.filter((r) => sets.has(r.set) && !excluded.has(r.id));
 }
 
-/** Groups the enabled rules by target; the rules without literals of a target become one regex (exported for tests). */
+/**
+ * Groups the enabled rules by target; the rules without literals of a target become one regex (exported for
+ * tests). Every pattern, built-in or custom, is the PCRE text of its parsed form (./shared/regex/), so
+ * wrapping each in `(?:...)` and joining them with `|` cannot change what any of them matches.
+ */
 export function compileWaf(w: Waf): WafTargetData[] {
   const groups = new Map<string, WafTargetData>();
   const add = (key: string, kind: WafTargetData["kind"], label: string, rule: { id: string; re: string; lits?: string[] }, custom: boolean, v?: HeaderVar) => {
@@ -43,7 +59,8 @@ export function compileWaf(w: Waf): WafTargetData[] {
   };
   const body = w.body !== undefined;
   for (const r of activeBuiltins(w)) {
-    const rule = r.literals ? { id: r.id, re: r.pattern, lits: r.literals } : { id: r.id, re: r.pattern };
+    const re = toPcre(r.pattern);
+    const rule = r.literals ? { id: r.id, re, lits: r.literals } : { id: r.id, re };
     for (const t of r.targets) {
       if (t === "body" && !body) continue;
       if (t === "userAgent") add("ua", "ua", "user-agent", rule, false);
@@ -51,7 +68,7 @@ export function compileWaf(w: Waf): WafTargetData[] {
     }
   }
   for (const r of w.rules ?? []) {
-    const rule = { id: r.id, re: r.pattern };
+    const rule = { id: r.id, re: toPcre(r.pattern) };
     if (r.target === "header") {
       const name = r.header!.toLowerCase();
       add("header:" + name, "header", "header:" + name, rule, true, headerVar(name));
@@ -93,16 +110,19 @@ function checkWaf(w: Waf, policy: Policy): Diagnostic[] {
     if (r.target === "body" && w.body === undefined) {
       out.push(error("wafBodyRuleWithoutBody", at("rules", i, "target"), "a body rule needs body inspection, which is off", 'add `body: { maxSize: "64k" }` to the waf settings'));
     }
-    let re: RegExp | undefined;
-    try {
-      re = new RegExp(r.pattern);
-    } catch (e) {
-      out.push(error("wafInvalidRegex", at("rules", i, "pattern"), `invalid regular expression ${JSON.stringify(r.pattern)}: ${(e as Error).message}`, "fix the pattern (PCRE syntax; escape special characters with \\)"));
+    const { diagnostics, analysis } = checkPattern(r.pattern, {
+      at: at("rules", i, "pattern"),
+      ci: true,
+      unsafe: r.unsafeRegex === true,
+      invalid: "wafInvalidRegex",
+      backReference: "wafBackReference",
+    });
+    out.push(...diagnostics);
+    if (analysis?.matchesEverything) {
+      out.push(error("wafEmptyMatch", at("rules", i, "pattern"), `${JSON.stringify(r.pattern)} matches the empty string in any value, so it would match every request`, "anchor it to something the request must contain"));
     }
-    if (re && /\\[1-9]|\\k</.test(r.pattern)) {
-      out.push(error("wafBackReference", at("rules", i, "pattern"), "WAF patterns cannot use back-references (each target's rules are combined into one expression)", "rewrite the pattern without \\1 or \\k<name>"));
-    } else if (re && re.test("")) {
-      out.push(error("wafEmptyMatch", at("rules", i, "pattern"), `${JSON.stringify(r.pattern)} matches the empty string, so it would match every request`, "anchor it to something the request must contain"));
+    if (analysis && r.unsafeRegex === true && analysis.verdict === "linear") {
+      out.push(warning("regexUnsafeUnused", at("rules", i, "unsafeRegex"), `the pattern of rule "${r.id}" runs in linear time; \`unsafeRegex\` is not needed`, "remove `unsafeRegex: true`, so that a later edit of the pattern is checked again"));
     }
   });
   if (w.body !== undefined) {
@@ -110,6 +130,14 @@ function checkWaf(w: Waf, policy: Policy): Diagnostic[] {
     const bytes = sizeBytes(max);
     if (bytes === undefined || bytes === 0 || bytes > BODY_MAX_LIMIT) {
       out.push(error("wafBodySize", at("body", "maxSize"), `body inspection size "${max}" must be between 1 byte and 1m`, 'e.g. "64k" (bodies are held in memory while inspected)'));
+    }
+  }
+  if (w.budget !== undefined) {
+    const b = sizeBytes(w.budget);
+    if (b === undefined || b < BUDGET_MIN || b > BUDGET_LIMIT) {
+      out.push(error("wafBudget", at("budget"), `inspection budget "${w.budget}" must be between 1k and 2m`, 'e.g. "256k"; the default is body.maxSize plus 64k'));
+    } else if (w.body !== undefined && b < (sizeBytes(w.body.maxSize ?? DEFAULT_BODY_MAX) ?? 0)) {
+      out.push(warning("wafBudgetBelowBody", at("budget"), `the inspection budget (${w.budget}) is smaller than body.maxSize (${w.body.maxSize ?? DEFAULT_BODY_MAX}): bodies between the two are ${(w.mode ?? "block") === "block" ? "refused" : "passed uninspected"}`, "raise budget to body.maxSize plus what the other targets need, or lower body.maxSize"));
     }
   }
   if (activeBuiltins(w).length === 0 && (w.rules ?? []).length === 0) {
@@ -134,7 +162,7 @@ export const waf: Feature = {
     const w = policy.waf;
     if (!w) return;
     const bodyMax = w.body !== undefined ? sizeBytes(w.body.maxSize ?? DEFAULT_BODY_MAX)! : undefined;
-    const data: WafData = { block: (w.mode ?? "block") === "block", targets: compileWaf(w), bodyMax, scope: lowerScope(w) };
+    const data: WafData = { block: (w.mode ?? "block") === "block", targets: compileWaf(w), bodyMax, budget: inspectionBudget(w), scope: lowerScope(w) };
     ir.luaData.waf = data;
     if (bodyMax !== undefined) {
       ir.slots.server.push({ partial: "waf", data: { bodyBuffer: String(bodyMax) } });

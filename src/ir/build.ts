@@ -6,6 +6,15 @@ import { TARGETS, type Target } from "./targets.js";
 import { PHASES, STAGE_ORDER } from "./names.js";
 
 /**
+ * `lua_regex_match_limit`: how much backtracking PCRE may do in one match attempt (one start offset) before it
+ * gives up with "pcre_exec() failed: -8". Patterns are proven linear at build time unless an author opted
+ * out (`unsafeRegex`); this stops those within tens of milliseconds of a worker, and leaves room for the
+ * linear ones (a lazy scan counts one step per byte, and the largest inspected value, 1m, is half of it).
+ * What each feature does with an undecided match: docs/patterns.md.
+ */
+export const REGEX_MATCH_LIMIT = 2_000_000;
+
+/**
  * Lowers a validated policy into the IR: a skeleton, then each feature adds its part, in registry order;
  * last, the run list of every phase from the enabled features' stages.
  */
@@ -17,6 +26,7 @@ export function buildIR(policy: Policy, target: Target, toolVersion: string, fea
     toolVersion,
     main: { user: null, workerProcesses: "auto", workerConnections: 4096, workerRlimitNofile: 9216, modules: [...t.modules], env: [] },
     luaPackagePath: ["$prefix/lua/?.lua", ...t.luaPath, ";"].join(";"),
+    regexMatchLimit: REGEX_MATCH_LIMIT,
     sharedDicts: [],
     luaVars: [],
     server: { listen: [], serverNames: [] },

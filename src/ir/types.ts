@@ -44,6 +44,8 @@ export interface EdgeIR {
   };
   /** lua_package_path: the bundle's own lua/ first, then the target's libraries. */
   luaPackagePath: string;
+  /** lua_regex_match_limit: the backtracking PCRE may do in one match attempt (see REGEX_MATCH_LIMIT). */
+  regexMatchLimit: number;
   /** lua_shared_dict zones. */
   sharedDicts: { name: SharedDictName; size: string }[];
   /** nginx variables the Lua hooks write (declared with `set` in the server). */

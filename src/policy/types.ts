@@ -951,7 +951,7 @@ export type WafRuleSet = "sqli" | "xss" | "traversal" | "shell" | "scanners";
 /** What a custom WAF rule looks at. */
 export type WafTarget = "path" | "query" | "header" | "userAgent" | "body";
 
-/** A custom WAF rule: a PCRE pattern matched (case-insensitively) against one normalised part of the request. */
+/** A custom WAF rule: a pattern (see docs/patterns.md) matched case-insensitively against one normalised part of the request. */
 export interface WafRule {
   /**
    * Rule id, named in the log line when it matches.
@@ -967,11 +967,21 @@ export interface WafRule {
    */
   header?: HeaderName;
   /**
-   * PCRE pattern, matched case-insensitively against the normalised value (URL-decoded until stable,
-   * lower-cased, null bytes removed, `+`, whitespace runs and SQL comments collapsed to one space).
+   * A regular expression in cdn-build's pattern dialect (the syntax JavaScript and PCRE share, see
+   * docs/patterns.md; at most 1,024 characters), matched case-insensitively against the normalised value
+   * (URL-decoded until stable, lower-cased, null bytes removed, `+`, whitespace runs and SQL comments
+   * collapsed to one space). It must run in linear time (no repetition that can match the same input in
+   * several ways) unless `unsafeRegex` is set.
    * @example "^/wp-admin"
    */
   pattern: string;
+  /**
+   * Accept a pattern that can backtrack catastrophically (see docs/patterns.md). At runtime PCRE's match
+   * limit still stops it: an evaluation that hits the limit is handled by the WAF's `mode` (refused in block
+   * mode).
+   * @default false
+   */
+  unsafeRegex?: boolean;
 }
 
 /** Request body inspection by the WAF. */
@@ -1010,6 +1020,14 @@ export interface Waf extends GateScope {
   rules?: WafRule[];
   /** Inspect request bodies (form posts, JSON) up to a size; omit to not read bodies. */
   body?: WafBody;
+  /**
+   * Most bytes inspected in one request, over every target together (path, query, user agent, the headers
+   * of custom rules, the body). A request with more is handled by `mode` without inspecting the rest:
+   * refused with 403 in block mode, passed and logged in log mode. Bodies over `body.maxSize` are not
+   * inspected and do not count. Default: `body.maxSize` plus 64k (64k without body inspection); at most 2m.
+   * @example "256k"
+   */
+  budget?: Size;
 }
 
 /** A path condition in its explicit forms: exactly one of `exact`, `prefix`, `glob` or `regex`. */
@@ -1033,9 +1051,9 @@ export interface PathMatch {
    */
   glob?: string;
   /**
-   * A PCRE regular expression matched against the path (anchor it with `^`/`$` yourself).
+   * A regular expression in cdn-build's pattern dialect (see docs/patterns.md), matched against the path
+   * (anchor it with `^`/`$` yourself).
    * @example "^/u/[0-9]+$"
-   * @maxLength 512
    */
   regex?: string;
 }
@@ -1072,8 +1090,7 @@ export interface HeaderCondition {
    */
   equals?: string;
   /**
-   * A PCRE regular expression the value must match.
-   * @maxLength 512
+   * A regular expression in cdn-build's pattern dialect (see docs/patterns.md) the value must match.
    * @example "^Mozilla/"
    */
   matches?: string;
@@ -1158,7 +1175,8 @@ export interface Condition {
    */
   clientIp?: Cidr[];
   /**
-   * The User-Agent matches one of these PCRE patterns, case-insensitively (bot routing).
+   * The User-Agent matches one of these patterns (cdn-build's pattern dialect, see docs/patterns.md),
+   * case-insensitively (bot routing).
    * @example ["googlebot", "bingbot"]
    */
   userAgent?: string[];
@@ -1419,6 +1437,13 @@ export interface Rule {
    * @default false
    */
   continue?: boolean;
+  /**
+   * Accept patterns in this rule's conditions that can backtrack catastrophically (see docs/patterns.md). At
+   * runtime PCRE's match limit still stops them: a request whose evaluation hits the limit is refused with
+   * 403.
+   * @default false
+   */
+  unsafeRegex?: boolean;
 }
 
 /** An edge policy: everything cdn-build compiles into an nginx/OpenResty bundle. */

@@ -58,6 +58,9 @@ const DURATION_KEYS = [
   "rules[].then.experiment.cookieMaxAge",
 ] as const;
 
+/** Keys that hold a regular expression (src/features/shared/regex/). */
+const PATTERN_KEYS = ["waf.rules[].pattern", "rules[].when.path.regex", "rules[].when.path[].regex", "rules[].when.header.matches", "rules[].when.userAgent[]"] as const;
+
 /** Gates that take a `paths` scope (src/features/gate-scope.ts). */
 const GATE_PATHS = ["originSecret.paths", "ipRules.paths", "rateLimit[].paths", "waf.paths", "jwt.paths", "signedUrls.paths"] as const;
 
@@ -439,6 +442,39 @@ export const CATALOGUE = {
     at: ["origins.<name>.retryTimeout"],
   },
 
+  // regular expressions, wherever a policy has one (src/features/shared/regex/, docs/patterns.md)
+  regexTooLong: {
+    code: "CDN2090",
+    severity: "error",
+    title: "Pattern too long",
+    why: "Patterns are limited to 1,024 characters: longer ones cost memory in every worker and time at every start, and are rarely what was meant.",
+    fix: "Split it into several rules, or match a shorter, distinctive part of the input.",
+    at: [...PATTERN_KEYS],
+  },
+  regexBacktracking: {
+    code: "CDN2091",
+    severity: "error",
+    title: "Pattern can backtrack catastrophically",
+    why: "The pattern can take exponential or more than linear time on some inputs (a repetition that matches the same text in two ways, two repetitions over the same run, a repetition that can start anywhere in a long run), so one request could hold a worker for seconds.",
+    fix: "Rewrite it as the hint shows (e.g. `[^/]*` rather than `.*` between path segments, `^\\w+(?:\\s\\w+)*$` rather than `^(\\w+\\s?)+$`), or accept it with `unsafeRegex: true` on the rule.",
+    at: [...PATTERN_KEYS],
+  },
+  regexMatchesEverything: {
+    code: "CDN2092",
+    severity: "warning",
+    title: "Condition pattern matches everything",
+    why: "The pattern matches the empty string at the start or end of any value (e.g. `.*`, `^`, `(api)?`), so the condition holds for every request that has the value.",
+    fix: "Anchor the pattern to something the value must contain, or remove the condition (`exists: true` for a header).",
+    at: ["rules[].when.path.regex", "rules[].when.path[].regex", "rules[].when.header.matches", "rules[].when.userAgent[]"],
+  },
+  regexUnsafeUnused: {
+    code: "CDN2093",
+    severity: "warning",
+    title: "`unsafeRegex` on a rule whose patterns are all safe",
+    why: "Every pattern of the rule runs in linear time, so the opt-in only hides the check from later edits of the rule.",
+    fix: "Remove `unsafeRegex: true`.",
+    at: ["waf.rules[].unsafeRegex", "rules[].unsafeRegex"],
+  },
   // ─── CDN3xxx: access gates ───────────────────────────────────────────────────────────────────────────
   gateEmptyPaths: {
     code: "CDN3001",
@@ -539,9 +575,9 @@ export const CATALOGUE = {
   wafInvalidRegex: {
     code: "CDN3021",
     severity: "error",
-    title: "Invalid WAF pattern",
-    why: "The custom rule's pattern is not a valid regular expression, so the WAF could not be compiled.",
-    fix: "Fix the pattern (PCRE syntax; escape special characters with `\\`).",
+    title: "WAF pattern outside the pattern dialect",
+    why: "The custom rule's pattern is invalid, or uses a construct that JavaScript and PCRE read differently or that the runtime does not support (\\Q, \\u, a variable-length lookbehind, [^], inline flags, a NUL...), so the runtime would not run what was checked.",
+    fix: "Rewrite the construct the message names as docs/patterns.md shows (escape metacharacters with `\\`, `\\xHH` for bytes).",
     at: ["waf.rules[].pattern"],
   },
   wafHeaderTarget: {
@@ -564,15 +600,15 @@ export const CATALOGUE = {
     code: "CDN3024",
     severity: "error",
     title: "Back-reference in a WAF pattern",
-    why: "The rules of a target are combined into one expression, which shifts group numbers, so `\\1` or `\\k<name>` would point at the wrong group.",
+    why: "Back-references are outside the pattern dialect, and the rules of a target are combined into one expression, which would shift group numbers, so `\\1` or `\\k<name>` would point at the wrong group.",
     fix: "Rewrite the pattern without back-references (repeat the sub-pattern instead).",
     at: ["waf.rules[].pattern"],
   },
   wafEmptyMatch: {
     code: "CDN3025",
     severity: "error",
-    title: "WAF pattern matches the empty string",
-    why: "A pattern that matches the empty string matches every request, so the WAF would block everything.",
+    title: "WAF pattern matches everything",
+    why: "A pattern that matches the empty string somewhere in any value (`x*`, `^`, `(union)?`) matches every request, so the WAF would block everything.",
     fix: "Anchor the pattern to something the request must contain, e.g. `union\\s+select` rather than `(union)?`.",
     at: ["waf.rules[].pattern"],
   },
@@ -599,6 +635,22 @@ export const CATALOGUE = {
     why: "Every built-in rule set is off and there are no custom rules, so the WAF inspects requests and never blocks any.",
     fix: "Enable a built-in rule set or add a custom rule, or remove the `waf` gate.",
     at: ["waf"],
+  },
+  wafBudget: {
+    code: "CDN3029",
+    severity: "error",
+    title: "WAF inspection budget out of range",
+    why: "The budget caps the bytes the WAF inspects in one request; it must be between 1k and 2m.",
+    fix: 'Use e.g. `budget: "256k"`, or leave it out (body.maxSize plus 64k).',
+    at: ["waf.budget"],
+  },
+  wafBudgetBelowBody: {
+    code: "CDN3030",
+    severity: "warning",
+    title: "WAF inspection budget below the body cap",
+    why: "Bodies between the budget and `body.maxSize` exceed the budget on their own, so in block mode they are refused and in log mode they pass uninspected.",
+    fix: "Raise `budget` to `body.maxSize` plus what the other targets need, or lower `body.maxSize`.",
+    at: ["waf.budget"],
   },
   rateLimitInvalidRate: {
     code: "CDN3040",
@@ -888,9 +940,9 @@ export const CATALOGUE = {
   ruleInvalidRegex: {
     code: "CDN5002",
     severity: "error",
-    title: "Invalid regular expression in a condition",
-    why: "The pattern does not compile, so the rule could never be evaluated.",
-    fix: "Fix the pattern (PCRE syntax; escape special characters with `\\`).",
+    title: "Condition pattern outside the pattern dialect",
+    why: "The pattern is invalid, or uses a construct that JavaScript and PCRE read differently or that the runtime does not support (\\Q, \\u, a variable-length lookbehind, [^], inline flags, a NUL...), so the condition would not test what was checked.",
+    fix: "Rewrite the construct the message names as docs/patterns.md shows (escape metacharacters with `\\`, `\\xHH` for bytes).",
     at: ["rules[].when.path.regex", "rules[].when.path[].regex", "rules[].when.header.matches", "rules[].when.userAgent[]"],
   },
   ruleUnknownOrigin: {

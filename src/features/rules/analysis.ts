@@ -3,21 +3,7 @@
  * - `covers(a, b)`: every request b matches is also matched by a (sound, not complete: when in doubt, false);
  * - `staticEval(cond, req)`: three-valued evaluation for a request of which only some facts are known.
  */
-import type { CondNode, PathAlt } from "./conditions.js";
-
-const regexCache = new Map<string, RegExp | null>();
-function jsRegex(source: string): RegExp | null {
-  let r = regexCache.get(source);
-  if (r === undefined) {
-    try {
-      r = new RegExp(source);
-    } catch {
-      r = null;
-    }
-    regexCache.set(source, r);
-  }
-  return r;
-}
+import { globMatches, type CondNode, type PathAlt } from "./conditions.js";
 
 /** The extension of a path's last segment (lower case), or undefined. */
 export function extensionOf(path: string): string | undefined {
@@ -33,7 +19,7 @@ function altCovers(a: PathAlt, b: PathAlt): boolean {
     case "exact":
       if (a.kind === "exact") return a.value === b.value;
       if (a.kind === "prefix") return b.value.startsWith(a.value);
-      return jsRegex(a.regex)?.test(b.value) ?? false;
+      return globMatches(a.value, b.value);
     case "prefix":
       if (a.kind === "prefix") return b.value.startsWith(a.value);
       return false;
@@ -183,7 +169,7 @@ export function staticEval(n: CondNode, req: StaticRequest): boolean | undefined
         let v: boolean | undefined;
         if (alt.kind === "exact") v = req.path === alt.value;
         else if (alt.kind === "prefix") v = req.path.startsWith(alt.value);
-        else if (alt.kind === "glob") v = jsRegex(alt.regex)?.test(req.path);
+        else if (alt.kind === "glob") v = globMatches(alt.value, req.path);
         else v = undefined; // PCRE and JS regexes differ: do not guess
         if (v === true) return true;
         if (v === undefined) r = undefined;

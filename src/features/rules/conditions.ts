@@ -46,16 +46,47 @@ export function decodePath(p: string): string {
   }
 }
 
-function escapeRegex(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\/-]/g, (c) => (c === "/" || c === "-" ? c : "\\" + c));
+/** Glob text as PCRE: letters, digits, `/`, `_`, `-` and `.`-free bytes as themselves, every other byte as `\xHH`. */
+function globLiteral(s: string): string {
+  let out = "";
+  for (const b of Buffer.from(s, "utf8")) {
+    const c = String.fromCharCode(b);
+    out += /^[A-Za-z0-9/_-]$/.test(c) ? c : "\\x" + b.toString(16).padStart(2, "0");
+  }
+  return out;
 }
 
-/** A glob (`*` = any characters, `/` included) as an anchored regex, plus its literal prefix. */
+/**
+ * A glob (`*` = any bytes, `/` and newlines included) as an anchored PCRE regex that runs in linear time,
+ * plus its literal prefix. The text between two stars is searched leftmost-first inside an atomic group, so
+ * no star is ever tried again: the leftmost place of each middle part is always the best one for the parts
+ * after it, and the last part must end the path. (A plain `.*` per star is polynomial in the path length.)
+ */
 export function globToRegex(glob: string): { regex: string; literal: string } {
-  const star = glob.indexOf("*");
-  const literal = star === -1 ? glob : glob.slice(0, star);
-  const regex = "^" + glob.split("*").map(escapeRegex).join(".*") + "$";
+  const parts = glob.split("*");
+  const literal = parts[0]!;
+  if (parts.length === 1) return { regex: "^" + globLiteral(glob) + "\\z", literal };
+  let regex = "^" + globLiteral(literal);
+  for (const mid of parts.slice(1, -1)) if (mid !== "") regex += "(?>[\\x00-\\xff]*?" + globLiteral(mid) + ")";
+  regex += "[\\x00-\\xff]*" + globLiteral(parts[parts.length - 1]!) + "\\z";
   return { regex, literal };
+}
+
+/** Whether a path matches a glob, by the same leftmost-first rule as globToRegex (for compile-time analysis). */
+export function globMatches(glob: string, path: string): boolean {
+  const parts = glob.split("*");
+  if (parts.length === 1) return glob === path;
+  const first = parts[0]!;
+  const last = parts[parts.length - 1]!;
+  if (!path.startsWith(first) || path.length < first.length + last.length) return false;
+  let pos = first.length;
+  for (const mid of parts.slice(1, -1)) {
+    if (mid === "") continue;
+    const at = path.indexOf(mid, pos);
+    if (at === -1) return false;
+    pos = at + mid.length;
+  }
+  return path.length - last.length >= pos && path.endsWith(last);
 }
 
 export function pathAlt(p: PathPattern | PathMatch): PathAlt {

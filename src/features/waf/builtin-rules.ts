@@ -36,7 +36,7 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
     targets: INPUT,
     // "union select" followed by a select list (a value, a quote, a column list, FROM or a comment), so a
     // phrase like "european union select committee" passes
-    literals: ["union"], pattern: String.raw`\bunion(?: all| distinct)? ?\(? ?select ?(?:[\d'"\x60(*@-]|null\b|[\w.$]+ ?(?:,|\(|\bfrom\b|--|#|;|\/\*))`,
+    literals: ["union"], pattern: String.raw`\bunion(?: all| distinct)? ?\(? ?select ?(?:[\d'"\x60(*@-]|null\b|[\w.$]{1,200} ?(?:,|\(|\bfrom\b|--|#|;|\/\*))`,
   },
   {
     id: "sqli-tautology",
@@ -70,7 +70,7 @@ export const BUILTIN_RULES: readonly BuiltinRule[] = [
     id: "xss-tag",
     set: "xss",
     targets: INPUT,
-    literals: ["<"], pattern: String.raw`<(?:iframe|frame|frameset|svg|object|embed|applet|meta|base|math|marquee|isindex|xss|form|details|video|audio|body|style|link|img|image|input|textarea|select|button|a)\b[^>]*?(?:\bon\w+ ?=|\b(?:src|href|data|action|formaction|xlink:href) ?= ?['"]? ?(?:javascript|vbscript|data))|<(?:iframe|frameset|svg|object|embed|applet|meta|base|math|isindex)\b`,
+    literals: ["<"], pattern: String.raw`<(?:iframe|frame|frameset|svg|object|embed|applet|meta|base|math|marquee|isindex|xss|form|details|video|audio|body|style|link|img|image|input|textarea|select|button|a)\b[^<>]*(?:\bon\w+ ?=|\b(?:src|href|data|action|formaction|xlink:href) ?= ?['"]? ?(?:javascript|vbscript|data))|<(?:iframe|frameset|svg|object|embed|applet|meta|base|math|isindex)\b`,
   },
   {
     id: "xss-js",
