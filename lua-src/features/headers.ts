@@ -1,5 +1,6 @@
 import type { LuaFeature } from "../core/feature";
 import { ramHitLabel } from "./cache/ram";
+import { diskHitLabel } from "./cache/hit";
 
 /**
  * Request header changes (access phase) and response header changes plus the cache status header
@@ -23,7 +24,7 @@ export const headers: LuaFeature<"headers"> = {
       for (const [name, value] of resSet) h.set(name, value);
       if (cacheStatus !== undefined) {
         // the cache feature's label (tier-aware: HIT-RAM, STALE-RAM) when it has one, else nginx's
-        let status = ramHitLabel() ?? ngx.var.get("cdn_cache_status");
+        let status = ramHitLabel() ?? diskHitLabel() ?? ngx.var.get("cdn_cache_status");
         if (status === undefined || status === "") status = ngx.var.get("upstream_cache_status");
         if (status !== undefined && status !== "") h.set(cacheStatus, status);
       }

@@ -36,6 +36,8 @@ export interface CacheData {
   tags: boolean;
   /** Honour the client's Cache-Control / Pragma request directives (RFC 9111 5.2.1). */
   clientDirectives: boolean;
+  /** Keep `$cdn_cache_status` set on every response (the access log reads it); else only the header filters use the label. */
+  statusVar: boolean;
   /** Store responses with Set-Cookie (the header is then sent only to the client that fetched it). */
   storeSetCookie: boolean;
   /** Heuristic freshness without explicit freshness: this fraction of the time since Last-Modified, at most `max` seconds. */

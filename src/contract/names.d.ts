@@ -17,6 +17,8 @@ export type CdnVar =
   | "cdn_cache_lock"
   | "cdn_inm"
   | "cdn_ims"
+  | "cdn_req"
+  | "cdn_indexed_vars"
   // client address (behind trusted proxies)
   | "cdn_client_addr"
   // rate limits

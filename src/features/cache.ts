@@ -45,6 +45,15 @@ function checkRam(c: Cache): Diagnostic[] {
 }
 
 /** The disk cache tier: zone, key, TTLs, bypass, coalescing, stale serving, revalidation. */
+/**
+ * The `$cdn_req` map (templates/partials/cache-zone.hbs): the request headers the cache decides on, joined
+ * (empty when the request has none of them), and the key's source with "1" (none) or "0" in front.
+ */
+function requestMap(host: boolean, headerVars: string[]): { headers: string; plain: string; other: string } {
+  const source = host ? "$scheme://$host$request_uri" : "$request_uri";
+  return { headers: [...new Set(headerVars)].map((v) => "$" + v).join(""), plain: "1" + source, other: "0" + source };
+}
+
 export const cache: Feature = {
   name: "cache",
   runtime: {
@@ -100,6 +109,11 @@ export const cache: Feature = {
     const c = policy.cache;
     if (!c) return;
     const disk = c.disk ?? {};
+    const bypass = c.bypass ?? {};
+    const bypassHeaderVars = [...new Set((bypass.headers ?? []).map(headerVar))].sort();
+    const bypassCookieVars = [...new Set((bypass.cookies ?? []).map((n) => `cookie_${n}` as const))].sort();
+    const clientDirectives = (c.clientDirectives ?? "honour") === "honour";
+    const authBypass = bypass.authorization !== false;
     ir.slots.http.push({
       partial: "cache-zone",
       data: {
@@ -108,6 +122,20 @@ export const cache: Feature = {
         keysZone: disk.keysZone ?? "10m",
         maxSize: disk.size ?? "1g",
         inactive: disk.inactive ?? "7d",
+        request: requestMap(c.key?.host ?? true, [
+          ...(authBypass ? ["http_authorization"] : []),
+          // the edge's own refresh marker, the conditionals, ranges, a body on a GET
+          "http_x_cdn_refresh",
+          "http_if_none_match",
+          "http_if_modified_since",
+          "http_range",
+          "http_content_length",
+          "http_transfer_encoding",
+          ...(clientDirectives ? ["http_cache_control", "http_pragma"] : []),
+          ...bypassHeaderVars,
+          // bypass cookies are looked up one by one, only when the request has cookies
+          ...(bypassCookieVars.length ? ["http_cookie"] : []),
+        ]),
       },
     });
     const lock = c.lock === false ? null : { timeout: c.lock?.timeout ?? "5s", age: c.lock?.age ?? "5s" };
@@ -124,7 +152,6 @@ export const cache: Feature = {
       partial: "cache",
       data: { zone: ZONE, maxAge: `${MAX_LIFETIME_S}s`, statuses: STORED_STATUSES, lock },
     });
-    const bypass = c.bypass ?? {};
     const q = c.key?.query ?? "all";
     const ttl: Record<string, number> = {};
     for (const { status, ttl: t } of ttlTable(c)) ttl[status] = durationSeconds(t) ?? 0;
@@ -132,9 +159,9 @@ export const cache: Feature = {
       query: typeof q === "string" ? q : "allow",
       allow: typeof q === "object" ? Object.fromEntries([...q.allow].sort().map((p) => [p, true])) : {},
       host: c.key?.host ?? true,
-      bypassHeaderVars: [...new Set((bypass.headers ?? []).map(headerVar))].sort(),
-      bypassCookieVars: [...new Set((bypass.cookies ?? []).map((n) => `cookie_${n}` as const))].sort(),
-      authBypass: bypass.authorization !== false,
+      bypassHeaderVars,
+      bypassCookieVars,
+      authBypass,
       ttl,
       swr: c.staleWhileRevalidate ? durationSeconds(c.staleWhileRevalidate) ?? 0 : 0,
       sie: c.staleIfError ? durationSeconds(c.staleIfError) ?? 0 : 0,
@@ -150,7 +177,8 @@ export const cache: Feature = {
       markerTtl: MAX_LIFETIME_S,
       workerUser: policy.workers?.user ?? "nobody",
       tags: policy.purge !== undefined,
-      clientDirectives: (c.clientDirectives ?? "honour") === "honour",
+      clientDirectives,
+      statusVar: (policy.accessLog?.format ?? "json") === "json",
       storeSetCookie: c.storeSetCookie ?? false,
       heuristic:
         c.heuristic === false

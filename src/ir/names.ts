@@ -16,6 +16,8 @@ export const CDN_VARS: Record<CdnVar, true> = {
   cdn_cache_lock: true,
   cdn_inm: true,
   cdn_ims: true,
+  cdn_req: true,
+  cdn_indexed_vars: true,
   cdn_client_addr: true,
   cdn_ratelimit: true,
   cdn_rules: true,

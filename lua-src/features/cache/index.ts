@@ -12,6 +12,7 @@ import { forgetKeyMarker, invalidate, MARK_HARD, MARK_SOFT, objectMarkers } from
 import { initRefresh, refreshNow, refreshToken, REFRESH_HEADER, startBackgroundRefresh, STORED_HEADER } from "./refresh";
 import { captureBody, commitCapture, ramHitLabel, ramLookup, refreshRamCopy, serveRam, startCapture, takeCapture } from "./ram";
 import { cacheFilePath, readStored } from "./disk-file";
+import { clearDiskHit, dropHandOver, handOver, setDiskHit, takeOver } from "./hit";
 
 /**
  * The cache at run time: RFC 9111 decisions for the disk tier (stored by nginx's proxy_cache) and the RAM
@@ -60,6 +61,11 @@ for (const st of [200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 41
 
 const find = string.find;
 const sub = string.sub;
+const byte = string.byte;
+
+// a metadata flag next to cache-rfc's: the stored response has none of the headers the edge removes from
+// hits (headers its Connection header names, Cache-Tag / Surrogate-Key, Set-Cookie), so a hit skips looking
+const FLAG_CLEAN = 4;
 
 const MAX_TAGS = 64;
 const MAX_TAG_LEN = 256;
@@ -79,6 +85,22 @@ function tagsOf(h: LuaTable<string, NgxHeaderValue>): string {
     }
   }
   return table.concat(out, ",");
+}
+
+/**
+ * True when a response has none of the headers the edge removes from hits: those its Connection header
+ * (`conn`) names, Cache-Tag / Surrogate-Key, Set-Cookie.
+ */
+function cleanHeaders(h: LuaTable<string, NgxHeaderValue>, conn: NgxHeaderValue | undefined): boolean {
+  if (h.get("cache-tag") !== undefined || h.get("surrogate-key") !== undefined || h.get("set-cookie") !== undefined) return false;
+  if (conn === undefined) return true;
+  for (const line of typeof conn === "string" ? [conn] : conn) {
+    for (const [name] of string.gmatch(line, "[^,%s]+")) {
+      const l = string.lower(name);
+      if (l !== "close" && l !== "keep-alive") return false;
+    }
+  }
+  return true;
 }
 
 /** An absolute path for a path relative to the nginx prefix. */
@@ -131,6 +153,7 @@ export const cache: LuaFeature<"cache"> = {
     const diskDir = prefixed(data.diskPath);
     const honourClient = data.clientDirectives;
     const storeSetCookie = data.storeSetCookie;
+    const statusVar = data.statusVar;
     const fp: FreshnessPolicy = { ttl: -1, heuristicFraction: data.heuristic.fraction, heuristicMax: data.heuristic.max, swr: defSwr, sie: defSie, maxLifetime };
     initRefresh();
     initMarkers({ dir: prefixed(data.statePath), ttl: data.markerTtl, user: data.workerUser });
@@ -183,6 +206,7 @@ export const cache: LuaFeature<"cache"> = {
       const rt = ruleTtl();
       let [lt, ia, swr, sie, flags] = freshnessOf(h, status, at, at, policyFor(status));
       if (cc.noStore || cc.private || (h.get("set-cookie") !== undefined && !storeSetCookie)) return false;
+      if (cleanHeaders(h, h.get("connection"))) flags = flags | FLAG_CLEAN;
       if (rt !== undefined && RULE_TTL_STATUS.get(status) === true) lt = (flags & FLAG_NO_CACHE) !== 0 ? 0 : math.min(rt, maxLifetime);
       const rec: Meta = {
         storedAt: at,
@@ -234,13 +258,13 @@ export const cache: LuaFeature<"cache"> = {
       return key;
     };
 
-    /** The request's cache key: `scheme://host` (unless the policy leaves it out), the raw path, the normalised query. */
-    const requestKey = (): string => {
-      const vars = ngx.var;
-      const uri = vars.get("request_uri")!;
-      const [q] = find(uri, "?", 1, true);
-      let key = q === undefined ? uri : sub(uri, 1, q - 1);
-      if (data.host) key = vars.get("scheme")! + "://" + vars.get("host")! + key;
+    /**
+     * The request's cache key from `req` ($cdn_req: a flag byte, then `scheme://host` unless the policy
+     * leaves it out, then the request URI): the raw path, the normalised query.
+     */
+    const requestKey = (req: string): string => {
+      const [q] = find(req, "?", 1, true);
+      let key = q === undefined ? sub(req, 2) : sub(req, 2, q - 1);
       if (q !== undefined && useArgs) {
         const [args] = ngx.req.get_uri_args(100);
         const norm = normaliseArgs(data, args);
@@ -254,9 +278,21 @@ export const cache: LuaFeature<"cache"> = {
       return key;
     };
 
-    /** Policy bypass (cookies, headers, a rule) or Authorization: sets the variables, returns true. */
-    const bypassed = (hasAuth: boolean): boolean => {
+    /**
+     * Policy bypass (cookies, headers, a rule) or Authorization: sets the variables, returns true. `plain`:
+     * the request has none of the headers $cdn_req watches (bypass headers, Authorization, Cookie when
+     * bypass cookies are set), so only a rule can still bypass.
+     */
+    const bypassed = (plain: boolean): boolean => {
       const vars = ngx.var;
+      if (plain) {
+        if (rulesBypass && vars.get("cdn_cache_bypass") === "1") {
+          vars.set("cdn_nostore", "1");
+          return true;
+        }
+        return false;
+      }
+      const hasAuth = authBypass && vars.get("http_authorization") !== undefined;
       let bypass = false;
       for (const name of headerVars) {
         const value = vars.get(name);
@@ -297,23 +333,27 @@ export const cache: LuaFeature<"cache"> = {
         return;
       }
       const age = obj.initAge + now - obj.storedAt;
-      if (p === 0 && age < obj.lifetime) return serveRam(obj, age, "HIT-RAM", method, inm, ims);
+      if (p === 0 && age < obj.lifetime) return serveRam(obj, age, "HIT-RAM", method, inm, ims, statusVar);
       const staleness = p === MARK_SOFT ? now - purgeAt : age - obj.lifetime;
       if ((obj.flags & FLAG_NO_STALE) === 0 && staleness < obj.swr) {
         const lockKey = "R:" + ramKey;
         if (meta.add(lockKey, true, 60)[0]) startBackgroundRefresh(lockKey, refreshMs);
-        return serveRam(obj, age, "STALE-RAM", method, inm, ims);
+        return serveRam(obj, age, "STALE-RAM", method, inm, ims, statusVar);
       }
     };
 
     const access = () => {
       const vars = ngx.var;
-      const bypass = bypassed(authBypass && vars.get("http_authorization") !== undefined);
-      const key = requestKey();
-      vars.set("cdn_cache_key", key);
+      // "1" + key source when the request has none of the headers the cache decides on (the common case:
+      // none of them is then read), "0" + key source otherwise
+      const req = vars.get("cdn_req")!;
+      const plain = byte(req, 1) === 49;
+      const bypass = bypassed(plain);
+      const key = requestKey(req);
 
-      const marker = vars.get("http_x_cdn_refresh");
+      const marker = plain ? undefined : vars.get("http_x_cdn_refresh");
       if (marker !== undefined) {
+        vars.set("cdn_cache_key", key);
         ngx.req.clear_header(REFRESH_HEADER);
         if (marker === refreshToken()) {
           // a refresh sent by this edge: fetch (conditionally when we hold validators) and store
@@ -332,13 +372,14 @@ export const cache: LuaFeature<"cache"> = {
       }
       const method = ngx.req.get_method();
       if (method !== "GET" && method !== "HEAD") {
+        vars.set("cdn_cache_key", key);
         vars.set("cdn_disk_key", key);
         return;
       }
       const meta = metaDict;
       // the client's own directives (RFC 9111 5.2.1), unless the policy ignores them
       let asks = false;
-      if (honourClient) {
+      if (honourClient && !plain) {
         const rcc = vars.get("http_cache_control");
         const pragma = rcc === undefined ? vars.get("http_pragma") : undefined;
         asks = (rcc !== undefined || pragma !== undefined) && parseRequestCacheControl(rcc, pragma);
@@ -347,25 +388,28 @@ export const cache: LuaFeature<"cache"> = {
       if (bypass) {
         // not looked up, but a response stored for it must land under its variant's disk key
         const [, , , disk] = lookupMeta(meta, key);
+        vars.set("cdn_cache_key", key);
         vars.set("cdn_disk_key", disk);
         return;
       }
       const now = ngx.now();
       // If-None-Match takes precedence over If-Modified-Since (RFC 9110 13.2.2): nginx, which answers the
       // conditionals of a disk hit, would otherwise also require the date to match
-      const inm = vars.get("http_if_none_match") !== undefined;
-      const ims = vars.get("http_if_modified_since") !== undefined;
+      const inm = !plain && vars.get("http_if_none_match") !== undefined;
+      const ims = !plain && vars.get("http_if_modified_since") !== undefined;
       if (inm && ims) ngx.req.clear_header("If-Modified-Since");
 
       // RAM tier first (a request with directives of its own, or a range request, takes the disk path)
-      if (ramDict !== undefined && !asks && vars.get("http_range") === undefined) tryRam(ramDict, meta, key, method, now, inm, ims);
+      if (ramDict !== undefined && !asks && (plain || vars.get("http_range") === undefined)) tryRam(ramDict, meta, key, method, now, inm, ims);
 
       // disk tier: steer nginx with the metadata ($cdn_disk_key is set here, a RAM hit never needs it)
       let [state, m, mkey, disk, varies] = lookupMeta(meta, key);
       vars.set("cdn_disk_key", disk);
-      if (state === undefined) {
+      const recovered = state === undefined;
+      if (recovered) {
         // no metadata: read back what nginx stored, if anything (never assume it is fresh)
         const r = recover(key, mkey, disk, varies);
+        vars.set("cdn_cache_key", key);
         if (r === undefined) {
           if (asks && rcc.onlyIfCached) return ngx.exit(504);
           return; // nothing stored: nginx fetches (MISS; proxy_cache_lock coalesces)
@@ -377,7 +421,6 @@ export const cache: LuaFeature<"cache"> = {
           m = r;
         }
       }
-      vars.set("cdn_cache_mkey", mkey);
       let staleness: number;
       let gone = state === "X";
       // the client asks for validation of a fresh object (no-cache, max-age, min-fresh)
@@ -391,11 +434,18 @@ export const cache: LuaFeature<"cache"> = {
         if (gone) staleness = 1e9;
         else if (p === MARK_SOFT) staleness = now - purgeAt;
         else if (age < m!.lifetime) {
-          if (!asks || (!rcc.noCache && (rcc.maxAge < 0 || age <= rcc.maxAge) && (rcc.minFresh < 0 || m!.lifetime - age > rcc.minFresh))) return; // fresh: nginx serves its HIT
+          if (!asks || (!rcc.noCache && (rcc.maxAge < 0 || age <= rcc.maxAge) && (rcc.minFresh < 0 || m!.lifetime - age > rcc.minFresh))) {
+            // fresh: nginx serves its HIT; the header filter gets the key and record without variables
+            // (they are written there when nginx does not have the object after all)
+            handOver(key, mkey, m!);
+            return;
+          }
           validate = true;
           staleness = 0;
         } else staleness = age - m!.lifetime;
       }
+      if (!recovered) vars.set("cdn_cache_key", key);
+      vars.set("cdn_cache_mkey", mkey);
       // a client that asks for validation (no-cache, an age or freshness it requires) gets no stale object
       if (asks && (rcc.noCache || (rcc.maxAge >= 0 && age > rcc.maxAge) || rcc.minFresh >= 0)) validate = true;
       const canStale = state === "O" && (m!.flags & FLAG_NO_STALE) === 0 && staleness < 1e9 && !validate;
@@ -465,14 +515,15 @@ export const cache: LuaFeature<"cache"> = {
       vars.set("cdn_cache_status", gone ? "MISS" : "EXPIRED");
     };
 
-    /** Removes the response headers the origin named in `Connection` (RFC 9110 7.6.1). */
-    const dropConnectionHeaders = () => {
+    /** Removes the response headers the origin named in `Connection` (RFC 9110 7.6.1); returns that header. */
+    const dropConnectionHeaders = (): string | undefined => {
       const conn = ngx.var.get("upstream_http_connection");
-      if (conn === undefined) return;
+      if (conn === undefined) return undefined;
       for (const [name] of string.gmatch(conn, "[^,%s]+")) {
         const l = string.lower(name);
         if (l !== "close" && l !== "keep-alive") ngx.header.set(name, undefined);
       }
+      return conn;
     };
 
     /** A successful unsafe request invalidates the target URI and same-host Location / Content-Location. */
@@ -551,41 +602,44 @@ export const cache: LuaFeature<"cache"> = {
      * phase found none, e.g. a request racing the one that stored it), checked against the response nginx
      * serves; Age; RAM admission.
      */
-    const diskHit = (key: string, status: number, method: string, preset: string | undefined, now: number) => {
+    const diskHit = (key: string, status: number, method: string, preset: string | undefined, now: number, mkey: string | undefined, m: Meta | undefined) => {
       const vars = ngx.var;
       const meta = metaDict;
       const h = ngx.header;
-      const mkeyVar = vars.get("cdn_cache_mkey");
-      let m: Meta | undefined;
-      if (mkeyVar !== undefined && mkeyVar !== "") {
-        const s = sget(meta, mkeyVar);
+      if (m === undefined && mkey !== undefined && mkey !== "") {
+        const s = sget(meta, mkey);
         if (s !== undefined) m = parseMeta(s);
       }
       const date = single(h.get("date"));
       if (m !== undefined && m.id !== "" && date !== m.id) {
         // the record describes another response than the one on disk: drop it, the next request reads the
         // stored file back (this one is served with the age its own headers give)
-        meta.delete(mkeyVar!);
+        meta.delete(mkey!);
         if (now - mismatchWarnedAt > 10) {
           mismatchWarnedAt = now;
           ngx.log(ngx.WARN, "cache: the metadata of ", key, " did not describe the stored response; rebuilt from the file");
         }
         m = undefined;
       }
-      // a stored Set-Cookie (storeSetCookie) is for the client that fetched the object only
-      if (storeSetCookie && h.get("set-cookie") !== undefined) h.set("Set-Cookie", undefined);
+      const clean = m !== undefined && (m.flags & FLAG_CLEAN) !== 0;
+      const label = preset !== undefined && preset !== "" ? preset : "HIT";
+      setDiskHit(label, clean);
+      if (statusVar) vars.set("cdn_cache_status", label);
+      if (!clean) {
+        dropConnectionHeaders();
+        // a stored Set-Cookie (storeSetCookie) is for the client that fetched the object only
+        if (storeSetCookie && h.get("set-cookie") !== undefined) h.set("Set-Cookie", undefined);
+      }
       if (m === undefined) {
         // served with the age the stored headers give (Date: the earliest it can have been stored)
         const d = typeof date === "string" ? httpDate(date) : undefined;
         const at = d !== undefined && d < now ? d : now;
         const [, ia] = freshnessOf(h, status, at, at, policyFor(status));
         h.set("Age", tostring(math.floor(ia + now - at)));
-        vars.set("cdn_cache_status", preset !== undefined && preset !== "" ? preset : "HIT");
         return;
       }
       if (m.hdrs !== "") applyUpdatedHeaders(m.hdrs);
       h.set("Age", tostring(math.floor(m.initAge + now - m.storedAt)));
-      vars.set("cdn_cache_status", preset !== undefined && preset !== "" ? preset : "HIT");
       if (ramOn && status === 200 && method === "GET" && vars.get("http_range") === undefined) {
         const [n] = meta.incr("H:" + key, 1, 0, 60);
         if (n !== undefined && n >= minHits) {
@@ -616,6 +670,11 @@ export const cache: LuaFeature<"cache"> = {
         flags = old.flags;
       } else if (lt < 0) lt = old.lifetime;
       const hdrs = updatedHeaders(old.hdrs);
+      // still clean when no header a hit must lose came with the 304s
+      const lh = string.lower(hdrs);
+      const clean = (old.flags & FLAG_CLEAN) !== 0 && find(lh, "cache-tag\u0002", 1, true)[0] === undefined && find(lh, "surrogate-key\u0002", 1, true)[0] === undefined;
+      if ((flags & FLAG_CLEAN) !== 0) flags = flags - FLAG_CLEAN;
+      if (clean) flags = flags + FLAG_CLEAN;
       const etagNew = validator(h.get("etag"));
       const lmNew = validator(h.get("last-modified"));
       // the body (and the headers nginx stored with it) stay: the record still describes that response
@@ -631,7 +690,7 @@ export const cache: LuaFeature<"cache"> = {
     };
 
     /** A response from the origin: decides whether it is stored, and with which freshness. Returns true when stored. */
-    const fromOrigin = (key: string, status: number, method: string, refresh: boolean, now: number): boolean => {
+    const fromOrigin = (key: string, status: number, method: string, refresh: boolean, now: number, conn: string | undefined): boolean => {
       const vars = ngx.var;
       const nostore = (): false => {
         vars.set("cdn_nostore", "1");
@@ -669,6 +728,7 @@ export const cache: LuaFeature<"cache"> = {
       if (lt < 0) return nostore();
       if (lt === 0 && swr === 0 && sie === 0 && (!revalidate || (etag === "" && lm === ""))) return nostore();
       const date = single(h.get("date"));
+      if (cleanHeaders(h, conn)) flags = flags | FLAG_CLEAN;
       const rec: Meta = { storedAt: start, lifetime: lt, initAge: ia, swr, sie, flags, lm, id: typeof date === "string" ? date : "", tags: keepTags ? tagsOf(h) : "", hdrs: "", etag };
       const sig = names === "" ? "" : variantSig(names);
       const mkey = names === "" ? key : key + "\u0000" + sig;
@@ -704,19 +764,28 @@ export const cache: LuaFeature<"cache"> = {
 
     const header = () => {
       if (ramHitLabel() !== undefined) return; // served from RAM: nothing to decide
+      clearDiskHit();
       const vars = ngx.var;
-      const key = vars.get("cdn_cache_key");
+      // a fresh disk hit the access phase found: its key and record come along (no variable to read), unless
+      // nginx did not have the object after all
+      const [liveKey, liveMkey, liveMeta] = takeOver();
+      const ucs = vars.get("upstream_cache_status");
+      if (liveKey !== undefined && ucs === "HIT") return diskHit(liveKey, ngx.status, ngx.req.get_method(), "", ngx.now(), liveMkey, liveMeta);
+      if (liveKey !== undefined) {
+        vars.set("cdn_cache_key", liveKey); // the purge feature's header filter reads it
+        vars.set("cdn_cache_mkey", liveMkey);
+      }
+      const key = liveKey ?? vars.get("cdn_cache_key");
       if (key === undefined || key === "") return;
       const preset = vars.get("cdn_cache_status");
       if (preset === "HIT-RAM" || preset === "STALE-RAM") return;
-      dropConnectionHeaders();
       const status = ngx.status;
       const method = ngx.req.get_method();
+      const now = ngx.now();
+      if (ucs === "HIT" && (method === "GET" || method === "HEAD")) return diskHit(key, status, method, preset, now, vars.get("cdn_cache_mkey"), undefined);
+      const conn = dropConnectionHeaders();
       if (SAFE.get(method) !== true) return invalidateAfterUnsafe(key, status);
       if (method !== "GET" && method !== "HEAD") return;
-      const ucs = vars.get("upstream_cache_status");
-      const now = ngx.now();
-      if (ucs === "HIT") return diskHit(key, status, method, preset, now);
       if (ucs === undefined || ucs === "") return;
       // a response from the origin (MISS, BYPASS, EXPIRED, ...)
       vars.set("cdn_cache_status", preset !== undefined && preset !== "" ? preset : ucs);
@@ -724,7 +793,7 @@ export const cache: LuaFeature<"cache"> = {
       let stored: boolean;
       if (status === 304 && refresh) stored = revalidated(now);
       else if (vars.get("cdn_nostore") === "1") stored = false;
-      else stored = fromOrigin(key, status, method, refresh, now);
+      else stored = fromOrigin(key, status, method, refresh, now, conn);
       // a refresh tells the edge that sent it whether the answer is stored (never sent to a client)
       if (refresh) ngx.header.set(STORED_HEADER, stored ? "1" : "0");
     };
@@ -734,6 +803,7 @@ export const cache: LuaFeature<"cache"> = {
     };
 
     const log = () => {
+      dropHandOver();
       const cap = ramOn ? takeCapture() : undefined;
       if (cap !== undefined && cap.fromDisk) commitCapture(ramDict!, cap);
       if (pendingLocks <= 0 && pendingMeta <= 0) return;

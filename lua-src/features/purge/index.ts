@@ -1,6 +1,7 @@
 import type { LuaFeature } from "../../core/feature";
 import { features } from "../../core/policy";
 import { readEnv } from "../../core/env";
+import { cleanDiskHit } from "../cache/hit";
 import { ramHitLabel } from "../cache/ram";
 import { constantTimeEquals, hmac, toHex } from "../../core/crypto";
 import { decodeJson, encodeJson, isJsonObject, jsonArray, jsonNull } from "../../core/json";
@@ -40,8 +41,9 @@ export const purge: LuaFeature<"purge"> = {
     return {
       header: {
         purge: () => {
-        // a RAM hit: nothing stored, and the RAM copy holds no tag headers unless they are exposed
-        if (ramHitLabel() !== undefined) return;
+        // a RAM hit: nothing stored, and the RAM copy holds no tag headers unless they are exposed; a disk hit
+        // whose stored response has no tag header
+        if (ramHitLabel() !== undefined || cleanDiskHit()) return;
         const status = ngx.var.get("upstream_cache_status");
         // what the cache stores (the cache's header filter ran first: $cdn_nostore says)
         if (status === "MISS" || status === "EXPIRED" || status === "BYPASS" || status === "REVALIDATED") recordResponse();
