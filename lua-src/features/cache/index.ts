@@ -10,7 +10,7 @@ import { lookupMeta, metaString, parseMeta, sget, type Meta } from "./meta";
 import { variantSig, varyNames } from "./vary";
 import { forgetKeyMarker, invalidate, MARK_HARD, MARK_SOFT, objectMarkers } from "./markers";
 import { initRefresh, refreshNow, refreshToken, REFRESH_HEADER, startBackgroundRefresh, STORED_HEADER } from "./refresh";
-import { captureBody, commitCapture, ramHitLabel, ramLookup, refreshRamCopy, serveRam, startCapture, takeCapture } from "./ram";
+import { captureBody, commitCapture, ramDrop, ramHitLabel, ramLookup, refreshRamCopy, serveRam, startCapture, takeCapture } from "./ram";
 import { cacheFilePath, readStored } from "./disk-file";
 import { clearDiskHit, dropHandOver, handOver, setDiskHit, takeOver } from "./hit";
 
@@ -329,7 +329,7 @@ export const cache: LuaFeature<"cache"> = {
       if (obj === undefined) return;
       const [p, purgeAt] = marked(key, obj.storedAt, obj.tags);
       if (p === MARK_HARD) {
-        ram.delete(key);
+        ramDrop(ram, key);
         return;
       }
       const age = obj.initAge + now - obj.storedAt;
@@ -683,7 +683,7 @@ export const cache: LuaFeature<"cache"> = {
       if (ramDict !== undefined) {
         // a 304 that changed stored headers drops the RAM copy (the next disk hit copies the updated one);
         // otherwise the RAM copy's freshness is refreshed in place (same body, same headers)
-        if (hdrs !== old.hdrs) ramDict.delete(mkey);
+        if (hdrs !== old.hdrs) ramDrop(ramDict, mkey);
         else refreshRamCopy(ramDict, mkey, start, lt, ia, swr, sie, flags);
       }
       return true;
@@ -752,7 +752,7 @@ export const cache: LuaFeature<"cache"> = {
       if (ramDict !== undefined) {
         // a new body: the RAM copy is outdated; hot objects are captured again
         const hot = ramDict.get(mkey)[0] !== undefined;
-        ramDict.delete(mkey);
+        ramDrop(ramDict, mkey);
         let n = 0;
         if (!refresh) n = metaDict.incr("H:" + key, 1, 0, 60)[0] ?? 0;
         if (status === 200 && method === "GET" && vars.get("http_range") === undefined && (hot || n >= minHits)) {

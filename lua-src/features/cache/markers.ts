@@ -1,5 +1,6 @@
 import { clearMarker, markerDecision, MARK_HARD, MARK_NONE, MARK_SOFT, prefixMarkersActive, setMarker } from "../../core/markers";
 import { sget } from "./meta";
+import { ramDrop } from "./ram";
 
 export { MARK_HARD, MARK_NONE, MARK_SOFT };
 
@@ -42,7 +43,7 @@ export function invalidate(this: void, meta: NgxSharedDict, ram: NgxSharedDict |
   }
   if (!stored) return;
   meta.delete(key);
-  if (ram !== undefined) ram.delete(key);
+  if (ram !== undefined) ramDrop(ram, key);
   if (!setMarker("m:" + key, false)) {
     ngx.log(ngx.WARN, "cache: the markers dict is full; invalidating ", key, " by removing its stored copy");
     os.remove(diskFile);

@@ -9,8 +9,12 @@ import { sget } from "./meta";
  * the variants live under K .. "\0" .. sig, so `ngx.shared.cdn_ram:delete(K)` retires every variant.
  *
  * An object is one string: "R|storedAt|lifetime|initAge|swr|sie|flags|status|hlen|lm|tags|etag\n" (tags
- * URI-escaped), then `hlen` bytes of header lines ("Name:value\n"), then the body. A worker keeps the parsed form of the objects it
- * served (bounded), so a hit parses nothing.
+ * URI-escaped), then `hlen` bytes of header lines ("Name:value\n"), then the body. A worker keeps the parsed
+ * form of the objects it served (bounded), so a hit parses nothing.
+ *
+ * Every write or removal of a dict key K goes through ramPut / ramDrop, which also move K's version (the
+ * number under VERSION .. K). A worker reuses its parsed object for K without copying it out of the dict
+ * again only while that version is the one it read with it: a hit reads one number, not the object.
  */
 
 /** A RAM object, parsed. Immutable: a new object in the dict is a new string, parsed again. */
@@ -31,8 +35,38 @@ export interface RamObject {
   body: string;
   /** tostring(#body), for Content-Length */
   len: string;
-  /** When this worker last read it from the dict. */
-  readAt: number;
+  /** The version of its dict key when this worker read it (undefined: the key had none). */
+  ver: number | undefined;
+}
+
+const VERSION = "\u0001v";
+// a version key outlives any object it describes (an expired one only makes workers read the object again)
+const VERSION_TTL = 86400;
+
+/** The version of dict key `key`. */
+function versionOf(ram: NgxSharedDict, key: string): number | undefined {
+  const [v] = ram.get(VERSION + key);
+  return v as number | undefined;
+}
+
+/**
+ * Moves the version of `key`. A new version starts from the current time in microseconds, so a version key
+ * that was evicted and created again never repeats a number a worker still holds.
+ */
+function bump(ram: NgxSharedDict, key: string): void {
+  ram.incr(VERSION + key, 1, math.floor(ngx.now() * 1e6), VERSION_TTL);
+}
+
+/** Writes dict key `key` of the RAM tier (an object or a Vary index). */
+export function ramPut(this: void, ram: NgxSharedDict, key: string, value: string, ttl: number): void {
+  ram.set(key, value, ttl);
+  bump(ram, key);
+}
+
+/** Removes dict key `key` of the RAM tier (for K: the object, or the Vary index and so every variant). */
+export function ramDrop(this: void, ram: NgxSharedDict, key: string): void {
+  ram.delete(key);
+  bump(ram, key);
 }
 
 const RAM_RE = "^R|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^\n]*)\n";
@@ -41,7 +75,7 @@ let parsed = new LuaTable<string, RamObject>();
 let parsedBytes = 0;
 const PARSED_MAX_BYTES = 8 * 1024 * 1024;
 
-function parseRam(blob: string, now: number): RamObject | undefined {
+function parseRam(blob: string, ver: number | undefined): RamObject | undefined {
   const [a, b, c, d, _e, f, st, hl, lm, tags, etag] = string.match(blob, RAM_RE);
   if (a === undefined) return undefined;
   const bodyAt = string.find(blob, "\n", 1, true)[0]! + 1;
@@ -81,34 +115,35 @@ function parseRam(blob: string, now: number): RamObject | undefined {
     values,
     body,
     len: tostring(body.length),
-    readAt: now,
+    ver,
   };
 }
 
 /**
- * Finds the request's RAM object of key K (through the Vary index): the object and its dict key. A worker
- * reuses the object it read for K for up to a second (not for varying keys) without reading the dict again:
- * the markers (checked on every hit) retire it at once when it is purged or invalidated, and a newer copy in
- * the dict is picked up within the second.
+ * Finds the request's RAM object of key K (through the Vary index): the object and its dict key. For a key
+ * without Vary, a worker reuses the object it read while K's version has not moved (see above): one number
+ * read instead of the object copied out of the dict. The markers are checked on every hit by the caller.
  */
 export function ramLookup(this: void, ram: NgxSharedDict, key: string, now: number): LuaMultiReturn<[RamObject | undefined, string]> {
   const recent = parsed.get(key);
-  if (recent !== undefined && now - recent.readAt < 1 && recent.initAge + now - recent.storedAt < recent.lifetime) return $multi(recent, key);
+  if (recent !== undefined && recent.initAge + now - recent.storedAt < recent.lifetime && versionOf(ram, key) === recent.ver) return $multi(recent, key);
   let ramKey = key;
+  let ver = versionOf(ram, key);
   let blob = sget(ram, key);
   if (blob === undefined) return $multi(undefined, ramKey);
   if (string.byte(blob, 1) === 86) {
     const [names] = string.match(blob, "^V|(.*)$");
     ramKey = key + "\u0000" + variantSig(names!);
+    ver = versionOf(ram, ramKey);
     blob = sget(ram, ramKey);
     if (blob === undefined) return $multi(undefined, ramKey);
   }
   const known = parsed.get(ramKey);
   if (known !== undefined && known.blob === blob) {
-    known.readAt = now;
+    known.ver = ver;
     return $multi(known, ramKey);
   }
-  const obj = parseRam(blob, now);
+  const obj = parseRam(blob, ver);
   if (obj === undefined) return $multi(undefined, ramKey);
   if (parsedBytes > PARSED_MAX_BYTES) {
     parsed = new LuaTable();
@@ -318,8 +353,8 @@ export function takeCapture(this: void): Capture | undefined {
 
 /** Stores a whole capture in the RAM tier. */
 export function commitCapture(this: void, ram: NgxSharedDict, cap: Capture): void {
-  if (cap.index !== undefined) ram.set(cap.indexKey, cap.index);
-  ram.set(cap.key, cap.head + cap.headers + table.concat(cap.parts), cap.ttl);
+  if (cap.index !== undefined) ramPut(ram, cap.indexKey, cap.index, 0);
+  ramPut(ram, cap.key, cap.head + cap.headers + table.concat(cap.parts), cap.ttl);
 }
 
 /** A RAM copy's freshness refreshed in place after a 304 that changed no stored header. */
@@ -327,6 +362,6 @@ export function refreshRamCopy(this: void, ram: NgxSharedDict, mkey: string, now
   const blob = sget(ram, mkey);
   if (blob !== undefined && string.byte(blob, 1) === 82) {
     const [tail] = string.match(blob, "^R|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*(|.*)$");
-    if (tail !== undefined) ram.set(mkey, "R|" + now + "|" + lt + "|" + ia + "|" + swr + "|" + sie + "|" + flags + tail, math.max(1, math.ceil(lt + math.max(swr, sie) + 1)));
+    if (tail !== undefined) ramPut(ram, mkey, "R|" + now + "|" + lt + "|" + ia + "|" + swr + "|" + sie + "|" + flags + tail, math.max(1, math.ceil(lt + math.max(swr, sie) + 1)));
   }
 }

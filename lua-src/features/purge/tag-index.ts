@@ -25,6 +25,7 @@ import type { PurgeData } from "../../../src/contract/index";
 import { normaliseArgs } from "../../core/cache-key";
 import { listDir } from "../../core/fs";
 import { setMarker } from "../../core/markers";
+import { ramDrop } from "../cache/ram";
 
 const P = ngx as unknown as PurgeNgx;
 const URL_CAP = 64;
@@ -242,7 +243,7 @@ export function applyPurge(req: PurgeRequest): PurgeResult {
   const soft = req.soft;
   const seen = new LuaTable<string, boolean>();
   const keys = res.keys;
-  const ram = P.shared.get("cdn_ram");
+  const ram = ngx.shared.get("cdn_ram");
   let failed = false;
   const mark = (name: string) => {
     if (!failed && !setMarker(name, soft)) failed = true;
@@ -309,7 +310,7 @@ export function applyPurge(req: PurgeRequest): PurgeResult {
 
   for (const k of keys) {
     if (!soft) {
-      if (ram !== undefined) ram.delete(k);
+      if (ram !== undefined) ramDrop(ram, k);
       const [ok] = os.remove(cacheFile(k));
       if (ok) res.files = res.files + 1;
     }
