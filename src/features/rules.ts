@@ -13,7 +13,6 @@ import { poolsOfActions, routedPools } from "./rules/routing.js";
 
 /* Diagnostics of the rules engine: the `rule*` and `experiment*` entries of src/validate/catalogue.ts. */
 
-const TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
 const PROTECTED = new Set(["content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer", "host"]);
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
@@ -72,8 +71,8 @@ function checkHeaderChanges(rules: HeaderRules | undefined, at: At, out: Diagnos
   if (!rules) return;
   const names = Object.keys(rules.set ?? {});
   for (const name of names) {
-    if (!TOKEN.test(name)) out.push(error("ruleBadHeaderChange", at("set", name), `"${name}" is not a valid header name`, "use letters, digits and '-'"));
-    else if (PROTECTED.has(name.toLowerCase())) out.push(error("ruleBadHeaderChange", at("set", name), `the ${name} header cannot be changed by a rule`, "nginx manages it; remove this entry"));
+    // the name follows the one header-name rule, checked by the schema (src/util/header-name.ts)
+    if (PROTECTED.has(name.toLowerCase())) out.push(error("ruleBadHeaderChange", at("set", name), `the ${name} header cannot be changed by a rule`, "nginx manages it; remove this entry"));
     if (CONTROL.test(rules.set![name]!)) out.push(error("ruleBadHeaderChange", at("set", name), `the value of ${name} contains a control character`, "remove line breaks and control characters"));
   }
   out.push(...checkUnique(names, (i) => at("set", names[i]!), "header"));
@@ -451,7 +450,8 @@ function luaRule(policy: Policy, rule: Rule): RuleData {
       counter: `exp:${e.name}`,
       ipPrefix: `${e.name}:`,
       maxAge: durationSeconds(e.cookieMaxAge ?? "30d")!,
-      header: e.header ?? `X-Experiment-${e.name}`,
+      // the default header follows the header-name rule: "_" of the experiment's name becomes "-"
+      header: e.header ?? `X-Experiment-${e.name.replace(/_/g, "-")}`,
       prefix: e.pathPrefix ?? false,
       key: e.cacheKey ?? e.pathPrefix ?? false,
       variants: variants.filter((v, i) => i === 0 || v.upto > variants[i - 1]!.upto),

@@ -18,11 +18,22 @@ export type Duration = string;
 export type Size = string;
 
 /**
- * An HTTP header name (RFC 9110 token).
- * @pattern ^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$
+ * An HTTP header name: letters, digits and `-` (1 to 64). The one rule for every header name of a policy:
+ * `_` is refused, because nginx drops client headers spelled with `_` while CGI/PHP, Django and Rack (and
+ * nginx's own `$http_*` variables) read `X_User_Id` and `X-User-Id` as one header, so a name with `_` would
+ * be checked or stripped under one spelling and reach the origin under the other.
+ * @pattern ^[A-Za-z0-9-]{1,64}$
  * @example "X-Served-By"
  */
 export type HeaderName = string;
+
+/**
+ * A header value set by the policy: at most 4096 characters, no control characters. Origins refuse
+ * requests whose headers pass their limit (8 KiB in nginx and Apache, 16 KiB in Node.js), so one long
+ * value would break every proxied request.
+ * @maxLength 4096
+ */
+export type HeaderValue = string;
 
 /**
  * A cookie name (RFC 6265 token).
@@ -406,10 +417,13 @@ export interface RamCache {
 /** A set of header changes. */
 export interface HeaderRules {
   /**
-   * Headers to set (replacing any existing value). Values are sent as written: no variables.
+   * Headers to set (replacing any existing value). Values are sent as written: no variables. Names follow
+   * `HeaderName` (letters, digits and `-`), values `HeaderValue` (at most 4096 characters); at most 64 headers.
    * @example { "X-Served-By": "edge" }
+   * @propertyNames { "pattern": "^[A-Za-z0-9-]{1,64}$" }
+   * @maxProperties 64
    */
-  set?: { [name: string]: string };
+  set?: { [name: string]: HeaderValue };
   /**
    * Headers to remove.
    * @example ["Server", "X-Powered-By"]

@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import { packageRoot } from "../util/package.js";
-import { error, type Diagnostic } from "./diagnostic.js";
+import { error, pointer, type Diagnostic } from "./diagnostic.js";
+import { HEADER_NAME_PATTERN, headerNameProblem } from "../util/header-name.js";
 
 let validator: ValidateFunction | undefined;
 
@@ -39,6 +40,14 @@ function toDiagnostic(e: ErrorObject): Diagnostic {
     case "type":
       return error("schemaWrongType", e.instancePath, `must be ${String(p.type)}, got ${JSON.stringify(e.data)}`, hint);
     case "pattern":
+      if (e.schema === HEADER_NAME_PATTERN) {
+        // the one header-name rule (src/util/header-name.ts), wherever a header is named; a key of a `set` map
+        // is reported at the key
+        const key = e.propertyName;
+        const at = key === undefined ? e.instancePath : e.instancePath + pointer(key);
+        const name = key ?? String(e.data);
+        return error("invalidHeaderName", at, headerNameProblem(name), `use letters, digits and "-", e.g. "${name.replace(/[^A-Za-z0-9-]+/g, "-").slice(0, 64) || "X-Name"}"`);
+      }
       return error("schemaPattern", e.instancePath, `invalid value ${JSON.stringify(e.data)}`, hint);
     case "enum":
     case "const":
@@ -63,10 +72,17 @@ export function validateSchema(value: unknown): Diagnostic[] {
   const validate = getValidator();
   if (validate(value)) return [];
   const errors = validate.errors ?? [];
+  const isHeaderName = (e: ErrorObject) => e.keyword === "pattern" && e.schema === HEADER_NAME_PATTERN;
+  const under = (e: ErrorObject, u: string) => e.instancePath === u || e.instancePath.startsWith(u + "/");
   const unions = new Set(errors.filter((e) => e.keyword === "anyOf" || e.keyword === "oneOf").map((e) => e.instancePath));
+  // a union (e.g. `cacheStatus: HeaderName | false`, `key: "ip" | { header }`) whose value failed only as a
+  // header name: the header-name rule says what is wrong, not "matches none of the forms"
+  const named = new Set([...unions].filter((u) => errors.some((e) => isHeaderName(e) && under(e, u))));
   const kept = errors.filter((e) => {
-    if (e.keyword === "anyOf" || e.keyword === "oneOf") return true;
-    for (const u of unions) if (e.instancePath === u || e.instancePath.startsWith(u + "/")) return false;
+    // a key of a `set` map that is not a header name: its pattern error says it (see toDiagnostic)
+    if (e.keyword === "propertyNames") return false;
+    if (e.keyword === "anyOf" || e.keyword === "oneOf") return !named.has(e.instancePath);
+    for (const u of unions) if (under(e, u)) return named.has(u) && isHeaderName(e);
     return true;
   });
   const seen = new Set<string>();
