@@ -26,6 +26,11 @@ function ttlTable(cache: Cache): { status: string; ttl: string }[] {
 }
 
 
+/** True when the edge answers for exactly one host (one server name, not a wildcard): others get 421. */
+function servesOneHost(names: readonly string[] | undefined): boolean {
+  return names !== undefined && names.length === 1 && !names[0]!.startsWith("*");
+}
+
 /** RAM tier settings: sizes that parse, a dict of at least 1m, objects no bigger than a quarter of it. */
 function checkRam(c: Cache): Diagnostic[] {
   const r = c.ram;
@@ -93,6 +98,18 @@ export const cache: Feature = {
       out.push(...checkDuration(c.lock.age, at("lock", "age"), { timer: true }));
     }
     out.push(...checkRam(c));
+    if (c.key?.host === false && !servesOneHost(policy.serverNames)) {
+      out.push(
+        error(
+          "cacheKeyHostOff",
+          at("key", "host"),
+          policy.serverNames === undefined || policy.serverNames.length === 0
+            ? "the cache key leaves the host out, but the edge answers for any host: a request with another Host stores its object under the shared key"
+            : `the cache key leaves the host out, but the edge answers for ${policy.serverNames.join(", ")}: a request for one host stores its object under a key the others share`,
+          "remove `host: false`, or list exactly one host in serverNames",
+        ),
+      );
+    }
     return out;
   },
   lower(policy, ir) {
@@ -124,6 +141,10 @@ export const cache: Feature = {
       data: { zone: ZONE, maxAge: `${MAX_LIFETIME_S}s`, statuses: STORED_STATUSES, lock },
     });
     const bypass = c.bypass ?? {};
+    // forwarding headers let through to the origin (headers.allowOverrides) join the key or bypass the cache
+    const overrides = policy.headers?.allowOverrides ?? [];
+    const keyHeaders = overrides.filter((a) => (a.cache ?? "key") === "key").map((a) => a.header.toLowerCase());
+    const bypassHeaders = [...(bypass.headers ?? []), ...overrides.filter((a) => a.cache === "bypass").map((a) => a.header)];
     const q = c.key?.query ?? "all";
     const ttl: Record<string, number> = {};
     for (const { status, ttl: t } of ttlTable(c)) ttl[status] = durationSeconds(t) ?? 0;
@@ -131,7 +152,8 @@ export const cache: Feature = {
       query: typeof q === "string" ? q : "allow",
       allow: typeof q === "object" ? Object.fromEntries([...q.allow].sort().map((p) => [p, true])) : {},
       host: c.key?.host ?? true,
-      bypassHeaderVars: [...new Set((bypass.headers ?? []).map(headerVar))].sort(),
+      bypassHeaderVars: [...new Set(bypassHeaders.map(headerVar))].sort(),
+      ...(keyHeaders.length > 0 ? { keyHeaders: [...new Set(keyHeaders)].sort() } : {}),
       bypassCookieVars: [...new Set((bypass.cookies ?? []).map((n) => `cookie_${n}` as const))].sort(),
       authBypass: bypass.authorization !== false,
       ttl,

@@ -20,6 +20,9 @@ export const health: Feature = {
   },
   lower(policy, ir) {
     const path = healthPath(policy);
-    if (path !== undefined) ir.slots.locations.push({ partial: "health", data: { path } });
+    if (path === undefined) return;
+    ir.slots.locations.push({ partial: "health", data: { path } });
+    // answered for any host (health checks by IP), also when unknown hosts are refused
+    ir.slots.anyHost.push({ partial: "health", data: { path } });
   },
 };

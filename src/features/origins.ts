@@ -5,6 +5,7 @@ import { error, pointer, warning, type Diagnostic } from "../validate/diagnostic
 import { checkDuration } from "../validate/checks.js";
 import { durationMs } from "../util/units.js";
 import { routedPools } from "./rules/routing.js";
+import { strippedOverrides } from "./shared/override-headers.js";
 
 const ORIGIN_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
 
@@ -188,6 +189,8 @@ export const origins: Feature = {
         // rules route per request: proxy_pass $cdn_origin_url, Host from the routed pool (see features/rules.ts)
         routed: routed.length > 0,
         clientVar: clientAddrVar(policy),
+        // forwarding and override headers never reach the origin (./shared/override-headers.ts)
+        strip: strippedOverrides(policy),
       },
     });
   },

@@ -59,7 +59,10 @@ export const purge: Feature = {
   lower(policy, ir) {
     const p = policy.purge ?? {};
     const path = p.path ?? "/__purge";
-    ir.slots.locations.push({ partial: "purge", data: { path, allow: p.allow ?? DEFAULT_PURGE_ALLOW } });
+    const location = { partial: "purge", data: { path, allow: p.allow ?? DEFAULT_PURGE_ALLOW } };
+    ir.slots.locations.push(location);
+    // answered for any host (`cdn-build purge` addresses nodes by IP), also when unknown hosts are refused
+    ir.slots.anyHost.push(location);
     const c = policy.cache;
     const q = c?.key?.query ?? "all";
     const data: PurgeData = {

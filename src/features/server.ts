@@ -22,6 +22,8 @@ export const server: Feature = {
     const address = policy.listen?.address;
     ir.server.listen.push({ address: address === undefined || address === "*" ? null : address, port: policy.listen?.http ?? 80 });
     ir.server.serverNames = [...(policy.serverNames ?? [])];
+    // with names, every other host gets 421 from a catch-all default server (docs/security.md#unknown-hosts)
+    ir.server.catchAll = ir.server.serverNames.length > 0;
     const w = policy.workers ?? {};
     ir.main.user = w.user ?? null;
     ir.main.workerProcesses = w.processes === undefined ? "auto" : String(w.processes);

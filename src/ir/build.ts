@@ -19,8 +19,8 @@ export function buildIR(policy: Policy, target: Target, toolVersion: string, fea
     luaPackagePath: ["$prefix/lua/?.lua", ...t.luaPath, ";"].join(";"),
     sharedDicts: [],
     luaVars: [],
-    server: { listen: [], serverNames: [] },
-    slots: { main: [], http: [], server: [], proxy: [], locations: [] },
+    server: { listen: [], serverNames: [], catchAll: false },
+    slots: { main: [], http: [], server: [], proxy: [], locations: [], anyHost: [] },
     luaData: {},
     phases: { access: [], header: [], body: [], log: [], initWorker: [] },
   };

@@ -25,6 +25,11 @@ export interface Slots {
   proxy: Part[];
   /** Extra locations inside the server (health, purge, ...). */
   locations: Part[];
+  /**
+   * Locations also answered for any host, by the catch-all server that refuses unknown hosts (health and
+   * purge: load balancers and `cdn-build purge` address nodes by IP). Only rendered with `server.catchAll`.
+   */
+  anyHost: Part[];
 }
 
 export interface EdgeIR {
@@ -51,6 +56,8 @@ export interface EdgeIR {
   server: {
     listen: { address: string | null; port: number }[];
     serverNames: string[];
+    /** A catch-all default server answers 421 to every host not in `serverNames` (set when there are names). */
+    catchAll: boolean;
   };
   slots: Slots;
   /** Policy data handed to the Lua runtime, by feature; a feature with no entry is off in Lua. */

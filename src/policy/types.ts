@@ -297,7 +297,9 @@ export interface CacheKey {
    */
   query?: "all" | "none" | QueryAllowList;
   /**
-   * Include the request Host in the key (turn off when several hostnames serve the same content).
+   * Include the request Host in the key. `false` is only accepted when the edge answers for exactly one
+   * host (one `serverNames` entry, no wildcard): with several hosts, or any host, a request with another
+   * `Host` would store an object under the shared key.
    * @default true
    */
   host?: boolean;
@@ -443,6 +445,34 @@ export interface Headers {
    * @default "X-Cache"
    */
   cacheStatus?: HeaderName | false;
+  /**
+   * Forwarding and override headers a client may send on to the origin. By default the edge removes them
+   * all from every request before it goes to the origin (`X-Forwarded-Host`, `X-Host`,
+   * `X-Forwarded-Server`, `X-Original-Host`, `X-HTTP-Host-Override`, `Forwarded`, `X-Forwarded-Scheme`,
+   * `X-Forwarded-Port`, `X-Forwarded-Ssl`, `X-Forwarded-Protocol`, `X-Url-Scheme`, `Front-End-Https`,
+   * `X-Original-URL`, `X-Rewrite-URL`, `X-Forwarded-Prefix`, `X-Forwarded-Path`, `X-Forwarded-Uri`,
+   * `X-Original-URI`, `X-Envoy-Original-Path`, `X-HTTP-Method-Override`, `X-HTTP-Method`,
+   * `X-Method-Override`, `X-Original-Method`): origins build links, redirects and routes from them, and
+   * they are not part of the cache key, so one client's value would be cached and served to everyone.
+   * A header listed here reaches the origin as the client sent it; with a cache, its value then joins the
+   * cache key (`cache: "key"`) or requests carrying it bypass the cache (`cache: "bypass"`). A header the
+   * policy sets itself (`request.set`) is the policy's value, not the client's, and needs no entry.
+   * @example [{ "header": "X-Forwarded-Prefix", "cache": "key" }]
+   * @maxItems 23
+   */
+  allowOverrides?: OverrideAllow[];
+}
+
+/** A forwarding or override header let through to the origin (see `Headers.allowOverrides`). */
+export interface OverrideAllow {
+  /** One of the headers the edge removes by default. */
+  header: HeaderName;
+  /**
+   * With a cache: `key` puts the header's value into the cache key (each value has its own objects);
+   * `bypass` sends requests carrying the header past the cache (neither served from it nor stored).
+   * @default "key"
+   */
+  cache?: "key" | "bypass";
 }
 
 /** A health endpoint answered by the edge itself. */
@@ -1405,8 +1435,12 @@ export interface Policy {
   /** Where the edge listens. */
   listen?: Listen;
   /**
-   * Host names this edge answers for. Omit to answer for any host.
+   * Host names this edge answers for. A request for any other host (its `Host` header, or the host of an
+   * absolute request line) is refused with `421 Misdirected Request` by a catch-all default server, which
+   * still answers the health and purge endpoints (load balancers and `cdn-build purge` address nodes by
+   * IP). Omit to answer for any host.
    * @example ["shop.example.com"]
+   * @maxItems 256
    */
   serverNames?: ServerName[];
   /** Named origin pools. */

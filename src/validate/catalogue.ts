@@ -281,6 +281,7 @@ export const CATALOGUE = {
       "headers.request.remove[]",
       "headers.response.set.<name>",
       "headers.response.remove[]",
+      "headers.allowOverrides[].header",
       "jwt.algorithms[]",
       "jwt.forwardClaims.<claim>",
       "rules[].then.cache.key.headers[]",
@@ -393,6 +394,7 @@ export const CATALOGUE = {
       "headers.response.set.<name>",
       "headers.response.remove[]",
       "headers.cacheStatus",
+      "headers.allowOverrides[].header",
       "cache.bypass.headers[]",
       "originSecret.header",
       "clientAddress.header",
@@ -458,6 +460,31 @@ export const CATALOGUE = {
     why: "`retryTimeout` (default 10s) stops retries once it has passed since the first attempt; when it is not longer than `connectTimeout`, a server that never answers the connect is not followed by another one, and the client gets a 504.",
     fix: 'Make `retryTimeout` longer than `connectTimeout` (e.g. `connectTimeout: "2s", retryTimeout: "10s"`), or `"0s"` for no limit.',
     at: ["origins.<name>.retryTimeout"],
+  },
+
+  cacheKeyHostOff: {
+    code: "CDN2060",
+    severity: "error",
+    title: "Cache key without the host on an edge that serves several hosts",
+    why: "With `cache.key.host: false` the key is the path alone; when the edge answers for several hosts (several `serverNames`, a wildcard, or none: any host), a request with another `Host` (or an absolute request line) stores its object under the key every host shares, and poisons it.",
+    fix: 'Keep the host in the key (remove `host: false`), or serve exactly one host: `serverNames: ["shop.example.com"]`.',
+    at: ["cache.key.host"],
+  },
+  overrideNotStripped: {
+    code: "CDN2061",
+    severity: "error",
+    title: "Allowing a header the edge does not remove",
+    why: "`headers.allowOverrides` lets forwarding and override headers (X-Forwarded-Host, X-Original-URL, X-HTTP-Method-Override...) through to the origin; any other header already goes through, so the entry does nothing.",
+    fix: 'List one of the removed headers, e.g. `allowOverrides: [{ header: "X-Forwarded-Prefix" }]`, or remove the entry.',
+    at: ["headers.allowOverrides[].header"],
+  },
+  ruleSetsOverrideHeader: {
+    code: "CDN2062",
+    severity: "error",
+    title: "A rule sets a forwarding header the edge removes",
+    why: "Forwarding and override headers are removed in nginx before the request goes to the origin, so a rule's value would be removed too, silently.",
+    fix: 'Let the header through (`headers.allowOverrides: [{ header: "X-Forwarded-Host" }]`) or set it for every request (`headers.request.set`).',
+    at: ["rules[].then.requestHeaders.set.<name>"],
   },
 
   // ─── CDN3xxx: access gates ───────────────────────────────────────────────────────────────────────────

@@ -59,6 +59,7 @@ const PLACES: Record<string, ((n: string) => { p: Partial<Policy>; at: string })
   "Experiment.header": [(n) => ({ p: { rules: [{ name: "r", then: { experiment: { name: "e", variants: [{ name: "a", weight: 50 }, { name: "b", weight: 50 }], header: n } } }] }, at: "/rules/0/then/experiment/header" })],
   "Jwt.forwardClaims.<value>": [(n) => ({ p: { jwt: { algorithms: ["HS256"], secret: env("S"), forwardClaims: { sub: n } } }, at: "/jwt/forwardClaims/sub" })],
   "RateLimitKey.header": [(n) => ({ p: { rateLimit: [{ name: "l", rate: "1r/s", key: { header: n } }] }, at: "/rateLimit/0/key/header" })],
+  "OverrideAllow.header": [(n) => ({ p: { headers: { allowOverrides: [{ header: n }] } }, at: "/headers/allowOverrides/0/header" })],
   "OriginSecret.header": [(n) => ({ p: { originSecret: { secret: env("S"), header: n } }, at: "/originSecret/header" })],
   "ClientAddress.header": [(n) => ({ p: { clientAddress: { trustedProxies: ["10.0.0.0/8"], header: n } }, at: "/clientAddress/header" })],
   "IpRules.realIpHeader": [(n) => ({ p: { ipRules: { deny: ["10.0.0.0/8"], trustedProxies: ["10.0.0.0/8"], realIpHeader: n } }, at: "/ipRules/realIpHeader" })],

@@ -12,6 +12,7 @@ import { forgetKeyMarker, invalidate, MARK_HARD, MARK_SOFT, objectMarkers } from
 import { initRefresh, refreshNow, refreshToken, REFRESH_HEADER, startBackgroundRefresh, STORED_HEADER } from "./refresh";
 import { captureBody, commitCapture, ramHitLabel, ramLookup, refreshRamCopy, serveRam, startCapture, takeCapture } from "./ram";
 import { cacheFilePath, readStored } from "./disk-file";
+import { getWithBody, headerKeyPart } from "./unkeyed";
 
 /**
  * The cache at run time: RFC 9111 decisions for the disk tier (stored by nginx's proxy_cache) and the RAM
@@ -107,6 +108,7 @@ export const cache: LuaFeature<"cache"> = {
     const authBypass = data.authBypass;
     const useArgs = data.query !== "none";
     const rulesKey = features.rules !== undefined && features.rules.keyParts;
+    const keyHeaders = data.keyHeaders;
     const ttlTable = data.ttl;
     const anyTtl = ttlTable["any"];
     const defSwr = data.swr;
@@ -233,6 +235,8 @@ export const cache: LuaFeature<"cache"> = {
         const extra = vars.get("cdn_rules_key");
         if (extra !== undefined && extra !== "") key = key + "#" + extra;
       }
+      // forwarding headers the policy lets through (see ./unkeyed.ts)
+      if (keyHeaders !== undefined) key = key + headerKeyPart(keyHeaders);
       return key;
     };
 
@@ -255,6 +259,8 @@ export const cache: LuaFeature<"cache"> = {
           }
         }
       }
+      // a GET or HEAD with a body: unkeyed input (see ./unkeyed.ts)
+      if (!bypass && getWithBody(ngx.req.get_method())) bypass = true;
       if (bypass || vars.get("cdn_cache_bypass") === "1") {
         // policy (or rule) bypass: neither served from the cache nor stored
         vars.set("cdn_cache_bypass", "1");
