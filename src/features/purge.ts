@@ -11,6 +11,20 @@ export const PURGE_DICT = "cdn_purge" satisfies SharedDictName;
 
 import type { PurgeData, SharedDictName } from "../contract/index.js";
 
+/** Headers of a signed purge request; removed from every proxied request. */
+export const SIGNING_HEADERS = ["X-Purge-Timestamp", "X-Purge-Signature", "X-Purge-Nonce"] as const;
+
+/**
+ * The near misses of the endpoint's path, as an nginx case-insensitive regex: the path in any case followed
+ * by the end or by any character that cannot continue a name (`/`, `;`, `.`, a space, `%`...), so
+ * `/__PURGE`, `/__purge/`, `/__purge;x`, `/__purge%20` and `/__purge.json` are answered by the edge (404)
+ * and never proxied; `/__purgeable` and `/__purge-x` are other paths. Regex characters of the path are put
+ * in brackets (the path has no `\`, `]` or `^`: see UrlPath).
+ */
+export function nearMissRegex(path: string): string {
+  return "^" + path.replace(/[.*+?()|{}$[]/g, (c) => `[${c}]`) + "(?:[^A-Za-z0-9_-]|$)";
+}
+
 /** The longest lifetime an object can have in the disk cache, in seconds: index entries live that long. */
 function defaultIndexTtl(policy: Policy): number {
   const c = policy.cache ?? {};
@@ -27,7 +41,11 @@ function defaultIndexTtl(policy: Policy): number {
  */
 export const purge: Feature = {
   name: "purge",
-  runtime: { key: "purge", stages: { header: { purge: (d) => d.enabled }, initWorker: { purge: (d) => d.enabled } } },
+  runtime: {
+    key: "purge",
+    // access: the purge token is removed from every proxied request (lua-src/features/purge/guard.ts)
+    stages: { access: { purge: (d) => d.tokenEnv !== undefined }, header: { purge: (d) => d.enabled }, initWorker: { purge: (d) => d.enabled } },
+  },
   check(policy) {
     const out: Diagnostic[] = [];
     const p = policy.purge;
@@ -59,7 +77,9 @@ export const purge: Feature = {
   lower(policy, ir) {
     const p = policy.purge ?? {};
     const path = p.path ?? "/__purge";
-    const location = { partial: "purge", data: { path, allow: p.allow ?? DEFAULT_PURGE_ALLOW } };
+    const location = { partial: "purge", data: { path, allow: p.allow ?? DEFAULT_PURGE_ALLOW, nearMiss: nearMissRegex(path) } };
+    // the signing headers never reach the origin (the token is removed by the Lua access stage)
+    ir.slots.proxy.push({ partial: "purge-proxy", data: { headers: SIGNING_HEADERS } });
     ir.slots.locations.push(location);
     // answered for any host (`cdn-build purge` addresses nodes by IP), also when unknown hosts are refused
     ir.slots.anyHost.push(location);

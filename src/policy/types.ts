@@ -503,7 +503,8 @@ export interface AccessLog {
 /** The purge endpoint. */
 export interface Purge {
   /**
-   * Path of the endpoint.
+   * Path of the endpoint. Its near misses (the path in another case, or followed by `/`, `;`, `.`, a space or
+   * any other character that cannot continue a name) are answered 404 by the edge, never proxied.
    * @default "/__purge"
    */
   path?: UrlPath;
@@ -514,14 +515,18 @@ export interface Purge {
   allow?: Cidr[];
   /**
    * A shared token: callers send `Authorization: Bearer <token>`. With neither `token` nor `hmac` every
-   * purge request is refused (403).
+   * purge request is refused (403). The token never reaches the origin: an `Authorization` carrying it is
+   * removed from every proxied request.
    * @example { "env": "PURGE_TOKEN" }
    */
   token?: EnvRef;
   /**
-   * HMAC-SHA256 signed requests: callers send `X-Purge-Timestamp` (Unix seconds) and `X-Purge-Signature`
-   * (hex HMAC-SHA256 with this secret of `METHOD\nREQUEST_URI\nTIMESTAMP\nBODY`). Either a valid token or
-   * a valid signature is accepted when both are configured.
+   * HMAC-SHA256 signed requests: callers send `X-Purge-Timestamp` (Unix seconds), `X-Purge-Nonce` (8 to 64
+   * of `A-Z a-z 0-9 _ -`, new for each request) and `X-Purge-Signature` (hex HMAC-SHA256 with this secret
+   * of `METHOD\nREQUEST_URI\nTIMESTAMP\nNONCE\nBODY`). A signature is accepted once per fleet: with `redis`
+   * it is recorded there, so a request one node accepted is refused by every other node (and refused with
+   * 503 while Redis cannot be reached). Either a valid token or a valid signature is accepted when both are
+   * configured.
    */
   hmac?: PurgeHmac;
   /**
@@ -566,7 +571,7 @@ export interface PurgeHmac {
   secret: EnvRef;
   /**
    * Largest accepted difference between `X-Purge-Timestamp` and the node's clock. A signature is also
-   * accepted only once within this window (replays get 403).
+   * accepted only once within this window, on the whole fleet with `redis` (replays get 403).
    * @default "60s"
    */
   maxSkew?: Duration;
