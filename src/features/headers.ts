@@ -4,6 +4,7 @@ import { error, pointer, type Diagnostic } from "../validate/diagnostic.js";
 import { checkUnique } from "../validate/checks.js";
 import type { Policy } from "../policy/types.js";
 import { isOverrideHeader, OVERRIDE_HEADERS } from "./shared/override-headers.js";
+import { checkSetTotal } from "./shared/header-limits.js";
 
 /** Headers whose value nginx computes itself; changing them breaks framing or proxying. */
 const PROTECTED = new Set(["content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer", "host"]);
@@ -12,6 +13,7 @@ function checkRules(rules: HeaderRules | undefined, side: "request" | "response"
   if (!rules) return [];
   const out: Diagnostic[] = [];
   const at = (...s: (string | number)[]) => pointer("headers", side, ...s);
+  out.push(...checkSetTotal(rules.set, side, at("set")));
   const setNames = Object.keys(rules.set ?? {});
   for (const name of setNames) {
     const value = rules.set![name]!;

@@ -1,8 +1,8 @@
 import type { Feature } from "./shared/feature.js";
 import type { Policy } from "../policy/types.js";
 import { error, pointer, warning, type Diagnostic } from "../validate/diagnostic.js";
-import { checkCidr, checkDuration, checkSize } from "../validate/checks.js";
-import { durationMs } from "../util/units.js";
+import { checkCidr, checkDuration, checkSize, SHM_MAX } from "../validate/checks.js";
+import { durationMs, shmSize } from "../util/units.js";
 import { useEnv } from "../ir/env.js";
 
 export const DEFAULT_PURGE_ALLOW = ["127.0.0.1/32", "::1/128"];
@@ -51,7 +51,7 @@ export const purge: Feature = {
     const p = policy.purge;
     (p?.allow ?? []).forEach((c, i) => out.push(...checkCidr(c, pointer("purge", "allow", i))));
     if (!p) return out;
-    out.push(...checkSize(p.indexSize, pointer("purge", "indexSize"), { min: 1024 * 1024, minText: '"1m"' }));
+    out.push(...checkSize(p.indexSize, pointer("purge", "indexSize"), { min: 1024 * 1024, minText: '"1m"', max: SHM_MAX.purgeIndex, maxText: '"4g"' }));
     out.push(...checkDuration(p.indexTtl, pointer("purge", "indexTtl")));
     out.push(...checkDuration(p.hmac?.maxSkew, pointer("purge", "hmac", "maxSkew")));
     if (p.token && p.hmac && p.token.env === p.hmac.secret.env) {
@@ -100,7 +100,7 @@ export const purge: Feature = {
     };
     if (p.token) data.tokenEnv = useEnv(ir, p.token);
     if (p.hmac) data.hmacEnv = useEnv(ir, p.hmac.secret);
-    if (c) ir.sharedDicts.push({ name: PURGE_DICT, size: p.indexSize ?? "32m" });
+    if (c) ir.sharedDicts.push({ name: PURGE_DICT, size: shmSize(p.indexSize ?? "32m") });
     ir.luaData.purge = data;
   },
 };

@@ -11,7 +11,8 @@
 export type Duration = string;
 
 /**
- * A size in bytes with an optional unit (`k`, `m`, `g`, case-insensitive).
+ * A size in bytes with an optional unit (`k`, `m`, `g`, case-insensitive). Shared memory zones have a
+ * maximum each (see the key), because nginx maps them whole when it starts.
  * @pattern ^[0-9]{1,9}[kKmMgG]?$
  * @example "10g"
  */
@@ -71,6 +72,33 @@ export type Cidr = string;
  */
 export type Port = number;
 
+/**
+ * The name of an origin pool (a key of `origins`).
+ * @maxLength 128
+ * @example "app"
+ */
+export type PoolName = string;
+
+/**
+ * A query parameter name.
+ * @maxLength 128
+ * @example "page"
+ */
+export type QueryParamName = string;
+
+/**
+ * A PCRE regular expression written in the policy.
+ * @maxLength 512
+ */
+export type RegexText = string;
+
+/**
+ * A string a JWT claim is compared with (an issuer, an audience).
+ * @maxLength 1024
+ * @example "https://auth.example.com/"
+ */
+export type ClaimText = string;
+
 /** Where the edge listens. */
 export interface Listen {
   /**
@@ -80,9 +108,9 @@ export interface Listen {
    */
   http?: Port;
   /**
-   * Address to bind. Omit to listen on every interface.
+   * Address to bind: an IPv4 address, an IPv6 address in brackets, or `*`. Omit to listen on every interface.
    * @example "127.0.0.1"
-   * @pattern ^(\[[0-9a-fA-F:.]+\]|[0-9.]{7,15}|\*)$
+   * @pattern ^(\[[0-9a-fA-F:.]{2,45}\]|[0-9.]{7,15}|\*)$
    */
   address?: string;
 }
@@ -90,8 +118,9 @@ export interface Listen {
 /** One server of an origin pool. */
 export interface OriginServer {
   /**
-   * `host:port` of the server (an IPv4/IPv6 address or a DNS name resolved when nginx starts).
-   * @pattern ^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]{1,253}):[0-9]{1,5}$
+   * `host:port` of the server: an IPv4 address, an IPv6 address in brackets, or a DNS name (resolved when
+   * nginx starts, so `nginx -t` fails on a name the machine cannot resolve), and a port from 1 to 65535.
+   * @pattern ^(\[[0-9a-fA-F:.]{2,45}\]|[A-Za-z0-9.-]{1,253}):[0-9]{1,5}$
    * @example "127.0.0.1:3000"
    */
   address: string;
@@ -286,7 +315,7 @@ export interface QueryAllowList {
    * Parameter names kept in the cache key (sorted); every other parameter is ignored for caching.
    * @minItems 1
    */
-  allow: string[];
+  allow: QueryParamName[];
 }
 
 /** How the cache key is built. */
@@ -342,6 +371,7 @@ export interface CacheLock {
 /**
  * TTL per response status, used when the origin sends no caching headers (`Cache-Control` or `Expires`).
  * Keys are status codes (`"200"`, `"404"`, ...) or `"any"`.
+ * @propertyNames { "maxLength": 8 }
  * @example { "200": "1h", "301": "10m", "404": "30s" }
  */
 export type CacheTtl = { [status: string]: Duration };
@@ -580,15 +610,18 @@ export interface PurgeHmac {
 /** nginx process settings. */
 export interface Workers {
   /**
-   * Worker processes, or `auto` for one per core.
+   * Worker processes (1 to 256), or `auto` for one per core. With a number, `processes × connections` is
+   * at most 4,194,304: nginx allocates each worker's connection table when it starts (about 450 bytes a
+   * connection).
    * @default "auto"
    */
   processes?: number | "auto";
   /**
-   * Connections per worker.
+   * Connections per worker (16 to 262,144). Each worker may open `2 × connections + 1024` files
+   * (`worker_rlimit_nofile`), which must stay under the kernel's `fs.nr_open` (1,048,576 by default).
    * @default 4096
    * @minimum 16
-   * @maximum 1000000
+   * @maximum 262144
    * @asType integer
    */
   connections?: number;
@@ -648,7 +681,19 @@ export type JwtAlgorithm = "HS256" | "HS384" | "HS512" | "RS256";
  * edge host read when nginx starts (`file`, absolute or relative to the bundle directory), or an
  * environment variable of the nginx master (`env`).
  */
-export type JwtPublicKey = { pem: string } | { file: string } | EnvRef;
+export type JwtPublicKey = { pem: PemText } | { file: FilePath } | EnvRef;
+
+/**
+ * A PEM block written in the policy.
+ * @maxLength 16384
+ */
+export type PemText = string;
+
+/**
+ * A file path on the edge host (absolute, or relative to the bundle).
+ * @maxLength 1024
+ */
+export type FilePath = string;
 
 /**
  * The JWT gate: requests in scope must carry a valid JSON Web Token (`Authorization: Bearer <token>`, or the
@@ -670,12 +715,12 @@ export interface Jwt extends GateScope {
    * Required issuer (`iss`): the token's `iss` must equal one of these.
    * @example "https://auth.example.com/"
    */
-  issuer?: string | string[];
+  issuer?: ClaimText | ClaimText[];
   /**
    * Required audience (`aud`): the token's `aud` (a string or a list) must contain one of these.
    * @example "shop-api"
    */
-  audience?: string | string[];
+  audience?: ClaimText | ClaimText[];
   /**
    * Clock skew allowed when checking `exp` and `nbf`.
    * @default "30s"
@@ -696,6 +741,7 @@ export interface Jwt extends GateScope {
    * Claims forwarded to the origin as request headers: claim name -> header name. Client-sent copies of
    * these headers are always removed from proxied requests, in scope or not.
    * @example { "sub": "X-User-Id", "role": "X-User-Role" }
+   * @propertyNames { "maxLength": 128 }
    */
   forwardClaims?: { [claim: string]: HeaderName };
   /**
@@ -786,6 +832,7 @@ export interface Redis {
 /**
  * A request rate: a number of requests per second, minute or hour, e.g. `"100r/s"`, `"600r/m"`, `"0.5r/s"`.
  * @example "100r/s"
+ * @maxLength 32
  */
 export type Rate = string;
 
@@ -953,6 +1000,13 @@ export interface ClientAddress {
   header?: HeaderName;
 }
 
+/**
+ * The id of a built-in WAF rule.
+ * @maxLength 64
+ * @example "sqli-comment"
+ */
+export type WafRuleId = string;
+
 /** A built-in WAF rule set. */
 export type WafRuleSet = "sqli" | "xss" | "traversal" | "shell" | "scanners";
 
@@ -979,7 +1033,7 @@ export interface WafRule {
    * lower-cased, null bytes removed, `+`, whitespace runs and SQL comments collapsed to one space).
    * @example "^/wp-admin"
    */
-  pattern: string;
+  pattern: RegexText;
 }
 
 /** Request body inspection by the WAF. */
@@ -1013,7 +1067,7 @@ export interface Waf extends GateScope {
    * Built-in rule ids to turn off (for a false positive on your traffic).
    * @example ["sqli-comment"]
    */
-  exclude?: string[];
+  exclude?: WafRuleId[];
   /** Custom rules. */
   rules?: WafRule[];
   /** Inspect request bodies (form posts, JSON) up to a size; omit to not read bodies. */
@@ -1169,7 +1223,7 @@ export interface Condition {
    * The User-Agent matches one of these PCRE patterns, case-insensitively (bot routing).
    * @example ["googlebot", "bingbot"]
    */
-  userAgent?: string[];
+  userAgent?: RegexText[];
   /** Every one of these holds. */
   all?: Condition[];
   /** At least one of these holds. */
@@ -1269,8 +1323,9 @@ export interface Respond {
    */
   body?: string;
   /**
-   * Content-Type of the body.
+   * Content-Type of the body (at most 256 characters).
    * @default "text/plain"
+   * @maxLength 256
    * @pattern ^[A-Za-z0-9!#$%&'*+.^_`|~-]+/[A-Za-z0-9!#$%&'*+.^_`|~-]+(; ?[A-Za-z0-9_-]+=[A-Za-z0-9_.-]+)?$
    */
   contentType?: string;
@@ -1281,10 +1336,11 @@ export interface GeoRoute extends CountrySource {
   /**
    * Country -> origin pool.
    * @example { "US": "us", "CA": "us", "DE": "eu" }
+   * @propertyNames { "maxLength": 8 }
    */
-  map: { [country: string]: string };
+  map: { [country: string]: PoolName };
   /** Pool for every other country and when the country is unknown. */
-  default: string;
+  default: PoolName;
 }
 
 /** One variant of an experiment. */
@@ -1349,7 +1405,7 @@ export interface ImageNegotiation {
    * Pool of the image service (imgproxy-style). Omit to keep the current pool.
    * @example "images"
    */
-  origin?: string;
+  origin?: PoolName;
   /**
    * Formats offered, best first, when the client's Accept allows them.
    * @default ["avif", "webp"]
@@ -1389,7 +1445,7 @@ export interface Actions {
    * Send the request to this origin pool.
    * @example "api"
    */
-  origin?: string;
+  origin?: PoolName;
   /** Rewrite the path sent to the origin. */
   rewrite?: Rewrite;
   /** Redirect the client (ends the request). */
@@ -1448,13 +1504,16 @@ export interface Policy {
    * @maxItems 256
    */
   serverNames?: ServerName[];
-  /** Named origin pools. */
+  /**
+   * Named origin pools.
+   * @propertyNames { "maxLength": 128 }
+   */
   origins: { [name: string]: Origin };
   /**
    * The origin pool requests go to. May be omitted when there is exactly one origin.
    * @example "app"
    */
-  defaultOrigin?: string;
+  defaultOrigin?: PoolName;
   /** The shared cache. Omit to proxy without caching. */
   cache?: Cache;
   /** Header changes. */
@@ -1487,6 +1546,7 @@ export interface Policy {
   /**
    * Named sets of path patterns counted together by rate limits keyed by `{ pathGroup }`.
    * @example { "search": ["/search", "/api/search/*"] }
+   * @propertyNames { "maxLength": 64 }
    */
   pathGroups?: { [name: string]: PathPattern[] };
   /** Access gate: refuse requests without the origin secret header (runs first). */

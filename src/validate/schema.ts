@@ -58,6 +58,8 @@ function toDiagnostic(e: ErrorObject): Diagnostic {
     case "maxItems":
     case "minLength":
     case "maxLength":
+    case "minProperties":
+    case "maxProperties":
       return error("schemaRange", e.instancePath, `${e.message ?? "out of range"}, got ${JSON.stringify(e.data)}`, hint);
     case "anyOf":
     case "oneOf":

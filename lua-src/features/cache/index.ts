@@ -554,8 +554,10 @@ export const cache: LuaFeature<"cache"> = {
         if (refresh && status < 500) setPendingMeta({ mkey: key, record: "X|" + now });
         return false;
       };
-      // nginx's own 502/504 (origin unreachable, timeout) are never stored, and neither are the origin's
+      // nginx's own 502/504 (origin unreachable, timeout) are never stored, and neither are the origin's;
+      // nor its refusals of one client's request (400, 413, 414, 431: src/features/cache.ts UNSTORED_STATUSES)
       if (status < 200 || status === 206 || status === 304 || status === 502 || status === 504) return nostore();
+      if (status === 400 || status === 413 || status === 414 || status === 431) return nostore();
       if (refresh && status >= 500) return nostore();
       const h = ngx.header;
       // the object counts as stored when its request started: a purge during the fetch retires it
