@@ -183,6 +183,8 @@ export const origins: Feature = {
         },
       });
     }
+    // an origin that ignores case in paths: gate scopes must too (lua-src/core/gate-scope.ts)
+    ir.pathMatching.caseInsensitive = Object.values(policy.origins).some((p) => p.caseInsensitivePaths === true);
     const name = defaultOriginName(policy)!;
     const o = policy.origins[name]!;
     const routed = routedPools(policy);

@@ -21,6 +21,7 @@ export function buildIR(policy: Policy, target: Target, toolVersion: string, fea
     luaVars: [],
     server: { listen: [], serverNames: [], catchAll: false },
     slots: { main: [], http: [], server: [], proxy: [], locations: [], anyHost: [] },
+    pathMatching: { caseInsensitive: false },
     luaData: {},
     phases: { access: [], header: [], body: [], log: [], initWorker: [] },
   };

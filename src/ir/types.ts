@@ -2,7 +2,7 @@
  * EdgeIR: the normalised plan a bundle is emitted from. Features fill it in `lower()`; the emitter renders
  * it. Every field is present (null when absent) so templates can run in Handlebars strict mode.
  */
-import type { CdnVar, FeaturesData, PhasePlan, SharedDictName } from "../contract/index.js";
+import type { CdnVar, FeaturesData, PathMatchingData, PhasePlan, SharedDictName } from "../contract/index.js";
 import type { Target } from "./targets.js";
 
 export type { Target };
@@ -60,6 +60,8 @@ export interface EdgeIR {
     catchAll: boolean;
   };
   slots: Slots;
+  /** How the gates' path scopes read a request's path (set by the origins feature). */
+  pathMatching: PathMatchingData;
   /** Policy data handed to the Lua runtime, by feature; a feature with no entry is off in Lua. */
   luaData: Partial<FeaturesData>;
   /**

@@ -176,6 +176,15 @@ export interface Origin {
    */
   scheme?: "http" | "https";
   /**
+   * The origin matches paths without regard to case (IIS, or files on a Windows or macOS file system):
+   * `/Admin` and `/admin` are one resource there. The access gates' `paths` / `exceptPaths` then match
+   * case-insensitively (and read a Windows path's `file.zip.`, `file.zip ` and `file.zip::$DATA` as
+   * `file.zip`), so another spelling cannot reach a gated path ungated. Applies to every gate when any pool
+   * sets it.
+   * @default false
+   */
+  caseInsensitivePaths?: boolean;
+  /**
    * Host header sent to the origin. Omit to forward the client's Host.
    * @pattern ^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$
    * @example "app.internal"

@@ -1,5 +1,5 @@
 import type { LuaFeature } from "../../core/feature";
-import { normaliseArgs } from "../../core/cache-key";
+import { boundKey, normaliseArgs } from "../../core/cache-key";
 import { features } from "../../core/policy";
 import { FLAG_NO_CACHE, FLAG_NO_STALE } from "../../core/cache-rfc";
 import { initMarkers } from "../../core/markers";
@@ -215,7 +215,7 @@ export const cache: LuaFeature<"cache"> = {
         const args = normaliseArgs(data, ngx.decode_args(string.sub(uri, q + 1), 100));
         if (args !== "") key = key + "?" + args;
       }
-      return key;
+      return boundKey(key);
     };
 
     /** The request's cache key (and whether a policy or rule bypass applies). */
@@ -237,7 +237,8 @@ export const cache: LuaFeature<"cache"> = {
       }
       // forwarding headers the policy lets through (see ./unkeyed.ts)
       if (keyHeaders !== undefined) key = key + headerKeyPart(keyHeaders);
-      return key;
+      // at most 2 KB, so nginx can write it into its cache file header (core/cache-key.ts)
+      return boundKey(key);
     };
 
     /** Policy bypass (cookies, headers, a rule) or Authorization: sets the variables, returns true. */

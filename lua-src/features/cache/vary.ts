@@ -1,3 +1,4 @@
+import { boundSig } from "../../core/cache-key";
 import { joined } from "./headers";
 
 /** Variant signature: the values of the request headers named by Vary (as nginx variable names). */
@@ -5,7 +6,8 @@ export function variantSig(this: void, names: string): string {
   const vars = ngx.var;
   let sig = "";
   for (const [name] of string.gmatch(names, "[^,]+")) sig = sig + (vars.get(name as NgxVarName) ?? "") + "\u0001";
-  return sig;
+  // bounded, like the key, so the disk key fits nginx's cache file header (core/cache-key.ts)
+  return boundSig(sig);
 }
 
 /** "accept-encoding, Accept" -> "http_accept,http_accept_encoding" (sorted); "*" when Vary has a star. */
