@@ -214,7 +214,7 @@ const MINIMA = {
   origins: { o: { servers: [{ address: "127.0.0.1:1", weight: 1, maxFails: 0, failTimeout: "1s" }], keepalive: 0, keepaliveTimeout: "1ms", keepaliveRequests: 1, connectTimeout: "1ms", readTimeout: "1ms", sendTimeout: "1ms", retries: 0, retryOn: [], retryTimeout: "0s", maxFails: 0, failTimeout: "1s" } },
   cache: { disk: { size: "1m", keysZone: "64k", inactive: "1s", markersSize: "1m", path: "c", statePath: "s" }, key: { query: { allow: ["q"] } }, ttl: { "200": "0s" }, staleIfError: "1s", staleWhileRevalidate: "1s", lock: { timeout: "1ms", age: "1ms" }, ram: { size: "1m", maxObjectSize: "1", minHits: 1 } },
   headers: { request: { set: { R: "" } }, cacheStatus: "S" },
-  health: { path: "/" },
+  health: { path: "/h" },
   purge: { path: "/p", allow: ["127.0.0.1"], token: { env: "PROP_PURGE_TOKEN" }, indexSize: "1m", indexTtl: "1s", maxKeysPerTag: 1, channel: "c" },
   workers: { processes: 1, connections: 16 },
   rateLimit: [{ name: "l", rate: "1r/h", burst: 0 }],

@@ -2,6 +2,7 @@ import type { Feature } from "./shared/feature.js";
 import { headerVar } from "../util/nginx-var.js";
 import type { Cache } from "../policy/types.js";
 import { error, pointer, warning, type Diagnostic } from "../validate/diagnostic.js";
+import { sharedDirOf, systemDirOf } from "../validate/host-paths.js";
 import { checkDuration, checkSize, checkUnique, SHM_MAX } from "../validate/checks.js";
 import { durationMs, durationSeconds, shmSize, sizeBytes } from "../util/units.js";
 
@@ -78,6 +79,17 @@ export const cache: Feature = {
     }
     if (c.disk?.path !== undefined && c.disk.path.split("/").includes("..")) {
       out.push(error("cacheDiskPathDotDot", at("disk", "path"), "the cache path must not contain '..'", 'use a path inside the bundle like "cache/disk", or an absolute path'));
+    }
+    for (const key of ["path", "statePath"] as const) {
+      const p = c.disk?.[key];
+      if (p === undefined || p.split("/").includes("..")) continue;
+      const system = systemDirOf(p, "cache");
+      const shared = sharedDirOf(p);
+      if (system !== undefined) {
+        out.push(error("systemPath", at("disk", key), `"${p}" is in the system directory ${system}: nginx would keep cache files there, and a purge of everything deletes the files it finds`, 'use a folder of the edge\'s own, e.g. "cache/disk" (in the bundle) or "/var/cache/edge"'));
+      } else if (shared !== undefined) {
+        out.push(warning("cachePathShared", at("disk", key), `"${p}" is a directory other programs share: give the cache a folder of its own`, `e.g. "${shared === "/" ? "" : shared}/edge-cache"`));
+      }
     }
     for (const [status, ttl] of Object.entries(c.ttl ?? {})) {
       if (!STATUS_KEY.test(status)) out.push(error("invalidTtlStatus", at("ttl", status), `"${status}" is not a status code`, 'use a status from 100 to 599, or "any"'));

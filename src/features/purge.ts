@@ -49,7 +49,15 @@ export const purge: Feature = {
   check(policy) {
     const out: Diagnostic[] = [];
     const p = policy.purge;
-    (p?.allow ?? []).forEach((c, i) => out.push(...checkCidr(c, pointer("purge", "allow", i))));
+    (p?.allow ?? []).forEach((c, i) => {
+      const bad = checkCidr(c, pointer("purge", "allow", i));
+      out.push(...bad);
+      const bits = Number(c.split("/")[1] ?? "128");
+      if (bad.length === 0 && bits < 8) {
+        out.push(warning("purgeAllowBroad", pointer("purge", "allow", i), `"${c}" opens the purge endpoint to /${bits} of the address space`, 'allow only the addresses that purge, e.g. ["10.0.0.0/8"] or the hosts running `cdn-build purge`'));
+      }
+    });
+    if (p?.path === "/") out.push(error("endpointOnRoot", pointer("purge", "path"), "the purge endpoint on / would take the site's home page (and, by its near misses, every path)", 'use e.g. "/__purge"'));
     if (!p) return out;
     out.push(...checkSize(p.indexSize, pointer("purge", "indexSize"), { min: 1024 * 1024, minText: '"1m"', max: SHM_MAX.purgeIndex, maxText: '"4g"' }));
     out.push(...checkDuration(p.indexTtl, pointer("purge", "indexTtl")));

@@ -11,6 +11,7 @@ import { and, conjuncts, countryVar, decodePath, type CondNode, type PathAlt } f
 import { covers, prepare, staticEval, type Prepared } from "./rules/analysis.js";
 import { poolsOfActions, routedPools } from "./rules/routing.js";
 import { checkSetTotal } from "./shared/header-limits.js";
+import { targetFootguns } from "./rules/footguns.js";
 
 /* Diagnostics of the rules engine: the `rule*` and `experiment*` entries of src/validate/catalogue.ts. */
 
@@ -133,6 +134,7 @@ function checkActions(policy: Policy, rule: Rule, at: At, out: Diagnostic[]): vo
   checkHeaderChanges(a.requestHeaders, (...s) => at("then", "requestHeaders", ...s), out);
   checkHeaderChanges(a.responseHeaders, (...s) => at("then", "responseHeaders", ...s), out);
   out.push(...checkSetTotal(a.requestHeaders?.set, "request", at("then", "requestHeaders", "set")), ...checkSetTotal(a.responseHeaders?.set, "response", at("then", "responseHeaders", "set")));
+  out.push(...targetFootguns(a, (...s) => at("then", ...s)));
   if (a.rewrite && a.rewrite.path === undefined && a.rewrite.stripPrefix === undefined && a.rewrite.addPrefix === undefined) {
     out.push(error("ruleEmptyRewrite", at("then", "rewrite"), "the rewrite changes nothing", "give path, stripPrefix or addPrefix"));
   }
