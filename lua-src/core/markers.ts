@@ -105,6 +105,8 @@ function merge(name: string, hard: number, soft: number, expiresAt: number): boo
   return ok;
 }
 
+const FORGET_AFTER = 3;
+
 function bumpVersion(): void {
   dict!.incr("v", 1, 0);
 }
@@ -129,10 +131,14 @@ export function setMarker(this: void, name: string, soft: boolean): boolean {
   return true;
 }
 
-/** Forgets a per-key marker once the key was stored again after it (every variant: no Vary). */
+/**
+ * Forgets a per-key marker once the key was stored again after it (every variant: no Vary). It lives on for
+ * FORGET_AFTER seconds: a worker reuses a RAM object it read within the last second without reading the
+ * dict again (features/cache/ram.ts), and this marker is what retires such a copy.
+ */
 export function clearMarker(this: void, name: string): void {
   if (dict === undefined) return;
-  dict.delete(name);
+  dict.expire(name, FORGET_AFTER);
   append("D\t" + escapeName(name) + "\n");
 }
 

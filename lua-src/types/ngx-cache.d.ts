@@ -13,6 +13,7 @@ interface NgxTcpSocket {
 interface NgxSharedDict {
   replace(this: NgxSharedDict, key: string, value: unknown, exptime?: number, flags?: number): LuaMultiReturn<[boolean, string | undefined, boolean]>;
   ttl(this: NgxSharedDict, key: string): LuaMultiReturn<[number | undefined, string | undefined]>;
+  expire(this: NgxSharedDict, key: string, exptime: number): LuaMultiReturn<[boolean, string | undefined]>;
 }
 
 interface NgxReq {
