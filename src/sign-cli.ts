@@ -22,6 +22,9 @@ signedUrls.secret; the encoding and parameter names come from the policy.
 
 Exit codes: 0 printed, 1 invalid policy / no signedUrls gate / key not set, 2 usage error.`;
 
+/** The latest expiry the gate accepts: 12 digits of Unix seconds. */
+export const MAX_EXPIRES = 999_999_999_999;
+
 /** A usage problem (exit 2). */
 export class SignUsageError extends Error {}
 
@@ -59,6 +62,8 @@ export async function runSign(args: string[], io: { out: (s: string) => void; er
     if (ms === undefined || ms === 0 || ms % 1000 !== 0) throw new SignUsageError(`--ttl must be a duration in whole seconds like 30m, 1h, 7d (got "${values.ttl}")`);
     expires = Math.floor(io.now() / 1000) + ms / 1000;
   }
+  // the gate reads at most 12 digits (lua-src/features/signed-urls.ts): a later expiry would print a URL it refuses
+  if (expires > MAX_EXPIRES) throw new SignUsageError(`the expiry ${expires} is past what the gate accepts (Unix seconds of at most 12 digits, ${MAX_EXPIRES}): use a shorter --ttl`);
   if (values.ip !== undefined && isIP(values.ip) === 0) throw new SignUsageError(`--ip must be an IPv4 or IPv6 address (got "${values.ip}")`);
   let base = "";
   if (values.base !== undefined) {

@@ -10,3 +10,4 @@ const data = generated as unknown as PolicyData;
 export const policyName = data.name;
 export const features = data.features;
 export const phases = data.phases;
+export const pathMatching = data.paths;

@@ -8,6 +8,11 @@ export interface CacheData {
   /** Scheme and host in the key. */
   host: boolean;
   bypassHeaderVars: HeaderVar[];
+  /**
+   * Request headers whose values (every one a client sent) are part of the key: forwarding headers the policy
+   * lets through (`headers.allowOverrides` with `cache: "key"`); lower-case names, sorted; absent when none.
+   */
+  keyHeaders?: string[];
   bypassCookieVars: CookieVar[];
   /** Requests with Authorization skip the lookup (stored only when the response allows it). */
   authBypass: boolean;

@@ -12,3 +12,12 @@ export interface ScopeData {
   only?: PathSetData;
   except?: PathSetData;
 }
+
+/**
+ * How gate scopes read a request's path (policy-wide): nginx's normalised `$uri`, the same with `;params`
+ * removed from every segment, and decoded once more when it still holds `%`; with `caseInsensitive` (an
+ * origin declared so), lower-cased and read as Windows reads a file name too.
+ */
+export interface PathMatchingData {
+  caseInsensitive: boolean;
+}

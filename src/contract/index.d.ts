@@ -20,6 +20,7 @@ import type { RulesData } from "./rules.js";
 import type { SignedUrlsData } from "./signed-urls.js";
 import type { WafData } from "./waf.js";
 import type { FeatureStages, PhasePlan } from "./phases.js";
+import type { PathMatchingData } from "./gate-scope.js";
 
 export type * from "./names.js";
 export type * from "./phases.js";
@@ -61,6 +62,8 @@ export interface PolicyData {
   name: string;
   features: Partial<FeaturesData>;
   phases: PhasePlan;
+  /** How the gates' path scopes read a request's path (lua-src/core/gate-scope.ts). */
+  paths: PathMatchingData;
 }
 
 // Every feature with data declares its stages, and only those.

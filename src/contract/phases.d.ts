@@ -7,6 +7,7 @@
 export interface StageOrder {
   access: [
     "client",
+    "purge",
     "gate:secret",
     "gate:ip",
     "gate:rate",
@@ -42,7 +43,7 @@ export interface FeatureStages {
   signedUrls: { access: "gate:signed" };
   rules: { access: "rules" | "rules:ttl"; header: "rules:nostore" | "rules:headers"; initWorker: "rules" };
   cache: { access: "cache"; header: "cache"; body: "cache"; log: "cache" };
-  purge: { header: "purge"; initWorker: "purge" };
+  purge: { access: "purge"; header: "purge"; initWorker: "purge" };
   headers: { access: "headers"; header: "headers" };
   redis: {};
 }

@@ -61,7 +61,7 @@ export function emitBundle(ir: EdgeIR): Bundle {
   const files = new Map<string, string>();
   files.set("nginx.conf", renderNginxConf(ir));
   for (const [path, text] of luaRuntimeFiles()) files.set(path, text);
-  const data: PolicyData = { name: ir.name, features: ir.luaData, phases: ir.phases };
+  const data: PolicyData = { name: ir.name, features: ir.luaData, phases: ir.phases, paths: ir.pathMatching };
   files.set("lua/policy_data.lua", toLuaModule(data, header));
   const sorted = new Map([...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   const manifest = {

@@ -1,5 +1,6 @@
 import type { Feature } from "./shared/feature.js";
 import { error, pointer } from "../validate/diagnostic.js";
+import { systemDirOf } from "../validate/host-paths.js";
 import { clientAddrVar } from "./client-address.js";
 
 /** Fields of the JSON access log: name -> nginx variable. */
@@ -29,6 +30,10 @@ export const accessLog: Feature = {
     const path = policy.accessLog?.path;
     if (path !== undefined && path.split("/").includes("..")) {
       return [error("accessLogPathDotDot", pointer("accessLog", "path"), "the log path must not contain '..'", 'use a path inside the bundle like "logs/access.log", or an absolute path')];
+    }
+    const system = path === undefined ? undefined : systemDirOf(path, "log");
+    if (system !== undefined) {
+      return [error("systemPath", pointer("accessLog", "path"), `the access log "${path}" is in the system directory ${system}: nginx would append to a file it does not own`, 'use "logs/access.log" (in the bundle), e.g. "/var/log/edge/access.log", or "/dev/stdout"')];
     }
     return [];
   },

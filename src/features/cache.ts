@@ -1,20 +1,28 @@
 import type { Feature } from "./shared/feature.js";
 import { headerVar } from "../util/nginx-var.js";
 import type { Cache } from "../policy/types.js";
-import { error, pointer, type Diagnostic } from "../validate/diagnostic.js";
-import { checkDuration, checkSize, checkUnique } from "../validate/checks.js";
-import { durationMs, durationSeconds, sizeBytes } from "../util/units.js";
+import { error, pointer, warning, type Diagnostic } from "../validate/diagnostic.js";
+import { sharedDirOf, systemDirOf } from "../validate/host-paths.js";
+import { checkDuration, checkSize, checkUnique, SHM_MAX } from "../validate/checks.js";
+import { durationMs, durationSeconds, shmSize, sizeBytes } from "../util/units.js";
 
 const ZONE = "cdn_disk";
 /** Longest freshness lifetime we honour; nginx keeps every stored object this long, Lua decides freshness. */
 const MAX_LIFETIME_S = 365 * 86400;
 const STATUS_KEY = /^([1-5][0-9][0-9]|any)$/;
 /**
- * The statuses nginx may store (proxy_cache_valid): every final status except 502 and 504, which nginx also
- * gives its own errors (origin unreachable, timeout) and would otherwise cache; and 206 / 304, which are
- * never a whole object. Which of these is stored, and for how long, the Lua header filter decides.
+ * Statuses nginx never stores: 502 and 504, which nginx also gives its own errors (origin unreachable,
+ * timeout) and would otherwise cache; 206 / 304, which are never a whole object; and the origin's refusals
+ * of one client's request (400 bad request, 413 body too large, 414 URI too long, 431 headers too large):
+ * what provoked them (an oversized or malformed header) is not in the key, so storing them would serve one
+ * client's refusal to everyone (cache poisoning by header oversize or bad characters).
  */
-const STORED_STATUSES = Array.from({ length: 400 }, (_, i) => 200 + i).filter((s) => s !== 206 && s !== 304 && s !== 502 && s !== 504);
+export const UNSTORED_STATUSES = [206, 304, 400, 413, 414, 431, 502, 504] as const;
+/**
+ * The statuses nginx may store (proxy_cache_valid): every other final status. Which of these is stored, and
+ * for how long, the Lua header filter decides.
+ */
+const STORED_STATUSES = Array.from({ length: 400 }, (_, i) => 200 + i).filter((s) => !(UNSTORED_STATUSES as readonly number[]).includes(s));
 const QUERY_PARAM = /^[A-Za-z0-9._~!*'()+,;:@[\]-]{1,128}$/;
 
 /** The TTL table with defaults applied, sorted so output is stable ("any" last). */
@@ -26,6 +34,11 @@ function ttlTable(cache: Cache): { status: string; ttl: string }[] {
 }
 
 
+/** True when the edge answers for exactly one host (one server name, not a wildcard): others get 421. */
+function servesOneHost(names: readonly string[] | undefined): boolean {
+  return names !== undefined && names.length === 1 && !names[0]!.startsWith("*");
+}
+
 /** RAM tier settings: sizes that parse, a dict of at least 1m, objects no bigger than a quarter of it. */
 function checkRam(c: Cache): Diagnostic[] {
   const r = c.ram;
@@ -36,6 +49,7 @@ function checkRam(c: Cache): Diagnostic[] {
   const max = r.maxObjectSize === undefined ? 64 * 1024 : sizeBytes(r.maxObjectSize);
   if (size === undefined) out.push(error("ramInvalidSize", at("size"), `"${r.size}" is not a size`, 'write a number and an optional unit k, m or g, e.g. "256m"'));
   else if (size < 1024 * 1024) out.push(error("ramTooSmall", at("size"), `the RAM tier needs at least 1m (got "${r.size}")`, 'use "1m" or more, e.g. "64m"'));
+  else out.push(...checkSize(r.size, at("size"), { max: SHM_MAX.ram, maxText: '"16g"' }));
   if (max === undefined) out.push(error("ramInvalidSize", at("maxObjectSize"), `"${r.maxObjectSize}" is not a size`, 'write a number and an optional unit k or m, e.g. "64k"'));
   else if (max < 1) out.push(error("ramMaxObjectSize", at("maxObjectSize"), "maxObjectSize must be at least 1 byte", 'e.g. "64k"'));
   else if (size !== undefined && size >= 1024 * 1024 && max > size / 4) {
@@ -66,18 +80,32 @@ export const cache: Feature = {
     const out: Diagnostic[] = [];
     const at = (...s: (string | number)[]) => pointer("cache", ...s);
     out.push(...checkSize(c.disk?.size, at("disk", "size"), { min: 1024 * 1024, minText: '"1m"' }));
-    out.push(...checkSize(c.disk?.keysZone, at("disk", "keysZone"), { min: 64 * 1024, minText: '"64k"' }));
+    out.push(...checkSize(c.disk?.keysZone, at("disk", "keysZone"), { min: 64 * 1024, minText: '"64k"', max: SHM_MAX.keysZone, maxText: '"4g"' }));
     out.push(...checkDuration(c.disk?.inactive, at("disk", "inactive")));
-    out.push(...checkSize(c.disk?.markersSize, at("disk", "markersSize"), { min: 1024 * 1024, minText: '"1m"' }));
+    out.push(...checkSize(c.disk?.markersSize, at("disk", "markersSize"), { min: 1024 * 1024, minText: '"1m"', max: SHM_MAX.markers, maxText: '"4g"' }));
     if (c.disk?.statePath !== undefined && c.disk.statePath.split("/").includes("..")) {
       out.push(error("cacheDiskPathDotDot", at("disk", "statePath"), "the state path must not contain '..'", 'use a path inside the bundle like "cache/state", or an absolute path'));
     }
     if (c.disk?.path !== undefined && c.disk.path.split("/").includes("..")) {
       out.push(error("cacheDiskPathDotDot", at("disk", "path"), "the cache path must not contain '..'", 'use a path inside the bundle like "cache/disk", or an absolute path'));
     }
+    for (const key of ["path", "statePath"] as const) {
+      const p = c.disk?.[key];
+      if (p === undefined || p.split("/").includes("..")) continue;
+      const system = systemDirOf(p, "cache");
+      const shared = sharedDirOf(p);
+      if (system !== undefined) {
+        out.push(error("systemPath", at("disk", key), `"${p}" is in the system directory ${system}: nginx would keep cache files there, and a purge of everything deletes the files it finds`, 'use a folder of the edge\'s own, e.g. "cache/disk" (in the bundle) or "/var/cache/edge"'));
+      } else if (shared !== undefined) {
+        out.push(warning("cachePathShared", at("disk", key), `"${p}" is a directory other programs share: give the cache a folder of its own`, `e.g. "${shared === "/" ? "" : shared}/edge-cache"`));
+      }
+    }
     for (const [status, ttl] of Object.entries(c.ttl ?? {})) {
       if (!STATUS_KEY.test(status)) out.push(error("invalidTtlStatus", at("ttl", status), `"${status}" is not a status code`, 'use a status from 100 to 599, or "any"'));
       out.push(...checkDuration(ttl, at("ttl", status), { allowZero: true }));
+      if ((UNSTORED_STATUSES as readonly number[]).includes(Number(status))) {
+        out.push(warning("ttlForUnstoredStatus", at("ttl", status), `${status} answers are never stored, so this TTL never applies`, "remove the entry"));
+      }
     }
     const b = c.bypass;
     if (b?.cookies !== undefined && b.cookies.length === 0) {
@@ -103,6 +131,18 @@ export const cache: Feature = {
       out.push(...checkDuration(c.lock.age, at("lock", "age"), { timer: true }));
     }
     out.push(...checkRam(c));
+    if (c.key?.host === false && !servesOneHost(policy.serverNames)) {
+      out.push(
+        error(
+          "cacheKeyHostOff",
+          at("key", "host"),
+          policy.serverNames === undefined || policy.serverNames.length === 0
+            ? "the cache key leaves the host out, but the edge answers for any host: a request with another Host stores its object under the shared key"
+            : `the cache key leaves the host out, but the edge answers for ${policy.serverNames.join(", ")}: a request for one host stores its object under a key the others share`,
+          "remove `host: false`, or list exactly one host in serverNames",
+        ),
+      );
+    }
     return out;
   },
   lower(policy, ir) {
@@ -110,7 +150,11 @@ export const cache: Feature = {
     if (!c) return;
     const disk = c.disk ?? {};
     const bypass = c.bypass ?? {};
-    const bypassHeaderVars = [...new Set((bypass.headers ?? []).map(headerVar))].sort();
+    // forwarding headers let through to the origin (headers.allowOverrides) join the key or bypass the cache
+    const overrides = policy.headers?.allowOverrides ?? [];
+    const keyHeaders = overrides.filter((a) => (a.cache ?? "key") === "key").map((a) => a.header.toLowerCase());
+    const bypassHeaders = [...(bypass.headers ?? []), ...overrides.filter((a) => a.cache === "bypass").map((a) => a.header)];
+    const bypassHeaderVars = [...new Set(bypassHeaders.map(headerVar))].sort();
     const bypassCookieVars = [...new Set((bypass.cookies ?? []).map((n) => `cookie_${n}` as const))].sort();
     const clientDirectives = (c.clientDirectives ?? "honour") === "honour";
     const authBypass = bypass.authorization !== false;
@@ -119,7 +163,7 @@ export const cache: Feature = {
       data: {
         path: disk.path ?? "cache/disk",
         zone: ZONE,
-        keysZone: disk.keysZone ?? "10m",
+        keysZone: shmSize(disk.keysZone ?? "10m"),
         maxSize: disk.size ?? "1g",
         inactive: disk.inactive ?? "7d",
         request: requestMap(c.key?.host ?? true, [
@@ -146,8 +190,8 @@ export const cache: Feature = {
     const keysZone = sizeBytes(disk.keysZone ?? "10m") ?? 10 * 1024 * 1024;
     ir.sharedDicts.push({ name: "cdn_meta", size: `${Math.max(2 * 1024, Math.ceil((2 * keysZone) / 1024))}k` });
     // purge and invalidation markers: a dict of their own, so no other churn can evict one
-    ir.sharedDicts.push({ name: "cdn_markers", size: disk.markersSize ?? "16m" });
-    if (c.ram) ir.sharedDicts.push({ name: "cdn_ram", size: c.ram.size ?? "64m" });
+    ir.sharedDicts.push({ name: "cdn_markers", size: shmSize(disk.markersSize ?? "16m") });
+    if (c.ram) ir.sharedDicts.push({ name: "cdn_ram", size: shmSize(c.ram.size ?? "64m") });
     ir.slots.proxy.push({
       partial: "cache",
       data: { zone: ZONE, maxAge: `${MAX_LIFETIME_S}s`, statuses: STORED_STATUSES, lock },
@@ -160,6 +204,7 @@ export const cache: Feature = {
       allow: typeof q === "object" ? Object.fromEntries([...q.allow].sort().map((p) => [p, true])) : {},
       host: c.key?.host ?? true,
       bypassHeaderVars,
+      ...(keyHeaders.length > 0 ? { keyHeaders: [...new Set(keyHeaders)].sort() } : {}),
       bypassCookieVars,
       authBypass,
       ttl,

@@ -2,8 +2,10 @@ import type { Feature } from "./shared/feature.js";
 import type { HeaderRules } from "../policy/types.js";
 import { error, pointer, type Diagnostic } from "../validate/diagnostic.js";
 import { checkUnique } from "../validate/checks.js";
+import type { Policy } from "../policy/types.js";
+import { isOverrideHeader, OVERRIDE_HEADERS } from "./shared/override-headers.js";
+import { checkSetTotal } from "./shared/header-limits.js";
 
-const TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
 /** Headers whose value nginx computes itself; changing them breaks framing or proxying. */
 const PROTECTED = new Set(["content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer", "host"]);
 
@@ -11,10 +13,11 @@ function checkRules(rules: HeaderRules | undefined, side: "request" | "response"
   if (!rules) return [];
   const out: Diagnostic[] = [];
   const at = (...s: (string | number)[]) => pointer("headers", side, ...s);
+  out.push(...checkSetTotal(rules.set, side, at("set")));
   const setNames = Object.keys(rules.set ?? {});
   for (const name of setNames) {
     const value = rules.set![name]!;
-    if (!TOKEN.test(name)) out.push(error("invalidHeaderName", at("set", name), `"${name}" is not a valid header name`, "use letters, digits and '-'"));
+    // the name itself follows the one header-name rule, checked by the schema (src/util/header-name.ts)
     if (PROTECTED.has(name.toLowerCase())) out.push(error("protectedHeader", at("set", name), `the ${name} header cannot be set here`, "nginx manages it; remove this entry"));
     // eslint-disable-next-line no-control-regex
     if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(value)) {
@@ -29,6 +32,30 @@ function checkRules(rules: HeaderRules | undefined, side: "request" | "response"
       out.push(error("headerSetAndRemoved", at("remove", i), `${name} is both set and removed`, "keep it in one list only"));
     }
     if (PROTECTED.has(name.toLowerCase())) out.push(error("protectedHeader", at("remove", i), `the ${name} header cannot be removed here`, "nginx manages it; remove this entry"));
+  });
+  return out;
+}
+
+/** The forwarding and override headers the policy lets through (`allowOverrides`), and rules that set one. */
+function checkOverrides(policy: Policy): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const allow = policy.headers?.allowOverrides ?? [];
+  allow.forEach((a, i) => {
+    if (!isOverrideHeader(a.header)) {
+      out.push(error("overrideNotStripped", pointer("headers", "allowOverrides", i, "header"), `${a.header} is not one of the forwarding or override headers the edge removes, so there is nothing to allow`, `list one of: ${OVERRIDE_HEADERS.join(", ")}`));
+    }
+  });
+  out.push(...checkUnique(allow.map((a) => a.header), (i) => pointer("headers", "allowOverrides", i, "header"), "header"));
+  // a rule's value for an override header would be removed before the origin like the client's (the edge
+  // strips them in nginx): the header must be let through, or set for every request
+  const passes = (name: string) =>
+    allow.some((a) => a.header.toLowerCase() === name.toLowerCase()) || Object.keys(policy.headers?.request?.set ?? {}).some((h) => h.toLowerCase() === name.toLowerCase());
+  (policy.rules ?? []).forEach((rule, i) => {
+    for (const name of Object.keys(rule.then.requestHeaders?.set ?? {})) {
+      if (isOverrideHeader(name) && !passes(name)) {
+        out.push(error("ruleSetsOverrideHeader", pointer("rules", i, "then", "requestHeaders", "set", name), `rule "${rule.name}" sets ${name}, a forwarding header the edge removes before the origin`, `let it through with headers.allowOverrides: [{ header: "${name}" }], or set it for every request in headers.request.set`));
+      }
+    }
   });
   return out;
 }
@@ -53,7 +80,7 @@ export const headers: Feature = {
     },
   },
   check(policy) {
-    return [...checkRules(policy.headers?.request, "request"), ...checkRules(policy.headers?.response, "response")];
+    return [...checkRules(policy.headers?.request, "request"), ...checkRules(policy.headers?.response, "response"), ...checkOverrides(policy)];
   },
   lower(policy, ir) {
     const h = policy.headers ?? {};

@@ -13,6 +13,9 @@ export const health: Feature = {
   check(policy) {
     const path = healthPath(policy);
     if (path === undefined) return [];
+    if (path === "/") {
+      return [error("endpointOnRoot", pointer("health", "path"), "the health endpoint on / would answer the site's home page with ok", 'use e.g. "/health"')];
+    }
     if (path === (policy.purge?.path ?? "/__purge")) {
       return [error("healthPathIsPurgePath", pointer("health", "path"), `"${path}" is also the purge endpoint`, "give the health endpoint another path")];
     }
@@ -20,6 +23,9 @@ export const health: Feature = {
   },
   lower(policy, ir) {
     const path = healthPath(policy);
-    if (path !== undefined) ir.slots.locations.push({ partial: "health", data: { path } });
+    if (path === undefined) return;
+    ir.slots.locations.push({ partial: "health", data: { path } });
+    // answered for any host (health checks by IP), also when unknown hosts are refused
+    ir.slots.anyHost.push({ partial: "health", data: { path } });
   },
 };

@@ -5,6 +5,18 @@ import { error, pointer, warning, type Diagnostic } from "../validate/diagnostic
 import { checkDuration } from "../validate/checks.js";
 import { durationMs } from "../util/units.js";
 import { routedPools } from "./rules/routing.js";
+import { strippedOverrides } from "./shared/override-headers.js";
+import { isIP } from "node:net";
+
+const DNS_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+/** Why the host of a `host:port` server address is unusable, or undefined when nginx takes it. */
+export function serverHostProblem(host: string): string | undefined {
+  if (host.startsWith("[")) return host.endsWith("]") && isIP(host.slice(1, -1)) === 6 ? undefined : "is not an IPv6 address";
+  if (/^[0-9.]+$/.test(host)) return isIP(host) === 4 ? undefined : "is not an IPv4 address (a name of digits and dots only)";
+  if (host.length > 253) return "is longer than 253 characters";
+  return host.split(".").every((l) => DNS_LABEL.test(l)) ? undefined : "is not a DNS name (labels of 1 to 63 letters, digits and '-', not starting or ending with '-')";
+}
 
 const ORIGIN_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
 
@@ -115,6 +127,9 @@ function checkOrigin(name: string, origin: Origin): Diagnostic[] {
   origin.servers.forEach((s, i) => {
     if (seen.has(s.address)) out.push(error("duplicateServer", at("servers", i, "address"), `server "${s.address}" is listed twice in origin "${name}"`, "remove the duplicate"));
     seen.add(s.address);
+    const host = s.address.slice(0, s.address.lastIndexOf(":"));
+    const problem = serverHostProblem(host);
+    if (problem) out.push(error("invalidServerAddress", at("servers", i, "address"), `the host "${host}" of "${s.address}" ${problem}`, 'e.g. "10.0.0.5:8080", "[2001:db8::5]:8080" or "app.internal:8080"'));
     const port = Number(s.address.slice(s.address.lastIndexOf(":") + 1));
     if (!(port >= 1 && port <= 65535)) out.push(error("serverPortOutOfRange", at("servers", i, "address"), `port of "${s.address}" is out of range`, "use a port from 1 to 65535"));
     out.push(...checkDuration(s.failTimeout, at("servers", i, "failTimeout")));
@@ -168,6 +183,8 @@ export const origins: Feature = {
         },
       });
     }
+    // an origin that ignores case in paths: gate scopes must too (lua-src/core/gate-scope.ts)
+    ir.pathMatching.caseInsensitive = Object.values(policy.origins).some((p) => p.caseInsensitivePaths === true);
     const name = defaultOriginName(policy)!;
     const o = policy.origins[name]!;
     const routed = routedPools(policy);
@@ -188,6 +205,8 @@ export const origins: Feature = {
         // rules route per request: proxy_pass $cdn_origin_url, Host from the routed pool (see features/rules.ts)
         routed: routed.length > 0,
         clientVar: clientAddrVar(policy),
+        // forwarding and override headers never reach the origin (./shared/override-headers.ts)
+        strip: strippedOverrides(policy),
       },
     });
   },

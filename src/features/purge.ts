@@ -1,8 +1,8 @@
 import type { Feature } from "./shared/feature.js";
 import type { Policy } from "../policy/types.js";
 import { error, pointer, warning, type Diagnostic } from "../validate/diagnostic.js";
-import { checkCidr, checkDuration, checkSize } from "../validate/checks.js";
-import { durationMs } from "../util/units.js";
+import { checkCidr, checkDuration, checkSize, SHM_MAX } from "../validate/checks.js";
+import { durationMs, shmSize } from "../util/units.js";
 import { useEnv } from "../ir/env.js";
 
 export const DEFAULT_PURGE_ALLOW = ["127.0.0.1/32", "::1/128"];
@@ -10,6 +10,20 @@ export const DEFAULT_PURGE_ALLOW = ["127.0.0.1/32", "::1/128"];
 export const PURGE_DICT = "cdn_purge" satisfies SharedDictName;
 
 import type { PurgeData, SharedDictName } from "../contract/index.js";
+
+/** Headers of a signed purge request; removed from every proxied request. */
+export const SIGNING_HEADERS = ["X-Purge-Timestamp", "X-Purge-Signature", "X-Purge-Nonce"] as const;
+
+/**
+ * The near misses of the endpoint's path, as an nginx case-insensitive regex: the path in any case followed
+ * by the end or by any character that cannot continue a name (`/`, `;`, `.`, a space, `%`...), so
+ * `/__PURGE`, `/__purge/`, `/__purge;x`, `/__purge%20` and `/__purge.json` are answered by the edge (404)
+ * and never proxied; `/__purgeable` and `/__purge-x` are other paths. Regex characters of the path are put
+ * in brackets (the path has no `\`, `]` or `^`: see UrlPath).
+ */
+export function nearMissRegex(path: string): string {
+  return "^" + path.replace(/[.*+?()|{}$[]/g, (c) => `[${c}]`) + "(?:[^A-Za-z0-9_-]|$)";
+}
 
 /** The longest lifetime an object can have in the disk cache, in seconds: index entries live that long. */
 function defaultIndexTtl(policy: Policy): number {
@@ -27,13 +41,25 @@ function defaultIndexTtl(policy: Policy): number {
  */
 export const purge: Feature = {
   name: "purge",
-  runtime: { key: "purge", stages: { header: { purge: (d) => d.enabled }, initWorker: { purge: (d) => d.enabled } } },
+  runtime: {
+    key: "purge",
+    // access: the purge token is removed from every proxied request (lua-src/features/purge/guard.ts)
+    stages: { access: { purge: (d) => d.tokenEnv !== undefined }, header: { purge: (d) => d.enabled }, initWorker: { purge: (d) => d.enabled } },
+  },
   check(policy) {
     const out: Diagnostic[] = [];
     const p = policy.purge;
-    (p?.allow ?? []).forEach((c, i) => out.push(...checkCidr(c, pointer("purge", "allow", i))));
+    (p?.allow ?? []).forEach((c, i) => {
+      const bad = checkCidr(c, pointer("purge", "allow", i));
+      out.push(...bad);
+      const bits = Number(c.split("/")[1] ?? "128");
+      if (bad.length === 0 && bits < 8) {
+        out.push(warning("purgeAllowBroad", pointer("purge", "allow", i), `"${c}" opens the purge endpoint to /${bits} of the address space`, 'allow only the addresses that purge, e.g. ["10.0.0.0/8"] or the hosts running `cdn-build purge`'));
+      }
+    });
+    if (p?.path === "/") out.push(error("endpointOnRoot", pointer("purge", "path"), "the purge endpoint on / would take the site's home page (and, by its near misses, every path)", 'use e.g. "/__purge"'));
     if (!p) return out;
-    out.push(...checkSize(p.indexSize, pointer("purge", "indexSize"), { min: 1024 * 1024, minText: '"1m"' }));
+    out.push(...checkSize(p.indexSize, pointer("purge", "indexSize"), { min: 1024 * 1024, minText: '"1m"', max: SHM_MAX.purgeIndex, maxText: '"4g"' }));
     out.push(...checkDuration(p.indexTtl, pointer("purge", "indexTtl")));
     out.push(...checkDuration(p.hmac?.maxSkew, pointer("purge", "hmac", "maxSkew")));
     if (p.token && p.hmac && p.token.env === p.hmac.secret.env) {
@@ -59,7 +85,12 @@ export const purge: Feature = {
   lower(policy, ir) {
     const p = policy.purge ?? {};
     const path = p.path ?? "/__purge";
-    ir.slots.locations.push({ partial: "purge", data: { path, allow: p.allow ?? DEFAULT_PURGE_ALLOW } });
+    const location = { partial: "purge", data: { path, allow: p.allow ?? DEFAULT_PURGE_ALLOW, nearMiss: nearMissRegex(path) } };
+    // the signing headers never reach the origin (the token is removed by the Lua access stage)
+    ir.slots.proxy.push({ partial: "purge-proxy", data: { headers: SIGNING_HEADERS } });
+    ir.slots.locations.push(location);
+    // answered for any host (`cdn-build purge` addresses nodes by IP), also when unknown hosts are refused
+    ir.slots.anyHost.push(location);
     const c = policy.cache;
     const q = c?.key?.query ?? "all";
     const data: PurgeData = {
@@ -77,7 +108,7 @@ export const purge: Feature = {
     };
     if (p.token) data.tokenEnv = useEnv(ir, p.token);
     if (p.hmac) data.hmacEnv = useEnv(ir, p.hmac.secret);
-    if (c) ir.sharedDicts.push({ name: PURGE_DICT, size: p.indexSize ?? "32m" });
+    if (c) ir.sharedDicts.push({ name: PURGE_DICT, size: shmSize(p.indexSize ?? "32m") });
     ir.luaData.purge = data;
   },
 };

@@ -12,10 +12,11 @@ import { covers, prepare, staticEval, type Prepared } from "./rules/analysis.js"
 import { poolsOfActions, routedPools } from "./rules/routing.js";
 import { checkPattern, quote, toPcre } from "./shared/regex/index.js";
 import { CATALOGUE } from "../validate/catalogue.js";
+import { checkSetTotal } from "./shared/header-limits.js";
+import { targetFootguns } from "./rules/footguns.js";
 
 /* Diagnostics of the rules engine: the `rule*` and `experiment*` entries of src/validate/catalogue.ts. */
 
-const TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
 const PROTECTED = new Set(["content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer", "host"]);
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
@@ -81,8 +82,8 @@ function checkHeaderChanges(rules: HeaderRules | undefined, at: At, out: Diagnos
   if (!rules) return;
   const names = Object.keys(rules.set ?? {});
   for (const name of names) {
-    if (!TOKEN.test(name)) out.push(error("ruleBadHeaderChange", at("set", name), `"${name}" is not a valid header name`, "use letters, digits and '-'"));
-    else if (PROTECTED.has(name.toLowerCase())) out.push(error("ruleBadHeaderChange", at("set", name), `the ${name} header cannot be changed by a rule`, "nginx manages it; remove this entry"));
+    // the name follows the one header-name rule, checked by the schema (src/util/header-name.ts)
+    if (PROTECTED.has(name.toLowerCase())) out.push(error("ruleBadHeaderChange", at("set", name), `the ${name} header cannot be changed by a rule`, "nginx manages it; remove this entry"));
     if (CONTROL.test(rules.set![name]!)) out.push(error("ruleBadHeaderChange", at("set", name), `the value of ${name} contains a control character`, "remove line breaks and control characters"));
   }
   out.push(...checkUnique(names, (i) => at("set", names[i]!), "header"));
@@ -141,6 +142,8 @@ function checkActions(policy: Policy, rule: Rule, at: At, out: Diagnostic[]): vo
   }
   checkHeaderChanges(a.requestHeaders, (...s) => at("then", "requestHeaders", ...s), out);
   checkHeaderChanges(a.responseHeaders, (...s) => at("then", "responseHeaders", ...s), out);
+  out.push(...checkSetTotal(a.requestHeaders?.set, "request", at("then", "requestHeaders", "set")), ...checkSetTotal(a.responseHeaders?.set, "response", at("then", "responseHeaders", "set")));
+  out.push(...targetFootguns(a, (...s) => at("then", ...s)));
   if (a.rewrite && a.rewrite.path === undefined && a.rewrite.stripPrefix === undefined && a.rewrite.addPrefix === undefined) {
     out.push(error("ruleEmptyRewrite", at("then", "rewrite"), "the rewrite changes nothing", "give path, stripPrefix or addPrefix"));
   }
@@ -465,7 +468,8 @@ function luaRule(policy: Policy, rule: Rule): RuleData {
       counter: `exp:${e.name}`,
       ipPrefix: `${e.name}:`,
       maxAge: durationSeconds(e.cookieMaxAge ?? "30d")!,
-      header: e.header ?? `X-Experiment-${e.name}`,
+      // the default header follows the header-name rule: "_" of the experiment's name becomes "-"
+      header: e.header ?? `X-Experiment-${e.name.replace(/_/g, "-")}`,
       prefix: e.pathPrefix ?? false,
       key: e.cacheKey ?? e.pathPrefix ?? false,
       variants: variants.filter((v, i) => i === 0 || v.upto > variants[i - 1]!.upto),

@@ -29,8 +29,9 @@ export function buildIR(policy: Policy, target: Target, toolVersion: string, fea
     regexMatchLimit: REGEX_MATCH_LIMIT,
     sharedDicts: [],
     luaVars: [],
-    server: { listen: [], serverNames: [] },
-    slots: { main: [], http: [], server: [], proxy: [], locations: [] },
+    server: { listen: [], serverNames: [], catchAll: false },
+    slots: { main: [], http: [], server: [], proxy: [], locations: [], anyHost: [] },
+    pathMatching: { caseInsensitive: false },
     luaData: {},
     phases: { access: [], header: [], body: [], log: [], initWorker: [] },
   };

@@ -2,7 +2,7 @@
  * EdgeIR: the normalised plan a bundle is emitted from. Features fill it in `lower()`; the emitter renders
  * it. Every field is present (null when absent) so templates can run in Handlebars strict mode.
  */
-import type { CdnVar, FeaturesData, PhasePlan, SharedDictName } from "../contract/index.js";
+import type { CdnVar, FeaturesData, PathMatchingData, PhasePlan, SharedDictName } from "../contract/index.js";
 import type { Target } from "./targets.js";
 
 export type { Target };
@@ -25,6 +25,11 @@ export interface Slots {
   proxy: Part[];
   /** Extra locations inside the server (health, purge, ...). */
   locations: Part[];
+  /**
+   * Locations also answered for any host, by the catch-all server that refuses unknown hosts (health and
+   * purge: load balancers and `cdn-build purge` address nodes by IP). Only rendered with `server.catchAll`.
+   */
+  anyHost: Part[];
 }
 
 export interface EdgeIR {
@@ -53,8 +58,12 @@ export interface EdgeIR {
   server: {
     listen: { address: string | null; port: number }[];
     serverNames: string[];
+    /** A catch-all default server answers 421 to every host not in `serverNames` (set when there are names). */
+    catchAll: boolean;
   };
   slots: Slots;
+  /** How the gates' path scopes read a request's path (set by the origins feature). */
+  pathMatching: PathMatchingData;
   /** Policy data handed to the Lua runtime, by feature; a feature with no entry is off in Lua. */
   luaData: Partial<FeaturesData>;
   /**

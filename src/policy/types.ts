@@ -11,18 +11,30 @@
 export type Duration = string;
 
 /**
- * A size in bytes with an optional unit (`k`, `m`, `g`, case-insensitive).
+ * A size in bytes with an optional unit (`k`, `m`, `g`, case-insensitive). Shared memory zones have a
+ * maximum each (see the key), because nginx maps them whole when it starts.
  * @pattern ^[0-9]{1,9}[kKmMgG]?$
  * @example "10g"
  */
 export type Size = string;
 
 /**
- * An HTTP header name (RFC 9110 token).
- * @pattern ^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$
+ * An HTTP header name: letters, digits and `-` (1 to 64). The one rule for every header name of a policy:
+ * `_` is refused, because nginx drops client headers spelled with `_` while CGI/PHP, Django and Rack (and
+ * nginx's own `$http_*` variables) read `X_User_Id` and `X-User-Id` as one header, so a name with `_` would
+ * be checked or stripped under one spelling and reach the origin under the other.
+ * @pattern ^[A-Za-z0-9-]{1,64}$
  * @example "X-Served-By"
  */
 export type HeaderName = string;
+
+/**
+ * A header value set by the policy: at most 4096 characters, no control characters. Origins refuse
+ * requests whose headers pass their limit (8 KiB in nginx and Apache, 16 KiB in Node.js), so one long
+ * value would break every proxied request.
+ * @maxLength 4096
+ */
+export type HeaderValue = string;
 
 /**
  * A cookie name (RFC 6265 token).
@@ -60,6 +72,34 @@ export type Cidr = string;
  */
 export type Port = number;
 
+/**
+ * The name of an origin pool (a key of `origins`).
+ * @maxLength 128
+ * @example "app"
+ */
+export type PoolName = string;
+
+/**
+ * A query parameter name.
+ * @maxLength 128
+ * @example "page"
+ */
+export type QueryParamName = string;
+
+/**
+ * A regular expression written in the policy (the dialect of docs/patterns.md). The schema's bound is loose:
+ * the build refuses patterns over 1,024 characters with a diagnostic of its own (docs/patterns.md).
+ * @maxLength 4096
+ */
+export type RegexText = string;
+
+/**
+ * A string a JWT claim is compared with (an issuer, an audience).
+ * @maxLength 1024
+ * @example "https://auth.example.com/"
+ */
+export type ClaimText = string;
+
 /** Where the edge listens. */
 export interface Listen {
   /**
@@ -69,9 +109,9 @@ export interface Listen {
    */
   http?: Port;
   /**
-   * Address to bind. Omit to listen on every interface.
+   * Address to bind: an IPv4 address, an IPv6 address in brackets, or `*`. Omit to listen on every interface.
    * @example "127.0.0.1"
-   * @pattern ^(\[[0-9a-fA-F:.]+\]|[0-9.]{7,15}|\*)$
+   * @pattern ^(\[[0-9a-fA-F:.]{2,45}\]|[0-9.]{7,15}|\*)$
    */
   address?: string;
 }
@@ -79,8 +119,9 @@ export interface Listen {
 /** One server of an origin pool. */
 export interface OriginServer {
   /**
-   * `host:port` of the server (an IPv4/IPv6 address or a DNS name resolved when nginx starts).
-   * @pattern ^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]{1,253}):[0-9]{1,5}$
+   * `host:port` of the server: an IPv4 address, an IPv6 address in brackets, or a DNS name (resolved when
+   * nginx starts, so `nginx -t` fails on a name the machine cannot resolve), and a port from 1 to 65535.
+   * @pattern ^(\[[0-9a-fA-F:.]{2,45}\]|[A-Za-z0-9.-]{1,253}):[0-9]{1,5}$
    * @example "127.0.0.1:3000"
    */
   address: string;
@@ -135,6 +176,15 @@ export interface Origin {
    * @default "http"
    */
   scheme?: "http" | "https";
+  /**
+   * The origin matches paths without regard to case (IIS, or files on a Windows or macOS file system):
+   * `/Admin` and `/admin` are one resource there. The access gates' `paths` / `exceptPaths` then match
+   * case-insensitively (and read a Windows path's `file.zip.`, `file.zip ` and `file.zip::$DATA` as
+   * `file.zip`), so another spelling cannot reach a gated path ungated. Applies to every gate when any pool
+   * sets it.
+   * @default false
+   */
+  caseInsensitivePaths?: boolean;
   /**
    * Host header sent to the origin. Omit to forward the client's Host.
    * @pattern ^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$
@@ -275,7 +325,7 @@ export interface QueryAllowList {
    * Parameter names kept in the cache key (sorted); every other parameter is ignored for caching.
    * @minItems 1
    */
-  allow: string[];
+  allow: QueryParamName[];
 }
 
 /** How the cache key is built. */
@@ -286,7 +336,9 @@ export interface CacheKey {
    */
   query?: "all" | "none" | QueryAllowList;
   /**
-   * Include the request Host in the key (turn off when several hostnames serve the same content).
+   * Include the request Host in the key. `false` is only accepted when the edge answers for exactly one
+   * host (one `serverNames` entry, no wildcard): with several hosts, or any host, a request with another
+   * `Host` would store an object under the shared key.
    * @default true
    */
   host?: boolean;
@@ -329,6 +381,7 @@ export interface CacheLock {
 /**
  * TTL per response status, used when the origin sends no caching headers (`Cache-Control` or `Expires`).
  * Keys are status codes (`"200"`, `"404"`, ...) or `"any"`.
+ * @propertyNames { "maxLength": 8 }
  * @example { "200": "1h", "301": "10m", "404": "30s" }
  */
 export type CacheTtl = { [status: string]: Duration };
@@ -447,10 +500,13 @@ export interface RamCache {
 /** A set of header changes. */
 export interface HeaderRules {
   /**
-   * Headers to set (replacing any existing value). Values are sent as written: no variables.
+   * Headers to set (replacing any existing value). Values are sent as written: no variables. Names follow
+   * `HeaderName` (letters, digits and `-`), values `HeaderValue` (at most 4096 characters); at most 64 headers.
    * @example { "X-Served-By": "edge" }
+   * @propertyNames { "pattern": "^[A-Za-z0-9-]{1,64}$" }
+   * @maxProperties 64
    */
-  set?: { [name: string]: string };
+  set?: { [name: string]: HeaderValue };
   /**
    * Headers to remove.
    * @example ["Server", "X-Powered-By"]
@@ -470,6 +526,34 @@ export interface Headers {
    * @default "X-Cache"
    */
   cacheStatus?: HeaderName | false;
+  /**
+   * Forwarding and override headers a client may send on to the origin. By default the edge removes them
+   * all from every request before it goes to the origin (`X-Forwarded-Host`, `X-Host`,
+   * `X-Forwarded-Server`, `X-Original-Host`, `X-HTTP-Host-Override`, `Forwarded`, `X-Forwarded-Scheme`,
+   * `X-Forwarded-Port`, `X-Forwarded-Ssl`, `X-Forwarded-Protocol`, `X-Url-Scheme`, `Front-End-Https`,
+   * `X-Original-URL`, `X-Rewrite-URL`, `X-Forwarded-Prefix`, `X-Forwarded-Path`, `X-Forwarded-Uri`,
+   * `X-Original-URI`, `X-Envoy-Original-Path`, `X-HTTP-Method-Override`, `X-HTTP-Method`,
+   * `X-Method-Override`, `X-Original-Method`): origins build links, redirects and routes from them, and
+   * they are not part of the cache key, so one client's value would be cached and served to everyone.
+   * A header listed here reaches the origin as the client sent it; with a cache, its value then joins the
+   * cache key (`cache: "key"`) or requests carrying it bypass the cache (`cache: "bypass"`). A header the
+   * policy sets itself (`request.set`) is the policy's value, not the client's, and needs no entry.
+   * @example [{ "header": "X-Forwarded-Prefix", "cache": "key" }]
+   * @maxItems 23
+   */
+  allowOverrides?: OverrideAllow[];
+}
+
+/** A forwarding or override header let through to the origin (see `Headers.allowOverrides`). */
+export interface OverrideAllow {
+  /** One of the headers the edge removes by default. */
+  header: HeaderName;
+  /**
+   * With a cache: `key` puts the header's value into the cache key (each value has its own objects);
+   * `bypass` sends requests carrying the header past the cache (neither served from it nor stored).
+   * @default "key"
+   */
+  cache?: "key" | "bypass";
 }
 
 /** A health endpoint answered by the edge itself. */
@@ -500,7 +584,8 @@ export interface AccessLog {
 /** The purge endpoint. */
 export interface Purge {
   /**
-   * Path of the endpoint.
+   * Path of the endpoint. Its near misses (the path in another case, or followed by `/`, `;`, `.`, a space or
+   * any other character that cannot continue a name) are answered 404 by the edge, never proxied.
    * @default "/__purge"
    */
   path?: UrlPath;
@@ -511,14 +596,18 @@ export interface Purge {
   allow?: Cidr[];
   /**
    * A shared token: callers send `Authorization: Bearer <token>`. With neither `token` nor `hmac` every
-   * purge request is refused (403).
+   * purge request is refused (403). The token never reaches the origin: an `Authorization` carrying it is
+   * removed from every proxied request.
    * @example { "env": "PURGE_TOKEN" }
    */
   token?: EnvRef;
   /**
-   * HMAC-SHA256 signed requests: callers send `X-Purge-Timestamp` (Unix seconds) and `X-Purge-Signature`
-   * (hex HMAC-SHA256 with this secret of `METHOD\nREQUEST_URI\nTIMESTAMP\nBODY`). Either a valid token or
-   * a valid signature is accepted when both are configured.
+   * HMAC-SHA256 signed requests: callers send `X-Purge-Timestamp` (Unix seconds), `X-Purge-Nonce` (8 to 64
+   * of `A-Z a-z 0-9 _ -`, new for each request) and `X-Purge-Signature` (hex HMAC-SHA256 with this secret
+   * of `METHOD\nREQUEST_URI\nTIMESTAMP\nNONCE\nBODY`). A signature is accepted once per fleet: with `redis`
+   * it is recorded there, so a request one node accepted is refused by every other node (and refused with
+   * 503 while Redis cannot be reached). Either a valid token or a valid signature is accepted when both are
+   * configured.
    */
   hmac?: PurgeHmac;
   /**
@@ -563,7 +652,7 @@ export interface PurgeHmac {
   secret: EnvRef;
   /**
    * Largest accepted difference between `X-Purge-Timestamp` and the node's clock. A signature is also
-   * accepted only once within this window (replays get 403).
+   * accepted only once within this window, on the whole fleet with `redis` (replays get 403).
    * @default "60s"
    */
   maxSkew?: Duration;
@@ -572,15 +661,18 @@ export interface PurgeHmac {
 /** nginx process settings. */
 export interface Workers {
   /**
-   * Worker processes, or `auto` for one per core.
+   * Worker processes (1 to 256), or `auto` for one per core. With a number, `processes × connections` is
+   * at most 4,194,304: nginx allocates each worker's connection table when it starts (about 450 bytes a
+   * connection).
    * @default "auto"
    */
   processes?: number | "auto";
   /**
-   * Connections per worker.
+   * Connections per worker (16 to 262,144). Each worker may open `2 × connections + 1024` files
+   * (`worker_rlimit_nofile`), which must stay under the kernel's `fs.nr_open` (1,048,576 by default).
    * @default 4096
    * @minimum 16
-   * @maximum 1000000
+   * @maximum 262144
    * @asType integer
    */
   connections?: number;
@@ -640,7 +732,19 @@ export type JwtAlgorithm = "HS256" | "HS384" | "HS512" | "RS256";
  * edge host read when nginx starts (`file`, absolute or relative to the bundle directory), or an
  * environment variable of the nginx master (`env`).
  */
-export type JwtPublicKey = { pem: string } | { file: string } | EnvRef;
+export type JwtPublicKey = { pem: PemText } | { file: FilePath } | EnvRef;
+
+/**
+ * A PEM block written in the policy.
+ * @maxLength 16384
+ */
+export type PemText = string;
+
+/**
+ * A file path on the edge host (absolute, or relative to the bundle).
+ * @maxLength 1024
+ */
+export type FilePath = string;
 
 /**
  * The JWT gate: requests in scope must carry a valid JSON Web Token (`Authorization: Bearer <token>`, or the
@@ -662,12 +766,12 @@ export interface Jwt extends GateScope {
    * Required issuer (`iss`): the token's `iss` must equal one of these.
    * @example "https://auth.example.com/"
    */
-  issuer?: string | string[];
+  issuer?: ClaimText | ClaimText[];
   /**
    * Required audience (`aud`): the token's `aud` (a string or a list) must contain one of these.
    * @example "shop-api"
    */
-  audience?: string | string[];
+  audience?: ClaimText | ClaimText[];
   /**
    * Clock skew allowed when checking `exp` and `nbf`.
    * @default "30s"
@@ -688,6 +792,7 @@ export interface Jwt extends GateScope {
    * Claims forwarded to the origin as request headers: claim name -> header name. Client-sent copies of
    * these headers are always removed from proxied requests, in scope or not.
    * @example { "sub": "X-User-Id", "role": "X-User-Role" }
+   * @propertyNames { "maxLength": 128 }
    */
   forwardClaims?: { [claim: string]: HeaderName };
   /**
@@ -778,6 +883,7 @@ export interface Redis {
 /**
  * A request rate: a number of requests per second, minute or hour, e.g. `"100r/s"`, `"600r/m"`, `"0.5r/s"`.
  * @example "100r/s"
+ * @maxLength 32
  */
 export type Rate = string;
 
@@ -945,6 +1051,13 @@ export interface ClientAddress {
   header?: HeaderName;
 }
 
+/**
+ * The id of a built-in WAF rule.
+ * @maxLength 64
+ * @example "sqli-comment"
+ */
+export type WafRuleId = string;
+
 /** A built-in WAF rule set. */
 export type WafRuleSet = "sqli" | "xss" | "traversal" | "shell" | "scanners";
 
@@ -974,7 +1087,7 @@ export interface WafRule {
    * several ways) unless `unsafeRegex` is set.
    * @example "^/wp-admin"
    */
-  pattern: string;
+  pattern: RegexText;
   /**
    * Accept a pattern that can backtrack catastrophically (see docs/patterns.md). At runtime PCRE's match
    * limit still stops it: an evaluation that hits the limit is handled by the WAF's `mode` (refused in block
@@ -1015,7 +1128,7 @@ export interface Waf extends GateScope {
    * Built-in rule ids to turn off (for a false positive on your traffic).
    * @example ["sqli-comment"]
    */
-  exclude?: string[];
+  exclude?: WafRuleId[];
   /** Custom rules. */
   rules?: WafRule[];
   /** Inspect request bodies (form posts, JSON) up to a size; omit to not read bodies. */
@@ -1055,7 +1168,7 @@ export interface PathMatch {
    * (anchor it with `^`/`$` yourself).
    * @example "^/u/[0-9]+$"
    */
-  regex?: string;
+  regex?: RegexText;
 }
 
 /**
@@ -1093,7 +1206,7 @@ export interface HeaderCondition {
    * A regular expression in cdn-build's pattern dialect (see docs/patterns.md) the value must match.
    * @example "^Mozilla/"
    */
-  matches?: string;
+  matches?: RegexText;
 }
 
 /** A condition on a cookie or on a query parameter. */
@@ -1179,7 +1292,7 @@ export interface Condition {
    * case-insensitively (bot routing).
    * @example ["googlebot", "bingbot"]
    */
-  userAgent?: string[];
+  userAgent?: RegexText[];
   /** Every one of these holds. */
   all?: Condition[];
   /** At least one of these holds. */
@@ -1279,8 +1392,9 @@ export interface Respond {
    */
   body?: string;
   /**
-   * Content-Type of the body.
+   * Content-Type of the body (at most 256 characters).
    * @default "text/plain"
+   * @maxLength 256
    * @pattern ^[A-Za-z0-9!#$%&'*+.^_`|~-]+/[A-Za-z0-9!#$%&'*+.^_`|~-]+(; ?[A-Za-z0-9_-]+=[A-Za-z0-9_.-]+)?$
    */
   contentType?: string;
@@ -1291,10 +1405,11 @@ export interface GeoRoute extends CountrySource {
   /**
    * Country -> origin pool.
    * @example { "US": "us", "CA": "us", "DE": "eu" }
+   * @propertyNames { "maxLength": 8 }
    */
-  map: { [country: string]: string };
+  map: { [country: string]: PoolName };
   /** Pool for every other country and when the country is unknown. */
-  default: string;
+  default: PoolName;
 }
 
 /** One variant of an experiment. */
@@ -1359,7 +1474,7 @@ export interface ImageNegotiation {
    * Pool of the image service (imgproxy-style). Omit to keep the current pool.
    * @example "images"
    */
-  origin?: string;
+  origin?: PoolName;
   /**
    * Formats offered, best first, when the client's Accept allows them.
    * @default ["avif", "webp"]
@@ -1399,7 +1514,7 @@ export interface Actions {
    * Send the request to this origin pool.
    * @example "api"
    */
-  origin?: string;
+  origin?: PoolName;
   /** Rewrite the path sent to the origin. */
   rewrite?: Rewrite;
   /** Redirect the client (ends the request). */
@@ -1457,17 +1572,24 @@ export interface Policy {
   /** Where the edge listens. */
   listen?: Listen;
   /**
-   * Host names this edge answers for. Omit to answer for any host.
+   * Host names this edge answers for. A request for any other host (its `Host` header, or the host of an
+   * absolute request line) is refused with `421 Misdirected Request` by a catch-all default server, which
+   * still answers the health and purge endpoints (load balancers and `cdn-build purge` address nodes by
+   * IP). Omit to answer for any host.
    * @example ["shop.example.com"]
+   * @maxItems 256
    */
   serverNames?: ServerName[];
-  /** Named origin pools. */
+  /**
+   * Named origin pools.
+   * @propertyNames { "maxLength": 128 }
+   */
   origins: { [name: string]: Origin };
   /**
    * The origin pool requests go to. May be omitted when there is exactly one origin.
    * @example "app"
    */
-  defaultOrigin?: string;
+  defaultOrigin?: PoolName;
   /** The shared cache. Omit to proxy without caching. */
   cache?: Cache;
   /** Header changes. */
@@ -1500,6 +1622,7 @@ export interface Policy {
   /**
    * Named sets of path patterns counted together by rate limits keyed by `{ pathGroup }`.
    * @example { "search": ["/search", "/api/search/*"] }
+   * @propertyNames { "maxLength": 64 }
    */
   pathGroups?: { [name: string]: PathPattern[] };
   /** Access gate: refuse requests without the origin secret header (runs first). */

@@ -2,7 +2,7 @@
  * Client side of the purge API (used by `cdn-build purge` and the tests): builds the JSON request, signs
  * it (token or HMAC-SHA256), sends it to nodes, and warms URLs after a purge.
  */
-import { createHmac } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { Agent, request } from "undici";
 
 /** What to purge: the body of `POST <purge path>`. */
@@ -22,6 +22,7 @@ export interface PurgeAuth {
 
 export const TIMESTAMP_HEADER = "x-purge-timestamp";
 export const SIGNATURE_HEADER = "x-purge-signature";
+export const NONCE_HEADER = "x-purge-nonce";
 
 /** The JSON body of a purge request (only the keys given). */
 export function purgeBody(spec: PurgeSpec): string {
@@ -34,9 +35,18 @@ export function purgeBody(spec: PurgeSpec): string {
   return JSON.stringify(body);
 }
 
-/** Hex HMAC-SHA256 of `METHOD \n REQUEST_URI \n TIMESTAMP \n BODY`, what the edge verifies. */
-export function signPurge(secret: string, method: string, requestUri: string, timestamp: number | string, body: string): string {
-  return createHmac("sha256", secret).update(`${method}\n${requestUri}\n${timestamp}\n${body}`).digest("hex");
+/**
+ * Hex HMAC-SHA256 of `METHOD \n REQUEST_URI \n TIMESTAMP \n NONCE \n BODY`, what the edge verifies. The nonce
+ * (8 to 64 of `[A-Za-z0-9_-]`) makes each request unique: a fleet accepts a signature once, so the same purge
+ * sent to several nodes is signed once per node.
+ */
+export function signPurge(secret: string, method: string, requestUri: string, timestamp: number | string, nonce: string, body: string): string {
+  return createHmac("sha256", secret).update(`${method}\n${requestUri}\n${timestamp}\n${nonce}\n${body}`).digest("hex");
+}
+
+/** A fresh nonce for a signed purge request. */
+export function purgeNonce(): string {
+  return randomBytes(12).toString("base64url");
 }
 
 /** Headers authenticating a purge request. */
@@ -45,8 +55,10 @@ export function purgeHeaders(auth: PurgeAuth, requestUri: string, body: string, 
   if (auth.token) h.authorization = `Bearer ${auth.token}`;
   if (auth.hmacSecret) {
     const ts = Math.floor(now / 1000);
+    const nonce = purgeNonce();
     h[TIMESTAMP_HEADER] = String(ts);
-    h[SIGNATURE_HEADER] = signPurge(auth.hmacSecret, "POST", requestUri, ts, body);
+    h[NONCE_HEADER] = nonce;
+    h[SIGNATURE_HEADER] = signPurge(auth.hmacSecret, "POST", requestUri, ts, nonce, body);
   }
   return h;
 }

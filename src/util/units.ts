@@ -25,6 +25,17 @@ export function sizeBytes(value: string): number | undefined {
   return Number(m[1]) * MUL[m[2]!.toLowerCase()]!;
 }
 
+/**
+ * A shared memory size as nginx's `lua_shared_dict` and `keys_zone=` read it: they parse sizes with
+ * `ngx_parse_size`, which knows `k` and `m` but not `g` ("1g" fails `nginx -t`), so the size is written in
+ * megabytes, or kilobytes (rounded up) when it is not a whole number of megabytes.
+ */
+export function shmSize(value: string): string {
+  const bytes = sizeBytes(value);
+  if (bytes === undefined) throw new Error(`not a size: ${value}`);
+  return bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)}m` : `${Math.ceil(bytes / 1024)}k`;
+}
+
 /** Seconds, rounded up, for nginx directives that only take seconds. */
 export function durationSeconds(value: string): number | undefined {
   const ms = durationMs(value);

@@ -23,15 +23,22 @@ export function checkDuration(
   return [];
 }
 
-export function checkSize(value: string | undefined, path: string, opts: { min?: number; minText?: string } = {}): Diagnostic[] {
+export function checkSize(value: string | undefined, path: string, opts: { min?: number; minText?: string; max?: number; maxText?: string } = {}): Diagnostic[] {
   if (value === undefined) return [];
   const bytes = sizeBytes(value);
   if (bytes === undefined) return [error("invalidSize", path, `"${value}" is not a size`, 'write a number and an optional unit k, m or g, e.g. "10m"')];
   if (opts.min !== undefined && bytes < opts.min) {
     return [error("invalidSize", path, `size "${value}" is too small`, `use at least ${opts.minText ?? opts.min}`)];
   }
+  if (opts.max !== undefined && bytes > opts.max) {
+    return [error("invalidSize", path, `size "${value}" is too large: nginx maps this shared memory zone whole when it starts`, `use at most ${opts.maxText ?? opts.max}`)];
+  }
   return [];
 }
+
+const GIB = 1024 ** 3;
+/** The largest shared memory zones (see `Size`): tested to pass `nginx -t` and boot together. */
+export const SHM_MAX = { keysZone: 4 * GIB, markers: 4 * GIB, ram: 16 * GIB, purgeIndex: 4 * GIB } as const;
 
 export function checkCidr(value: string, path: string): Diagnostic[] {
   return parseBlock(value) ? [] : [error("invalidCidr", path, `"${value}" is not an IPv4/IPv6 address or CIDR block`, 'e.g. "10.0.0.0/8" or "2001:db8::/32"')];

@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import { packageRoot } from "../util/package.js";
-import { error, type Diagnostic } from "./diagnostic.js";
+import { error, pointer, type Diagnostic } from "./diagnostic.js";
+import { HEADER_NAME_PATTERN, headerNameProblem } from "../util/header-name.js";
 
 let validator: ValidateFunction | undefined;
 
@@ -26,6 +27,14 @@ function describe(e: ErrorObject): string | undefined {
   return parts.length ? parts.join(" ") : undefined;
 }
 
+/** A value as a message shows it: JSON, cut to 80 characters (a 50 MB string is named, not printed). */
+function shown(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  if (s.length <= 80) return s;
+  const size = typeof v === "string" ? `${v.length} characters` : Array.isArray(v) ? `${v.length} items` : `${s.length} characters of JSON`;
+  return `${s.slice(0, 60)}... (${size})`;
+}
+
 function toDiagnostic(e: ErrorObject): Diagnostic {
   const p = e.params as Record<string, unknown>;
   const hint = describe(e);
@@ -37,22 +46,32 @@ function toDiagnostic(e: ErrorObject): Diagnostic {
       return error("schemaUnknownProperty", `${e.instancePath}/${String(p.additionalProperty)}`, `unknown property "${String(p.additionalProperty)}"`, allowed.length ? `allowed here: ${allowed.join(", ")}` : undefined);
     }
     case "type":
-      return error("schemaWrongType", e.instancePath, `must be ${String(p.type)}, got ${JSON.stringify(e.data)}`, hint);
+      return error("schemaWrongType", e.instancePath, `must be ${String(p.type)}, got ${shown(e.data)}`, hint);
     case "pattern":
-      return error("schemaPattern", e.instancePath, `invalid value ${JSON.stringify(e.data)}`, hint);
+      if (e.schema === HEADER_NAME_PATTERN) {
+        // the one header-name rule (src/util/header-name.ts), wherever a header is named; a key of a `set` map
+        // is reported at the key
+        const key = e.propertyName;
+        const at = key === undefined ? e.instancePath : e.instancePath + pointer(key);
+        const name = key ?? String(e.data);
+        return error("invalidHeaderName", at, headerNameProblem(name), `use letters, digits and "-", e.g. "${name.replace(/[^A-Za-z0-9-]+/g, "-").slice(0, 64) || "X-Name"}"`);
+      }
+      return error("schemaPattern", e.instancePath, `invalid value ${shown(e.data)}`, hint);
     case "enum":
     case "const":
-      return error("schemaEnum", e.instancePath, `must be one of ${JSON.stringify(p.allowedValues ?? [p.allowedValue])}, got ${JSON.stringify(e.data)}`, hint);
+      return error("schemaEnum", e.instancePath, `must be one of ${JSON.stringify(p.allowedValues ?? [p.allowedValue])}, got ${shown(e.data)}`, hint);
     case "minimum":
     case "maximum":
     case "minItems":
     case "maxItems":
     case "minLength":
     case "maxLength":
-      return error("schemaRange", e.instancePath, `${e.message ?? "out of range"}, got ${JSON.stringify(e.data)}`, hint);
+    case "minProperties":
+    case "maxProperties":
+      return error("schemaRange", e.instancePath, `${e.message ?? "out of range"}, got ${shown(e.data)}`, hint);
     case "anyOf":
     case "oneOf":
-      return error("schemaNoMatchingForm", e.instancePath, `${JSON.stringify(e.data)} does not match any allowed form`, hint);
+      return error("schemaNoMatchingForm", e.instancePath, `${shown(e.data)} does not match any allowed form`, hint);
     default:
       return error("schemaOther", e.instancePath, e.message ?? "invalid value", hint);
   }
@@ -63,10 +82,17 @@ export function validateSchema(value: unknown): Diagnostic[] {
   const validate = getValidator();
   if (validate(value)) return [];
   const errors = validate.errors ?? [];
+  const isHeaderName = (e: ErrorObject) => e.keyword === "pattern" && e.schema === HEADER_NAME_PATTERN;
+  const under = (e: ErrorObject, u: string) => e.instancePath === u || e.instancePath.startsWith(u + "/");
   const unions = new Set(errors.filter((e) => e.keyword === "anyOf" || e.keyword === "oneOf").map((e) => e.instancePath));
+  // a union (e.g. `cacheStatus: HeaderName | false`, `key: "ip" | { header }`) whose value failed only as a
+  // header name: the header-name rule says what is wrong, not "matches none of the forms"
+  const named = new Set([...unions].filter((u) => errors.some((e) => isHeaderName(e) && under(e, u))));
   const kept = errors.filter((e) => {
-    if (e.keyword === "anyOf" || e.keyword === "oneOf") return true;
-    for (const u of unions) if (e.instancePath === u || e.instancePath.startsWith(u + "/")) return false;
+    // a key of a `set` map that is not a header name: its pattern error says it (see toDiagnostic)
+    if (e.keyword === "propertyNames") return false;
+    if (e.keyword === "anyOf" || e.keyword === "oneOf") return !named.has(e.instancePath);
+    for (const u of unions) if (under(e, u)) return named.has(u) && isHeaderName(e);
     return true;
   });
   const seen = new Set<string>();

@@ -94,6 +94,8 @@ describe("contract: registries and phases", () => {
     };
     expect(plan("access")).toEqual([
       "clientAddress@client",
+      // the purge token never reaches the origin (lua-src/features/purge/guard.ts)
+      "purge@purge",
       "originSecret@gate:secret",
       "ipRules@gate:ip",
       "rateLimit@gate:rate",

@@ -33,9 +33,11 @@ describe("purge policy", () => {
   });
 
   it("lowers to the index dict, the env directives and the Lua data", () => {
-    const { bundle } = compile(
-      base({ token: { env: "PURGE_T" }, hmac: { secret: { env: "PURGE_H" }, maxSkew: "2m" }, indexSize: "64m", maxKeysPerTag: 50, channel: "fleet:x" }, { disk: { path: "/var/cache/edge", inactive: "1d" }, key: { query: { allow: ["b", "a"] }, host: false } }),
-    );
+    // host: false needs an edge that serves exactly one host (CDN2060)
+    const { bundle } = compile({
+      ...base({ token: { env: "PURGE_T" }, hmac: { secret: { env: "PURGE_H" }, maxSkew: "2m" }, indexSize: "64m", maxKeysPerTag: 50, channel: "fleet:x" }, { disk: { path: "/var/cache/edge", inactive: "1d" }, key: { query: { allow: ["b", "a"] }, host: false } }),
+      serverNames: ["shop.example.com"],
+    });
     const conf = bundle!.files.get("nginx.conf")!;
     expect(conf).toContain("lua_shared_dict cdn_purge 64m;");
     expect(conf).toContain("env PURGE_H;");

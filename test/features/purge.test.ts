@@ -210,16 +210,18 @@ describe("purge", () => {
 
     const body = purgeBody({ urls: [u("/h2")] });
     const now = Math.floor(Date.now() / 1000);
-    const send = (headers: Record<string, string>, b = body) => http(edge, "/__purge", { method: "POST", headers, body: b });
-    const good = signPurge(SECRET, "POST", "/__purge", now, body);
+    // every signed request carries a nonce, covered by the signature (test/security/purge-endpoint.test.ts)
+    const nonce = "nonce-0001";
+    const send = (headers: Record<string, string>, b = body) => http(edge, "/__purge", { method: "POST", headers: { "x-purge-nonce": nonce, ...headers }, body: b });
+    const good = signPurge(SECRET, "POST", "/__purge", now, nonce, body);
     // wrong secret, tampered body, signature of another path, stale and future timestamps, replay
-    expect((await send({ "x-purge-timestamp": String(now), "x-purge-signature": signPurge("other", "POST", "/__purge", now, body) })).status).toBe(403);
+    expect((await send({ "x-purge-timestamp": String(now), "x-purge-signature": signPurge("other", "POST", "/__purge", now, nonce, body) })).status).toBe(403);
     expect((await send({ "x-purge-timestamp": String(now), "x-purge-signature": good }, purgeBody({ all: true }))).status).toBe(403);
-    expect((await send({ "x-purge-timestamp": String(now), "x-purge-signature": signPurge(SECRET, "POST", "/other", now, body) })).status).toBe(403);
+    expect((await send({ "x-purge-timestamp": String(now), "x-purge-signature": signPurge(SECRET, "POST", "/other", now, nonce, body) })).status).toBe(403);
     const old = now - 120;
-    expect((await send({ "x-purge-timestamp": String(old), "x-purge-signature": signPurge(SECRET, "POST", "/__purge", old, body) })).status).toBe(403);
+    expect((await send({ "x-purge-timestamp": String(old), "x-purge-signature": signPurge(SECRET, "POST", "/__purge", old, nonce, body) })).status).toBe(403);
     const future = now + 120;
-    expect((await send({ "x-purge-timestamp": String(future), "x-purge-signature": signPurge(SECRET, "POST", "/__purge", future, body) })).status).toBe(403);
+    expect((await send({ "x-purge-timestamp": String(future), "x-purge-signature": signPurge(SECRET, "POST", "/__purge", future, nonce, body) })).status).toBe(403);
     expect((await send({ "x-purge-timestamp": "abc", "x-purge-signature": good })).status).toBe(403);
     expect((await send({ "x-purge-signature": good })).status).toBe(403);
     const first = await send({ "x-purge-timestamp": String(now), "x-purge-signature": good });

@@ -1,5 +1,5 @@
 import type { LuaFeature } from "../../core/feature";
-import { normaliseArgs } from "../../core/cache-key";
+import { boundKey, normaliseArgs } from "../../core/cache-key";
 import { features } from "../../core/policy";
 import { FLAG_NO_CACHE, FLAG_NO_STALE, heuristicallyCacheable, httpDate, parseRequestCacheControl, rcc } from "../../core/cache-rfc";
 import { initMarkers } from "../../core/markers";
@@ -13,6 +13,7 @@ import { initRefresh, refreshNow, refreshToken, REFRESH_HEADER, startBackgroundR
 import { captureBody, commitCapture, ramDrop, ramHitLabel, ramLookup, refreshRamCopy, serveRam, startCapture, takeCapture } from "./ram";
 import { cacheFilePath, readStored } from "./disk-file";
 import { clearDiskHit, dropHandOver, handOver, setDiskHit, takeOver } from "./hit";
+import { getWithBody, headerKeyPart } from "./unkeyed";
 
 /**
  * The cache at run time: RFC 9111 decisions for the disk tier (stored by nginx's proxy_cache) and the RAM
@@ -132,6 +133,7 @@ export const cache: LuaFeature<"cache"> = {
     const authBypass = data.authBypass;
     const useArgs = data.query !== "none";
     const rulesKey = features.rules !== undefined && features.rules.keyParts;
+    const keyHeaders = data.keyHeaders;
     const ttlTable = data.ttl;
     const anyTtl = ttlTable["any"];
     const defSwr = data.swr;
@@ -255,7 +257,7 @@ export const cache: LuaFeature<"cache"> = {
         const args = normaliseArgs(data, ngx.decode_args(string.sub(uri, q + 1), 100));
         if (args !== "") key = key + "?" + args;
       }
-      return key;
+      return boundKey(key);
     };
 
     /**
@@ -275,7 +277,10 @@ export const cache: LuaFeature<"cache"> = {
         const extra = ngx.var.get("cdn_rules_key");
         if (extra !== undefined && extra !== "") key = key + "#" + extra;
       }
-      return key;
+      // forwarding headers the policy lets through (see ./unkeyed.ts)
+      if (keyHeaders !== undefined) key = key + headerKeyPart(keyHeaders);
+      // at most 2 KB, so nginx can write it into its cache file header (core/cache-key.ts)
+      return boundKey(key);
     };
 
     /**
@@ -309,6 +314,8 @@ export const cache: LuaFeature<"cache"> = {
           }
         }
       }
+      // a GET or HEAD with a body: unkeyed input (see ./unkeyed.ts)
+      if (!bypass && getWithBody(ngx.req.get_method())) bypass = true;
       if (bypass || (rulesBypass && vars.get("cdn_cache_bypass") === "1")) {
         // policy (or rule) bypass: neither served from the cache nor stored
         vars.set("cdn_cache_bypass", "1");
@@ -699,8 +706,10 @@ export const cache: LuaFeature<"cache"> = {
         if (refresh && status < 500) setPendingMeta({ mkey: key, record: "X|" + now });
         return false;
       };
-      // nginx's own 502/504 (origin unreachable, timeout) are never stored, and neither are the origin's
+      // nginx's own 502/504 (origin unreachable, timeout) are never stored, and neither are the origin's;
+      // nor its refusals of one client's request (400, 413, 414, 431: src/features/cache.ts UNSTORED_STATUSES)
       if (status < 200 || status === 206 || status === 304 || status === 502 || status === 504) return nostore();
+      if (status === 400 || status === 413 || status === 414 || status === 431) return nostore();
       if (refresh && status >= 500) return nostore();
       const h = ngx.header;
       // the object counts as stored when its request started: a purge during the fetch retires it

@@ -1,3 +1,4 @@
+import { boundSig } from "../../core/cache-key";
 import { joined } from "./headers";
 
 /**
@@ -24,7 +25,8 @@ export function variantSig(this: void, names: string): string {
     const [field] = string.gsub(string.sub(name, 6), "_", "-");
     sig = sig + normalised(headers.get(field)) + "\u0001";
   }
-  return sig;
+  // bounded, like the key, so the disk key fits nginx's cache file header (core/cache-key.ts)
+  return boundSig(sig);
 }
 
 /** "accept-encoding, Accept" -> "http_accept,http_accept_encoding" (sorted); "*" when Vary has a star. */

@@ -7,6 +7,7 @@ import { constantTimeEquals, hmac, toHex } from "../../core/crypto";
 import { decodeJson, encodeJson, isJsonObject, jsonArray, jsonNull } from "../../core/json";
 import { applyPurge, initIndex, normalisePrefix, normaliseUrl, purgeDict, recordResponse, type PurgeRequest } from "./tag-index";
 import { fleetEnabled, initFleet, publishPurge, startSubscriber, thisNode } from "./fleet";
+import { credentialStripper, recordFleetSignature } from "./guard";
 
 const P = ngx as unknown as PurgeNgx;
 const MAX_ITEMS = 1000;
@@ -36,9 +37,12 @@ export const purge: LuaFeature<"purge"> = {
     if (data.hmacEnv !== undefined && hmacSecret === undefined) {
       ngx.log(ngx.ERR, "purge: environment variable ", data.hmacEnv, " is empty: HMAC authentication is off");
     }
-    if (!data.enabled) return { header: { purge: undefined }, initWorker: { purge: undefined } };
+    // the purge token never reaches the origin (./guard.ts): planned whenever the policy has a token
+    const strip = data.tokenEnv !== undefined ? credentialStripper(token) : undefined;
+    if (!data.enabled) return { access: { purge: strip }, header: { purge: undefined }, initWorker: { purge: undefined } };
     const expose = data.exposeTags;
     return {
+      access: { purge: strip },
       header: {
         purge: () => {
         // a RAM hit: nothing stored, and the RAM copy holds no tag headers unless they are exposed; a disk hit
@@ -86,36 +90,52 @@ function readBody(): string {
   return content ?? "";
 }
 
-/** Undefined when the request is authenticated, else the reason (logged, never sent). */
-function authFailure(method: string, body: string): string | undefined {
+/**
+ * Undefined when the request is authenticated, else the reason (logged, never sent) and, when it is not 403,
+ * the status: 503 when a signature could not be checked against the fleet (./guard.ts).
+ */
+function authFailure(method: string, body: string): LuaMultiReturn<[string | undefined, number | undefined]> {
   const data = features.purge!;
-  if (token === undefined && hmacSecret === undefined) return "no purge credentials configured";
+  if (token === undefined && hmacSecret === undefined) return $multi("no purge credentials configured", undefined);
   const vars = ngx.var;
   if (token !== undefined) {
     const auth = vars.get("http_authorization");
     if (auth !== undefined) {
       const [given] = string.match(auth, "^[Bb]earer +(.+)$");
-      if (given !== undefined && constantTimeEquals(token, given)) return undefined;
+      if (given !== undefined && constantTimeEquals(token, given)) return $multi(undefined, undefined);
     }
   }
   if (hmacSecret !== undefined) {
     const ts = vars.get("http_x_purge_timestamp");
     const sig = vars.get("http_x_purge_signature");
-    if (ts === undefined || sig === undefined) return token !== undefined ? "bad or missing token" : "missing signature headers";
+    const nonce = vars.get("http_x_purge_nonce");
+    if (ts === undefined || sig === undefined || nonce === undefined) return $multi(token !== undefined ? "bad or missing token" : "missing signature headers", undefined);
     const [digits] = string.find(ts, "^%d+$");
-    if (digits === undefined || ts.length > 12) return "bad timestamp";
+    if (digits === undefined || ts.length > 12) return $multi("bad timestamp", undefined);
+    // the nonce makes each signed request unique (`cdn-build purge` signs one per node): 8 to 64 of [A-Za-z0-9_-]
+    if (nonce.length < 8 || nonce.length > 64 || string.find(nonce, "^[%w_-]+$")[0] === undefined) return $multi("bad nonce", undefined);
     const skew = math.abs(ngx.time() - (tonumber(ts) as number));
-    if (skew > data.maxSkew) return "stale timestamp (" + tostring(skew) + "s)";
-    const expected = toHex(hmac("sha256", hmacSecret, method + "\n" + vars.get("request_uri")! + "\n" + ts + "\n" + body));
-    if (!constantTimeEquals(expected, string.lower(sig))) return "bad signature";
+    if (skew > data.maxSkew) return $multi("stale timestamp (" + tostring(skew) + "s)", undefined);
+    const expected = toHex(hmac("sha256", hmacSecret, method + "\n" + vars.get("request_uri")! + "\n" + ts + "\n" + nonce + "\n" + body));
+    if (!constantTimeEquals(expected, string.lower(sig))) return $multi("bad signature", undefined);
+    const window = data.maxSkew * 2 + 1;
     const d = purgeDict();
     if (d !== undefined) {
-      const [ok, err] = d.add("s:" + expected, 1, data.maxSkew * 2 + 1);
-      if (!ok && err === "exists") return "replayed signature";
+      const [ok, err] = d.add("s:" + expected, 1, window);
+      if (!ok && err === "exists") return $multi("replayed signature", undefined);
     }
-    return undefined;
+    if (fleetEnabled()) {
+      // once per fleet: another node may have accepted this very request (./guard.ts)
+      const [rec, why] = recordFleetSignature(data.channel, expected, window);
+      if (rec === "replayed") return $multi("replayed signature (accepted by another node)", undefined);
+      if (rec === "unavailable") {
+        if (d !== undefined) d.delete("s:" + expected); // the same request may be sent again once Redis answers
+        return $multi("cannot check the signature against the fleet (redis: " + tostring(why) + ")", 503);
+      }
+    }
+    return $multi(undefined, undefined);
   }
-  return "bad or missing token";
+  return $multi("bad or missing token", undefined);
 }
 
 /** Appends string values (a string, a list of strings) to `out`; false on a wrong type. */
@@ -204,9 +224,10 @@ export function handlePurge(): void {
   }
   const body = readBody();
   if (body.length > MAX_BODY) fail(413, "body too large");
-  const why = authFailure(method, body);
+  const [why, status] = authFailure(method, body);
   if (why !== undefined) {
     ngx.log(ngx.WARN, "purge: refused: ", why);
+    if (status === 503) fail(503, "signed purges are unavailable: the fleet's redis cannot be reached");
     fail(403, "forbidden");
   }
   const [req, err] = parseRequest(body);

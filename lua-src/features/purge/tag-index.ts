@@ -22,7 +22,7 @@
  * cache stored for `https://h/p?a=1&b=2`.
  */
 import type { PurgeData } from "../../../src/contract/index";
-import { normaliseArgs } from "../../core/cache-key";
+import { boundKey, normaliseArgs } from "../../core/cache-key";
 import { listDir } from "../../core/fs";
 import { setMarker } from "../../core/markers";
 import { ramDrop } from "../cache/ram";
@@ -98,7 +98,8 @@ export function normaliseUrl(url: string): LuaMultiReturn<[string | undefined, s
   const p = path === "" ? "/" : path;
   const q = normaliseQuery(query);
   const tail = q === "" ? p : p + "?" + q;
-  return $multi(o + tail, data.host ? o + tail : tail);
+  // shortened like the cache's keys (core/cache-key.ts)
+  return $multi(o + tail, boundKey(data.host ? o + tail : tail));
 }
 
 /** Normalises a prefix given to the purge API (scheme and host lower-cased, port removed). */
