@@ -123,9 +123,9 @@ describe("contract: registries and phases", () => {
   it("emits no Lua hook directive for a phase with no handler", () => {
     const minimal = { name: "minimal", listen: { http: 8080 }, origins: { app: { servers: [{ address: "127.0.0.1:3000" }] } } } as Policy;
     const conf = compile(minimal, { target: "openresty" }).bundle!.files.get("nginx.conf")!;
-    expect(conf).not.toMatch(/access_by_lua_file|header_filter_by_lua_file|body_filter_by_lua_file|log_by_lua_file/);
+    expect(conf).not.toMatch(/access_by_lua_block { cdn|header_filter_by_lua|body_filter_by_lua|log_by_lua/);
     const data = compile(EVERYTHING, { target: "openresty" }).bundle!.files.get("nginx.conf")!;
-    expect(data).toMatch(/header_filter_by_lua_file[\s\S]*body_filter_by_lua_file[\s\S]*log_by_lua_file[\s\S]*location \/ \{[\s\S]*access_by_lua_file lua\/access\.lua;/);
+    expect(data).toMatch(/header_filter_by_lua_block { cdn.headers\(\) }[\s\S]*body_filter_by_lua_block { cdn.body\(\) }[\s\S]*log_by_lua_block { cdn.log\(\) }[\s\S]*location \/ \{[\s\S]*access_by_lua_block { cdn.access\(\) }/);
   });
 });
 

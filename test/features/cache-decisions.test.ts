@@ -150,8 +150,8 @@ describe("RAM tier settings", () => {
     expect(r.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
     const conf = r.bundle!.files.get("nginx.conf")!;
     expect(conf).toContain("lua_shared_dict cdn_ram 64m;");
-    expect(conf).toContain("body_filter_by_lua_file lua/body.lua;");
-    expect(compile({ ...ramPolicy({}), cache: {} }).bundle!.files.get("nginx.conf")).not.toContain("body_filter_by_lua_file");
+    expect(conf).toContain("body_filter_by_lua_block { cdn.body() }");
+    expect(compile({ ...ramPolicy({}), cache: {} }).bundle!.files.get("nginx.conf")).not.toContain("body_filter_by_lua");
   });
 
   it("refuses a dict under 1m and objects over a quarter of it", () => {
