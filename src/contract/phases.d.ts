@@ -21,7 +21,9 @@ export interface StageOrder {
     "rules:ttl",
   ];
   header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers"];
-  body: ["cache"];
+  // no feature filters bodies (the RAM tier copies bodies from nginx's cache file, see
+  // lua-src/features/cache/ram.ts): a bundle has no body_filter_by_lua, which would run for every response
+  body: [];
   log: ["cache"];
   initWorker: ["origin-secret", "waf", "purge", "rules"];
 }
@@ -42,7 +44,7 @@ export interface FeatureStages {
   jwt: { access: "gate:jwt" };
   signedUrls: { access: "gate:signed" };
   rules: { access: "rules" | "rules:ttl"; header: "rules:nostore" | "rules:headers"; initWorker: "rules" };
-  cache: { access: "cache"; header: "cache"; body: "cache"; log: "cache" };
+  cache: { access: "cache"; header: "cache"; log: "cache" };
   purge: { access: "purge"; header: "purge"; initWorker: "purge" };
   headers: { access: "headers"; header: "headers" };
   redis: {};

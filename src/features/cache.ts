@@ -72,7 +72,7 @@ export const cache: Feature = {
   name: "cache",
   runtime: {
     key: "cache",
-    stages: { access: { cache: true }, header: { cache: true }, body: { cache: (d) => d.ram !== undefined }, log: { cache: true } },
+    stages: { access: { cache: true }, header: { cache: true }, log: { cache: true } },
   },
   check(policy) {
     const c = policy.cache;

@@ -52,7 +52,7 @@ export const NGINX_NAMES: Record<NginxName, true> = { cdn_disk: true, cdn_json: 
 export const STAGE_ORDER: StageOrder = {
   access: ["client", "purge", "gate:secret", "gate:ip", "gate:rate", "gate:waf", "gate:jwt", "gate:signed", "gate:rate-claims", "rules", "cache", "headers", "rules:ttl"],
   header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers"],
-  body: ["cache"],
+  body: [],
   log: ["cache"],
   initWorker: ["origin-secret", "waf", "purge", "rules"],
 };

@@ -109,7 +109,7 @@ describe("contract: registries and phases", () => {
       "rules@rules:ttl",
     ]);
     expect(plan("header")).toEqual(["rateLimit@rate-limit", "rules@rules:nostore", "cache@cache", "purge@purge", "headers@headers", "rules@rules:headers"]);
-    expect(plan("body")).toEqual(["cache@cache"]);
+    expect(plan("body")).toEqual([]);
     expect(plan("log")).toEqual(["cache@cache"]);
     // every stage named in a plan is a stage of the contract, in order
     for (const phase of Object.keys(STAGE_ORDER) as (keyof typeof STAGE_ORDER)[]) {
@@ -125,7 +125,8 @@ describe("contract: registries and phases", () => {
     const conf = compile(minimal, { target: "openresty" }).bundle!.files.get("nginx.conf")!;
     expect(conf).not.toMatch(/access_by_lua_block { cdn|header_filter_by_lua|body_filter_by_lua|log_by_lua/);
     const data = compile(EVERYTHING, { target: "openresty" }).bundle!.files.get("nginx.conf")!;
-    expect(data).toMatch(/header_filter_by_lua_block { cdn.headers\(\) }[\s\S]*body_filter_by_lua_block { cdn.body\(\) }[\s\S]*log_by_lua_block { cdn.log\(\) }[\s\S]*location \/ \{[\s\S]*access_by_lua_block { cdn.access\(\) }/);
+    expect(data).toMatch(/header_filter_by_lua_block { cdn.headers\(\) }[\s\S]*log_by_lua_block { cdn.log\(\) }[\s\S]*location \/ \{[\s\S]*access_by_lua_block { cdn.access\(\) }/);
+    expect(data).not.toContain("body_filter_by_lua");
   });
 });
 

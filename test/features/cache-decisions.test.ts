@@ -145,12 +145,12 @@ describe("cache decisions (LuaJIT)", () => {
 describe("RAM tier settings", () => {
   const ramPolicy = (ram: unknown) => ({ ...policy("127.0.0.1:3000", { name: "r" }), cache: { ram } });
 
-  it("accepts the defaults and emits the dicts and the body filter", () => {
+  it("accepts the defaults and emits the dicts (and no body filter)", () => {
     const r = compile(ramPolicy({}));
     expect(r.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
     const conf = r.bundle!.files.get("nginx.conf")!;
     expect(conf).toContain("lua_shared_dict cdn_ram 64m;");
-    expect(conf).toContain("body_filter_by_lua_block { cdn.body() }");
+    expect(conf).not.toContain("body_filter_by_lua"); // bodies come from the cache file, no body filter
     expect(compile({ ...ramPolicy({}), cache: {} }).bundle!.files.get("nginx.conf")).not.toContain("body_filter_by_lua");
   });
 

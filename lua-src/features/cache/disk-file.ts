@@ -18,6 +18,8 @@ export interface StoredResponse {
   status: number;
   /** Header lines by lower-case name (a repeated header gives a list), like ngx.header. */
   headers: LuaTable<string, string | string[]>;
+  /** The body, when it was asked for and is at most that long. */
+  body?: string;
 }
 
 const MAX_HEAD = 16384;
@@ -39,9 +41,12 @@ export function cacheFilePath(this: void, diskDir: string, diskKey: string): str
   return diskDir + "/" + string.sub(md5, -1) + "/" + string.sub(md5, -3, -2) + "/" + md5;
 }
 
-/** The stored response of `diskKey`, or undefined when there is none (or it cannot be read as one). */
-export function readStored(this: void, diskDir: string, diskKey: string): StoredResponse | undefined {
-  const data = readStart(cacheFilePath(diskDir, diskKey), MAX_HEAD);
+/**
+ * The stored response of `diskKey`, or undefined when there is none (or it cannot be read as one); with
+ * `bodyMax`, also its body when that is at most `bodyMax` bytes.
+ */
+export function readStored(this: void, diskDir: string, diskKey: string, bodyMax = 0): StoredResponse | undefined {
+  const data = readStart(cacheFilePath(diskDir, diskKey), MAX_HEAD + bodyMax + 1);
   if (data === undefined || data.length < 64) return undefined;
   if (u64(data, 0) !== 5) return undefined;
   const storedAt = u64(data, 40);
@@ -63,5 +68,6 @@ export function readStored(this: void, diskDir: string, diskKey: string): Stored
     else if (typeof cur === "string") headers.set(n, [cur, value]);
     else cur.push(value);
   }
-  return { storedAt, status: tonumber(code)!, headers };
+  const body = bodyMax > 0 && data.length - bodyStart <= bodyMax ? string.sub(data, bodyStart + 1) : undefined;
+  return { storedAt, status: tonumber(code)!, headers, body };
 }

@@ -10,8 +10,8 @@ import { lookupMeta, metaString, parseMeta, sget, type Meta } from "./meta";
 import { variantSig, varyNames } from "./vary";
 import { forgetKeyMarker, invalidate, MARK_HARD, MARK_SOFT, objectMarkers } from "./markers";
 import { initRefresh, refreshNow, refreshToken, REFRESH_HEADER, startBackgroundRefresh, STORED_HEADER } from "./refresh";
-import { captureBody, commitCapture, ramDrop, ramHitLabel, ramLookup, refreshRamCopy, serveRam, startCapture, takeCapture } from "./ram";
-import { cacheFilePath, readStored } from "./disk-file";
+import { commitCapture, ramDrop, ramHitLabel, ramLookup, refreshRamCopy, serveRam, startCapture, takeCapture } from "./ram";
+import { cacheFilePath, readStored, type StoredResponse } from "./disk-file";
 import { clearDiskHit, dropHandOver, handOver, setDiskHit, takeOver } from "./hit";
 import { getWithBody, headerKeyPart } from "./unkeyed";
 
@@ -234,11 +234,10 @@ export const cache: LuaFeature<"cache"> = {
     };
 
     /**
-     * Whether nginx stored the response of this request under `disk`: its file was written after the request
-     * started and carries the response's Date and ETag.
+     * Whether a stored file holds the response with this Date and ETag, written at or after `start` (a new
+     * object: after its request started).
      */
-    const storedThis = (disk: string, id: string, etag: string, start: number): boolean => {
-      const stored = readStored(diskDir, disk);
+    const isStored = (stored: StoredResponse | undefined, id: string, etag: string, start: number): stored is StoredResponse => {
       if (stored === undefined || stored.storedAt < math.floor(start)) return false;
       const h = stored.headers as unknown as LuaTable<string, NgxHeaderValue>;
       if (id !== "" && single(h.get("date")) !== id) return false;
@@ -651,7 +650,7 @@ export const cache: LuaFeature<"cache"> = {
         const [n] = meta.incr("H:" + key, 1, 0, 60);
         if (n !== undefined && n >= minHits) {
           const names = varyNames(h.get("vary"));
-          if (names !== "*") startCapture(key, names, m, ramMax, dropTags, true);
+          if (names !== "*") startCapture(key, names, m, ramMax, dropTags, true, ngx.var.get("cdn_disk_key") ?? key, typeof date === "string" ? date : "");
         }
       }
     };
@@ -765,7 +764,7 @@ export const cache: LuaFeature<"cache"> = {
         let n = 0;
         if (!refresh) n = metaDict.incr("H:" + key, 1, 0, 60)[0] ?? 0;
         if (status === 200 && method === "GET" && vars.get("http_range") === undefined && (hot || n >= minHits)) {
-          startCapture(key, names, rec, ramMax, dropTags, false);
+          startCapture(key, names, rec, ramMax, dropTags, false, vars.get("cdn_disk_key") ?? key, rec.id);
         }
       }
       return true;
@@ -807,14 +806,14 @@ export const cache: LuaFeature<"cache"> = {
       if (refresh) ngx.header.set(STORED_HEADER, stored ? "1" : "0");
     };
 
-    const body = () => {
-      captureBody(ramMax);
-    };
-
     const log = () => {
       dropHandOver();
       const cap = ramOn ? takeCapture() : undefined;
-      if (cap !== undefined && cap.fromDisk) commitCapture(ramDict!, cap);
+      if (cap !== undefined && cap.fromDisk) {
+        // a disk hit turned hot: its body from the file, if that still holds the response it served
+        const stored = readStored(diskDir, cap.disk, ramMax);
+        if (isStored(stored, cap.id, cap.etag, 0) && stored.body !== undefined) commitCapture(ramDict!, cap, stored.body);
+      }
       if (pendingLocks <= 0 && pendingMeta <= 0) return;
       const vars = ngx.var;
       const meta = metaDict;
@@ -836,14 +835,15 @@ export const cache: LuaFeature<"cache"> = {
       // (and its record) as they were. (nginx reports such a fetch as completed, so its file is the proof.)
       if (vars.get("request_completion") !== "OK") return;
       const v = m.verify;
-      if (v !== undefined && !storedThis(v.disk, v.id, v.etag, v.start)) return;
+      const stored = v === undefined ? undefined : readStored(diskDir, v.disk, cap !== undefined ? ramMax : 0);
+      if (v !== undefined && !isStored(stored, v.id, v.etag, v.start)) return;
       meta.set(m.mkey, m.record);
-      // the RAM copy of a new object only once nginx has it on disk, whole
-      if (cap !== undefined && !cap.fromDisk) commitCapture(ramDict!, cap);
+      // the RAM copy of a new object only once nginx has it on disk, whole (its body from that file)
+      if (cap !== undefined && !cap.fromDisk && stored !== undefined && stored.body !== undefined) commitCapture(ramDict!, cap, stored.body);
       // every variant of the key was replaced: its per-key marker has nothing left to retire
       if (m.forgetKey !== undefined) forgetKeyMarker(m.forgetKey, v!.start);
     };
 
-    return { access: { cache: access }, header: { cache: header }, body: { cache: body }, log: { cache: log } };
+    return { access: { cache: access }, header: { cache: header }, log: { cache: log } };
   },
 };

@@ -245,21 +245,26 @@ export function serveRam(this: void, obj: RamObject, age: number, label: string,
   return ngx.exit(ngx.HTTP_OK);
 }
 
-// ---- admission: the body of a response is captured (body filter) and stored when complete ---------------
+// ---- admission: a response's headers are taken in the header filter, its body from nginx's cache file ------
+//
+// The body is read in the log phase from the file nginx stored (features/cache/disk-file.ts), not copied
+// while it goes out: the bundle then needs no body filter, which nginx would run for every response, and
+// the RAM copy is by construction the object on disk (nginx puts a file in place only once it is whole).
 
-/** A capture in progress, in ngx.ctx.cdn_capture. */
+/** An admission in progress, in ngx.ctx.cdn_capture. */
 export interface Capture {
   key: string;
   index: string | undefined;
   indexKey: string;
   head: string;
   headers: string;
-  parts: string[];
-  n: number;
   ttl: number;
-  /** The whole body went through the body filter. */
-  done: boolean;
-  /** A copy of a disk hit (complete by construction); else a fresh fetch, stored in RAM only if nginx stored it on disk. */
+  /** The disk key whose file holds the body. */
+  disk: string;
+  /** The Date and ETag of the response: the file must hold that one. */
+  id: string;
+  etag: string;
+  /** A copy of a disk hit; else a fresh fetch, copied only once nginx stored it on disk. */
   fromDisk: boolean;
 }
 
@@ -267,8 +272,7 @@ export interface Capture {
 const SKIP_STORE = new LuaTable<string, boolean>();
 for (const h of ["connection", "keep-alive", "transfer-encoding", "content-length", "age", "proxy-connection", "te", "trailer", "upgrade"]) SKIP_STORE.set(h, true);
 
-// Requests of this worker with a capture pending: the body filter only touches ngx.ctx while non-zero (a
-// request that ends early leaves a count behind, which only costs that lookup, never correctness).
+// Requests of this worker with an admission pending: the log phase only touches ngx.ctx while non-zero.
 let captures = 0;
 
 /** The freshness a RAM object starts with (copied from the disk object's metadata). */
@@ -285,11 +289,12 @@ export interface RamFreshness {
 }
 
 /**
- * Starts capturing the current response's body into the RAM tier, with the headers as they are now (header
- * filter). `varyList` names the Vary headers ("" without Vary); `dropTags` leaves Cache-Tag / Surrogate-Key
- * out (the purge feature removes them from client responses).
+ * Starts the admission of the current response into the RAM tier, with the headers as they are now (header
+ * filter); its body comes from the file of `disk` in the log phase. `varyList` names the Vary headers (""
+ * without Vary); `dropTags` leaves Cache-Tag / Surrogate-Key out (the purge feature removes them from client
+ * responses).
  */
-export function startCapture(this: void, key: string, varyList: string, f: RamFreshness, maxSize: number, dropTags: boolean, fromDisk: boolean): void {
+export function startCapture(this: void, key: string, varyList: string, f: RamFreshness, maxSize: number, dropTags: boolean, fromDisk: boolean, disk: string, id: string): void {
   const len = tonumber(ngx.header.get("Content-Length") as string | undefined);
   if (len !== undefined && len > maxSize) return;
   const lines: string[] = [];
@@ -310,51 +315,30 @@ export function startCapture(this: void, key: string, varyList: string, f: RamFr
     indexKey: key,
     head: "R|" + f.storedAt + "|" + f.lifetime + "|" + f.initAge + "|" + f.swr + "|" + f.sie + "|" + f.flags + "|200|" + headers.length + "|" + f.lm + "|" + ngx.escape_uri(f.tags) + "|" + f.etag + "\n",
     headers,
-    parts: [],
-    n: 0,
     ttl,
-    done: false,
+    disk,
+    id,
+    etag: f.etag,
     fromDisk,
   };
   ngx.ctx.set("cdn_capture", cap);
   captures++;
 }
 
-/**
- * Body filter: appends the chunk to the capture (dropped past `maxSize`). At the end of the body the capture
- * waits for the log phase (`takeCapture`): only there is it known whether nginx stored the response whole.
- */
-export function captureBody(this: void, maxSize: number): void {
-  if (captures <= 0) return;
-  const cap = ngx.ctx.get("cdn_capture") as Capture | undefined;
-  if (cap === undefined || cap.done) return;
-  const chunk = ngx.arg.get(1) as string;
-  if (chunk !== "") {
-    cap.n = cap.n + chunk.length;
-    if (cap.n > maxSize) {
-      ngx.ctx.set("cdn_capture", undefined);
-      captures--;
-      return;
-    }
-    cap.parts.push(chunk);
-  }
-  if (ngx.arg.get(2) === true) cap.done = true;
-}
-
-/** Log phase: the capture of this request, if any (whole or not), and forgets it. */
+/** Log phase: the admission of this request, if any, and forgets it. */
 export function takeCapture(this: void): Capture | undefined {
   if (captures <= 0) return undefined;
   const cap = ngx.ctx.get("cdn_capture") as Capture | undefined;
   if (cap === undefined) return undefined;
   ngx.ctx.set("cdn_capture", undefined);
   captures--;
-  return cap.done ? cap : undefined;
+  return cap;
 }
 
-/** Stores a whole capture in the RAM tier. */
-export function commitCapture(this: void, ram: NgxSharedDict, cap: Capture): void {
+/** Stores an admission in the RAM tier, with the body of the stored object. */
+export function commitCapture(this: void, ram: NgxSharedDict, cap: Capture, body: string): void {
   if (cap.index !== undefined) ramPut(ram, cap.indexKey, cap.index, 0);
-  ramPut(ram, cap.key, cap.head + cap.headers + table.concat(cap.parts), cap.ttl);
+  ramPut(ram, cap.key, cap.head + cap.headers + body, cap.ttl);
 }
 
 /** A RAM copy's freshness refreshed in place after a 304 that changed no stored header. */
