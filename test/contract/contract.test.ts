@@ -89,7 +89,8 @@ describe("contract: registries and phases", () => {
     const data = bundle!.files.get("lua/policy_data.lua")!;
     // the plan as emitted: one { "feature", "stage" } pair per handler
     const plan = (phase: string) => {
-      const block = new RegExp(`\\["${phase}"\\] = \\{([\\s\\S]*?)\\n    \\},`).exec(data)?.[1] ?? "";
+      // an empty phase is emitted as `["body"] = {},`
+      const block = new RegExp(`\\["${phase}"\\] = \\{(?:\\},|([\\s\\S]*?)\\n    \\},)`).exec(data)?.[1] ?? "";
       return [...block.matchAll(/\{\s*"([^"]+)",\s*"([^"]+)",\s*\}/g)].map((m) => `${m[1]}@${m[2]}`);
     };
     expect(plan("access")).toEqual([
