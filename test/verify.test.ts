@@ -1,5 +1,5 @@
 /** `cdn-build build --verify` (src/runtime/verify.ts): what it checks beyond `nginx -t`. */
-import { rm, writeFile } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -61,14 +61,25 @@ describe("verify: on a staged bundle", () => {
     expect(r.notes).toContain("smoke boot: GET /health -> 200");
   });
 
-  it("fails a bundle whose Lua breaks at request time, with the error.log lines", async () => {
-    // a policy with response headers runs the header filter hook on every response
+  it("fails a bundle whose Lua hook file is broken, with the error.log lines", async () => {
+    // init.lua loads every hook file in the master: a broken one stops the boot itself
     const dir = await stage("broken", { headers: { response: { set: { "X-Edge": "1" } } } });
     await writeFile(join(dir, "lua", "headers.lua"), 'error("boom from a broken bundle")\n');
     const r = await verifyBundle(dir, { bin: await nginxBinary(), outDir: join(project, "broken"), healthPath: "/health" });
     expect(r.ok).toBe(false);
-    expect(r.problems.join("\n")).toMatch(/GET \/health answered 500|got no answer/);
+    expect(r.problems.join("\n")).toMatch(/did not boot|GET \/health answered 500|got no answer/);
     expect(r.problems.join("\n")).toMatch(/boom from a broken bundle/);
+  });
+
+  it("fails a bundle whose Lua breaks at request time, with the error.log lines", async () => {
+    // a policy with response headers runs the header filter on every response
+    const dir = await stage("broken-late", { headers: { response: { set: { "X-Edge": "1" } } } });
+    const hook = join(dir, "lua", "features", "headers.lua");
+    await writeFile(hook, (await readFile(hook, "utf8")).replace("local function header()", 'local function header()\n    error("boom at request time")'));
+    const r = await verifyBundle(dir, { bin: await nginxBinary(), outDir: join(project, "broken-late"), healthPath: "/health" });
+    expect(r.ok).toBe(false);
+    expect(r.problems.join("\n")).toMatch(/GET \/health answered 500|got no answer/);
+    expect(r.problems.join("\n")).toMatch(/boom at request time/);
   });
 
   it("as root, names a workers' user that does not exist", async () => {

@@ -1,4 +1,5 @@
 import { ensureWorkerDir, listDir, readAll } from "./fs";
+import { preciseNow, timeText } from "./clock";
 
 /**
  * Purge and invalidation markers: the one source of truth for "what a purge or an invalidation retired".
@@ -101,14 +102,16 @@ function merge(name: string, hard: number, soft: number, expiresAt: number): boo
   const [h0, s0] = times(name);
   const left = expiresAt - ngx.now();
   if (left <= 0) return true;
-  const [ok] = dict!.safe_set(name, tostring(math.max(h0, hard)) + "|" + tostring(math.max(s0, soft)), left);
+  const [ok] = dict!.safe_set(name, timeText(math.max(h0, hard)) + "|" + timeText(math.max(s0, soft)), left);
   return ok;
 }
 
 const FORGET_AFTER = 3;
 
-function bumpVersion(): void {
+/** A global marker changed (at `at`): workers refresh their view; "vt" is when the latest one was set. */
+function bumpVersion(at: number): void {
   dict!.incr("v", 1, 0);
+  dict!.set("vt", at);
 }
 
 function isGlobal(name: string): boolean {
@@ -119,15 +122,15 @@ function isGlobal(name: string): boolean {
 /** Records a marker (and journals it). False when the dict is full: the caller must fall back to a broader marker. */
 export function setMarker(this: void, name: string, soft: boolean): boolean {
   if (dict === undefined) return false;
-  const now = ngx.now();
+  const now = preciseNow();
   const hard = soft ? 0 : now;
   const st = soft ? now : 0;
   const expiresAt = now + ttl;
   if (!merge(name, hard, st, expiresAt)) return false;
   if (string.sub(name, 1, 2) === "p:") addPrefix(string.sub(name, 3));
   if (string.sub(name, 1, 2) === "g:") dict.incr("ng", 1, 0);
-  if (isGlobal(name)) bumpVersion();
-  append("M\t" + hard + "\t" + st + "\t" + expiresAt + "\t" + escapeName(name) + "\n");
+  if (isGlobal(name)) bumpVersion(now);
+  append("M\t" + timeText(hard) + "\t" + timeText(st) + "\t" + expiresAt + "\t" + escapeName(name) + "\n");
   return true;
 }
 
@@ -301,7 +304,7 @@ export function initMarkers(this: void, cfg: MarkersConfig): void {
   }
   dict.set("gen", last);
   dict.set("loaded", true);
-  bumpVersion();
+  bumpVersion(preciseNow());
 }
 
 // ---- compaction (worker 0, in a timer) ------------------------------------------------------------------------
@@ -330,7 +333,7 @@ export function compactMarkers(this: void): void {
     if (c === "m:" || c === "g:" || c === "p:") {
       const [h, s] = times(k);
       const [left] = dict.ttl(k);
-      if ((h > 0 || s > 0) && left !== undefined) lines.push("M\t" + tostring(h) + "\t" + tostring(s) + "\t" + tostring(now + (left > 0 ? left : ttl)) + "\t" + escapeName(k) + "\n");
+      if ((h > 0 || s > 0) && left !== undefined) lines.push("M\t" + timeText(h) + "\t" + timeText(s) + "\t" + tostring(now + (left > 0 ? left : ttl)) + "\t" + escapeName(k) + "\n");
     } else if (c === "s:") {
       const [id] = dict.get(k);
       if (id !== undefined) lines.push("S\t" + escapeName(string.sub(k, 3)) + "\t" + tostring(id) + "\n");
@@ -351,4 +354,26 @@ export function compactMarkers(this: void): void {
       os.remove(journalPath(old, "snapshot"));
     }
   }
+}
+
+// ---- a fetch that started after every marker it could have met -------------------------------------------
+
+/**
+ * The markers that could retire an object of `key`, as one string: its per-key marker and the version of the
+ * global ones. Taken when a request goes to the origin; unchanged when its answer is stored means no marker
+ * was set in between.
+ */
+export function markersSnapshot(this: void, key: string): string {
+  if (dict === undefined) return "";
+  const [m] = dict.get("m:" + key);
+  const [v] = dict.get("v");
+  return tostring(m ?? "") + "#" + tostring(v ?? 0);
+}
+
+/** The latest time of the markers that exist now and could retire an object of `key`. */
+export function latestMarkerTime(this: void, key: string): number {
+  if (dict === undefined) return 0;
+  const [h, s] = times("m:" + key);
+  const [vt] = dict.get("vt");
+  return math.max(h, s, (vt as number | undefined) ?? 0);
 }

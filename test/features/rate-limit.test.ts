@@ -78,7 +78,7 @@ describe("rate limits: validation", () => {
   it("lowers node limits to a shared dict and cluster limits to Redis without socket error noise", () => {
     const node = compile(base([{ name: "a", rate: "1r/s" }])).bundle!.files.get("nginx.conf")!;
     expect(node).toContain("lua_shared_dict cdn_ratelimit 16m;");
-    expect(node).toContain('set $cdn_ratelimit "";');
+    expect(node).toContain('map "" $cdn_ratelimit { default ""; }');
     expect(node).not.toContain("lua_socket_log_errors");
     const cluster = compile(base([{ name: "a", rate: "1r/s", scope: "cluster" }], { redis: {} })).bundle!.files.get("nginx.conf")!;
     expect(cluster).toContain("lua_socket_log_errors off;");

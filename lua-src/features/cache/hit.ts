@@ -54,6 +54,28 @@ export function takeOver(this: void): LuaMultiReturn<[string | undefined, string
 /** Log phase: drops a hand-over the header filter never took (a request that ended before its headers). */
 export function dropHandOver(this: void): void {
   if (liveN > 0) takeOver();
+  if (marksN > 0) takeMarks();
+}
+
+const liveMarks = new LuaTable<number, string>();
+let marksN = 0;
+
+/** Access phase: the markers' snapshot (core/markers.ts) when this request goes to the origin. */
+export function handOverMarks(this: void, snapshot: string): void {
+  const r = requestId();
+  if (liveMarks.get(r) === undefined) marksN++;
+  liveMarks.set(r, snapshot);
+}
+
+/** Header filter and log phase: the snapshot the access phase took for this request (and forgets it). */
+export function takeMarks(this: void): string | undefined {
+  if (marksN <= 0) return undefined;
+  const r = requestId();
+  const s = liveMarks.get(r);
+  if (s === undefined) return undefined;
+  liveMarks.delete(r);
+  marksN--;
+  return s;
 }
 
 let hitReq: unknown = undefined;

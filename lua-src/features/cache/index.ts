@@ -12,7 +12,8 @@ import { forgetKeyMarker, invalidate, MARK_HARD, MARK_SOFT, objectMarkers } from
 import { initRefresh, refreshNow, refreshToken, REFRESH_HEADER, startBackgroundRefresh, STORED_HEADER } from "./refresh";
 import { commitCapture, ramDrop, ramHitLabel, ramLookup, refreshRamCopy, serveRam, startCapture, takeCapture } from "./ram";
 import { cacheFilePath, readStored, type StoredResponse } from "./disk-file";
-import { clearDiskHit, dropHandOver, handOver, setDiskHit, takeOver } from "./hit";
+import { clearDiskHit, dropHandOver, handOver, handOverMarks, setDiskHit, takeMarks, takeOver } from "./hit";
+import { latestMarkerTime, markersSnapshot } from "../../core/markers";
 import { getWithBody, headerKeyPart } from "./unkeyed";
 
 /**
@@ -244,6 +245,22 @@ export const cache: LuaFeature<"cache"> = {
       return etag === "" || validator(h.get("etag")) === etag;
     };
 
+    /**
+     * When the answer of this request, fetched from the origin, counts as stored: the request's start, or,
+     * when no marker was set since the access phase sent it to the origin (the snapshot it took is
+     * unchanged), just after the markers that existed then: a purge and the request that follows it can
+     * fall in one millisecond of the request clock, and that request's answer is newer than the purge.
+     */
+    const fetchedAt = (key: string): number => {
+      const start = ngx.req.start_time();
+      const snap = takeMarks();
+      if (snap === undefined || snap !== markersSnapshot(key)) return start;
+      return math.max(start, latestMarkerTime(key) + 1e-6);
+    };
+
+    /** Access phase: this request goes to the origin; what the markers were at that moment. */
+    const fetching = (key: string) => handOverMarks(markersSnapshot(key));
+
     /** The markers' decision for the object of `key`: MARK_NONE / HARD / SOFT, and when a soft one applies. */
     const marked = (key: string, storedAt: number, tags: string) => objectMarkers(key, storedAt, tags, data.host);
 
@@ -373,6 +390,7 @@ export const cache: LuaFeature<"cache"> = {
             if (m!.etag !== "") vars.set("cdn_inm", m!.etag);
             if (m!.lm !== "") vars.set("cdn_ims", m!.lm);
           }
+          fetching(key);
           return;
         }
       }
@@ -418,6 +436,7 @@ export const cache: LuaFeature<"cache"> = {
         vars.set("cdn_cache_key", key);
         if (r === undefined) {
           if (asks && rcc.onlyIfCached) return ngx.exit(504);
+          fetching(key);
           return; // nothing stored: nginx fetches (MISS; proxy_cache_lock coalesces)
         }
         if (r === "nginx") return;
@@ -502,6 +521,7 @@ export const cache: LuaFeature<"cache"> = {
         vars.set("cdn_cache_bypass", "1");
         // a hard-purged (or invalidated) object no longer exists: to the client this is a MISS
         vars.set("cdn_cache_status", gone ? "MISS" : "EXPIRED");
+        fetching(key);
         return;
       }
       // another request is refreshing this key: wait for it (request coalescing for stale objects)
@@ -519,6 +539,7 @@ export const cache: LuaFeature<"cache"> = {
       }
       vars.set("cdn_cache_bypass", "1");
       vars.set("cdn_cache_status", gone ? "MISS" : "EXPIRED");
+      fetching(key);
     };
 
     /** Removes the response headers the origin named in `Connection` (RFC 9110 7.6.1); returns that header. */
@@ -656,7 +677,7 @@ export const cache: LuaFeature<"cache"> = {
     };
 
     /** The origin answered a revalidation with 304: the stored object is fresh again, updated headers. */
-    const revalidated = (now: number): boolean => {
+    const revalidated = (key: string, now: number): boolean => {
       const vars = ngx.var;
       vars.set("cdn_nostore", "1");
       const mkey = vars.get("cdn_cache_mkey");
@@ -665,7 +686,7 @@ export const cache: LuaFeature<"cache"> = {
       const old = s === undefined ? undefined : parseMeta(s);
       if (old === undefined) return false;
       const h = ngx.header;
-      const start = ngx.req.start_time();
+      const start = fetchedAt(key);
       fp.ttl = old.lifetime;
       let [lt, ia, swr, sie, flags, explicit] = freshnessOf(h, 200, now, start, fp);
       if (!explicit) {
@@ -712,7 +733,7 @@ export const cache: LuaFeature<"cache"> = {
       if (refresh && status >= 500) return nostore();
       const h = ngx.header;
       // the object counts as stored when its request started: a purge during the fetch retires it
-      const start = ngx.req.start_time();
+      const start = fetchedAt(key);
       const rt = ruleTtl();
       let [lt, ia, swr, sie, flags] = freshnessOf(h, status, now, start, policyFor(status));
       // must-understand (RFC 9111 5.2.2.3): stored only for a status whose rules the cache knows, no-store then
@@ -799,7 +820,7 @@ export const cache: LuaFeature<"cache"> = {
       vars.set("cdn_cache_status", preset !== undefined && preset !== "" ? preset : ucs);
       const refresh = vars.get("cdn_cache_refresh") === "1";
       let stored: boolean;
-      if (status === 304 && refresh) stored = revalidated(now);
+      if (status === 304 && refresh) stored = revalidated(key, now);
       else if (vars.get("cdn_nostore") === "1") stored = false;
       else stored = fromOrigin(key, status, method, refresh, now, conn);
       // a refresh tells the edge that sent it whether the answer is stored (never sent to a client)
