@@ -8,11 +8,11 @@ import * as ffi from "ffi";
  */
 
 ffi.cdef(`
-struct cdn_timeval { long tv_sec; long tv_usec; };
-int gettimeofday(struct cdn_timeval *tv, void *tz);
+struct clock_timeval_us { long tv_sec; long tv_usec; };
+int gettimeofday(struct clock_timeval_us *tv, void *tz);
 `);
 
-const tv = ffi.new("struct cdn_timeval");
+const tv = ffi.new("struct clock_timeval_us");
 
 export function preciseNow(this: void): number {
   ffi.C.gettimeofday(tv, undefined);

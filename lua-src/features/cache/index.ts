@@ -10,7 +10,7 @@ import { lookupMeta, metaString, parseMeta, sget, type Meta } from "./meta";
 import { variantSig, varyNames } from "./vary";
 import { forgetKeyMarker, invalidate, MARK_HARD, MARK_SOFT, objectMarkers } from "./markers";
 import { initRefresh, refreshNow, refreshToken, REFRESH_HEADER, startBackgroundRefresh, STORED_HEADER } from "./refresh";
-import { commitCapture, ramDrop, ramHitLabel, ramLookup, refreshRamCopy, serveRam, startCapture, takeCapture } from "./ram";
+import { commitCapture, newCapture, ramDrop, ramHitLabel, ramLookup, refreshRamCopy, serveRam, startCapture, takeCapture } from "./ram";
 import { cacheFilePath, readStored, type StoredResponse } from "./disk-file";
 import { clearDiskHit, dropHandOver, handOver, handOverMarks, setDiskHit, takeMarks, takeOver } from "./hit";
 import { latestMarkerTime, markersSnapshot } from "../../core/markers";
@@ -671,7 +671,12 @@ export const cache: LuaFeature<"cache"> = {
         const [n] = meta.incr("H:" + key, 1, 0, 60);
         if (n !== undefined && n >= minHits) {
           const names = varyNames(h.get("vary"));
-          if (names !== "*") startCapture(key, names, m, ramMax, dropTags, true, ngx.var.get("cdn_disk_key") ?? key, typeof date === "string" ? date : "");
+          // admitted now, with the body of the file being served (if it still is the response going out)
+          const cap = names === "*" ? undefined : newCapture(key, names, m, ramMax, dropTags, vars.get("cdn_disk_key") ?? key, typeof date === "string" ? date : "");
+          if (cap !== undefined) {
+            const stored = readStored(diskDir, cap.disk, ramMax);
+            if (isStored(stored, cap.id, cap.etag, 0) && stored.body !== undefined) commitCapture(ramDict!, cap, stored.body);
+          }
         }
       }
     };
@@ -785,7 +790,9 @@ export const cache: LuaFeature<"cache"> = {
         let n = 0;
         if (!refresh) n = metaDict.incr("H:" + key, 1, 0, 60)[0] ?? 0;
         if (status === 200 && method === "GET" && vars.get("http_range") === undefined && (hot || n >= minHits)) {
-          startCapture(key, names, rec, ramMax, dropTags, false, vars.get("cdn_disk_key") ?? key, rec.id);
+          // admitted in the log phase, once nginx has the response on disk
+          const cap = newCapture(key, names, rec, ramMax, dropTags, vars.get("cdn_disk_key") ?? key, rec.id);
+          if (cap !== undefined) startCapture(cap);
         }
       }
       return true;
@@ -830,11 +837,6 @@ export const cache: LuaFeature<"cache"> = {
     const log = () => {
       dropHandOver();
       const cap = ramOn ? takeCapture() : undefined;
-      if (cap !== undefined && cap.fromDisk) {
-        // a disk hit turned hot: its body from the file, if that still holds the response it served
-        const stored = readStored(diskDir, cap.disk, ramMax);
-        if (isStored(stored, cap.id, cap.etag, 0) && stored.body !== undefined) commitCapture(ramDict!, cap, stored.body);
-      }
       if (pendingLocks <= 0 && pendingMeta <= 0) return;
       const vars = ngx.var;
       const meta = metaDict;
@@ -860,7 +862,7 @@ export const cache: LuaFeature<"cache"> = {
       if (v !== undefined && !isStored(stored, v.id, v.etag, v.start)) return;
       meta.set(m.mkey, m.record);
       // the RAM copy of a new object only once nginx has it on disk, whole (its body from that file)
-      if (cap !== undefined && !cap.fromDisk && stored !== undefined && stored.body !== undefined) commitCapture(ramDict!, cap, stored.body);
+      if (cap !== undefined && stored !== undefined && stored.body !== undefined) commitCapture(ramDict!, cap, stored.body);
       // every variant of the key was replaced: its per-key marker has nothing left to retire
       if (m.forgetKey !== undefined) forgetKeyMarker(m.forgetKey, v!.start);
     };

@@ -247,11 +247,12 @@ export function serveRam(this: void, obj: RamObject, age: number, label: string,
 
 // ---- admission: a response's headers are taken in the header filter, its body from nginx's cache file ------
 //
-// The body is read in the log phase from the file nginx stored (features/cache/disk-file.ts), not copied
-// while it goes out: the bundle then needs no body filter, which nginx would run for every response, and
-// the RAM copy is by construction the object on disk (nginx puts a file in place only once it is whole).
+// The body is read from the file nginx stored (features/cache/disk-file.ts), not copied while it goes out:
+// the bundle then needs no body filter, which nginx would run for every response, and the RAM copy is by
+// construction the object on disk (nginx puts a file in place only once it is whole). A disk hit is
+// admitted at once (its file is the one being served); a fresh fetch in its log phase, once nginx stored it.
 
-/** An admission in progress, in ngx.ctx.cdn_capture. */
+/** An admission: the RAM object's head and headers, and where its body is (for a fetch, in ngx.ctx.cdn_capture until the log phase). */
 export interface Capture {
   key: string;
   index: string | undefined;
@@ -264,8 +265,6 @@ export interface Capture {
   /** The Date and ETag of the response: the file must hold that one. */
   id: string;
   etag: string;
-  /** A copy of a disk hit; else a fresh fetch, copied only once nginx stored it on disk. */
-  fromDisk: boolean;
 }
 
 // response headers never copied into a RAM object (hop-by-hop, or recomputed when served)
@@ -289,14 +288,14 @@ export interface RamFreshness {
 }
 
 /**
- * Starts the admission of the current response into the RAM tier, with the headers as they are now (header
- * filter); its body comes from the file of `disk` in the log phase. `varyList` names the Vary headers (""
- * without Vary); `dropTags` leaves Cache-Tag / Surrogate-Key out (the purge feature removes them from client
- * responses).
+ * The admission of the current response into the RAM tier, with the headers as they are now (header
+ * filter); its body is to come from the file of `disk`. `varyList` names the Vary headers ("" without
+ * Vary); `dropTags` leaves Cache-Tag / Surrogate-Key out (the purge feature removes them from client
+ * responses). Undefined when the response is larger than `maxSize`.
  */
-export function startCapture(this: void, key: string, varyList: string, f: RamFreshness, maxSize: number, dropTags: boolean, fromDisk: boolean, disk: string, id: string): void {
+export function newCapture(this: void, key: string, varyList: string, f: RamFreshness, maxSize: number, dropTags: boolean, disk: string, id: string): Capture | undefined {
   const len = tonumber(ngx.header.get("Content-Length") as string | undefined);
-  if (len !== undefined && len > maxSize) return;
+  if (len !== undefined && len > maxSize) return undefined;
   const lines: string[] = [];
   const hs = ngx.resp.get_headers(100, true);
   for (const [name, value] of pairs(hs)) {
@@ -319,8 +318,12 @@ export function startCapture(this: void, key: string, varyList: string, f: RamFr
     disk,
     id,
     etag: f.etag,
-    fromDisk,
   };
+  return cap;
+}
+
+/** Keeps an admission for the log phase of this request (`takeCapture`). */
+export function startCapture(this: void, cap: Capture): void {
   ngx.ctx.set("cdn_capture", cap);
   captures++;
 }
