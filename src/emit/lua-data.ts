@@ -34,28 +34,48 @@ export function toLuaModule(value: unknown, header: string): string {
 }
 
 export function toLua(value: unknown, indent = ""): string {
-  if (value === null || value === undefined) return "nil";
-  if (typeof value === "boolean") return value ? "true" : "false";
-  if (typeof value === "number") {
-    if (!Number.isFinite(value)) throw new Error(`lua-data: non-finite number ${value}`);
-    return String(value);
-  }
-  if (typeof value === "string") return luaString(value);
-  const next = indent + "  ";
-  if (Array.isArray(value)) {
-    if (value.length === 0) return "{}";
-    return `{\n${value.map((v) => `${next}${toLua(v, next)},`).join("\n")}\n${indent}}`;
-  }
-  if (typeof value === "object") {
-    const entries = tableEntries(value);
-    if (entries.length === 0) return "{}";
-    return `{\n${entries.map(([k, v]) => `${next}[${luaString(k)}] = ${toLua(v, next)},`).join("\n")}\n${indent}}`;
-  }
-  throw new Error(`lua-data: cannot serialise ${typeof value}`);
+  const out: string[] = [];
+  writeLua(value, indent, out);
+  return out.join("");
 }
+
+function writeLua(value: unknown, indent: string, out: string[]): void {
+  if (value === null || value === undefined) out.push("nil");
+  else if (typeof value === "boolean") out.push(value ? "true" : "false");
+  else if (typeof value === "number") {
+    if (!Number.isFinite(value)) throw new Error(`lua-data: non-finite number ${value}`);
+    out.push(String(value));
+  } else if (typeof value === "string") out.push(luaString(value));
+  else if (typeof value === "object") {
+    const next = indent + "  ";
+    let empty = true;
+    if (Array.isArray(value)) {
+      for (const v of value) {
+        out.push(empty ? "{\n" : "\n", next);
+        writeLua(v, next, out);
+        out.push(",");
+        empty = false;
+      }
+    } else {
+      const o = value as Record<string, unknown>;
+      for (const k of Object.keys(o).sort()) {
+        if (o[k] === undefined) continue;
+        out.push(empty ? "{\n" : "\n", next, "[", luaString(k), "] = ");
+        writeLua(o[k], next, out);
+        out.push(",");
+        empty = false;
+      }
+    }
+    out.push(empty ? "{}" : `\n${indent}}`);
+  } else throw new Error(`lua-data: cannot serialise ${typeof value}`);
+}
+
+/** Strings written as they are: printable ASCII but `"` and `\`. */
+const PLAIN = /^[ !#-[\]-~]*$/;
 
 /** A double-quoted Lua string; every byte outside printable ASCII, and `"` `\`, becomes a \ddd escape. */
 export function luaString(s: string): string {
+  if (PLAIN.test(s)) return `"${s}"`;
   let out = '"';
   for (const byte of Buffer.from(s, "utf8")) {
     if (byte >= 0x20 && byte < 0x7f && byte !== 0x22 && byte !== 0x5c) out += String.fromCharCode(byte);
@@ -66,9 +86,11 @@ export function luaString(s: string): string {
 
 /** An object's defined entries, sorted by key. */
 function tableEntries(value: object): [string, unknown][] {
-  return Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const o = value as Record<string, unknown>;
+  return Object.keys(o)
+    .sort()
+    .filter((k) => o[k] !== undefined)
+    .map((k) => [k, o[k]]);
 }
 
 /** The function being written: how many constants it may still take. */
@@ -95,12 +117,13 @@ class ChunkWriter {
     if (known) return known;
     let cost = 1;
     let depth = 0;
-    const entries: [unknown, unknown][] = Array.isArray(v) ? v.map((x) => [undefined, x]) : tableEntries(v);
-    for (const [k, x] of entries) {
+    const add = (x: unknown, key: number) => {
       const s = this.size(x);
-      cost += s.cost + (k === undefined ? 0 : 1);
-      depth = Math.max(depth, s.depth);
-    }
+      cost += s.cost + key;
+      if (s.depth > depth) depth = s.depth;
+    };
+    if (Array.isArray(v)) for (const x of v) add(x, 0);
+    else for (const x of Object.values(v)) if (x !== undefined) add(x, 1);
     const s = { cost, depth: depth + 1 };
     this.sizes.set(v, s);
     return s;

@@ -76,7 +76,8 @@ function gather(s: Share): void {
     for (let i = 1; i <= p.length; i++) {
       node = node.get(string.byte(p, i)) as TrieNode | undefined;
       if (node === undefined) break;
-      push(node.get(RULES) as number[] | undefined);
+      const here = node.get(RULES) as number[] | undefined;
+      if (here !== undefined) push(here);
     }
   }
   if (s.ext !== undefined) {
