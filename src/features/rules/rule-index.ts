@@ -49,19 +49,25 @@ function seqItems(n: RegexNode): RegexNode[] {
  * case-sensitively, so a one-byte class is that byte.
  */
 export function regexLiteralPrefix(source: string): string {
+  let out = literalPrefixes.get(source);
+  if (out !== undefined) return out;
+  out = "";
   const parsed = parsePattern(source);
-  if (!parsed.ok) return "";
-  const items = seqItems(parsed.ast);
-  if (items[0]?.k !== "assert" || items[0].a !== "start") return "";
-  let out = "";
-  for (const n of items.slice(1)) {
-    if (n.k !== "char" || size(n.set) !== 1) break;
-    const b = members(n.set)[0]!;
-    if (b < 0x20 || b > 0x7e) break;
-    out += String.fromCharCode(b);
+  const items = parsed.ok ? seqItems(parsed.ast) : [];
+  if (items[0]?.k === "assert" && items[0].a === "start") {
+    for (const n of items.slice(1)) {
+      if (n.k !== "char" || size(n.set) !== 1) break;
+      const b = members(n.set)[0]!;
+      if (b < 0x20 || b > 0x7e) break;
+      out += String.fromCharCode(b);
+    }
   }
+  literalPrefixes.set(source, out);
   return out;
 }
+
+/** Patterns are parsed once per process for this (the analysis and the lowering both ask). */
+const literalPrefixes = new Map<string, string>();
 
 /** The start every path an alternative matches begins with, and whether it is the whole path. */
 function altKey(alt: PathAlt): { key: string; exact: boolean } {
@@ -173,7 +179,11 @@ class ShareBuilder {
     switch (lookup.kind) {
       case "path":
         for (const e of lookup.exact) add(this.exact, e, i);
-        for (const p of lookup.prefix) this.prefix.set(p, [...(this.prefix.get(p) ?? []), i]);
+        for (const p of lookup.prefix) {
+          const l = this.prefix.get(p);
+          if (l) l.push(i);
+          else this.prefix.set(p, [i]);
+        }
         return;
       case "ext":
         for (const e of lookup.keys) add(this.ext, e, i);
