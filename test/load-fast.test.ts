@@ -3,6 +3,7 @@
  * TypeScript policy that is pure data read from its syntax tree. Each gives exactly what the slow path gives,
  * and steps aside whenever it could differ.
  */
+import { execa } from "execa";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -46,6 +47,32 @@ describe("JSON policies", () => {
   it("are not objects: the same message as before", async () => {
     const { diagnostics } = await load("list.json", "[1, 2]");
     expect(diagnostics.map((d) => d.code)).toEqual(["CDN0004"]);
+  });
+});
+
+describe("what a load pulls in", () => {
+  it("YAML and JSON: neither the TypeScript compiler nor the evaluator; pure-data TypeScript: the compiler only", async () => {
+    const probe = path.join(dir, "probe.mts");
+    await writeFile(
+      probe,
+      [
+        'import { createRequire } from "node:module";',
+        `const { loadPolicy } = await import(${JSON.stringify(path.join(import.meta.dirname, "..", "src", "load", "index.ts"))});`,
+        "const r = await loadPolicy(process.argv[2]!);",
+        "const cache = Object.keys(createRequire(import.meta.url)(\"node:module\")._cache);",
+        "const has = (m: string) => cache.some((k) => k.includes(`/node_modules/${m}/`));",
+        'console.log(JSON.stringify({ errors: r.diagnostics.length, typescript: has("typescript"), jiti: has("jiti") }));',
+      ].join("\n"),
+    );
+    const policy = { name: "a", origins: { app: { servers: [{ address: "127.0.0.1:3000" }] } } };
+    await writeFile(path.join(dir, "p.yaml"), `name: a\norigins:\n  app:\n    servers:\n      - address: "127.0.0.1:3000"\n`);
+    await writeFile(path.join(dir, "p.json"), JSON.stringify(policy));
+    await writeFile(path.join(dir, "p.ts"), `import { definePolicy } from "cdn-build";\nexport default definePolicy(${JSON.stringify(policy)});\n`);
+    const tsx = path.join(import.meta.dirname, "..", "node_modules", ".bin", "tsx");
+    const run = async (f: string) => JSON.parse((await execa(tsx, [probe, path.join(dir, f)])).stdout);
+    expect(await run("p.yaml")).toEqual({ errors: 0, typescript: false, jiti: false });
+    expect(await run("p.json")).toEqual({ errors: 0, typescript: false, jiti: false });
+    expect(await run("p.ts")).toEqual({ errors: 0, typescript: true, jiti: false });
   });
 });
 
