@@ -8,7 +8,7 @@ import { jwt } from "./jwt";
 import { originSecret } from "./origin-secret";
 import { purge } from "./purge/index";
 import { rateLimit } from "./rate-limit/index";
-import { rules } from "./rules";
+import { rules } from "./rules/index";
 import { signedUrls } from "./signed-urls";
 import { waf } from "./waf";
 

@@ -7,7 +7,7 @@ import type { IpRangeSetData } from "./ip.js";
 export type RuleCond =
   | { t: "and" | "or"; c: RuleCond[] }
   | { t: "not"; c: RuleCond }
-  | { t: "path"; exact: Record<string, true>; prefix: string[]; re: string[] }
+  | { t: "path"; exact?: Record<string, true>; prefix?: string[]; re?: string[] }
   | { t: "ext" | "method"; set: Record<string, true> }
   | { t: "host"; exact: Record<string, true>; suffix: string[] }
   | { t: "var"; v: HeaderVar | CookieVar; op: "exists" | "absent" | "equals" | "matches"; value?: string }
@@ -52,7 +52,11 @@ export interface RuleData {
   name: string;
   /** Evaluation continues after this rule matched. */
   cont: boolean;
-  cond: RuleCond;
+  /**
+   * What must still hold once the index found the rule (the index guarantees its host, and its exact paths
+   * and prefixes, extensions or methods when it was found by them); absent: nothing more, the rule matches.
+   */
+  cond?: RuleCond;
   bypass?: boolean;
   /** Named location of a TTL override ("@cdn_ttl_<seconds>"). */
   ttl?: string;
@@ -73,14 +77,30 @@ export interface RuleData {
   hdr: boolean;
 }
 
-/** Indexes of rule positions (0-based) by a necessary condition; `always` rules are evaluated on every request. */
+/**
+ * One share of the rules index (src/features/rules/rule-index.ts): rule positions (0-based), each list in rule
+ * order. A rule is in one kind of list only, and its keys of that kind are disjoint, so a request finds it at
+ * most once.
+ */
+export interface RulesPathIndex {
+  /** Exact path -> rules. */
+  exact?: Record<string, number[]>;
+  /** Path prefixes (and the literal start of globs and `^` regexes), built into a byte trie at init. */
+  prefix?: { p: string; rules: number[] }[];
+  /** Lower-case extension -> rules. */
+  ext?: Record<string, number[]>;
+  /** Method -> rules (rules with a method but no path or extension to look up). */
+  method?: Record<string, number[]>;
+  /** Rules with nothing to look up: evaluated for every request of this share. */
+  rest?: number[];
+}
+
+/** The rules index: the share of every request, and one share per exact host and per `*.suffix` host. */
 export interface RulesIndexData {
-  exact: Record<string, number[]>;
-  prefix: { p: string; rules: number[] }[];
-  ext: Record<string, number[]>;
-  host: Record<string, number[]>;
-  hostSuffix: Record<string, number[]>;
-  always: number[];
+  any?: RulesPathIndex;
+  host?: Record<string, RulesPathIndex>;
+  /** ".example.com" (for `*.example.com`) -> its share. */
+  hostSuffix?: Record<string, RulesPathIndex>;
 }
 
 export interface RulesData {

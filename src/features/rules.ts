@@ -5,10 +5,11 @@ import { checkCidr, checkDuration, checkUnique } from "../validate/checks.js";
 import { durationSeconds } from "../util/units.js";
 import { compileRanges } from "../util/ip-ranges.js";
 import { headerVar } from "../util/nginx-var.js";
-import type { CdnVar, RuleCond, RuleData, RulePoolTarget, RulesIndexData } from "../contract/index.js";
+import type { CdnVar, RuleCond, RuleData, RulePoolTarget } from "../contract/index.js";
 import { defaultOriginName, proxySettings, upstreamName } from "./origins.js";
-import { and, conjuncts, countryVar, decodePath, type CondNode, type PathAlt } from "./rules/conditions.js";
-import { covers, prepare, staticEval, type Prepared } from "./rules/analysis.js";
+import { and, conjuncts, countryVar, decodePath, type CondNode } from "./rules/conditions.js";
+import { CoverCandidates, covers, prepare, staticEval, type Prepared } from "./rules/analysis.js";
+import { buildRulesIndex, PathLookup, residual, ruleKeys } from "./rules/rule-index.js";
 import { poolsOfActions, routedPools } from "./rules/routing.js";
 import { checkPattern, quote, toPcre } from "./shared/regex/index.js";
 import { CATALOGUE } from "../validate/catalogue.js";
@@ -215,10 +216,14 @@ function analyse(policy: Policy, rules: Rule[], out: Diagnostic[]): void {
   });
   // shadowing: an earlier rule without continue matches everything this one matches
   // bypass contradiction: an earlier bypass rule with continue covers a TTL rule
+  // (only the earlier rules that may cover a rule are compared with it, not every pair)
+  const coverers = new CoverCandidates(list.map((s) => s.prepared));
   for (let j = 0; j < list.length; j++) {
     const b = list[j]!;
     const ttl = b.rule.then.cache?.ttl !== undefined;
-    for (let i = 0; i < j; i++) {
+    const earlier = coverers.candidates(b.prepared);
+    coverers.add(j, b.prepared);
+    for (const i of earlier) {
       const a = list[i]!;
       const bypass = a.rule.then.cache?.bypass === true;
       if (a.rule.continue && !(bypass && ttl)) continue;
@@ -259,23 +264,16 @@ function analyse(policy: Policy, rules: Rule[], out: Diagnostic[]): void {
       }
     }
   }
-  // redirect loops: follow each redirect to the rule that definitely answers its target
-  // rules whose path condition is a set of exact paths can only match those: look them up by path
-  const byExact = new Map<string, number[]>();
-  const rest: number[] = [];
+  // redirect loops: follow each redirect to the rule that definitely answers its target, among the rules
+  // the index finds for the target's path
   const conds = list.map((s) => and(s.conj));
-  for (const s of list) {
-    const p = s.conj.find((c): c is Extract<CondNode, { t: "path" }> => c.t === "path" && c.alts.every((x) => x.kind === "exact"));
-    if (!p) rest.push(s.index);
-    else for (const alt of new Set(p.alts.map((x) => x.value))) byExact.set(alt, [...(byExact.get(alt) ?? []), s.index]);
-  }
+  const lookup = new PathLookup(list.map((s) => ruleKeys(s.conj)));
   const next = new Map<number, number>();
   for (const r of list) {
     const to = r.rule.then.redirect?.to;
     if (to === undefined) continue;
     const t = redirectTarget(to);
-    const candidates = [...(byExact.get(t.path) ?? []), ...rest].sort((x, y) => x - y);
-    for (const i of candidates) {
+    for (const i of lookup.candidates(t.path, "GET")) {
       const s = list[i]!;
       const v = staticEval(conds[i]!, { path: t.path, method: "GET", ...(t.host !== undefined ? { host: t.host } : {}) });
       if (v === false) continue;
@@ -376,7 +374,7 @@ function luaCond(n: CondNode): RuleCond {
         else if (alt.kind === "glob") re.push(alt.regex);
         else re.push(toPcre(alt.value));
       }
-      return { t: "path", exact, prefix, re };
+      return { t: "path", exact: n.alts.some((a) => a.kind === "exact") ? exact : undefined, prefix: prefix.length ? prefix : undefined, re: re.length ? re : undefined };
     }
     case "ext":
     case "method":
@@ -416,9 +414,11 @@ function sortedPairs(set: Record<string, string> | undefined): [string, string][
   return Object.entries(set ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
-function luaRule(policy: Policy, rule: Rule): RuleData {
+/** A rule as the runtime gets it; `cond` is what its index lookup does not already guarantee. */
+function luaRule(policy: Policy, rule: Rule, cond: CondNode[]): RuleData {
   const a = rule.then;
-  const r: RuleData = { name: rule.name, cont: rule.continue === true, cond: luaCond(and(conjuncts(rule.when))), hdr: false };
+  const r: RuleData = { name: rule.name, cont: rule.continue === true, hdr: false };
+  if (cond.length > 0) r.cond = luaCond(and(cond));
   if (a.cache) {
     if (a.cache.bypass !== undefined) r.bypass = a.cache.bypass;
     if (a.cache.ttl !== undefined) r.ttl = "@" + ttlLocation(a.cache.ttl);
@@ -432,13 +432,14 @@ function luaRule(policy: Policy, rule: Rule): RuleData {
       r.key = { vars, tag: k.tag ?? "" };
     }
   }
+  const nonEmpty = <T>(l: T[]) => (l.length > 0 ? l : undefined);
   if (a.requestHeaders) {
-    r.reqSet = sortedPairs(a.requestHeaders.set);
-    r.reqRemove = [...(a.requestHeaders.remove ?? [])].sort();
+    r.reqSet = nonEmpty(sortedPairs(a.requestHeaders.set));
+    r.reqRemove = nonEmpty([...(a.requestHeaders.remove ?? [])].sort());
   }
   if (a.responseHeaders) {
-    r.resSet = sortedPairs(a.responseHeaders.set);
-    r.resRemove = [...(a.responseHeaders.remove ?? [])].sort();
+    r.resSet = nonEmpty(sortedPairs(a.responseHeaders.set));
+    r.resRemove = nonEmpty([...(a.responseHeaders.remove ?? [])].sort());
   }
   if (a.origin !== undefined) r.origin = poolTarget(policy, a.origin);
   if (a.rewrite) r.rewrite = { path: a.rewrite.path, strip: a.rewrite.stripPrefix, add: a.rewrite.addPrefix };
@@ -490,57 +491,6 @@ function luaRule(policy: Policy, rule: Rule): RuleData {
   return r;
 }
 
-/** Chooses, for each rule, one index that is a necessary condition of it (or none: always evaluated). */
-function buildIndex(rules: Rule[]): RulesIndexData {
-  const exact: Record<string, number[]> = {};
-  const prefix = new Map<string, number[]>();
-  const ext: Record<string, number[]> = {};
-  const host: Record<string, number[]> = {};
-  const hostSuffix: Record<string, number[]> = {};
-  const always: number[] = [];
-  const push = (m: Record<string, number[]>, k: string, i: number) => {
-    const l = (m[k] ??= []);
-    if (l[l.length - 1] !== i) l.push(i);
-  };
-  // 0-based rule positions: the runtime indexes `rules` from TypeScript, and TSTL adds the Lua offset
-  rules.forEach((rule, i) => {
-    const conj = conjuncts(rule.when);
-    const path = conj.find((c): c is Extract<CondNode, { t: "path" }> => c.t === "path" && c.alts.every((a: PathAlt) => a.kind !== "regex"));
-    if (path) {
-      for (const alt of path.alts) {
-        if (alt.kind === "exact") push(exact, alt.value, i);
-        else {
-          const p = alt.kind === "prefix" ? alt.value : alt.kind === "glob" ? alt.literal : "/";
-          const l = prefix.get(p) ?? [];
-          if (l[l.length - 1] !== i) l.push(i);
-          prefix.set(p, l);
-        }
-      }
-      return;
-    }
-    const e = conj.find((c) => c.t === "ext");
-    if (e && e.t === "ext") {
-      for (const x of e.set) push(ext, x, i);
-      return;
-    }
-    const h = conj.find((c) => c.t === "host");
-    if (h && h.t === "host") {
-      for (const x of h.exact) push(host, x, i);
-      for (const x of h.suffix) push(hostSuffix, x, i);
-      return;
-    }
-    always.push(i);
-  });
-  return {
-    exact,
-    prefix: [...prefix].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([p, l]) => ({ p, rules: l })),
-    ext,
-    host,
-    hostSuffix,
-    always,
-  };
-}
-
 /** Counts the regexes the runtime compiles, to size lua_regex_cache_max_entries. */
 function countRegexes(n: CondNode): number {
   switch (n.t) {
@@ -563,7 +513,9 @@ function countRegexes(n: CondNode): number {
 function lower(policy: Policy, ir: Parameters<NonNullable<Feature["lower"]>>[1]): void {
   const rules = policy.rules;
   if (!rules || rules.length === 0) return;
-  const luaRules = rules.map((r) => luaRule(policy, r));
+  const conj = rules.map((r) => conjuncts(r.when));
+  const keys = conj.map(ruleKeys);
+  const luaRules = rules.map((r, i) => luaRule(policy, r, residual(conj[i]!, keys[i]!)));
   const routed = routedPools(policy);
   const def = defaultOriginName(policy)!;
   const ttls = [...new Set(rules.map((r) => r.then.cache?.ttl).filter((t): t is string => t !== undefined))]
@@ -575,7 +527,7 @@ function lower(policy: Policy, ir: Parameters<NonNullable<Feature["lower"]>>[1])
   const keyParts =
     policy.cache !== undefined &&
     rules.some((r) => r.then.cache?.key !== undefined || r.then.experiment?.cacheKey || r.then.experiment?.pathPrefix || r.then.image || r.then.rewrite || poolsOfActions(r.then).length > 0);
-  const regexes = rules.reduce((s, r) => s + countRegexes(and(conjuncts(r.when))), 0);
+  const regexes = conj.reduce((s, c) => s + countRegexes(and(c)), 0);
 
   // rules apply to proxied traffic only (not to the purge or other endpoint locations): `location /`
   // marks its requests
@@ -604,7 +556,7 @@ function lower(policy: Policy, ir: Parameters<NonNullable<Feature["lower"]>>[1])
   }
   ir.luaData.rules = {
     rules: luaRules,
-    index: buildIndex(rules),
+    index: buildRulesIndex(keys),
     hasHeader: luaRules.some((r) => r.hdr),
     hasTtl: ttls.length > 0,
     hasCookie: cookieExperiments,
@@ -614,8 +566,9 @@ function lower(policy: Policy, ir: Parameters<NonNullable<Feature["lower"]>>[1])
 }
 
 /**
- * The rules engine: ordered conditions -> actions, compiled to indexed Lua data (exact paths and hosts in
- * hash tables, prefixes in a trie) so the per-request cost does not grow with the number of rules.
+ * The rules engine: ordered conditions -> actions, compiled to indexed Lua data (see rules/rule-index.ts:
+ * hosts, exact paths, extensions and methods in hash tables, prefixes in a trie) so the per-request cost does
+ * not grow with the number of rules.
  */
 export const rules: Feature = {
   name: "rules",

@@ -5,6 +5,7 @@ import type ts from "typescript";
 import { error, warning, type Diagnostic } from "../validate/diagnostic.js";
 import { selfPaths, type SelfPaths } from "./self.js";
 import { makeTsLocator } from "./ts-locate.js";
+import { staticPolicy } from "./static-policy.js";
 import type { LoadResult, SourcePosition } from "./types.js";
 import { describeValue, isPolicyObject } from "./value.js";
 
@@ -162,7 +163,9 @@ export async function loadTypeScript(file: string): Promise<LoadResult> {
   const diagnostics = check.diagnostics;
   if (diagnostics.some((d) => d.severity === "error")) return { diagnostics };
 
-  const result = await evaluate(file, self);
+  // a policy that is pure data is read from the tree the type check parsed; anything else is evaluated
+  const data = check.sourceFile && staticPolicy(ts, check.sourceFile);
+  const result = data ? { module: { default: data.value } } : await evaluate(file, self);
   if ("thrown" in result) {
     const site = throwSite(result.thrown, check.userFiles);
     const d = error("policyModuleThrew", "", `The policy module threw while being evaluated: ${errorMessage(result.thrown)}`);

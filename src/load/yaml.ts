@@ -9,8 +9,16 @@ const HINTS: Partial<Record<string, string>> = {
   TAB_AS_INDENT: "Indent with spaces, not tabs.",
 };
 
-/** Parse a YAML or JSON policy (JSON goes through the YAML parser: it is a YAML 1.2 subset, so positions work). */
+/**
+ * Parse a YAML or JSON policy (JSON goes through the YAML parser: it is a YAML 1.2 subset, so positions work).
+ * A JSON policy that JSON.parse reads and that repeats no key is read by JSON.parse (tens of times faster on a
+ * policy of thousands of rules), and the YAML parser only runs if a diagnostic needs a position.
+ */
 export function loadYamlLike(file: string, text: string, format: Extract<PolicyFormat, "yaml" | "json">): LoadResult {
+  if (format === "json") {
+    const fast = loadPlainJson(file, text);
+    if (fast) return fast;
+  }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, stringKeys: true, uniqueKeys: true });
   const kind = format === "json" ? "JSON" : "YAML";
@@ -122,4 +130,73 @@ function locateOffset(doc: Document, ptr: string): number | undefined {
     }
   }
   return offset;
+}
+
+/**
+ * A JSON policy read by JSON.parse, when the text is JSON without a repeated key (the YAML parser reports
+ * those, JSON.parse would keep the last one) and holds an object; else undefined (the YAML path decides).
+ */
+function loadPlainJson(file: string, text: string): LoadResult | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!isPolicyObject(value) || repeatsKey(text)) return undefined;
+  let slow: ((ptr: string) => SourcePosition | undefined) | undefined;
+  const locate = (ptr: string): SourcePosition | undefined => {
+    if (!slow) {
+      const lineCounter = new LineCounter();
+      const doc = parseDocument(text, { lineCounter, prettyErrors: false, stringKeys: true, uniqueKeys: true });
+      slow = (p) => {
+        const offset = locateOffset(doc, p);
+        return offset === undefined ? undefined : lineCounter.linePos(offset);
+      };
+    }
+    return slow(ptr);
+  };
+  return { loaded: { file, format: "json", value, locate }, diagnostics: [] };
+}
+
+/** Whether an object of a valid JSON text has the same key twice (keys compared after unescaping). */
+function repeatsKey(text: string): boolean {
+  // one entry per open container: the keys seen so far of an object, null for an array
+  const open: (Set<string> | null)[] = [];
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      let j = i + 1;
+      let escaped = false;
+      while (text.charCodeAt(j) !== 0x22) {
+        if (text.charCodeAt(j) === 0x5c) {
+          escaped = true;
+          j++;
+        }
+        j++;
+      }
+      const keys = open[open.length - 1];
+      if (expectKey && keys) {
+        const raw = text.slice(i + 1, j);
+        const key = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : raw;
+        if (keys.has(key)) return true;
+        keys.add(key);
+      }
+      expectKey = false;
+      i = j;
+    } else if (c === 0x7b) {
+      open.push(new Set());
+      expectKey = true;
+    } else if (c === 0x5b) {
+      open.push(null);
+      expectKey = false;
+    } else if (c === 0x7d || c === 0x5d) {
+      open.pop();
+      expectKey = false;
+    } else if (c === 0x2c) {
+      expectKey = open[open.length - 1] !== null;
+    }
+  }
+  return false;
 }

@@ -189,3 +189,115 @@ export function staticEval(n: CondNode, req: StaticRequest): boolean | undefined
       return undefined;
   }
 }
+
+// ---- which earlier rules may cover a rule -------------------------------------------------------------
+
+/** The start positions of every "." in `s`: the suffixes a `*.suffix` host may be. */
+function dotSuffixes(s: string): string[] {
+  const out: string[] = [];
+  for (let i = s.indexOf("."); i >= 0; i = s.indexOf(".", i + 1)) out.push(s.slice(i));
+  return out;
+}
+
+/**
+ * The keys under which a rule whose conjunct is `c` can be found by a rule it covers: that rule must have a
+ * conjunct under one of these keys (see conjunctCovers).
+ */
+function fileKeys(c: CondNode): string[] {
+  switch (c.t) {
+    case "path":
+      return c.alts.map((a) => (a.kind === "exact" ? "x:" + a.value : a.kind === "prefix" ? "p:" + a.value : a.kind === "glob" ? "p:" + a.literal : "r:" + a.value));
+    case "ext":
+      return c.set.map((e) => "e:" + e);
+    case "method":
+      return c.set.map((m) => "m:" + m);
+    case "host":
+      return [...c.exact.map((h) => "h:" + h), ...c.suffix.map((s) => "s:" + s)];
+    default:
+      return ["o:" + jsonOf(c)];
+  }
+}
+
+/**
+ * Finds, for a rule, the earlier rules that may cover it: a superset of those `covers` accepts, without
+ * comparing every pair (policies have tens of thousands of rules). Each rule is filed under the keys of one
+ * of its conjuncts, the one whose keys the fewest rules share; a rule it covers must then have a conjunct
+ * that leads to one of those keys.
+ */
+export class CoverCandidates {
+  private readonly filed = new Map<string, number[]>();
+  private readonly prefixLengths: number[] = [];
+  private readonly everything: number[] = [];
+  private readonly frequency = new Map<string, number>();
+
+  /** `all`: every rule of the policy, so that each is filed under its most selective conjunct. */
+  constructor(all: readonly Prepared[]) {
+    for (const p of all) for (const c of p.conj) for (const k of fileKeys(c)) this.frequency.set(k, (this.frequency.get(k) ?? 0) + 1);
+  }
+
+  /** Files rule `i` (call in rule order, after asking for its candidates). */
+  add(i: number, p: Prepared): void {
+    if (p.conj.length === 0) {
+      this.everything.push(i);
+      return;
+    }
+    let best: string[] = [];
+    let bestCount = Infinity;
+    for (const c of p.conj) {
+      const keys = fileKeys(c);
+      const count = keys.reduce((s, k) => s + (this.frequency.get(k) ?? 0), 0);
+      if (count < bestCount) [best, bestCount] = [keys, count];
+    }
+    for (const k of new Set(best)) {
+      const l = this.filed.get(k);
+      if (l) l.push(i);
+      else this.filed.set(k, [i]);
+      if (k.startsWith("p:") && !this.prefixLengths.includes(k.length - 2)) {
+        this.prefixLengths.push(k.length - 2);
+        this.prefixLengths.sort((x, y) => x - y);
+      }
+    }
+  }
+
+  /** Rules filed so far that may cover `p`, ascending. */
+  candidates(p: Prepared): number[] {
+    const lists: number[][] = [this.everything];
+    const look = (k: string) => {
+      const l = this.filed.get(k);
+      if (l) lists.push(l);
+    };
+    const prefixesOf = (s: string) => {
+      for (const n of this.prefixLengths) {
+        if (n > s.length) break;
+        look("p:" + s.slice(0, n));
+      }
+    };
+    for (const c of p.conj) {
+      switch (c.t) {
+        case "path": {
+          const a = c.alts[0]!;
+          if (a.kind === "regex") look("r:" + a.value);
+          else prefixesOf(a.kind === "glob" ? a.literal : a.value);
+          if (a.kind === "exact") look("x:" + a.value);
+          const e = altExtensions(a);
+          if (e && e.length > 0) look("e:" + e[0]);
+          break;
+        }
+        case "ext":
+          look("e:" + c.set[0]);
+          break;
+        case "method":
+          look("m:" + c.set[0]);
+          break;
+        case "host":
+          for (const s of c.exact.length > 0 ? dotSuffixes(c.exact[0]!) : dotSuffixes(c.suffix[0]!)) look("s:" + s);
+          if (c.exact.length > 0) look("h:" + c.exact[0]);
+          break;
+        default:
+          look("o:" + jsonOf(c));
+      }
+    }
+    const out = [...new Set(lists.flat())];
+    return out.sort((x, y) => x - y);
+  }
+}
