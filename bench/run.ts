@@ -15,7 +15,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { ensureNginx } from "../src/runtime/nginx.js";
-import { CONNECTIONS, pinnedBinary, pinSelf, ROUNDS, runCleanup, SECONDS, SERVER_CPU, CLIENT_CPU, type BenchContext } from "./lib.js";
+import { BENCH_TMP, CONNECTIONS, pinnedBinary, pinSelf, ROUNDS, runCleanup, Scenario, SECONDS, SERVER_CPU, CLIENT_CPU, type BenchContext } from "./lib.js";
 import { markdownTable, textTable, type Section } from "./stats.js";
 import { gatesScenario } from "./scenarios/gates.js";
 import { hits } from "./scenarios/hits.js";
@@ -51,13 +51,19 @@ const chosen = Object.keys(SCENARIOS).filter((n) => !asked.length || asked.inclu
 const perScenario = ROUNDS * 40 * (SECONDS + 4) * 1000 + 10 * 60_000;
 const watchdog = setTimeout(() => {
   console.error(`bench: still running after ${(perScenario * chosen.length) / 60_000} minutes: giving up`);
-  void runCleanup.run().finally(() => process.exit(3));
+  void Scenario.abortAll()
+    .then(() => runCleanup.run())
+    .finally(() => process.exit(3));
 }, perScenario * chosen.length);
 watchdog.unref();
+let interrupted = false;
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.once(sig, () => {
+    interrupted = true;
     console.error(`bench: ${sig}, cleaning up`);
-    void runCleanup.run().finally(() => process.exit(130));
+    void Scenario.abortAll()
+      .then(() => runCleanup.run())
+      .finally(() => process.exit(130));
   });
 }
 
@@ -72,6 +78,7 @@ const sections: Section[] = [];
 const failed: string[] = [];
 try {
   for (const name of chosen) {
+    if (interrupted) break;
     console.log(`\n== ${name}`);
     try {
       sections.push(...(await SCENARIOS[name]!(ctx)));
@@ -85,11 +92,15 @@ try {
   await runCleanup.run();
 }
 
+if (interrupted) {
+  // the signal handler exits once everything is stopped; a partial run writes no report
+  await new Promise(() => undefined);
+}
 const loadAfter = await loadavg();
 const kernel = (await execa("uname", ["-r"])).stdout;
 const header = [
   `Recorded ${started.toISOString().replace(/\.\d+Z$/, "Z")} (\`date\`: ${(await execa("date")).stdout}), ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), Linux ${kernel}, ${nginx.version} (${nginx.kind}).`,
-  `${ROUNDS} rounds, ${SECONDS} s per run, wrk -t1 -c${CONNECTIONS} on core ${CLIENT_CPU}, servers on core ${SERVER_CPU}. Load average before: ${loadBefore}; after: ${loadAfter}.`,
+  `${ROUNDS} rounds, ${SECONDS} s per run, wrk -t1 -c${CONNECTIONS} on core ${CLIENT_CPU}, servers on core ${SERVER_CPU}; bundles, caches and logs in ${BENCH_TMP}. Load average before: ${loadBefore}; after: ${loadAfter}.`,
 ];
 const failures = failed.length ? `\nFAILED scenarios (not reported):\n${failed.map((f) => `- ${f}`).join("\n")}\n` : "";
 console.log(`\n${header.join("\n")}\n\n${textTable(sections)}${failures}`);

@@ -114,7 +114,7 @@ export interface Section {
   notes?: string[];
 }
 
-const HEADER = ["config", "x stock proxy_cache (req/s), median [range]", "worker CPU µs/req, median [range]", "note"];
+const HEADER = ["config", "x stock proxy_cache (req/s; or the section's baseline), median [range]", "worker CPU µs/req, median [range]", "note"];
 
 function rowCells(r: Row): string[] {
   return [r.config, cell(r.ratio), cell(r.cpuUs, 1), r.note ?? ""];

@@ -60,10 +60,11 @@ content_by_lua_block {
   local n, f = 20000, ngx.var.arg_f
   local data = require("policy_data").features[f]
   data.scope = nil
-  local file = ({ originSecret = "origin-secret", ipRules = "ip-rules", waf = "waf", rateLimit = "rate-limit" })[f]
-  local h = require("features." .. file)[f]:setup(data)
-  if h.initWorker then h.initWorker() end
-  local access = h.access
+  local module = ({ originSecret = "origin-secret", ipRules = "ip-rules", waf = "waf", rateLimit = "rate-limit.index" })[f]
+  local stage = ({ originSecret = "gate:secret", ipRules = "gate:ip", waf = "gate:waf", rateLimit = "gate:rate" })[f]
+  local h = require("features." .. module)[f].setup(data)
+  for _, fn in pairs(h.initWorker or {}) do fn() end
+  local access = h.access[stage]
   -- "fresh": a new query string on every call (the WAF's memo of seen values misses), minus that cost
   local fresh, i, args = ngx.var.arg_fresh ~= nil, 0, ngx.var.arg_q
   local setArgs = ngx.req.set_uri_args
