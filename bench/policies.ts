@@ -113,7 +113,7 @@ export function rulesEndingWithTarget(n: number): Rule[] {
 }
 
 /** A cache-only bundle: disk tier (and the RAM tier with `ram`), one worker, no access log. */
-export function cachePolicy(name: string, origin: string, opts: { ram?: boolean | string } = {}): Omit<Policy, "listen"> {
+export function cachePolicy(name: string, origin: string, opts: { ram?: boolean | string; disk?: { keysZone: string; size: string } } = {}): Omit<Policy, "listen"> {
   return {
     name,
     workers: { processes: 1 },
@@ -121,6 +121,7 @@ export function cachePolicy(name: string, origin: string, opts: { ram?: boolean 
     cache: {
       ttl: { "200": "1h" },
       key: { query: "all" },
+      ...(opts.disk ? { disk: opts.disk } : {}),
       ...(opts.ram ? { ram: { size: typeof opts.ram === "string" ? opts.ram : "64m", maxObjectSize: "64k", minHits: 2 } } : {}),
     },
     accessLog: { format: "off" },
@@ -128,8 +129,8 @@ export function cachePolicy(name: string, origin: string, opts: { ram?: boolean 
 }
 
 /** The table's cumulative cdn-build configurations, on top of the RAM tier. */
-export function edgePolicy(origin: string, parts: { gates?: boolean; rules?: number; log?: boolean }): Omit<Policy, "listen"> {
-  let p = cachePolicy(`bench-edge${parts.gates ? "-gates" : ""}${parts.rules ? `-rules${parts.rules}` : ""}${parts.log ? "-log" : ""}`, origin, { ram: true });
+export function edgePolicy(origin: string, parts: { gates?: boolean; rules?: number; log?: boolean; disk?: { keysZone: string; size: string } }): Omit<Policy, "listen"> {
+  let p = cachePolicy(`bench-edge${parts.gates ? "-gates" : ""}${parts.rules ? `-rules${parts.rules}` : ""}${parts.log ? "-log" : ""}`, origin, { ram: true, disk: parts.disk });
   if (parts.gates) p = withGates(p, EDGE_GATES);
   if (parts.rules) p = { ...p, rules: rulesEndingWithTarget(parts.rules) };
   // the JSON access log, the default format, to a real file in the bundle (logs/access.log)

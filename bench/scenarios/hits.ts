@@ -36,10 +36,10 @@ function luaPath(bin: NginxBinary): string {
 }
 
 /** Stock nginx proxy_cache: the baseline of every ratio (`sendfile on`, `tcp_nopush` left off). */
-export function bootStock(s: Scenario, origin: Origin, name = "stock proxy_cache"): Promise<RunningNginx> {
+export function bootStock(s: Scenario, origin: Origin, disk: { keysZone: string; size: string } = { keysZone: "10m", size: "1g" }): Promise<RunningNginx> {
   return s.bootHandWritten(
-    name,
-    (port) => `  proxy_cache_path cache/disk levels=1:2 keys_zone=plain:10m max_size=1g inactive=7d use_temp_path=off;
+    "stock proxy_cache",
+    (port) => `  proxy_cache_path cache/disk levels=1:2 keys_zone=plain:${disk.keysZone} max_size=${disk.size} inactive=7d use_temp_path=off;
   upstream origin { server ${origin.address}; keepalive 32; }
   server {
     listen 127.0.0.1:${port};

@@ -11,6 +11,9 @@ const FULL = "cdn-build full edge MISS (RAM tier, gates, 1,000 rules, JSON log)"
  * wrk script: every request a new URL (a run id and a counter in the query, so no two runs share a key), all
  * for the hit rows' path and query; the origin answers each one, cacheable.
  */
+/** 64 MB of keys (about 500,000) and 8 GB: more than ROUNDS x 5 s of misses store. */
+const DISK_ROOM = { keysZone: "64m", size: "8g" };
+
 const SCRIPT = `
 local n = 0
 request = function()
@@ -28,9 +31,11 @@ export async function miss(ctx: BenchContext): Promise<Section[]> {
   return s.run(async () => {
     const origin = await startOrigin(s);
     const headers = gatesHeaders(EDGE_GATES);
-    const stock = await bootStock(s, origin);
-    const disk = await s.bootPolicy("disk tier", cachePolicy("bench-miss-disk", origin.address), ENV);
-    const full = await s.bootPolicy("full edge", edgePolicy(origin.address, { gates: true, rules: 1000, log: true }), ENV);
+    // room for every object of every round: nothing is evicted while misses are measured (an eviction
+    // racing nginx's cache loader, a minute after the start, logs [crit] stat() failures, stock nginx included)
+    const stock = await bootStock(s, origin, DISK_ROOM);
+    const disk = await s.bootPolicy("disk tier", cachePolicy("bench-miss-disk", origin.address, { disk: DISK_ROOM }), ENV);
+    const full = await s.bootPolicy("full edge", edgePolicy(origin.address, { gates: true, rules: 1000, log: true, disk: DISK_ROOM }), ENV);
     const base = `${PATH}?${QUERY}`;
     const targets: Target[] = [
       nginxTarget(STOCK, stock, base, { headers, script: SCRIPT, origin: "every" }),
