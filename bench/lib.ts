@@ -13,7 +13,7 @@ import { compile } from "../src/compile.js";
 import { writeBundleTo } from "../src/emit/write.js";
 import type { Policy } from "../src/policy/types.js";
 import { freePort, loadModuleLines, startBundle, type NginxBinary, type RunningNginx } from "../src/runtime/nginx.js";
-import { allowedCpus, isErrorLine, parseWrk, perRound, refusal, statCpuTicks, statusKb, summarize, type Summary } from "./stats.js";
+import { allowedCpus, coreTicks, type CoreTicks, isErrorLine, othersShare, parseWrk, perRound, refusal, statCpuTicks, statusKb, summarize, type Summary } from "./stats.js";
 
 function envNumber(name: string, def: number, min: number): number {
   const raw = process.env[name];
@@ -125,11 +125,20 @@ export async function nginxWorkers(master: number): Promise<number[]> {
   return out;
 }
 
-/** CPU time (user + system, seconds) used so far by processes (all their threads). */
-export async function cpuSeconds(pids: number[]): Promise<number> {
+/** CPU time (user + system, clock ticks) used so far by processes (all their threads). */
+async function cpuTicks(pids: number[]): Promise<number> {
   let ticks = 0;
   for (const pid of pids) ticks += statCpuTicks(await readFile(`/proc/${pid}/stat`, "utf8"));
-  return ticks / (await ticksPerSecond());
+  return ticks;
+}
+
+/** CPU time (user + system, seconds) used so far by processes (all their threads). */
+export async function cpuSeconds(pids: number[]): Promise<number> {
+  return (await cpuTicks(pids)) / (await ticksPerSecond());
+}
+
+async function serverCore(): Promise<CoreTicks> {
+  return coreTicks(await readFile("/proc/stat", "utf8"), SERVER_CPU);
 }
 
 /**
@@ -182,6 +191,8 @@ export interface RunResult {
   requests: number;
   /** Worker CPU (user + system) per request in µs. */
   cpuUs: number;
+  /** Share of the server core taken by anything else during the run (other work, the hypervisor). */
+  others: number;
 }
 
 function wrkArgs(t: Target, connections: number, seconds: number, script: string | undefined): string[] {
@@ -218,9 +229,11 @@ export async function measure(t: Target, origin: Origin, opts: { warm: boolean; 
   const script = await scriptFile(t, opts.scriptDir);
   const pids = await t.pids();
   const hits0 = await origin.hits();
-  const cpu0 = await cpuSeconds(pids);
+  const core0 = await serverCore();
+  const cpu0 = await cpuTicks(pids);
   const w = await runWrk(t, CONNECTIONS, SECONDS, script);
-  const cpu1 = await cpuSeconds(pids);
+  const cpu1 = await cpuTicks(pids);
+  const core1 = await serverCore();
   const hits1 = await origin.hits();
   const originHits = hits1 - hits0;
   if ((t.origin ?? "none") === "none" && originHits > 0) {
@@ -229,7 +242,7 @@ export async function measure(t: Target, origin: Origin, opts: { warm: boolean; 
   if (t.origin === "every" && originHits < w.requests) {
     throw new Error(`${t.name}: run refused: ${w.requests} requests but only ${originHits} reached the origin (some were not misses)`);
   }
-  return { rps: w.rps, requests: w.requests, cpuUs: ((cpu1 - cpu0) / w.requests) * 1e6 };
+  return { rps: w.rps, requests: w.requests, cpuUs: ((cpu1 - cpu0) / (await ticksPerSecond()) / w.requests) * 1e6, others: othersShare(core0, core1, cpu1 - cpu0) };
 }
 
 /** Results per target name, one per round, in round order. */
@@ -254,7 +267,7 @@ export async function runRounds(label: string, targets: Target[], origin: Origin
         await assertPinned(t.name, await t.pids(), SERVER_CPU);
         const r = await measure(t, origin, { warm: round === 0, scriptDir });
         out.get(t.name)!.push(r);
-        console.log(`  [${label} ${round + 1}/${ROUNDS}] ${t.name.padEnd(58)} ${r.rps.toFixed(0).padStart(7)} req/s  ${r.cpuUs.toFixed(1).padStart(6)} µs/req`);
+        console.log(`  [${label} ${round + 1}/${ROUNDS}] ${t.name.padEnd(58)} ${r.rps.toFixed(0).padStart(7)} req/s  ${r.cpuUs.toFixed(1).padStart(6)} µs/req  core 0 to others ${(r.others * 100).toFixed(0)}%`);
       }
     }
   } finally {
@@ -294,6 +307,13 @@ export function perRoundSummary(rounds: Rounds, a: string, b: string, f: (x: Run
 /** Median req/s of a target. */
 export function rps(rounds: Rounds, a: string): Summary {
   return summarize(of(rounds, a).map((r) => r.rps));
+}
+
+/** How quiet the server core was: the share other work took from it during the measured runs. */
+export function noiseNote(rounds: Rounds): string {
+  const xs = [...rounds.values()].flat().map((r) => r.others * 100);
+  const s = summarize(xs);
+  return `core 0 taken by other processes and the hypervisor (steal) during the measured runs: median ${s.median.toFixed(0)}% [${s.min.toFixed(0)}–${s.max.toFixed(0)}%] (0% = a quiet core; req/s is only comparable when this is low, worker CPU per request less affected)`;
 }
 
 /** "met" / "NOT met" for a target on a median. */
@@ -498,6 +518,18 @@ export async function startOrigin(s: Scenario): Promise<Origin> {
   const p = await probe(`${n.baseUrl}/probe`);
   if (p.status !== 200 || p.body.length !== KIB) throw new Error(`the origin does not answer: ${p.status}`);
   return { address: `127.0.0.1:${n.port}`, hits: countLines };
+}
+
+/**
+ * A folder on the machine's disk (the system temp folder), removed with the scenario: where the JSON access
+ * log goes, so that its cost includes a disk-backed file system's writes even when the caches are on tmpfs.
+ */
+export async function diskDir(s: Scenario): Promise<string> {
+  const dir = join(tmpdir(), `cdn-bench-log-${randomBytes(6).toString("hex")}`);
+  await mkdir(dir);
+  await chmod(dir, 0o755);
+  s.cleanup.add(() => rm(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 /** A target on an nginx (bundle or hand-written): the CPU is its workers'. */

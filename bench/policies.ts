@@ -129,11 +129,11 @@ export function cachePolicy(name: string, origin: string, opts: { ram?: boolean 
 }
 
 /** The table's cumulative cdn-build configurations, on top of the RAM tier. */
-export function edgePolicy(origin: string, parts: { gates?: boolean; rules?: number; log?: boolean; disk?: { keysZone: string; size: string } }): Omit<Policy, "listen"> {
+export function edgePolicy(origin: string, parts: { gates?: boolean; rules?: number; log?: string; disk?: { keysZone: string; size: string } }): Omit<Policy, "listen"> {
   let p = cachePolicy(`bench-edge${parts.gates ? "-gates" : ""}${parts.rules ? `-rules${parts.rules}` : ""}${parts.log ? "-log" : ""}`, origin, { ram: true, disk: parts.disk });
   if (parts.gates) p = withGates(p, EDGE_GATES);
   if (parts.rules) p = { ...p, rules: rulesEndingWithTarget(parts.rules) };
-  // the JSON access log, the default format, to a real file in the bundle (logs/access.log)
-  if (parts.log) p = { ...p, accessLog: { format: "json" } };
+  // the JSON access log, the default format, to a real file in the folder `log` (on disk, see diskDir)
+  if (parts.log) p = { ...p, accessLog: { format: "json", path: `${parts.log}/access.log` } };
   return p;
 }

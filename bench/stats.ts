@@ -56,6 +56,34 @@ export function statCpuTicks(stat: string): number {
   return utime + stime;
 }
 
+/** One core's counters from `/proc/stat`, in clock ticks. */
+export interface CoreTicks {
+  total: number;
+  /** idle + iowait */
+  idle: number;
+  /** irq + softirq: interrupts, including the network work of the measured server itself */
+  irq: number;
+}
+
+export function coreTicks(procStat: string, cpu: number): CoreTicks {
+  const line = procStat.split("\n").find((l) => l.startsWith(`cpu${cpu} `));
+  if (!line) throw new Error(`no cpu${cpu} line in /proc/stat`);
+  const f = line.trim().split(/\s+/).slice(1, 9).map(Number); // user nice system idle iowait irq softirq steal
+  return { total: f.reduce((a, b) => a + b, 0), idle: f[3]! + f[4]!, irq: f[5]! + f[6]! };
+}
+
+/**
+ * The share of a core that went to other processes and to the hypervisor (steal) during a run, i.e. not to
+ * the measured processes, nor to interrupts (which carry the measured server's own network work): 0 on a
+ * quiet core.
+ */
+export function othersShare(before: CoreTicks, after: CoreTicks, ownTicks: number): number {
+  const total = after.total - before.total;
+  if (total <= 0) return 0;
+  const busy = total - (after.idle - before.idle) - (after.irq - before.irq);
+  return Math.min(1, Math.max(0, (busy - ownTicks) / total));
+}
+
 /** A `kB` field of `/proc/<pid>/status` (VmRSS, RssAnon, RssShmem...), in KiB; undefined when absent. */
 export function statusKb(status: string, field: string): number | undefined {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status);

@@ -1,6 +1,6 @@
 /** The pure parts of `npm run bench` (bench/stats.ts): no server, no timing. */
 import { describe, expect, it } from "vitest";
-import { allowedCpus, cell, isAtsHit, isErrorLine, isVarnishHit, markdownTable, median, parseWrk, perRound, refusal, statCpuTicks, statusKb, summarize, textTable, type Section } from "../bench/stats.js";
+import { allowedCpus, cell, coreTicks, othersShare, isAtsHit, isErrorLine, isVarnishHit, markdownTable, median, parseWrk, perRound, refusal, statCpuTicks, statusKb, summarize, textTable, type Section } from "../bench/stats.js";
 
 const CLEAN = `Running 5s test @ http://127.0.0.1:41234/bench/obj
   1 threads and 32 connections
@@ -59,6 +59,23 @@ describe("/proc", () => {
     expect(statusKb(status, "VmSwap")).toBeUndefined();
     expect(allowedCpus(status)).toBe("0");
     expect(allowedCpus("Cpus_allowed_list:\t0-1\n")).toBe("0-1");
+  });
+});
+
+describe("how quiet the server core was", () => {
+  const before = "cpu  10 0 10 100 0 0 0 0 0 0\ncpu0 1000 0 500 8000 100 0 200 0 0 0\ncpu1 5 0 5 50 0 0 0 0 0 0\n";
+  // 1,000 ticks later on cpu0: 600 user+system (400 of them the measured worker's), 100 softirq, 50 steal, 250 idle
+  const after = "cpu  10 0 10 100 0 0 0 0 0 0\ncpu0 1400 0 700 8250 100 0 300 50 0 0\ncpu1 5 0 5 50 0 0 0 0 0 0\n";
+
+  it("reads one core's line of /proc/stat (idle with iowait, interrupts apart)", () => {
+    expect(coreTicks(before, 0)).toEqual({ total: 9800, idle: 8100, irq: 200 });
+    expect(() => coreTicks(before, 7)).toThrow(/no cpu7/);
+  });
+
+  it("counts other processes and steal, not the measured processes nor interrupts", () => {
+    expect(othersShare(coreTicks(before, 0), coreTicks(after, 0), 400)).toBeCloseTo(0.25);
+    expect(othersShare(coreTicks(before, 0), coreTicks(after, 0), 650)).toBe(0);
+    expect(othersShare(coreTicks(before, 0), coreTicks(before, 0), 0)).toBe(0);
   });
 });
 

@@ -7,7 +7,7 @@ import { env } from "../../src/policy/env.js";
 import { freePort, startBundle } from "../../src/runtime/nginx.js";
 import { signPath } from "../../src/sign.js";
 import { startRedis } from "../../test/support/redis.js";
-import { benchDir, cpu, cpuRatio, expectHit, KIB, nginxTarget, rpsRatio, runRounds, Scenario, startOrigin, verdict, type BenchContext, type Target } from "../lib.js";
+import { benchDir, cpu, cpuRatio, expectHit, KIB, nginxTarget, noiseNote, rpsRatio, runRounds, Scenario, startOrigin, verdict, type BenchContext, type Target } from "../lib.js";
 import { ALL_GATES, denyList, ENV, gatesHeaders, PATH, QUERY, SIGN_KEY, withGates, type Gate } from "../policies.js";
 import type { Section } from "../stats.js";
 
@@ -163,6 +163,7 @@ export async function gatesScenario(ctx: BenchContext): Promise<Section[]> {
         baseline: base,
         rows,
         notes: [
+          noiseNote(r),
           `all gates (${ALL_GATES.join(", ")}) vs none: x${all.median.toFixed(3)} req/s; the gates add ${((allCpu.median - 1) * 100).toFixed(1)}% worker CPU per request (target: under 10%, ${verdict(allCpu.median < 1.1)})`,
           `handlers alone (CPU in nginx, best of 5 x 20k calls): origin secret ${ns.originSecret} ns, IP rules (5,000 CIDRs, X-Forwarded-For) ${ns.ipRules} ns, ` +
             `node rate limit ${ns.rateLimit} ns, WAF ${ns.waf} ns (path, query and user agent seen before), ${ns["waf-fresh"]} ns (a query not seen before), ` +

@@ -1,5 +1,5 @@
 import type { NginxBinary, RunningNginx } from "../../src/runtime/nginx.js";
-import { cpu, cpuRatio, CONNECTIONS, type BenchContext, expectHit, KIB, nginxTarget, perRoundSummary, rpsRatio, runRounds, Scenario, SECONDS, startOrigin, verdict, type Origin, type Target } from "../lib.js";
+import { cpu, cpuRatio, CONNECTIONS, diskDir, noiseNote, type BenchContext, expectHit, KIB, nginxTarget, perRoundSummary, rpsRatio, runRounds, Scenario, SECONDS, startOrigin, verdict, type Origin, type Target } from "../lib.js";
 import { findPeers, startAts, startVarnish, type Peer } from "../peers.js";
 import { cachePolicy, edgePolicy, ENV, EDGE_GATES, gatesHeaders, TARGET_URL } from "../policies.js";
 import { isAtsHit, isVarnishHit, type Section } from "../stats.js";
@@ -108,7 +108,7 @@ export async function hits(ctx: BenchContext): Promise<Section[]> {
     const ram = await s.bootPolicy("RAM tier", edgePolicy(origin.address, {}), ENV);
     const gates = await s.bootPolicy("RAM + gates", edgePolicy(origin.address, { gates: true }), ENV);
     const rules = await s.bootPolicy("RAM + gates + 1,000 rules", edgePolicy(origin.address, { gates: true, rules: 1000 }), ENV);
-    const full = await s.bootPolicy("full edge", edgePolicy(origin.address, { gates: true, rules: 1000, log: true }), ENV);
+    const full = await s.bootPolicy("full edge", edgePolicy(origin.address, { gates: true, rules: 1000, log: await diskDir(s) }), ENV);
     const disk = await s.bootPolicy("disk tier", cachePolicy("bench-disk", origin.address), ENV);
     const peers: Peer[] = [];
     const peerBins = await findPeers((l) => console.log(`  ${l}`));
@@ -154,7 +154,7 @@ export async function hits(ctx: BenchContext): Promise<Section[]> {
     const r = await runRounds("hits", targets, origin);
 
     const rows = targets.map((t) => ({ config: t.name, ratio: rpsRatio(r, t.name, STOCK), cpuUs: cpu(r, t.name) }));
-    const notes: string[] = [];
+    const notes: string[] = [noiseNote(r)];
     const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
     const ramFloor = rpsRatio(r, RAM, LUA_FLOOR);
     notes.push(`RAM-tier HIT / Lua floor (req/s, same round): ${ramFloor.median.toFixed(2)} [${ramFloor.min.toFixed(2)}–${ramFloor.max.toFixed(2)}] (target >= 0.9: ${verdict(ramFloor.median >= 0.9)})`);

@@ -1,4 +1,4 @@
-import { cpu, expectHit, KIB, nginxTarget, rps, rpsRatio, runRounds, Scenario, startOrigin, verdict, type BenchContext, type Target } from "../lib.js";
+import { cpu, expectHit, KIB, nginxTarget, noiseNote, rps, rpsRatio, runRounds, Scenario, startOrigin, verdict, type BenchContext, type Target } from "../lib.js";
 import { cachePolicy, ENV } from "../policies.js";
 import type { Row, Section } from "../stats.js";
 import { bootStock } from "./hits.js";
@@ -35,6 +35,6 @@ export async function large(ctx: BenchContext): Promise<Section[]> {
       rows.push({ config: st, ratio: rpsRatio(r, st, st), cpuUs: cpu(r, st), note: `${rps(r, st).median.toFixed(0)} req/s` });
       rows.push({ config: cb, ratio, cpuUs: cpu(r, cb), note: `${rps(r, cb).median.toFixed(0)} req/s (target >= stock: ${verdict(ratio.median >= 1)})` });
     }
-    return [{ title: "Larger disk hits", baseline: "stock proxy_cache HIT of the same size", rows }];
+    return [{ title: "Larger disk hits", baseline: "stock proxy_cache HIT of the same size", rows, notes: [noiseNote(r)] }];
   });
 }

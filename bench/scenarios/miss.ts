@@ -1,4 +1,4 @@
-import { cpu, cpuRatio, nginxTarget, startOrigin, rpsRatio, runRounds, Scenario, verdict, type BenchContext, type Target } from "../lib.js";
+import { cpu, cpuRatio, diskDir, nginxTarget, noiseNote, startOrigin, rpsRatio, runRounds, Scenario, verdict, type BenchContext, type Target } from "../lib.js";
 import { cachePolicy, EDGE_GATES, edgePolicy, ENV, gatesHeaders, PATH, QUERY } from "../policies.js";
 import type { Section } from "../stats.js";
 import { bootStock } from "./hits.js";
@@ -35,7 +35,7 @@ export async function miss(ctx: BenchContext): Promise<Section[]> {
     // racing nginx's cache loader, a minute after the start, logs [crit] stat() failures, stock nginx included)
     const stock = await bootStock(s, origin, DISK_ROOM);
     const disk = await s.bootPolicy("disk tier", cachePolicy("bench-miss-disk", origin.address, { disk: DISK_ROOM }), ENV);
-    const full = await s.bootPolicy("full edge", edgePolicy(origin.address, { gates: true, rules: 1000, log: true, disk: DISK_ROOM }), ENV);
+    const full = await s.bootPolicy("full edge", edgePolicy(origin.address, { gates: true, rules: 1000, log: await diskDir(s), disk: DISK_ROOM }), ENV);
     const base = `${PATH}?${QUERY}`;
     const targets: Target[] = [
       nginxTarget(STOCK, stock, base, { headers, script: SCRIPT, origin: "every" }),
@@ -52,6 +52,6 @@ export async function miss(ctx: BenchContext): Promise<Section[]> {
         note: t.name === STOCK ? "every request a new URL: fetched, stored" : `CPU x${x.median.toFixed(2)} [${x.min.toFixed(2)}–${x.max.toFixed(2)}] of stock's MISS (target <= 1.3: ${verdict(x.median <= 1.3)})`,
       };
     });
-    return [{ title: "MISS (1 KiB, each request a new URL)", baseline: STOCK, rows }];
+    return [{ title: "MISS (1 KiB, each request a new URL)", baseline: STOCK, rows, notes: [noiseNote(r)] }];
   });
 }

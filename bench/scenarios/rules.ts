@@ -6,7 +6,7 @@ import { performance } from "node:perf_hooks";
 import { compile } from "../../src/compile.js";
 import { writeBundleTo } from "../../src/emit/write.js";
 import type { Policy } from "../../src/policy/types.js";
-import { cpu, expectHit, KIB, nginxTarget, rpsRatio, runRounds, Scenario, startOrigin, verdict, type BenchContext, type Target } from "../lib.js";
+import { cpu, expectHit, KIB, nginxTarget, noiseNote, rpsRatio, runRounds, Scenario, startOrigin, verdict, type BenchContext, type Target } from "../lib.js";
 import { cachePolicy, ENV, PATH, rulesEndingWithTarget } from "../policies.js";
 import { summarize, type Section } from "../stats.js";
 
@@ -97,6 +97,7 @@ export async function rulesScenario(ctx: BenchContext): Promise<Section[]> {
         baseline: TEN,
         rows,
         notes: [
+          noiseNote(r),
           `1,000 vs 10 rules: x${ratio.median.toFixed(3)} req/s (target: within 10%, ${verdict(Math.abs(1 - ratio.median) <= 0.1)})`,
           `compile time of the 1,000-rule policy (validate + analyse + lower + emit): median ${ct.median.toFixed(0)} ms [${ct.min.toFixed(0)}–${ct.max.toFixed(0)}] of 5`,
           `rules evaluation alone (LuaJIT, stubbed ngx, best of 5 x 200k): 10 rules ${ns10} ns/request, 1,000 rules ${ns1000} ns/request (x${(ns1000 / ns10).toFixed(2)})`,
