@@ -13,7 +13,7 @@ import { compile } from "../src/compile.js";
 import { writeBundleTo } from "../src/emit/write.js";
 import type { Policy } from "../src/policy/types.js";
 import { freePort, loadModuleLines, startBundle, type NginxBinary, type RunningNginx } from "../src/runtime/nginx.js";
-import { allowedCpus, coreTicks, type CoreTicks, isErrorLine, othersShare, parseWrk, perRound, refusal, statCpuTicks, statusKb, summarize, type Summary } from "./stats.js";
+import { allowedCpus, cell, coreTicks, type CoreTicks, isErrorLine, othersShare, parseWrk, perRound, refusal, statCpuTicks, statusKb, summarize, type Summary } from "./stats.js";
 
 function envNumber(name: string, def: number, min: number): number {
   const raw = process.env[name];
@@ -302,6 +302,21 @@ export function perRoundSummary(rounds: Rounds, a: string, b: string, f: (x: Run
   const xs = of(rounds, a);
   const ys = of(rounds, b);
   return summarize(xs.map((x, i) => f(x, ys[i]!)));
+}
+
+/**
+ * The throughput ratio `a` / `b` implied by worker CPU per request (b's µs / a's µs, per round): what req/s
+ * would say on a quiet core when the worker is the bottleneck. Far less noisy than req/s on a shared machine.
+ */
+export function cpuSpeed(rounds: Rounds, a: string, b: string): Summary {
+  return summarize(perRound(of(rounds, b).map((r) => r.cpuUs), of(rounds, a).map((r) => r.cpuUs)));
+}
+
+/** A target checked on both measures: "label: req/s 0.93 [..]; by CPU 0.95 [..] (target >= 0.9: req/s met, CPU met)". */
+export function targetLine(rounds: Rounds, label: string, a: string, b: string, ok: (ratio: number) => boolean, target: string): string {
+  const q = rpsRatio(rounds, a, b);
+  const c = cpuSpeed(rounds, a, b);
+  return `${label}: req/s x${cell(q)}, by CPU per request x${cell(c)} (target ${target}: ${ok(q.median) ? "met" : "NOT met"} by req/s, ${ok(c.median) ? "met" : "NOT met"} by CPU)`;
 }
 
 /** Median req/s of a target. */

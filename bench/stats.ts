@@ -164,8 +164,8 @@ export function markdownTable(sections: readonly Section[]): string {
     if (i > 0 || s.baseline) lines.push(`| **${md(sectionTitle(s))}** | | | |`);
     for (const r of s.rows) lines.push(`| ${rowCells(r).map(md).join(" | ")} |`);
   });
-  const notes = sections.flatMap((s) => (s.notes ?? []).map((n) => `- ${s.title}: ${n}`));
-  return lines.join("\n") + (notes.length ? `\n\n${notes.join("\n")}` : "") + "\n";
+  const notes = sections.filter((s) => s.notes?.length).map((s) => `${s.title}:\n\n${s.notes!.map((n) => `- ${n}`).join("\n")}`);
+  return lines.join("\n") + (notes.length ? `\n\n${notes.join("\n\n")}` : "") + "\n";
 }
 
 /** The same report as aligned plain text for the terminal. */

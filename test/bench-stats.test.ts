@@ -124,7 +124,7 @@ describe("the report", () => {
     expect(lines).toContain("| **MISS (ratio against: stock MISS)** | | | |");
     expect(lines).toContain("| bundle MISS |  | 110.0 [100.0–120.0] |  |");
     expect(lines).toContain("| **Worker memory** | | | |");
-    expect(lines).toContain("- Hot 1 KiB object: RAM-tier HIT / Lua floor: 0.93");
+    expect(md).toContain("\n\nHot 1 KiB object:\n\n- RAM-tier HIT / Lua floor: 0.93\n");
     // every table line has the same number of cells
     for (const l of lines.filter((x) => x.startsWith("|"))) expect(l.replace(/\\\|/g, "").split("|").length).toBe(6);
   });

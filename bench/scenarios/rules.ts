@@ -6,7 +6,7 @@ import { performance } from "node:perf_hooks";
 import { compile } from "../../src/compile.js";
 import { writeBundleTo } from "../../src/emit/write.js";
 import type { Policy } from "../../src/policy/types.js";
-import { cpu, expectHit, KIB, nginxTarget, noiseNote, rpsRatio, runRounds, Scenario, startOrigin, verdict, type BenchContext, type Target } from "../lib.js";
+import { cpu, expectHit, KIB, nginxTarget, noiseNote, rpsRatio, targetLine, runRounds, Scenario, startOrigin, type BenchContext, type Target } from "../lib.js";
 import { cachePolicy, ENV, PATH, rulesEndingWithTarget } from "../policies.js";
 import { summarize, type Section } from "../stats.js";
 
@@ -87,7 +87,6 @@ export async function rulesScenario(ctx: BenchContext): Promise<Section[]> {
     const targets: Target[] = [nginxTarget(TEN, ten, PATH), nginxTarget(THOUSAND, thousand, PATH), nginxTarget(NONE, none, PATH)];
     const r = await runRounds("rules", targets, origin);
     const rows = targets.map((t) => ({ config: t.name, ratio: rpsRatio(r, t.name, TEN), cpuUs: cpu(r, t.name) }));
-    const ratio = rpsRatio(r, THOUSAND, TEN);
     const ct = summarize(times);
     const ns10 = await luaNsPerRequest(policy(origin.address, 10));
     const ns1000 = await luaNsPerRequest(policy(origin.address, 1000));
@@ -98,7 +97,7 @@ export async function rulesScenario(ctx: BenchContext): Promise<Section[]> {
         rows,
         notes: [
           noiseNote(r),
-          `1,000 vs 10 rules: x${ratio.median.toFixed(3)} req/s (target: within 10%, ${verdict(Math.abs(1 - ratio.median) <= 0.1)})`,
+          targetLine(r, "1,000 vs 10 rules", THOUSAND, TEN, (x) => Math.abs(1 - x) <= 0.1, "within 10%"),
           `compile time of the 1,000-rule policy (validate + analyse + lower + emit): median ${ct.median.toFixed(0)} ms [${ct.min.toFixed(0)}–${ct.max.toFixed(0)}] of 5`,
           `rules evaluation alone (LuaJIT, stubbed ngx, best of 5 x 200k): 10 rules ${ns10} ns/request, 1,000 rules ${ns1000} ns/request (x${(ns1000 / ns10).toFixed(2)})`,
         ],
