@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
 import { http, luaErrors } from "../support/http.js";
+import { sleep } from "../support/wait.js";
 import { sendPurge, type PurgeSpec } from "../../src/purge/client.js";
 import type { Policy } from "../../src/policy/types.js";
 import { getAll, parallel, range, restartableEdge, type RestartableEdge } from "./support.js";
@@ -107,6 +108,10 @@ describe("retired content stays retired across a restart (1,000 objects per scen
 
   it("keeps purges across a reload that resizes every dict (keys zone, markers, RAM tier, purge index)", async () => {
     const paths2 = range(200, (i) => `/resize/${i}`);
+    // the previous scenario's soft purge of everything: objects read back from nginx's files after the
+    // resizing reload count as stored at the start of their second (docs/cache.md), so one stored in the
+    // purge's second would be refetched; store these in a later second
+    await sleep(1100);
     await getAll(edge, paths2);
     await purge({ prefixes: ["http://127.0.0.1/resize/1"] });
     await purge({ urls: ["http://127.0.0.1/resize/2"], soft: true });

@@ -124,6 +124,8 @@ interface PendingMeta {
 // phase only touches ngx.ctx while these are non-zero; a request that ends early leaves a count behind,
 // which only costs that lookup, never correctness.
 let pendingMeta = 0;
+/** Seconds a provisional record of a fetch lives when its log phase never comes (a worker that died). */
+const PROVISIONAL_TTL = 600;
 let pendingLocks = 0;
 
 export const cache: LuaFeature<"cache"> = {
@@ -187,6 +189,17 @@ export const cache: LuaFeature<"cache"> = {
     for (const st of [200, 203, 301, 302, 307, 308]) RULE_TTL_STATUS.set(st, true);
 
     /**
+     * Whether a stored file holds the response with this Date and ETag, written at or after `start` (a new
+     * object: after its request started).
+     */
+    const isStored = (stored: StoredResponse | undefined, id: string, etag: string, start: number): stored is StoredResponse => {
+      if (stored === undefined || stored.storedAt < math.floor(start)) return false;
+      const h = stored.headers as unknown as LuaTable<string, NgxHeaderValue>;
+      if (id !== "" && single(h.get("date")) !== id) return false;
+      return etag === "" || validator(h.get("etag")) === etag;
+    };
+
+    /**
      * Rebuilds the metadata of `mkey` from what nginx stored under `disk` (when it was lost): the object
      * (stored at the earlier of nginx's store time and the response's Date, so a purge never misses it),
      * `false` when the stored response cannot be trusted as an object of this request (an nginx error page,
@@ -197,6 +210,21 @@ export const cache: LuaFeature<"cache"> = {
     const recover = (key: string, mkey: string, disk: string, varies: boolean): Meta | false | undefined | "nginx" => {
       const stored = readStored(diskDir, disk);
       if (stored === undefined) return undefined;
+      // a fetch whose response is on disk but whose log phase has not written the record yet (another
+      // worker, or this one between events): its provisional record, once the file proves it is that response
+      const p = sget(metaDict, "P:" + mkey);
+      if (p !== undefined) {
+        const rec = parseMeta(p);
+        if (rec !== undefined && isStored(stored, rec.id, rec.etag, rec.storedAt)) {
+          metaDict.set(mkey, p);
+          return rec;
+        }
+      } else {
+        // that log phase may have run since this request looked: it writes the record, then drops the copy
+        const cur = sget(metaDict, mkey);
+        const rec = cur === undefined ? undefined : parseMeta(cur);
+        if (rec !== undefined) return rec;
+      }
       // read-only use of the stored headers, like ngx.header
       const h = stored.headers as unknown as LuaTable<string, NgxHeaderValue>;
       const status = stored.status;
@@ -232,17 +260,6 @@ export const cache: LuaFeature<"cache"> = {
       metaDict.set(mkey, metaString(rec));
       if (keepTags) indexObject(key, rec.tags);
       return rec;
-    };
-
-    /**
-     * Whether a stored file holds the response with this Date and ETag, written at or after `start` (a new
-     * object: after its request started).
-     */
-    const isStored = (stored: StoredResponse | undefined, id: string, etag: string, start: number): stored is StoredResponse => {
-      if (stored === undefined || stored.storedAt < math.floor(start)) return false;
-      const h = stored.headers as unknown as LuaTable<string, NgxHeaderValue>;
-      if (id !== "" && single(h.get("date")) !== id) return false;
-      return etag === "" || validator(h.get("etag")) === etag;
     };
 
     /**
@@ -777,9 +794,13 @@ export const cache: LuaFeature<"cache"> = {
           if (curNames !== names) metaDict.set(key, "V|" + names + "|" + (curBase ?? ""));
         }
       }
+      const record = metaString(rec);
+      // the record is written in the log phase, once nginx has this response on disk; until then, readers
+      // that find the file use this provisional copy (the client can have the whole body before the log phase)
+      metaDict.set("P:" + mkey, record, PROVISIONAL_TTL);
       setPendingMeta({
         mkey,
-        record: metaString(rec),
+        record,
         verify: { disk: vars.get("cdn_disk_key") ?? key, id: rec.id, etag, start },
         forgetKey: names === "" ? key : undefined,
       });
@@ -861,6 +882,7 @@ export const cache: LuaFeature<"cache"> = {
       const stored = v === undefined ? undefined : readStored(diskDir, v.disk, cap !== undefined ? ramMax : 0);
       if (v !== undefined && !isStored(stored, v.id, v.etag, v.start)) return;
       meta.set(m.mkey, m.record);
+      if (v !== undefined) meta.delete("P:" + m.mkey);
       // the RAM copy of a new object only once nginx has it on disk, whole (its body from that file)
       if (cap !== undefined && stored !== undefined && stored.body !== undefined) commitCapture(ramDict!, cap, stored.body);
       // every variant of the key was replaced: its per-key marker has nothing left to retire
