@@ -47,6 +47,9 @@ describe("purge index overflow", () => {
     const [r] = await sendPurge([edge.baseUrl], "/__purge", { tags: ["bulk"] }, { token: TOKEN });
     const answer = r!.answer as { count: number; indexComplete: boolean };
     expect(answer.indexComplete).toBe(false);
+    // and the operator is told, once
+    const told = (await edge.errorLog()).split("\n").filter((l) => l.includes("purge: the index is incomplete"));
+    expect(told.length).toBe(1);
     const after = await getAll(edge, paths);
     const old = after.filter((x, i) => x.body === `${paths[i]}#1`).length;
     console.log(`index overflow: ${N} objects, index found ${answer.count}, old bodies served after the tag purge: ${old}`);

@@ -236,11 +236,19 @@ function cacheFile(key: string): string {
  * Applies a purge on this node: the markers first (what makes the purge hold, whatever the index knows),
  * then the index (for the answer's count, and to delete disk files and RAM copies of a hard purge at once).
  */
+/** When this worker last logged that the index is incomplete. */
+let incompleteLogged = -60;
+
 export function applyPurge(req: PurgeRequest): PurgeResult {
   const res: PurgeResult = { keys: [], files: 0, invalid: [], scheduled: false, indexComplete: true, fellBack: false };
   const d = dict;
   if (d === undefined) return res;
   res.indexComplete = d.get("complete")[0] !== undefined;
+  if (!res.indexComplete && !req.all && ngx.now() - incompleteLogged >= 60) {
+    incompleteLogged = ngx.now();
+    // at most once a minute per worker: the operator learns why counts are low (the markers still retire everything)
+    ngx.log(ngx.WARN, "purge: the index is incomplete (a restart, or the index dict was full): answers count only the objects it still knows; every matching object is retired by the markers anyway");
+  }
   const soft = req.soft;
   const seen = new LuaTable<string, boolean>();
   const keys = res.keys;
