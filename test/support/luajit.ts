@@ -19,10 +19,18 @@ export async function luajit(script: string, opts: { input?: string } = {}): Pro
   try {
     const file = join(dir, "test.lua");
     await writeFile(file, `package.path = ${JSON.stringify(`${LUA_DIST}/?.lua;`)} .. package.path\n${script}`);
-    const r = await execa("luajit", [file], { input: opts.input ?? "", reject: false });
-    if (r.exitCode !== 0 || r.failed) throw new Error(`luajit failed (exit code ${r.exitCode}):\n${r.stderr || r.message}`);
-    return r.stdout;
+    return await luajitFile(file, [], { input: opts.input });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Runs a Lua file that sets up its own package.path (a driver next to a bundle) with `args`; `flags` go to
+ * LuaJIT itself (e.g. `-joff`). Resolves to stdout without its final newline.
+ */
+export async function luajitFile(file: string, args: string[], opts: { input?: string; flags?: string[] } = {}): Promise<string> {
+  const r = await execa("luajit", [...(opts.flags ?? []), file, ...args], { input: opts.input ?? "", reject: false });
+  if (r.exitCode !== 0 || r.failed) throw new Error(`luajit failed (exit code ${r.exitCode}):\n${r.stderr || r.message}`);
+  return r.stdout;
 }

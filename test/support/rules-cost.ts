@@ -3,7 +3,7 @@
  * LuaJIT with a stubbed `ngx` (no nginx, no network), the handler called in a loop for one request. Used by
  * the scale tests and by bench/scenarios/rules.ts.
  */
-import { execa } from "execa";
+import { luajitFile } from "./luajit.js";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -74,8 +74,7 @@ export async function costBundle(policy: Policy): Promise<CostBundle> {
   await writeFile(join(dir, "driver.lua"), DRIVER);
   return {
     async measure(r, { n = 100_000, jit = true } = {}) {
-      const args = [...(jit ? [] : ["-joff"]), join(dir, "driver.lua"), dir, String(n), r.uri, r.host ?? "edge.test", r.method ?? "GET"];
-      const { stdout } = await execa("luajit", args);
+      const stdout = await luajitFile(join(dir, "driver.lua"), [dir, String(n), r.uri, r.host ?? "edge.test", r.method ?? "GET"], { flags: jit ? [] : ["-joff"] });
       const [setup, line] = stdout.trim().split("\n");
       const [ns, matched] = line!.split(" ");
       return { setupMs: Number(setup!.split(" ")[1]), ns: Number(ns), matched: matched! };
