@@ -123,6 +123,14 @@ interface PendingMeta {
 // Requests of this worker with metadata to write / a refetch lock to release in the log phase. The log
 // phase only touches ngx.ctx while these are non-zero; a request that ends early leaves a count behind,
 // which only costs that lookup, never correctness.
+/**
+ * Normalised query strings by raw query string, per worker: at most ARGS_MEMO_ENTRIES of at most
+ * ARGS_MEMO_MAX_LEN bytes (about 2.5 MB at worst), emptied when full.
+ */
+let argsMemo = new LuaTable<string, string>();
+let argsMemoSize = 0;
+const ARGS_MEMO_ENTRIES = 8192;
+const ARGS_MEMO_MAX_LEN = 256;
 let pendingMeta = 0;
 /** Seconds a provisional record of a fetch lives when its log phase never comes (a worker that died). */
 const PROVISIONAL_TTL = 600;
@@ -301,8 +309,22 @@ export const cache: LuaFeature<"cache"> = {
       const [q] = find(req, "?", 1, true);
       let key = q === undefined ? sub(req, 2) : sub(req, 2, q - 1);
       if (q !== undefined && useArgs) {
-        const [args] = ngx.req.get_uri_args(100);
-        const norm = normaliseArgs(data, args);
+        // the normalised query is a function of the query string alone: hot objects repeat theirs, so it is
+        // remembered per worker (parsing, sorting and escaping cost more than the rest of a RAM hit)
+        const raw = ngx.var.get("args") ?? "";
+        let norm = argsMemo.get(raw);
+        if (norm === undefined) {
+          const [args] = ngx.req.get_uri_args(100);
+          norm = normaliseArgs(data, args);
+          if (raw.length <= ARGS_MEMO_MAX_LEN) {
+            if (argsMemoSize >= ARGS_MEMO_ENTRIES) {
+              argsMemo = new LuaTable();
+              argsMemoSize = 0;
+            }
+            argsMemo.set(raw, norm);
+            argsMemoSize++;
+          }
+        }
         if (norm !== "") key = key + "?" + norm;
       }
       if (rulesKey) {
