@@ -1,0 +1,77 @@
+/**
+ * Test certificates made with the `openssl` command line: a CA, and certificates it signs for some DNS
+ * names. Everything goes into a fresh world-traversable folder with world-readable files (0644), like a
+ * user's `/etc/edge/tls`: the nginx master (root) reads them, the workers never need to.
+ *
+ *   const pki = await makePki();
+ *   const shop = await pki.issue("shop", ["shop.test", "www.shop.test"]);
+ *   ... shop.cert, shop.key (paths), pki.caFile, pki.caPem ...
+ *   await pki.remove();
+ */
+import { execFile } from "node:child_process";
+import { chmod, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { projectDir } from "./edge.js";
+
+const run = promisify(execFile);
+
+export interface Issued {
+  /** PEM file: the certificate, then the CA (the chain a server sends). */
+  cert: string;
+  /** PEM file: the certificate alone. */
+  leaf: string;
+  key: string;
+}
+
+export interface Pki {
+  dir: string;
+  /** The CA certificate (PEM file) and its text. */
+  caFile: string;
+  caPem: string;
+  /** A certificate for `names` (DNS subject alternative names), signed by the CA, valid `days` days. */
+  issue(base: string, names: string[], opts?: { days?: number; rsa?: boolean }): Promise<Issued>;
+  /** A self-signed certificate (no CA), for "untrusted" cases. */
+  selfSigned(base: string, names: string[]): Promise<Issued>;
+  remove(): Promise<void>;
+}
+
+async function openssl(cwd: string, args: string[]): Promise<void> {
+  await run("openssl", args, { cwd, timeout: 20_000 });
+}
+
+/** An EC P-256 key (fast handshakes; `rsa` for a 2048-bit RSA key). */
+function keyArgs(rsa = false): string[] {
+  return rsa ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+}
+
+export async function makePki(name = "cdn-build test CA"): Promise<Pki> {
+  const dir = await projectDir("cdn-tls-");
+  await openssl(dir, ["req", "-x509", ...keyArgs(), "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "30", "-subj", `/CN=${name}`, "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+  const ext = (names: string[]) => `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n`;
+  const worldReadable = async () => {
+    for (const f of await readdir(dir)) await chmod(join(dir, f), 0o644);
+  };
+  const caPem = await readFile(join(dir, "ca.pem"), "utf8");
+  await worldReadable();
+  return {
+    dir,
+    caFile: join(dir, "ca.pem"),
+    caPem,
+    async issue(base, names, opts = {}) {
+      await writeFile(join(dir, `${base}.ext`), ext(names));
+      await openssl(dir, ["req", ...keyArgs(opts.rsa), "-nodes", "-keyout", `${base}.key`, "-out", `${base}.csr`, "-subj", `/CN=${names[0] ?? base}`]);
+      await openssl(dir, ["x509", "-req", "-in", `${base}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", `${base}.leaf.pem`, "-days", String(opts.days ?? 30), "-extfile", `${base}.ext`]);
+      const leaf = await readFile(join(dir, `${base}.leaf.pem`), "utf8");
+      await writeFile(join(dir, `${base}.pem`), leaf + caPem);
+      await worldReadable();
+      return { cert: join(dir, `${base}.pem`), leaf: join(dir, `${base}.leaf.pem`), key: join(dir, `${base}.key`) };
+    },
+    async selfSigned(base, names) {
+      await openssl(dir, ["req", "-x509", ...keyArgs(), "-nodes", "-keyout", `${base}.key`, "-out", `${base}.pem`, "-days", "30", "-subj", `/CN=${names[0] ?? base}`, "-addext", `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}`]);
+      await worldReadable();
+      return { cert: join(dir, `${base}.pem`), leaf: join(dir, `${base}.pem`), key: join(dir, `${base}.key`) };
+    },
+    remove: () => rm(dir, { recursive: true, force: true }),
+  };
+}
