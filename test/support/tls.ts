@@ -12,7 +12,13 @@ import { execFile } from "node:child_process";
 import { chmod, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { projectDir } from "./edge.js";
+import * as https from "node:https";
+import type { AddressInfo } from "node:net";
+import type { TLSSocket } from "node:tls";
+import { buildForTest, nginxBinary, projectDir, type BuildOptions, type Edge } from "./edge.js";
+import { freePort, startBundle, type RunningNginx } from "../../src/runtime/nginx.js";
+import type { HttpsListen, Policy } from "../../src/policy/types.js";
+import type { TestPolicy } from "./policy.js";
 
 const run = promisify(execFile);
 
@@ -73,5 +79,85 @@ export async function makePki(name = "cdn-build test CA"): Promise<Pki> {
       return { cert: join(dir, `${base}.pem`), leaf: join(dir, `${base}.pem`), key: join(dir, `${base}.key`) };
     },
     remove: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+export interface TlsEdge extends Edge {
+  /** The TLS port (the plain one is `port`). */
+  httpsPort: number;
+}
+
+/**
+ * Compiles, writes (as the CLI does) and boots a policy with a TLS listener, both ports free ones on
+ * 127.0.0.1 (`https` settings other than the port and address are kept). `stop()` also removes the bundle.
+ */
+export async function bootTlsEdge(p: TestPolicy, opts: { https?: Omit<HttpsListen, "port" | "address">; env?: Record<string, string> } & BuildOptions = {}): Promise<TlsEdge> {
+  const port = await freePort();
+  let httpsPort = await freePort();
+  while (httpsPort === port) httpsPort = await freePort();
+  const full = { ...p, listen: { http: port, address: "127.0.0.1", https: { ...opts.https, port: httpsPort } } } as Policy;
+  const { dir, conf, remove } = await buildForTest(full, opts);
+  let running: RunningNginx;
+  try {
+    running = await startBundle(dir, { port, bin: await nginxBinary(), env: opts.env });
+  } catch (err) {
+    await remove();
+    throw err;
+  }
+  return {
+    ...running,
+    policy: full,
+    conf,
+    httpsPort,
+    async errors() {
+      const log = await running.errorLog();
+      return log.split("\n").filter((l) => /\[(error|crit|alert|emerg)\]/.test(l));
+    },
+    async stop() {
+      await running.stop();
+      await remove();
+    },
+  };
+}
+
+export interface HttpsOrigin {
+  /** "127.0.0.1:PORT" */
+  address: string;
+  /** Requests answered, with the SNI name and the client certificate's subject CN seen on their connection. */
+  requests: { url: string; servername: string | false; clientCn: string | null }[];
+  close(): Promise<void>;
+}
+
+/**
+ * An HTTPS origin on 127.0.0.1 that answers every request with 200 "origin <url>". With `clientCa`, it
+ * requires a client certificate signed by that CA (mutual TLS): a connection without one is refused.
+ */
+export async function startHttpsOrigin(opts: { cert: string; key: string; clientCa?: string }): Promise<HttpsOrigin> {
+  const requests: HttpsOrigin["requests"] = [];
+  const server = https.createServer(
+    {
+      cert: await readFile(opts.cert),
+      key: await readFile(opts.key),
+      ...(opts.clientCa ? { ca: await readFile(opts.clientCa), requestCert: true, rejectUnauthorized: true } : {}),
+    },
+    (req, res) => {
+      const sock = req.socket as TLSSocket;
+      const peer = opts.clientCa ? sock.getPeerCertificate() : undefined;
+      requests.push({ url: req.url ?? "", servername: sock.servername, clientCn: peer?.subject?.CN ?? null });
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.end(`origin ${req.url}`);
+    },
+  );
+  server.keepAliveTimeout = 2000;
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    address: `127.0.0.1:${port}`,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

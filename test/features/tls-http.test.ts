@@ -1,0 +1,217 @@
+/**
+ * TLS from clients to the edge, in a real nginx: HTTP/2 by ALPN, TLS 1.2/1.3 only, the certificate chosen by
+ * SNI among two, the HTTP -> HTTPS redirect, HSTS, session resumption, and cache hits over TLS.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import * as tls from "node:tls";
+import * as https from "node:https";
+import * as http2 from "node:http2";
+import { Agent, request } from "undici";
+import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
+import { policy } from "../support/policy.js";
+import { http, luaErrors } from "../support/http.js";
+import { bootTlsEdge, makePki, type Pki, type TlsEdge } from "../support/tls.js";
+
+let pki: Pki;
+let origin: MockOrigin;
+let edge: TlsEdge;
+
+/** A TLS handshake with the edge; resolves to the connected socket (the caller ends it). */
+function handshake(opts: tls.ConnectionOptions): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: "127.0.0.1", port: edge.httpsPort, ca: pki.caPem, ...opts }, () => resolve(s));
+    s.setTimeout(5000, () => s.destroy(new Error("handshake timed out")));
+    s.once("error", reject);
+  });
+}
+
+/** One GET over HTTPS/1.1 with node:https, trusting the test CA. */
+function httpsGet(path: string, host: string, agent?: https.Agent): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string; protocol: string | null }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get({ host: "127.0.0.1", port: edge.httpsPort, path, servername: host, headers: { host }, ca: pki.caPem, agent: agent ?? false, timeout: 5000 }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body, protocol: (res.socket as tls.TLSSocket).getProtocol?.() ?? null }));
+    });
+    req.on("timeout", () => req.destroy(new Error("request timed out")));
+    req.on("error", reject);
+  });
+}
+
+/** One GET over HTTP/2 with node:http2. */
+function h2Get(session: http2.ClientHttp2Session, path: string, authority: string): Promise<{ status: number; headers: http2.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = session.request({ ":path": path, ":authority": authority });
+    let body = "";
+    let headers: http2.IncomingHttpHeaders = {};
+    req.setEncoding("utf8");
+    req.on("response", (h) => (headers = h));
+    req.on("data", (c: string) => (body += c));
+    req.on("end", () => resolve({ status: Number(headers[":status"]), headers, body }));
+    req.on("error", reject);
+    req.setTimeout(5000, () => req.close(http2.constants.NGHTTP2_CANCEL));
+  });
+}
+
+function h2Connect(servername: string): Promise<http2.ClientHttp2Session> {
+  return new Promise((resolve, reject) => {
+    const s = http2.connect(`https://127.0.0.1:${edge.httpsPort}`, { ca: pki.caPem, servername });
+    s.once("connect", () => resolve(s));
+    s.once("error", reject);
+  });
+}
+
+describe("TLS to the edge", () => {
+  beforeAll(async () => {
+    pki = await makePki();
+    const a = await pki.issue("a", ["a.test", "www.a.test"]);
+    const b = await pki.issue("b", ["b.test"]);
+    origin = await startMockOrigin();
+    origin.setDefault((req) => ({ headers: { "cache-control": "max-age=600" }, body: `origin ${req.url}` }));
+    edge = await bootTlsEdge(
+      policy(origin, {
+        serverNames: ["a.test", "www.a.test", "b.test"],
+        cache: { ttl: { "200": "1h" } },
+        headers: { cacheStatus: "X-Cache" },
+        health: { path: "/healthz" },
+        tls: {
+          certificates: [
+            { certificate: a.cert, key: a.key },
+            { certificate: b.cert, key: b.key },
+          ],
+          hsts: { maxAge: "1h", includeSubDomains: true },
+        },
+      }),
+    );
+  });
+  afterEach(async () => {
+    expect(luaErrors(await edge.errors())).toEqual([]);
+  });
+  afterAll(async () => {
+    await edge?.stop();
+    await origin?.close();
+    await pki?.remove();
+  });
+
+  it("negotiates HTTP/2 by ALPN and TLS 1.3 by default", async () => {
+    const s = await handshake({ servername: "a.test", ALPNProtocols: ["h2", "http/1.1"] });
+    expect(s.alpnProtocol).toBe("h2");
+    expect(s.getProtocol()).toBe("TLSv1.3");
+    expect(s.authorized).toBe(true);
+    s.end();
+    const h1 = await handshake({ servername: "a.test", ALPNProtocols: ["http/1.1"] });
+    expect(h1.alpnProtocol).toBe("http/1.1");
+    h1.end();
+  });
+
+  it("accepts TLS 1.2 with a forward-secret AEAD suite", async () => {
+    const s = await handshake({ servername: "a.test", maxVersion: "TLSv1.2" });
+    expect(s.getProtocol()).toBe("TLSv1.2");
+    expect(s.getCipher().name).toMatch(/^ECDHE-(ECDSA|RSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$/);
+    s.end();
+  });
+
+  it("refuses TLS 1.0 and 1.1 (the server says so, not the client)", async () => {
+    for (const v of ["TLSv1", "TLSv1.1"] as const) {
+      // SECLEVEL=0: this client can offer the old versions, so a failure is the edge's refusal
+      const err = await handshake({ servername: "a.test", minVersion: v, maxVersion: v, ciphers: "DEFAULT:@SECLEVEL=0" }).then(
+        (s) => {
+          s.end();
+          return undefined;
+        },
+        (e: Error) => e,
+      );
+      expect(err, v).toBeInstanceOf(Error);
+      // an alert from the edge ("protocol version", alert 70), not a client-side refusal
+      expect(String(err)).toMatch(/alert protocol version/i);
+    }
+  });
+
+  it("presents the certificate of the name the client asks for (SNI)", async () => {
+    for (const [name, expected] of [["a.test", "DNS:a.test, DNS:www.a.test"], ["www.a.test", "DNS:a.test, DNS:www.a.test"], ["b.test", "DNS:b.test"]] as const) {
+      const s = await handshake({ servername: name });
+      expect(s.authorized, name).toBe(true);
+      expect(s.getPeerCertificate().subjectaltname, name).toBe(expected);
+      s.end();
+    }
+  });
+
+  it("refuses the handshake for a name it does not serve", async () => {
+    await expect(handshake({ servername: "other.test", rejectUnauthorized: false })).rejects.toThrow(/alert|unrecognized name|handshake|socket/i);
+  });
+
+  it("serves over HTTPS/1.1 with HSTS, and a cache HIT over TLS", async () => {
+    const a = await httpsGet("/hit?x=1", "a.test");
+    const b = await httpsGet("/hit?x=1", "a.test");
+    expect(a.status).toBe(200);
+    expect(a.body).toBe("origin /hit?x=1");
+    expect(a.headers["x-cache"]).toBe("MISS");
+    expect(b.headers["x-cache"]).toBe("HIT");
+    expect(b.body).toBe(a.body);
+    expect(origin.hits("/hit")).toBe(1);
+    expect(a.headers["strict-transport-security"]).toBe("max-age=3600; includeSubDomains");
+    const req = origin.requests.find((r) => r.path === "/hit")!;
+    expect(req.headers["x-forwarded-proto"]).toBe("https");
+  });
+
+  it("serves over HTTP/2, from the cache too", async () => {
+    const session = await h2Connect("b.test");
+    try {
+      const a = await h2Get(session, "/h2", "b.test");
+      const b = await h2Get(session, "/h2", "b.test");
+      expect(a.status).toBe(200);
+      expect(a.body).toBe("origin /h2");
+      expect(b.headers["x-cache"]).toBe("HIT");
+      expect(b.headers["strict-transport-security"]).toBe("max-age=3600; includeSubDomains");
+      expect(origin.hits("/h2")).toBe(1);
+    } finally {
+      session.close();
+    }
+  });
+
+  it("works with undici trusting the test CA", async () => {
+    const agent = new Agent({ connect: { ca: pki.caPem, servername: "www.a.test" } });
+    try {
+      const res = await request(`https://127.0.0.1:${edge.httpsPort}/undici`, { headers: { host: "www.a.test" }, dispatcher: agent });
+      expect(res.statusCode).toBe(200);
+      expect(await res.body.text()).toBe("origin /undici");
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it("answers 421 over TLS for a Host it does not serve", async () => {
+    const r = await new Promise<number>((resolve, reject) => {
+      https
+        .get({ host: "127.0.0.1", port: edge.httpsPort, path: "/x", servername: "a.test", headers: { host: "evil.test" }, ca: pki.caPem, agent: false, timeout: 5000 }, (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        })
+        .on("error", reject);
+    });
+    expect(r).toBe(421);
+  });
+
+  it("redirects plain HTTP to HTTPS keeping host, path and query (308)", async () => {
+    const r = await http(edge, "/some/path?q=1&b=%20x", { headers: { host: "www.a.test" } });
+    expect(r.status).toBe(308);
+    expect(r.headers.location).toBe(`https://www.a.test:${edge.httpsPort}/some/path?q=1&b=%20x`);
+    expect(r.headers["strict-transport-security"]).toBeUndefined();
+    expect(origin.hits("/some/path")).toBe(0);
+    // the health endpoint still answers over HTTP
+    expect((await http(edge, "/healthz", { headers: { host: "a.test" } })).status).toBe(200);
+    // an unknown host still gets 421 over HTTP
+    expect((await http(edge, "/x", { headers: { host: "evil.test" } })).status).toBe(421);
+  });
+
+  it("resumes sessions (session cache or tickets)", async () => {
+    const first = await handshake({ servername: "a.test", maxVersion: "TLSv1.2" });
+    const session = first.getSession();
+    first.end();
+    expect(session).toBeDefined();
+    const second = await handshake({ servername: "a.test", maxVersion: "TLSv1.2", session });
+    expect(second.isSessionReused()).toBe(true);
+    second.end();
+  });
+});
