@@ -45,8 +45,8 @@ function loadChain(c: TlsCertificate): X509Certificate[] | undefined {
 
 /**
  * Which of the policy's server names each certificate serves (by SNI): the names a certificate lists
- * itself, then each other name to the first certificate (without a list) that covers it; a name no
- * certificate covers goes to the first certificate, the default.
+ * itself, then each other name to the first certificate without a list that covers it, else to the first
+ * that covers it; a name no certificate covers goes to the first certificate, the default.
  */
 export function assignServerNames(policy: Policy, chains: readonly (X509Certificate[] | undefined)[]): { names: string[][]; uncovered: string[] } {
   const certs = policy.tls?.certificates ?? [];
@@ -65,7 +65,9 @@ export function assignServerNames(policy: Policy, chains: readonly (X509Certific
   const uncovered: string[] = [];
   for (const n of names) {
     if (taken.has(n.toLowerCase())) continue;
-    const i = certs.findIndex((c, j) => c.serverNames === undefined && (chains[j] === undefined ? isEnv(c.certificate) && certs.length === 1 : certificateCovers(chains[j]![0]!, n)));
+    const covers = (j: number) => chains[j] !== undefined && certificateCovers(chains[j]![0]!, n);
+    let i = certs.findIndex((c, j) => c.serverNames === undefined && (covers(j) || (isEnv(c.certificate) && certs.length === 1)));
+    if (i < 0) i = certs.findIndex((_, j) => covers(j));
     if (i >= 0) out[i]!.push(n);
     else {
       out[0]?.push(n);
@@ -175,8 +177,8 @@ function checkCertificates(policy: Policy): { diagnostics: Diagnostic[]; chains:
   if (serverNames.length > 0) {
     const { names, uncovered } = assignServerNames(policy, chains);
     for (const n of uncovered) {
-      // only known when every certificate that could take it was read
-      if (tls.certificates.some((c) => isEnv(c.certificate))) continue;
+      // only known when every certificate was read (a file the checks refused already has its error)
+      if (chains.some((c) => c === undefined)) continue;
       out.push(warning("tlsServerNameUncovered", pointer("serverNames", serverNames.indexOf(n)), `no certificate covers "${n}": clients asking for it get certificate 0 and a name mismatch`, "add a certificate for it, or remove it from serverNames"));
     }
     names.forEach((list, i) => {
