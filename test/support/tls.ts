@@ -143,7 +143,8 @@ export async function startHttpsOrigin(opts: { cert: string; key: string; client
     (req, res) => {
       const sock = req.socket as TLSSocket;
       const peer = opts.clientCa ? sock.getPeerCertificate() : undefined;
-      requests.push({ url: req.url ?? "", servername: sock.servername, clientCn: peer?.subject?.CN ?? null });
+      const cn = peer?.subject?.CN;
+      requests.push({ url: req.url ?? "", servername: sock.servername ?? false, clientCn: Array.isArray(cn) ? cn.join(",") : cn ?? null });
       res.writeHead(200, { "content-type": "text/plain" });
       res.end(`origin ${req.url}`);
     },
