@@ -6,6 +6,10 @@ import { checkDuration, checkSize } from "../validate/checks.js";
 import { durationSeconds, sizeBytes } from "../util/units.js";
 import { canStaple, certificateCovers, certificateNames, certificateValidity, parseCertificates, parsePrivateKey, readTlsFile } from "./shared/tls-files.js";
 import { isIP } from "node:net";
+import { useEnv } from "../ir/env.js";
+import type { EdgeIR } from "../ir/types.js";
+import type { TlsFileSource } from "../contract/index.js";
+import { PLACEHOLDER_CERTIFICATE, PLACEHOLDER_KEY, PLACEHOLDER_PATHS } from "./shared/placeholder-certificate.js";
 
 /**
  * TLS 1.2 suites offered by default: forward secrecy (ECDHE) and AEAD only, AES-GCM first (hardware AES),
@@ -137,7 +141,7 @@ function checkCertificates(policy: Policy): { diagnostics: Diagnostic[]; chains:
     if (isEnv(c.certificate) || isEnv(c.key)) {
       for (const k of ["certificate", "key"] as const) {
         const v = c[k];
-        if (isEnv(v)) out.push(warning("tlsEnvPathUnchecked", at(k), `the ${k} path comes from $${v.env} on the edge host, so it is checked only when nginx starts`, "run `nginx -t` on the edge host (cdn-build deploy does), or give a literal path"));
+        if (isEnv(v)) out.push(warning("tlsEnvPathUnchecked", at(k), `the ${k} path comes from $${v.env} on the edge host, so it is checked only when nginx starts (a file it cannot use refuses the handshakes for this certificate, and the error log says why)`, "give a literal path to have it checked at build time"));
       }
       if (tls.certificates.length > 1 && c.serverNames === undefined) {
         out.push(error("tlsEnvPathNeedsNames", at("serverNames"), `certificate ${i} is read from an env() path, so the names it covers are unknown at build time`, "list the names it serves in serverNames"));
@@ -253,10 +257,20 @@ export function hstsValue(h: NonNullable<NonNullable<Policy["tls"]>["hsts"]>): s
   return parts.join("; ");
 }
 
+/**
+ * Certificates from env() paths: the Lua runtime reads them in the master when nginx starts and presents
+ * them by SNI (`ssl_certificate_by_lua`); nginx itself loads the bundle's placeholder, never presented.
+ */
+function addLuaCertificates(ir: EdgeIR, certificates: { certificate: TlsFileSource; key: TlsFileSource }[]): void {
+  ir.luaData.tls = { certificates };
+  ir.files.push({ path: PLACEHOLDER_PATHS.certificate, text: PLACEHOLDER_CERTIFICATE }, { path: PLACEHOLDER_PATHS.key, text: PLACEHOLDER_KEY });
+}
+
 /** Client TLS: the HTTPS listener, one server per certificate (chosen by SNI), sessions, HSTS, redirect. */
 export const tls: Feature = {
   name: "tls",
   check: checkTls,
+  runtime: { key: "tls", stages: { initWorker: { tls: true } } },
   lower(policy, ir) {
     const tls = policy.tls;
     const https = policy.listen?.https;
@@ -267,20 +281,28 @@ export const tls: Feature = {
     const chains = tls.certificates.map(loadChain);
     const { names } = assignServerNames(policy, chains);
     const stapling = tls.ocspStapling;
-    const block = (c: TlsCertificate, i: number, serverNames: string[]) => ({
-      names: serverNames,
-      tls: {
-        certificate: c.certificate as string,
-        key: c.key as string,
-        stapling: stapling !== undefined && chains[i] !== undefined && canStaple(chains[i]!, stapling.verifyWith) ? { resolvers: stapling.resolvers, verifyWith: stapling.verifyWith ?? null } : null,
-        hsts: tls.hsts !== undefined,
-      },
-    });
+    const fromLua: { certificate: TlsFileSource; key: TlsFileSource }[] = [];
+    const source = (v: string | EnvRef): TlsFileSource => (isEnv(v) ? { env: useEnv(ir, v) } : { path: v });
+    const block = (c: TlsCertificate, i: number, serverNames: string[]) => {
+      const lua = isEnv(c.certificate) || isEnv(c.key);
+      if (lua) fromLua.push({ certificate: source(c.certificate), key: source(c.key) });
+      return {
+        names: serverNames,
+        tls: {
+          certificate: lua ? PLACEHOLDER_PATHS.certificate : (c.certificate as string),
+          key: lua ? PLACEHOLDER_PATHS.key : (c.key as string),
+          stapling: stapling !== undefined && chains[i] !== undefined && canStaple(chains[i]!, stapling.verifyWith) ? { resolvers: stapling.resolvers, verifyWith: stapling.verifyWith ?? null } : null,
+          hsts: tls.hsts !== undefined,
+          lua: lua ? { index: fromLua.length - 1 } : null,
+        },
+      };
+    };
     if ((policy.serverNames ?? []).length === 0) {
       ir.server.blocks = [block(tls.certificates[0]!, 0, [])];
     } else {
-      ir.server.blocks = tls.certificates.map((c, i) => block(c, i, names[i]!)).filter((b) => b.names.length > 0);
+      ir.server.blocks = tls.certificates.flatMap((c, i) => (names[i]!.length > 0 ? [block(c, i, names[i]!)] : []));
     }
+    if (fromLua.length > 0) addLuaCertificates(ir, fromLua);
     const s = tls.sessions ?? {};
     const cacheSize = s.cacheSize ?? TLS_DEFAULTS.sessionCacheSize;
     const redirect = tls.redirectHttp ?? TLS_DEFAULTS.redirectHttp;

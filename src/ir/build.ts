@@ -32,6 +32,7 @@ export function buildIR(policy: Policy, target: Target, toolVersion: string, fea
     server: { listen: [], serverNames: [], catchAll: false, https: null, blocks: [], redirect: null },
     slots: { main: [], http: [], server: [], proxy: [], locations: [], anyHost: [] },
     pathMatching: { caseInsensitive: false },
+    files: [],
     luaData: {},
     phases: { access: [], header: [], body: [], log: [], initWorker: [] },
   };

@@ -55,7 +55,7 @@ export const STAGE_ORDER: StageOrder = {
   header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers"],
   body: [],
   log: ["cache"],
-  initWorker: ["origin-secret", "waf", "purge", "rules"],
+  initWorker: ["origin-secret", "waf", "purge", "rules", "tls"],
 };
 
 export const PHASES: readonly Phase[] = ["access", "header", "body", "log", "initWorker"];

@@ -42,6 +42,11 @@ export interface ServerBlock {
     stapling: { resolvers: string[]; verifyWith: string | null } | null;
     /** Send `Strict-Transport-Security` (the value is `$cdn_hsts`). */
     hsts: boolean;
+    /**
+     * The certificate comes from env() paths: Lua presents entry `index` of the tls feature's data in every
+     * handshake (`certificate` and `key` are then the bundle's placeholder).
+     */
+    lua: { index: number } | null;
   } | null;
 }
 
@@ -86,6 +91,8 @@ export interface EdgeIR {
   slots: Slots;
   /** How the gates' path scopes read a request's path (set by the origins feature). */
   pathMatching: PathMatchingData;
+  /** Other files of the bundle (relative path -> text), e.g. the TLS placeholder certificate. */
+  files: { path: string; text: string }[];
   /** Policy data handed to the Lua runtime, by feature; a feature with no entry is off in Lua. */
   luaData: Partial<FeaturesData>;
   /**

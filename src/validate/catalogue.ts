@@ -1399,8 +1399,8 @@ export const CATALOGUE = {
     code: "CDN6016",
     severity: "warning",
     title: "TLS file checked only when nginx starts",
-    why: "A path given by `env()` is only known on the edge host, so the build cannot check that the file exists, that the key matches and that the certificate is valid; nginx refuses to start when it is not.",
-    fix: "Nothing to fix; run `nginx -t` on the edge host (cdn-build deploy does) or use a literal path to have it checked at build time.",
+    why: "A path given by `env()` is only known on the edge host, so the build cannot check that the file exists, that the key matches and that the certificate is valid. The master reads it when nginx starts; when it cannot be used, the handshakes for that certificate are refused and the error log says why.",
+    fix: "Nothing to fix; check the error log after starting nginx on the edge host, or give a literal path to have it checked at build time.",
     at: ["tls.certificates[].certificate", "tls.certificates[].key"],
   },
   tlsTicketKeyInvalid: {

@@ -215,3 +215,78 @@ describe("TLS to the edge", () => {
     second.end();
   });
 });
+
+describe("certificates from env() paths", () => {
+  let envEdge: TlsEdge | undefined;
+  let a: { cert: string; key: string };
+  let b: { cert: string; key: string };
+  const envPolicy = () =>
+    policy(origin, {
+      serverNames: ["a.test", "b.test"],
+      tls: {
+        certificates: [
+          { certificate: a.cert, key: a.key },
+          { certificate: { env: "EDGE_B_CERT" }, key: { env: "EDGE_B_KEY" }, serverNames: ["b.test"] },
+        ],
+      },
+    });
+  const connect = (servername: string, port: number) =>
+    new Promise<tls.TLSSocket>((resolve, reject) => {
+      const s = tls.connect({ host: "127.0.0.1", port, ca: pki.caPem, servername }, () => resolve(s));
+      s.setTimeout(5000, () => s.destroy(new Error("handshake timed out")));
+      s.once("error", reject);
+    });
+
+  beforeAll(async () => {
+    pki = await makePki();
+    a = await pki.issue("a", ["a.test"]);
+    b = await pki.issue("b", ["b.test"]);
+    origin = await startMockOrigin();
+  });
+  afterEach(async () => {
+    await envEdge?.stop();
+    envEdge = undefined;
+  });
+  afterAll(async () => {
+    await origin?.close();
+    await pki?.remove();
+  });
+
+  it("reads the paths from the master's environment at start and presents the certificate by SNI", async () => {
+    envEdge = await bootTlsEdge(envPolicy(), { env: { EDGE_B_CERT: b.cert, EDGE_B_KEY: b.key } });
+    expect(envEdge.conf).toContain("ssl_certificate_by_lua_block { cdn.certificate(0) }");
+    for (const [name, san] of [["a.test", "DNS:a.test"], ["b.test", "DNS:b.test"]] as const) {
+      const s = await connect(name, envEdge.httpsPort);
+      expect(s.authorized, name).toBe(true);
+      expect(s.getPeerCertificate().subjectaltname).toBe(san);
+      s.end();
+    }
+    const r = await new Promise<number>((resolve, reject) => {
+      https
+        .get({ host: "127.0.0.1", port: envEdge!.httpsPort, path: "/env", servername: "b.test", headers: { host: "b.test" }, ca: pki.caPem, agent: false, timeout: 5000 }, (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        })
+        .on("error", reject);
+    });
+    expect(r).toBe(200);
+    expect(await envEdge.errors()).toEqual([]);
+  });
+
+  it("fails closed when the variable is not set: that name's handshakes are refused, the log says why, the others work", async () => {
+    envEdge = await bootTlsEdge(envPolicy());
+    await expect(connect("b.test", envEdge.httpsPort)).rejects.toThrow();
+    const s = await connect("a.test", envEdge.httpsPort);
+    expect(s.authorized).toBe(true);
+    s.end();
+    const errors = await envEdge.errors();
+    expect(errors.join("\n")).toContain("the environment variable EDGE_B_CERT (path of the certificate) is not set");
+    expect(luaErrors(errors).filter((l) => !/tls: certificate 0/.test(l))).toEqual([]);
+  });
+
+  it("refuses a key that is not the certificate's at the handshake", async () => {
+    envEdge = await bootTlsEdge(envPolicy(), { env: { EDGE_B_CERT: b.cert, EDGE_B_KEY: a.key } });
+    await expect(connect("b.test", envEdge.httpsPort)).rejects.toThrow();
+    expect((await envEdge.errors()).join("\n")).toMatch(/tls: cannot set the private key of certificate 0/);
+  });
+});
