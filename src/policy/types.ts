@@ -224,14 +224,22 @@ export interface TlsSessions {
   tickets?: boolean | AbsolutePath[];
 }
 
+/**
+ * A DNS resolver's address: IPv4, or IPv6 in brackets.
+ * @pattern ^(\[[0-9a-fA-F:.]{2,45}\]|[0-9.]{7,15})$
+ * @example "1.1.1.1"
+ */
+export type ResolverAddress = string;
+
 /** OCSP stapling: the edge fetches its certificate's revocation status and sends it in the handshake. */
 export interface OcspStapling {
   /**
    * DNS resolvers nginx uses to reach the certificate authority's OCSP responder (IP addresses).
    * @minItems 1
+   * @maxItems 8
    * @example ["1.1.1.1", "8.8.8.8"]
    */
-  resolvers: string[];
+  resolvers: ResolverAddress[];
   /**
    * Verify the OCSP responses against this CA file (the certificate's issuer and root). Omit to send them
    * unverified.

@@ -10,6 +10,7 @@ import { compile, compileFile } from "../../src/compile.js";
 import type { Policy, Tls } from "../../src/policy/types.js";
 import { makePki, type Issued, type Pki } from "../support/tls.js";
 import { diagnostics, policy } from "../support/policy.js";
+import { buildForTest } from "../support/edge.js";
 
 let pki: Pki;
 let a: Issued;
@@ -148,8 +149,23 @@ describe("tls checks and lowering", () => {
   });
 
   it("CDN6019/6020: OCSP stapling needs a responder in the certificate, and resolver addresses", () => {
-    const p = tlsPolicy({ certificates: both(), ocspStapling: { resolvers: ["1.1.1.1", "dns.example"] } });
+    const p = tlsPolicy({ certificates: both(), ocspStapling: { resolvers: ["1.1.1.1", "999.1.1.1"] } });
     expect(diagnostics(p)).toEqual(["CDN6019 /tls/certificates/0/certificate", "CDN6019 /tls/certificates/1/certificate", "CDN6020 /tls/ocspStapling/resolvers/1"]);
+    // a name is refused by the schema already
+    expect(diagnostics(tlsPolicy({ certificates: both(), ocspStapling: { resolvers: ["dns.example"] } }))).toEqual(["CDN1004 /tls/ocspStapling/resolvers/0"]);
+  });
+
+  it("staples OCSP for a certificate that names a responder (and nginx -t takes it)", async () => {
+    const o = await pki.issue("ocsp", ["a.test", "www.a.test"], { ocspUrl: "http://127.0.0.1:9/" });
+    const p = tlsPolicy({ certificates: [{ certificate: o.cert, key: o.key }, { certificate: b.cert, key: b.key }], ocspStapling: { resolvers: ["127.0.0.1"], verifyWith: pki.caFile } });
+    expect(diagnostics(p, "severity code path")).toEqual(["warning CDN6019 /tls/certificates/1/certificate"]);
+    const built = await buildForTest({ ...p, listen: { http: 8080, address: "127.0.0.1", https: { port: 8443 } } });
+    try {
+      expect(built.conf).toMatch(/ssl_certificate "[^"]+\/ocsp\.pem";\s+ssl_certificate_key "[^"]+";\s+ssl_stapling on;\s+resolver 127\.0\.0\.1 valid=300s;\s+resolver_timeout 5s;\s+ssl_stapling_verify on;\s+ssl_trusted_certificate "[^"]+\/ca\.pem";/);
+      expect(built.conf.match(/ssl_stapling on;/g)).toHaveLength(1);
+    } finally {
+      await built.remove();
+    }
   });
 
   it("CDN6024: a certificate whose names are all taken by an earlier one is never presented", async () => {

@@ -1,7 +1,7 @@
 /**
  * Test certificates made with the `openssl` command line: a CA, and certificates it signs for some DNS
- * names. Everything goes into a fresh world-traversable folder with world-readable files (0644), like a
- * user's `/etc/edge/tls`: the nginx master (root) reads them, the workers never need to.
+ * names. Everything goes into a fresh world-traversable folder, the files with the usual mode of new files
+ * (0644), like a user's `/etc/edge/tls`: the nginx master (root) reads them, the workers never need to.
  *
  *   const pki = await makePki();
  *   const shop = await pki.issue("shop", ["shop.test", "www.shop.test"]);
@@ -9,7 +9,7 @@
  *   await pki.remove();
  */
 import { execFile } from "node:child_process";
-import { chmod, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import * as https from "node:https";
@@ -36,7 +36,7 @@ export interface Pki {
   caFile: string;
   caPem: string;
   /** A certificate for `names` (DNS subject alternative names), signed by the CA, valid `days` days. */
-  issue(base: string, names: string[], opts?: { days?: number; rsa?: boolean }): Promise<Issued>;
+  issue(base: string, names: string[], opts?: { days?: number; rsa?: boolean; ocspUrl?: string }): Promise<Issued>;
   /** A self-signed certificate (no CA), for "untrusted" cases. */
   selfSigned(base: string, names: string[]): Promise<Issued>;
   remove(): Promise<void>;
@@ -46,36 +46,39 @@ async function openssl(cwd: string, args: string[]): Promise<void> {
   await run("openssl", args, { cwd, timeout: 20_000 });
 }
 
-/** An EC P-256 key (fast handshakes; `rsa` for a 2048-bit RSA key). */
-function keyArgs(rsa = false): string[] {
-  return rsa ? ["-newkey", "rsa:2048"] : ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+/**
+ * A new private key in `dir/name`: EC P-256 (fast handshakes), or 2048-bit RSA with `rsa`. openssl prints
+ * it and the file is written here, so it gets the usual mode of a new file (0644 with umask 022) like the
+ * certificates, rather than the 0600 openssl gives the key files it writes itself.
+ */
+async function newKey(dir: string, name: string, rsa = false): Promise<void> {
+  const args = rsa ? ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"] : ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"];
+  const { stdout } = await run("openssl", args, { cwd: dir, timeout: 20_000 });
+  await writeFile(join(dir, name), stdout);
 }
 
 export async function makePki(name = "cdn-build test CA"): Promise<Pki> {
   const dir = await projectDir("cdn-tls-");
-  await openssl(dir, ["req", "-x509", ...keyArgs(), "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "30", "-subj", `/CN=${name}`, "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
+  await newKey(dir, "ca.key");
+  await openssl(dir, ["req", "-x509", "-key", "ca.key", "-out", "ca.pem", "-days", "30", "-subj", `/CN=${name}`, "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
   const ext = (names: string[]) => `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n`;
-  const worldReadable = async () => {
-    for (const f of await readdir(dir)) await chmod(join(dir, f), 0o644);
-  };
   const caPem = await readFile(join(dir, "ca.pem"), "utf8");
-  await worldReadable();
   return {
     dir,
     caFile: join(dir, "ca.pem"),
     caPem,
     async issue(base, names, opts = {}) {
-      await writeFile(join(dir, `${base}.ext`), ext(names));
-      await openssl(dir, ["req", ...keyArgs(opts.rsa), "-nodes", "-keyout", `${base}.key`, "-out", `${base}.csr`, "-subj", `/CN=${names[0] ?? base}`]);
+      await writeFile(join(dir, `${base}.ext`), ext(names) + (opts.ocspUrl ? `authorityInfoAccess=OCSP;URI:${opts.ocspUrl}\n` : ""));
+      await newKey(dir, `${base}.key`, opts.rsa);
+      await openssl(dir, ["req", "-new", "-key", `${base}.key`, "-out", `${base}.csr`, "-subj", `/CN=${names[0] ?? base}`]);
       await openssl(dir, ["x509", "-req", "-in", `${base}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", `${base}.leaf.pem`, "-days", String(opts.days ?? 30), "-extfile", `${base}.ext`]);
       const leaf = await readFile(join(dir, `${base}.leaf.pem`), "utf8");
       await writeFile(join(dir, `${base}.pem`), leaf + caPem);
-      await worldReadable();
       return { cert: join(dir, `${base}.pem`), leaf: join(dir, `${base}.leaf.pem`), key: join(dir, `${base}.key`) };
     },
     async selfSigned(base, names) {
-      await openssl(dir, ["req", "-x509", ...keyArgs(), "-nodes", "-keyout", `${base}.key`, "-out", `${base}.pem`, "-days", "30", "-subj", `/CN=${names[0] ?? base}`, "-addext", `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}`]);
-      await worldReadable();
+      await newKey(dir, `${base}.key`);
+      await openssl(dir, ["req", "-x509", "-key", `${base}.key`, "-out", `${base}.pem`, "-days", "30", "-subj", `/CN=${names[0] ?? base}`, "-addext", `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}`]);
       return { cert: join(dir, `${base}.pem`), leaf: join(dir, `${base}.pem`), key: join(dir, `${base}.key`) };
     },
     remove: () => rm(dir, { recursive: true, force: true }),
