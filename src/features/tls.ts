@@ -6,6 +6,7 @@ import { checkDuration, checkSize } from "../validate/checks.js";
 import { durationSeconds, sizeBytes } from "../util/units.js";
 import { canStaple, certificateCovers, certificateNames, certificateValidity, parseCertificates, parsePrivateKey, readTlsFile } from "./shared/tls-files.js";
 import { isIP } from "node:net";
+import { createSecureContext } from "node:tls";
 import { useEnv } from "../ir/env.js";
 import type { EdgeIR } from "../ir/types.js";
 import type { TlsFileSource } from "../contract/index.js";
@@ -220,6 +221,14 @@ function checkTls(policy: Policy): Diagnostic[] {
   }
   if (!tls) return out;
   out.push(...checkCertificates(policy).diagnostics);
+  if (tls.ciphers !== undefined) {
+    // the same OpenSSL call nginx makes (SSL_CTX_set_cipher_list): unknown names are skipped, no match fails
+    try {
+      createSecureContext({ ciphers: tls.ciphers });
+    } catch (err) {
+      out.push(error("tlsCiphersInvalid", pointer("tls", "ciphers"), `OpenSSL finds no cipher suite in "${tls.ciphers}" (${(err as Error).message})`, "use OpenSSL cipher names, or remove ciphers for the default"));
+    }
+  }
   const s = tls.sessions;
   out.push(...checkSize(s?.cacheSize === "0" ? undefined : s?.cacheSize, pointer("tls", "sessions", "cacheSize"), { min: 8192, minText: '"8k"', max: 1024 ** 3, maxText: '"1g"' }));
   out.push(...checkDuration(s?.timeout, pointer("tls", "sessions", "timeout")));

@@ -144,9 +144,8 @@ export interface HttpsListen {
 }
 
 /**
- * An absolute path on the edge host.
- * @pattern ^/
- * @maxLength 1024
+ * An absolute path on the edge host (letters, digits and `/._+@=,~-`: it is written into nginx.conf).
+ * @pattern ^/[A-Za-z0-9/._+@=,~-]{1,1023}$
  * @example "/etc/edge/tls/shop.example.com.pem"
  */
 export type AbsolutePath = string;

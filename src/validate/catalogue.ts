@@ -1467,6 +1467,14 @@ export const CATALOGUE = {
     fix: "Remove it, or give it the names it should serve with `serverNames: [...]`.",
     at: ["tls.certificates[]"],
   },
+  tlsCiphersInvalid: {
+    code: "CDN6025",
+    severity: "error",
+    title: "No cipher suite matches",
+    why: "OpenSSL finds no cipher suite in the `ciphers` list, so nginx would refuse the configuration.",
+    fix: "Use OpenSSL cipher names, e.g. `\"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256\"`, or remove `ciphers` for the default.",
+    at: ["tls.ciphers"],
+  },
 } as const satisfies Record<string, DiagnosticSpec>;
 
 type Catalogue = typeof CATALOGUE;

@@ -168,6 +168,11 @@ describe("tls checks and lowering", () => {
     }
   });
 
+  it("CDN6025: a cipher list OpenSSL matches nothing in", () => {
+    expect(diagnostics(tlsPolicy({ certificates: both(), ciphers: "NOT-A-CIPHER:!ALL" }))).toEqual(["CDN6025 /tls/ciphers"]);
+    expect(diagnostics(tlsPolicy({ certificates: both(), ciphers: "ECDHE-ECDSA-AES256-GCM-SHA384" }))).toEqual([]);
+  });
+
   it("CDN6024: a certificate whose names are all taken by an earlier one is never presented", async () => {
     const a2 = await pki.issue("a2", ["a.test"]);
     expect(diagnostics(tlsPolicy({ certificates: [...both(), { certificate: a2.cert, key: a2.key }] }), "severity code path")).toEqual(["warning CDN6024 /tls/certificates/2"]);
@@ -187,6 +192,8 @@ describe("tls checks and lowering", () => {
   it("refuses relative paths and a hostile cipher string in the schema", () => {
     expect(diagnostics(tlsPolicy({ certificates: [{ certificate: "cert.pem", key: a.key }] }))[0]).toMatch(/^CDN1\d{3} \/tls\/certificates\/0\/certificate/);
     expect(diagnostics(tlsPolicy({ certificates: both(), ciphers: 'HIGH";\nlisten 1' }))[0]).toMatch(/^CDN1\d{3} \/tls\/ciphers/);
+    expect(diagnostics(tlsPolicy({ certificates: [{ certificate: "/etc/$x.pem", key: a.key }] }))[0]).toMatch(/^CDN1\d{3} \/tls\/certificates\/0\/certificate/);
+    expect(diagnostics({ ...policy("127.0.0.1:3000"), origins: { app: { servers: [{ address: "127.0.0.1:3000" }], scheme: "https", tls: { trustedCa: '/ca";\nx' } } } })[0]).toMatch(/^CDN1\d{3} \/origins\/app\/tls\/trustedCa/);
   });
 
   it("gives line:col for a YAML policy", async () => {
