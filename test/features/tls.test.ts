@@ -168,6 +168,13 @@ describe("tls checks and lowering", () => {
     }
   });
 
+  it("matches wildcard certificates and wildcard server names", async () => {
+    const w = await pki.issue("wild", ["*.w.test"]);
+    const p = tlsPolicy({ certificates: [{ certificate: a.cert, key: a.key }, { certificate: w.cert, key: w.key }] }, { serverNames: ["a.test", "*.w.test", "x.w.test", "w.test"] });
+    expect(diagnostics(p, "severity code path")).toEqual(["warning CDN6011 /serverNames/3"]);
+    expect(conf(p)).toMatch(/server_name \*\.w\.test x\.w\.test;\s+ssl_certificate "[^"]+\/wild\.pem";/);
+  });
+
   it("CDN6025: a cipher list OpenSSL matches nothing in", () => {
     expect(diagnostics(tlsPolicy({ certificates: both(), ciphers: "NOT-A-CIPHER:!ALL" }))).toEqual(["CDN6025 /tls/ciphers"]);
     expect(diagnostics(tlsPolicy({ certificates: both(), ciphers: "ECDHE-ECDSA-AES256-GCM-SHA384" }))).toEqual([]);
