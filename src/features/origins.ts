@@ -100,7 +100,8 @@ export function proxySettings(o: Origin) {
     retryOn: nextUpstreamConditions(o.retryOn ?? ORIGIN_DEFAULTS.retryOn).join(" "),
     retryTimeout: o.retryTimeout ?? ORIGIN_DEFAULTS.retryTimeout,
     // one set of proxy_ssl_* per location: compared as one value (the SNI name of a routed pool is its Host)
-    tls: JSON.stringify({ ...originTls(o), name: undefined }),
+    // (a plain HTTP pool as the default: a routed HTTPS pool gets the defaults, see lower())
+    tls: JSON.stringify({ ...originTls({ ...o, scheme: "https", tls: (o.scheme ?? "http") === "https" ? o.tls : undefined }), name: undefined }),
   };
 }
 

@@ -265,6 +265,24 @@ describe("tls checks and lowering", () => {
     expect(c).toContain("proxy_ssl_server_name on;");
   });
 
+  it("origin TLS through rules: the default pool's settings, a warning when a routed pool has others", () => {
+    const routed = (tls?: object, scheme: "http" | "https" = "http") =>
+      compile({
+        name: "o",
+        origins: { app: { servers: [{ address: "127.0.0.1:3000" }], scheme }, img: { servers: [{ address: "127.0.0.1:3001" }], scheme: "https", hostHeader: "img.test", ...(tls ? { tls } : {}) } },
+        defaultOrigin: "app",
+        rules: [{ name: "img", when: { path: { prefix: "/img/" } }, then: { origin: "img" } }],
+      });
+    const plain = routed();
+    expect(plain.diagnostics).toEqual([]);
+    const c = plain.bundle!.files.get("nginx.conf")!;
+    expect(c).toContain("proxy_ssl_name $cdn_upstream_host;");
+    expect(c).toContain("proxy_ssl_verify on;");
+    const custom = routed({ trustedCa: pki.caFile });
+    expect(custom.diagnostics.map((d) => `${d.severity} ${d.code} ${d.path}`)).toEqual(["warning CDN5014 /origins/img"]);
+    expect(custom.diagnostics[0]!.message).toMatch(/its tls will not apply/);
+  });
+
   it("origin TLS: keepalive timeout and requests, and the retry budget, are settable", () => {
     const c = conf({ ...policy("127.0.0.1:3000"), origins: { app: { servers: [{ address: "127.0.0.1:3000" }], keepaliveTimeout: "30s", keepaliveRequests: 500, retryTimeout: "3s" } } } as Policy);
     expect(c).toContain("keepalive_timeout 30s;");
