@@ -7,6 +7,8 @@ import * as tls from "node:tls";
 import * as https from "node:https";
 import * as http2 from "node:http2";
 import { Agent, request } from "undici";
+import { randomBytes } from "node:crypto";
+import { writeFile } from "node:fs/promises";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
 import { policy } from "../support/policy.js";
 import { http, luaErrors } from "../support/http.js";
@@ -205,6 +207,13 @@ describe("TLS to the edge", () => {
     expect((await http(edge, "/x", { headers: { host: "evil.test" } })).status).toBe(421);
   });
 
+  it("sends HSTS on nginx's own error pages too (502 from a failing origin)", async () => {
+    origin.route("/broken", { reset: true });
+    const r = await httpsGet("/broken", "a.test");
+    expect(r.status).toBe(502);
+    expect(r.headers["strict-transport-security"]).toBe("max-age=3600; includeSubDomains");
+  });
+
   it("resumes sessions (session cache or tickets)", async () => {
     const first = await handshake({ servername: "a.test", maxVersion: "TLSv1.2" });
     const session = first.getSession();
@@ -288,5 +297,50 @@ describe("certificates from env() paths", () => {
     envEdge = await bootTlsEdge(envPolicy(), { env: { EDGE_B_CERT: b.cert, EDGE_B_KEY: a.key } });
     await expect(connect("b.test", envEdge.httpsPort)).rejects.toThrow();
     expect((await envEdge.errors()).join("\n")).toMatch(/tls: cannot set the private key of certificate 0/);
+  });
+});
+
+describe("session tickets shared by ticket key files", () => {
+  const edges: TlsEdge[] = [];
+  let keyFile: string;
+  let cert: { cert: string; key: string };
+
+  beforeAll(async () => {
+    pki = await makePki();
+    cert = await pki.issue("a", ["a.test"]);
+    keyFile = `${pki.dir}/ticket.key`;
+    await writeFile(keyFile, randomBytes(80));
+    origin = await startMockOrigin();
+  });
+  afterAll(async () => {
+    for (const e of edges) await e.stop();
+    await origin?.close();
+    await pki?.remove();
+  });
+
+  const boot = async (tickets: true | string[]) => {
+    const e = await bootTlsEdge(policy(origin, { serverNames: ["a.test"], tls: { certificates: [{ certificate: cert.cert, key: cert.key }], sessions: { tickets, cacheSize: "0" } } }));
+    edges.push(e);
+    return e;
+  };
+  const connect = (port: number, session?: Buffer) =>
+    new Promise<tls.TLSSocket>((resolve, reject) => {
+      const s = tls.connect({ host: "127.0.0.1", port, ca: pki.caPem, servername: "a.test", maxVersion: "TLSv1.2", session }, () => resolve(s));
+      s.setTimeout(5000, () => s.destroy(new Error("handshake timed out")));
+      s.once("error", reject);
+    });
+
+  it("a ticket from one node resumes on another node with the same key file, not on one with its own key", async () => {
+    const [one, two, own] = [await boot([keyFile]), await boot([keyFile]), await boot(true)];
+    const first = await connect(one.httpsPort);
+    const ticket = first.getSession()!;
+    first.end();
+    const other = await connect(two.httpsPort, ticket);
+    expect(other.isSessionReused()).toBe(true);
+    other.end();
+    const stranger = await connect(own.httpsPort, ticket);
+    expect(stranger.isSessionReused()).toBe(false);
+    stranger.end();
+    for (const e of edges) expect(await e.errors()).toEqual([]);
   });
 });
