@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compile } from "../src/compile.js";
 import { writeBundleTo } from "../src/emit/write.js";
-import type { Policy } from "../src/policy/types.js";
+import type { Listen, Policy } from "../src/policy/types.js";
 import { freePort, loadModuleLines, startBundle, type NginxBinary, type RunningNginx } from "../src/runtime/nginx.js";
 import { allowedCpus, cell, coreTicks, type CoreTicks, isErrorLine, othersShare, parseWrk, perRound, refusal, statCpuTicks, statusKb, summarize, type Summary } from "./stats.js";
 
@@ -435,10 +435,13 @@ export class Scenario {
     await this.cleanup.run();
   }
 
-  /** Compiles and boots a policy on the server core (listen: a free 127.0.0.1 port), as the README says. */
-  async bootPolicy(name: string, policy: Omit<Policy, "listen">, env?: Record<string, string>): Promise<RunningNginx> {
+  /**
+   * Compiles and boots a policy on the server core (listen: a free 127.0.0.1 port, plus `listen`'s other
+   * keys, e.g. `https`), as the README says.
+   */
+  async bootPolicy(name: string, policy: Omit<Policy, "listen">, env?: Record<string, string>, listen: Omit<Listen, "http" | "address"> = {}): Promise<RunningNginx> {
     const port = await freePort();
-    const { bundle, diagnostics } = compile({ ...policy, listen: { http: port, address: "127.0.0.1" } }, { target: this.bin.kind });
+    const { bundle, diagnostics } = compile({ ...policy, listen: { http: port, address: "127.0.0.1", ...listen } }, { target: this.bin.kind });
     if (!bundle) throw new Error(`${name}: the policy did not compile: ${JSON.stringify(diagnostics, null, 2)}`);
     const dir = await benchDir("cdn-bench-");
     this.cleanup.add(() => rm(dir, { recursive: true, force: true }));

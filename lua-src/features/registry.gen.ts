@@ -10,6 +10,7 @@ import { purge } from "./purge/index";
 import { rateLimit } from "./rate-limit/index";
 import { rules } from "./rules/index";
 import { signedUrls } from "./signed-urls";
+import { tls } from "./tls";
 import { waf } from "./waf";
 
 /** Every runtime feature; lua/policy_data.lua says which run, in which phase and order. */
@@ -24,5 +25,6 @@ export const FEATURES: AnyLuaFeature[] = [
   rateLimit,
   rules,
   signedUrls,
+  tls,
   waf,
 ];

@@ -52,6 +52,8 @@ interface Ngx {
   sleep(this: void, seconds: number): void;
 
   readonly OK: number;
+  /** `ngx.exit(ngx.ERROR)`: abort (in ssl_certificate_by_lua, the TLS handshake). */
+  readonly ERROR: number;
   readonly ERR: number;
   readonly WARN: number;
   readonly NOTICE: number;

@@ -31,7 +31,9 @@ export type CdnVar =
   | "cdn_rules_nostore"
   | "cdn_origin_url"
   | "cdn_origin_host"
-  | "cdn_upstream_host";
+  | "cdn_upstream_host"
+  // tls: the Strict-Transport-Security value on HTTPS requests ("" otherwise)
+  | "cdn_hsts";
 
 /** lua_shared_dict zones. */
 export type SharedDictName = "cdn_meta" | "cdn_ram" | "cdn_purge" | "cdn_markers" | "cdn_ratelimit" | "cdn_experiments";
@@ -40,7 +42,7 @@ export type SharedDictName = "cdn_meta" | "cdn_ram" | "cdn_purge" | "cdn_markers
 export type CtxKey = "cdn_capture" | "cdn_pending_meta" | "cdn_client_ip" | "cdn_jwt_claims";
 
 /** Other names the generated nginx.conf gives (cache zone, log format). */
-export type NginxName = "cdn_disk" | "cdn_json";
+export type NginxName = "cdn_disk" | "cdn_json" | "cdn_tls";
 
 /** The nginx variable of a request header: `X-Api-Key` -> `http_x_api_key`. */
 export type HeaderVar = `http_${string}`;

@@ -25,7 +25,7 @@ export interface StageOrder {
   // lua-src/features/cache/ram.ts): a bundle has no body_filter_by_lua, which would run for every response
   body: [];
   log: ["cache"];
-  initWorker: ["origin-secret", "waf", "purge", "rules"];
+  initWorker: ["origin-secret", "waf", "purge", "rules", "tls"];
 }
 
 export type Phase = keyof StageOrder;
@@ -48,6 +48,7 @@ export interface FeatureStages {
   purge: { access: "purge"; header: "purge"; initWorker: "purge" };
   headers: { access: "headers"; header: "headers" };
   redis: {};
+  tls: { initWorker: "tls" };
 }
 
 /** One entry of a phase's run list: the feature and the stage of its handler. */

@@ -7,6 +7,7 @@ import { durationMs } from "../util/units.js";
 import { routedPools } from "./rules/routing.js";
 import { strippedOverrides } from "./shared/override-headers.js";
 import { isIP } from "node:net";
+import { checkCaFile, checkCertificatePair } from "./tls.js";
 
 const DNS_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
@@ -53,6 +54,31 @@ export const ORIGIN_DEFAULTS = {
   retryTimeout: "10s",
 } as const;
 
+/** The CA bundle an HTTPS origin's certificate is verified against by default (Debian, Ubuntu, Alpine). */
+export const SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
+/** How many intermediates may sit between an origin's certificate and its CA (nginx's own default is 1). */
+export const ORIGIN_VERIFY_DEPTH = 3;
+
+/**
+ * The TLS settings of an HTTPS pool with defaults applied, as nginx takes them (`proxy_ssl_*`); null for a
+ * plain HTTP pool. `name` is the SNI name and the name verified: `tls.serverName`, else the Host header sent,
+ * else the servers' one DNS name, else null (the client's host, `$host`).
+ */
+export function originTls(o: Origin) {
+  if ((o.scheme ?? "http") !== "https") return null;
+  const t = o.tls ?? {};
+  const hosts = [...new Set(o.servers.map((s) => s.address.slice(0, s.address.lastIndexOf(":")).toLowerCase()))];
+  const dnsHost = hosts.length === 1 && !hosts[0]!.startsWith("[") && isIP(hosts[0]!) === 0 ? hosts[0]! : null;
+  return {
+    verify: t.insecureSkipVerify !== true,
+    trustedCa: t.trustedCa ?? SYSTEM_CA_BUNDLE,
+    verifyDepth: t.verifyDepth ?? ORIGIN_VERIFY_DEPTH,
+    clientCertificate: t.clientCertificate ?? null,
+    clientKey: t.clientKey ?? null,
+    name: t.serverName ?? (o.hostHeader !== undefined ? o.hostHeader.replace(/:[0-9]+$/, "") : dnsHost),
+  };
+}
+
 /** The `proxy_next_upstream` keywords of `retryOn`, in nginx's order ("off" for an empty list). */
 export function nextUpstreamConditions(retryOn: readonly RetryCondition[]): string[] {
   const order = ["error", "timeout", "invalidHeader", 500, 502, 503, 504, 403, 404, 429] as const;
@@ -73,7 +99,29 @@ export function proxySettings(o: Origin) {
     retries: o.retries ?? ORIGIN_DEFAULTS.retries,
     retryOn: nextUpstreamConditions(o.retryOn ?? ORIGIN_DEFAULTS.retryOn).join(" "),
     retryTimeout: o.retryTimeout ?? ORIGIN_DEFAULTS.retryTimeout,
+    // one set of proxy_ssl_* per location: compared as one value (the SNI name of a routed pool is its Host)
+    // (a plain HTTP pool as the default: a routed HTTPS pool gets the defaults, see lower())
+    tls: JSON.stringify({ ...originTls({ ...o, scheme: "https", tls: (o.scheme ?? "http") === "https" ? o.tls : undefined }), name: undefined }),
   };
+}
+
+function checkOriginTls(name: string, origin: Origin): Diagnostic[] {
+  const t = origin.tls;
+  if (!t) return [];
+  const out: Diagnostic[] = [];
+  const at = (...s: (string | number)[]) => pointer("origins", name, "tls", ...s);
+  if ((origin.scheme ?? "http") !== "https") out.push(warning("originTlsWithoutHttps", at(), `origin "${name}" is reached over plain HTTP, so its tls settings do not apply`, 'set scheme: "https", or remove tls'));
+  if (t.insecureSkipVerify) {
+    out.push(warning("originTlsInsecure", at("insecureSkipVerify"), `origin "${name}": any certificate is accepted, so anyone on the path to the origin can read and change what the edge caches`, 'give the origin\'s CA with tls: { trustedCa: "/etc/edge/tls/origin-ca.pem" } instead'));
+  }
+  if (t.trustedCa !== undefined) out.push(...checkCaFile(t.trustedCa, at("trustedCa")));
+  if ((t.clientCertificate === undefined) !== (t.clientKey === undefined)) {
+    const missing = t.clientCertificate === undefined ? "clientCertificate" : "clientKey";
+    out.push(error("originClientKeyPair", at(t.clientCertificate === undefined ? "clientKey" : "clientCertificate"), `origin "${name}": mutual TLS needs ${missing} too`, "give both clientCertificate and clientKey"));
+  } else if (t.clientCertificate !== undefined && t.clientKey !== undefined) {
+    out.push(...checkCertificatePair(t.clientCertificate, t.clientKey, at("clientCertificate"), at("clientKey")).diagnostics);
+  }
+  return out;
 }
 
 function checkRetries(name: string, origin: Origin): Diagnostic[] {
@@ -144,6 +192,7 @@ function checkOrigin(name: string, origin: Origin): Diagnostic[] {
   out.push(...checkDuration(origin.keepaliveTimeout, at("keepaliveTimeout"), { timer: true }));
   out.push(...checkDuration(origin.retryTimeout, at("retryTimeout"), { timer: true, allowZero: true }));
   out.push(...checkRetries(name, origin));
+  out.push(...checkOriginTls(name, origin));
   return out;
 }
 
@@ -201,7 +250,8 @@ export const origins: Feature = {
         nextUpstream: nextUpstreamConditions(o.retryOn ?? ORIGIN_DEFAULTS.retryOn),
         tries: settings.retries + 1,
         retryTimeout: settings.retryTimeout,
-        tls: (o.scheme ?? "http") === "https" || routed.some((p) => policy.origins[p]?.scheme === "https"),
+        // the default pool's TLS settings, or (default pool over HTTP) the defaults for a routed HTTPS pool
+        tls: originTls(o) ?? (routed.some((p) => policy.origins[p]?.scheme === "https") ? originTls({ ...o, scheme: "https", tls: undefined }) : null),
         // rules route per request: proxy_pass $cdn_origin_url, Host from the routed pool (see features/rules.ts)
         routed: routed.length > 0,
         clientVar: clientAddrVar(policy),

@@ -15,6 +15,7 @@ import { redis } from "./redis.js";
 import { rules } from "./rules.js";
 import { server } from "./server.js";
 import { signedUrls } from "./signed-urls.js";
+import { tls } from "./tls.js";
 import { waf } from "./waf.js";
 
 /** Every compiler feature (checks run and parts are lowered in this order; the run order inside nginx's phases
@@ -35,5 +36,6 @@ export const FEATURES: readonly Feature[] = [
   rules,
   server,
   signedUrls,
+  tls,
   waf,
 ];

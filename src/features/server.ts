@@ -36,6 +36,8 @@ export const server: Feature = {
     ir.server.serverNames = [...(policy.serverNames ?? [])];
     // with names, every other host gets 421 from a catch-all default server (docs/security.md#unknown-hosts)
     ir.server.catchAll = ir.server.serverNames.length > 0;
+    // one server without TLS; the tls feature replaces it with one per certificate
+    ir.server.blocks = [{ names: ir.server.serverNames, tls: null }];
     if (ir.server.catchAll) ir.slots.http.push({ partial: "server-names", data: namesHash(ir.server.serverNames) });
     const w = policy.workers ?? {};
     ir.main.user = w.user ?? null;

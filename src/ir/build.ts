@@ -29,9 +29,10 @@ export function buildIR(policy: Policy, target: Target, toolVersion: string, fea
     regexMatchLimit: REGEX_MATCH_LIMIT,
     sharedDicts: [],
     luaVars: [],
-    server: { listen: [], serverNames: [], catchAll: false },
+    server: { listen: [], serverNames: [], catchAll: false, https: null, blocks: [], redirect: null },
     slots: { main: [], http: [], server: [], proxy: [], locations: [], anyHost: [] },
     pathMatching: { caseInsensitive: false },
+    files: [],
     luaData: {},
     phases: { access: [], header: [], body: [], log: [], initWorker: [] },
   };

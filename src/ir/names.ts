@@ -28,6 +28,7 @@ export const CDN_VARS: Record<CdnVar, true> = {
   cdn_origin_url: true,
   cdn_origin_host: true,
   cdn_upstream_host: true,
+  cdn_hsts: true,
 };
 
 export const SHARED_DICTS: Record<SharedDictName, true> = {
@@ -46,7 +47,7 @@ export const CTX_KEYS: Record<CtxKey, true> = {
   cdn_jwt_claims: true,
 };
 
-export const NGINX_NAMES: Record<NginxName, true> = { cdn_disk: true, cdn_json: true };
+export const NGINX_NAMES: Record<NginxName, true> = { cdn_disk: true, cdn_json: true, cdn_tls: true };
 
 /** The run order of src/contract/phases.d.ts as a value (the type makes it exactly that order). */
 export const STAGE_ORDER: StageOrder = {
@@ -54,7 +55,7 @@ export const STAGE_ORDER: StageOrder = {
   header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers"],
   body: [],
   log: ["cache"],
-  initWorker: ["origin-secret", "waf", "purge", "rules"],
+  initWorker: ["origin-secret", "waf", "purge", "rules", "tls"],
 };
 
 export const PHASES: readonly Phase[] = ["access", "header", "body", "log", "initWorker"];

@@ -32,6 +32,24 @@ export interface Slots {
   anyHost: Part[];
 }
 
+/** One `server {}` of the edge. */
+export interface ServerBlock {
+  names: string[];
+  tls: {
+    certificate: string;
+    key: string;
+    /** OCSP stapling for this certificate, or null. */
+    stapling: { resolvers: string[]; verifyWith: string | null } | null;
+    /** Send `Strict-Transport-Security` (the value is `$cdn_hsts`). */
+    hsts: boolean;
+    /**
+     * The certificate comes from env() paths: Lua presents entry `index` of the tls feature's data in every
+     * handshake (`certificate` and `key` are then the bundle's placeholder).
+     */
+    lua: { index: number } | null;
+  } | null;
+}
+
 export interface EdgeIR {
   name: string;
   target: Target;
@@ -60,10 +78,21 @@ export interface EdgeIR {
     serverNames: string[];
     /** A catch-all default server answers 421 to every host not in `serverNames` (set when there are names). */
     catchAll: boolean;
+    /** The TLS listener (every edge server and the catch-all listen on it), or null. */
+    https: { address: string | null; port: number; http2: boolean } | null;
+    /**
+     * The edge's servers: one without TLS, or one per certificate with the server names it is chosen for
+     * by SNI (each a full copy of the edge's locations). `names` empty: `server_name _`.
+     */
+    blocks: ServerBlock[];
+    /** With TLS: the plain listener only redirects to HTTPS (health and purge still answer), or null. */
+    redirect: { status: 301 | 308; target: string } | null;
   };
   slots: Slots;
   /** How the gates' path scopes read a request's path (set by the origins feature). */
   pathMatching: PathMatchingData;
+  /** Other files of the bundle (relative path -> text), e.g. the TLS placeholder certificate. */
+  files: { path: string; text: string }[];
   /** Policy data handed to the Lua runtime, by feature; a feature with no entry is off in Lua. */
   luaData: Partial<FeaturesData>;
   /**

@@ -114,6 +114,215 @@ export interface Listen {
    * @pattern ^(\[[0-9a-fA-F:.]{2,45}\]|[0-9.]{7,15}|\*)$
    */
   address?: string;
+  /**
+   * A TLS listener (HTTPS and HTTP/2) next to the plain one. Needs `tls` (the certificates); with it, plain
+   * HTTP requests are redirected to HTTPS unless `tls.redirectHttp` is `false`.
+   * @example { "port": 443 }
+   */
+  https?: HttpsListen;
+}
+
+/** The TLS listener. */
+export interface HttpsListen {
+  /**
+   * TLS port.
+   * @default 443
+   * @example 8443
+   */
+  port?: Port;
+  /**
+   * Address to bind, as for `listen.address` (which it defaults to).
+   * @example "127.0.0.1"
+   * @pattern ^(\[[0-9a-fA-F:.]{2,45}\]|[0-9.]{7,15}|\*)$
+   */
+  address?: string;
+  /**
+   * Offer HTTP/2 to clients (ALPN `h2`); HTTP/1.1 is always offered.
+   * @default true
+   */
+  http2?: boolean;
+}
+
+/**
+ * An absolute path on the edge host (letters, digits and `/._+@=,~-`: it is written into nginx.conf).
+ * @pattern ^/[A-Za-z0-9/._+@=,~-]{1,1023}$
+ * @example "/etc/edge/tls/shop.example.com.pem"
+ */
+export type AbsolutePath = string;
+
+/**
+ * A certificate and its private key. Paths given literally are read at build time and checked (readable,
+ * the key matches, not expired, covers a server name); paths from `env("NAME")` are resolved when nginx
+ * starts and can only be checked then.
+ */
+export interface TlsCertificate {
+  /**
+   * PEM file with the certificate first, then the intermediate certificates (the chain the edge sends;
+   * not the root).
+   * @example "/etc/edge/tls/shop.example.com.fullchain.pem"
+   */
+  certificate: AbsolutePath | EnvRef;
+  /**
+   * PEM file with the certificate's private key (unencrypted; readable by the user that starts nginx,
+   * usually root: the workers never read it).
+   * @example "/etc/edge/tls/shop.example.com.key"
+   */
+  key: AbsolutePath | EnvRef;
+  /**
+   * The names of `serverNames` this certificate is presented for (chosen by the client's SNI). Omit to use
+   * the names the certificate covers (from its subject alternative names); required for `env()` paths
+   * when there are several certificates.
+   * @example ["shop.example.com", "www.example.com"]
+   */
+  serverNames?: ServerName[];
+}
+
+/** HTTP Strict Transport Security: browsers remember to use HTTPS only for this host. */
+export interface Hsts {
+  /**
+   * How long browsers remember it (`max-age`). Start small while testing: a browser that saw it keeps
+   * refusing plain HTTP for this long.
+   * @default "365d"
+   * @example "1h"
+   */
+  maxAge?: Duration;
+  /**
+   * Also every subdomain of the host (`includeSubDomains`).
+   * @default false
+   */
+  includeSubDomains?: boolean;
+  /**
+   * Ask to be put on the browsers' preload list (`preload`); the list requires `includeSubDomains` and a
+   * max-age of at least a year.
+   * @default false
+   */
+  preload?: boolean;
+}
+
+/** Session resumption: a returning client skips the full handshake. */
+export interface TlsSessions {
+  /**
+   * Size of the session cache shared by the workers (1m holds about 4,000 sessions); `"0"` turns it off.
+   * @default "10m"
+   */
+  cacheSize?: Size;
+  /**
+   * How long a session can be resumed (cache and tickets).
+   * @default "1h"
+   */
+  timeout?: Duration;
+  /**
+   * Session tickets: `false` turns them off; omitted, on with a key nginx makes at start (each node and
+   * each restart has its own, so a ticket only resumes on the node and run that issued it). With key files
+   * (80 random bytes each, e.g. `openssl rand 80 > ticket.key`), every node sharing the files resumes the
+   * others' tickets: the first file encrypts, all decrypt. Rotate by prepending a new key and dropping the
+   * last (see docs/tls.md#ticket-keys).
+   * @default true
+   * @example ["/etc/edge/tls/ticket.current.key", "/etc/edge/tls/ticket.previous.key"]
+   */
+  tickets?: boolean | AbsolutePath[];
+}
+
+/**
+ * A DNS resolver's address: IPv4, or IPv6 in brackets.
+ * @pattern ^(\[[0-9a-fA-F:.]{2,45}\]|[0-9.]{7,15})$
+ * @example "1.1.1.1"
+ */
+export type ResolverAddress = string;
+
+/** OCSP stapling: the edge fetches its certificate's revocation status and sends it in the handshake. */
+export interface OcspStapling {
+  /**
+   * DNS resolvers nginx uses to reach the certificate authority's OCSP responder (IP addresses).
+   * @minItems 1
+   * @maxItems 8
+   * @example ["1.1.1.1", "8.8.8.8"]
+   */
+  resolvers: ResolverAddress[];
+  /**
+   * Verify the OCSP responses against this CA file (the certificate's issuer and root). Omit to send them
+   * unverified.
+   * @example "/etc/edge/tls/ca-chain.pem"
+   */
+  verifyWith?: AbsolutePath;
+}
+
+/** TLS for clients: certificates, protocols, sessions, HSTS and the HTTP redirect. */
+export interface Tls {
+  /**
+   * The certificates. With several, each serves its names (by SNI) and the first is the default.
+   * @minItems 1
+   * @maxItems 64
+   */
+  certificates: TlsCertificate[];
+  /**
+   * TLS versions accepted. TLS 1.0 and 1.1 are never offered.
+   * @default ["TLSv1.2", "TLSv1.3"]
+   * @uniqueItems true
+   * @minItems 1
+   */
+  protocols?: ("TLSv1.2" | "TLSv1.3")[];
+  /**
+   * TLS 1.2 cipher suites (OpenSSL names, `:`-separated). The default allows only forward-secret AEAD
+   * suites (ECDHE with AES-GCM or ChaCha20-Poly1305); TLS 1.3 suites are always OpenSSL's.
+   * @pattern ^[A-Za-z0-9_+!@=:-]{1,2048}$
+   * @example "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
+   */
+  ciphers?: string;
+  /** Session cache and tickets. */
+  sessions?: TlsSessions;
+  /** OCSP stapling (off when omitted). */
+  ocspStapling?: OcspStapling;
+  /** Send `Strict-Transport-Security` on HTTPS responses (off when omitted). */
+  hsts?: Hsts;
+  /**
+   * What the plain HTTP listener does with a request: redirect it to the same host, path and query over
+   * HTTPS with this status (308 keeps the method and body; 301 is what old clients know), or `false` to
+   * serve it over HTTP too. The health and purge endpoints answer over HTTP either way.
+   * @default 308
+   */
+  redirectHttp?: 301 | 308 | false;
+}
+
+/** TLS from the edge to an HTTPS origin (`scheme: "https"`). The origin's certificate is verified by default. */
+export interface OriginTls {
+  /**
+   * CA certificates (PEM) the origin's certificate must chain to.
+   * @default "/etc/ssl/certs/ca-certificates.crt"
+   * @example "/etc/edge/tls/internal-ca.pem"
+   */
+  trustedCa?: AbsolutePath;
+  /**
+   * Name sent as SNI and checked against the origin's certificate. Omit to use `hostHeader`, else the
+   * servers' DNS name when they all have the same one, else the client's host.
+   * @pattern ^[A-Za-z0-9.-]{1,253}$
+   * @example "app.internal"
+   */
+  serverName?: string;
+  /**
+   * How many intermediate certificates may sit between the origin's certificate and a trusted CA.
+   * @default 3
+   * @minimum 1
+   * @maximum 10
+   * @asType integer
+   */
+  verifyDepth?: number;
+  /**
+   * Client certificate (PEM) the edge presents when the origin requires one (mutual TLS), with `clientKey`.
+   * @example "/etc/edge/tls/edge-client.pem"
+   */
+  clientCertificate?: AbsolutePath;
+  /**
+   * Private key of `clientCertificate`.
+   * @example "/etc/edge/tls/edge-client.key"
+   */
+  clientKey?: AbsolutePath;
+  /**
+   * Accept any certificate from the origin, without checking who signed it or its name. Anyone on the path
+   * to the origin can then read and change the traffic; raises a warning on every build.
+   * @default false
+   */
+  insecureSkipVerify?: boolean;
 }
 
 /** One server of an origin pool. */
@@ -191,6 +400,8 @@ export interface Origin {
    * @example "app.internal"
    */
   hostHeader?: string;
+  /** TLS to the origin (with `scheme: "https"`): certificate verification, SNI name, client certificate. */
+  tls?: OriginTls;
   /**
    * Idle keepalive connections kept open to the pool by each worker (0 disables keepalive).
    * @default 32
@@ -1571,6 +1782,8 @@ export interface Policy {
   name: string;
   /** Where the edge listens. */
   listen?: Listen;
+  /** TLS for clients (with `listen.https`): certificates, protocols, sessions, HSTS, HTTP redirect. */
+  tls?: Tls;
   /**
    * Host names this edge answers for. A request for any other host (its `Host` header, or the host of an
    * absolute request line) is refused with `421 Misdirected Request` by a catch-all default server, which
