@@ -19,6 +19,7 @@ import type { RedisData } from "./redis.js";
 import type { RulesData } from "./rules.js";
 import type { SignedUrlsData } from "./signed-urls.js";
 import type { WafData } from "./waf.js";
+import type { MetricsData } from "./metrics.js";
 import type { FeatureStages, PhasePlan } from "./phases.js";
 import type { PathMatchingData } from "./gate-scope.js";
 
@@ -38,6 +39,7 @@ export type * from "./redis.js";
 export type * from "./rules.js";
 export type * from "./signed-urls.js";
 export type * from "./waf.js";
+export type * from "./metrics.js";
 
 /** The data of every runtime feature, by its key (the camelCase policy key). */
 export interface FeaturesData {
@@ -53,6 +55,7 @@ export interface FeaturesData {
   purge: PurgeData;
   headers: HeadersData;
   redis: RedisData;
+  metrics: MetricsData;
 }
 
 export type FeatureKey = keyof FeaturesData;

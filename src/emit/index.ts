@@ -16,7 +16,7 @@ export interface Bundle {
 }
 
 /** Entry files of the Lua runtime that become the bundle's top-level hook files. */
-const HOOKS = ["init", "init_worker", "access", "headers", "body", "log", "purge"];
+const HOOKS = ["init", "init_worker", "access", "headers", "body", "log", "purge", "metrics", "stats"];
 
 function listFiles(dir: string): string[] {
   const out: string[] = [];

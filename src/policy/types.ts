@@ -565,6 +565,41 @@ export interface Health {
   path?: UrlPath;
 }
 
+/**
+ * Prometheus metrics and the stats API, answered by the edge itself (never proxied, never cached, never
+ * counted). Counters and histograms live in a shared dict (`cdn_metrics`) updated in the log phase; labels
+ * are bounded (cache status, status class, origin pool, and a host only when it is one of `serverNames`).
+ * See docs/metrics.md for every metric.
+ * @example { "allow": ["127.0.0.1/32", "10.0.0.0/8"] }
+ */
+export interface Metrics {
+  /**
+   * Path of the Prometheus endpoint (text exposition format 0.0.4).
+   * @default "/metrics"
+   */
+  path?: UrlPath;
+  /**
+   * Path of the JSON stats endpoint (hit ratio, totals, per-minute series of the last hour, p50/p99
+   * latencies, error rates), read by `cdn-build stats`.
+   * @default "/__stats"
+   */
+  statsPath?: UrlPath;
+  /**
+   * Client addresses (CIDR) allowed to read both endpoints; every other client gets `403`. Matched against
+   * the peer address (the scraper connects to the node directly).
+   * @default ["127.0.0.1/32", "::1/128"]
+   * @example ["127.0.0.1/32", "10.0.0.0/8"]
+   */
+  allow?: Cidr[];
+  /**
+   * Size of the `cdn_metrics` shared dict (the series, and 60 per-minute snapshots). Label cardinality is
+   * bounded, so the default holds thousands of series.
+   * @default "4m"
+   * @example "8m"
+   */
+  size?: Size;
+}
+
 /** The access log. */
 export interface AccessLog {
   /**
@@ -1600,6 +1635,8 @@ export interface Policy {
   accessLog?: AccessLog;
   /** Purge endpoint. */
   purge?: Purge;
+  /** Prometheus metrics (`/metrics`) and the stats API (`/__stats`). Omit for none. */
+  metrics?: Metrics;
   /**
    * The rules engine: evaluated in order for every request after the access gates and before the cache
    * key; the first matching rule wins unless it says `continue`.

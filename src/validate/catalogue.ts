@@ -6,7 +6,7 @@
  * test/catalogue.test.ts fails on a duplicate code, an unused entry, or a code literal anywhere else in src/.
  *
  * Ranges: CDN0xxx loading the policy file, CDN1xxx JSON Schema, CDN2xxx general / server / origins / cache,
- * CDN3xxx access gates, CDN4xxx cache RAM tier and purge, CDN5xxx rules engine.
+ * CDN3xxx access gates, CDN4xxx cache RAM tier and purge, CDN5xxx rules engine, CDN6xxx observability.
  *
  * A code keeps its meaning forever: users grep logs and CI output for it and tests match on it. Add new
  * entries with a new code; retire an entry by marking it `reserved` instead of reusing its code.
@@ -312,7 +312,7 @@ export const CATALOGUE = {
     title: "Not an address or CIDR block",
     why: "The entry is not a valid IPv4/IPv6 address or CIDR block, so the address check it belongs to cannot be built.",
     fix: 'Write an address or a block, e.g. `"10.0.0.0/8"`, `"2001:db8::/32"` or `"192.0.2.7"`.',
-    at: ["purge.allow[]", "rules[].when.clientIp[]"],
+    at: ["purge.allow[]", "metrics.allow[]", "rules[].when.clientIp[]"],
   },
   headerValueControlChar: {
     code: "CDN2013",
@@ -1274,6 +1274,23 @@ export const CATALOGUE = {
     fix: 'Use `redirect: { to: "/new", status: 301 }` instead.',
     at: ["rules[].then.respond.status"],
   },
+  // ─── CDN6xxx: observability ─────────────────────────────────────────────────────────────────────────
+  metricsPathClash: {
+    code: "CDN6001",
+    severity: "error",
+    title: "Metrics or stats endpoint on a path already taken",
+    why: "The metrics and stats endpoints are exact nginx locations: on `/`, on each other's path, or on the health or purge path, one of them would never be reached (or the site's home page would answer with metrics).",
+    fix: 'Give each endpoint a path of its own, e.g. `metrics: { path: "/metrics", statsPath: "/__stats" }`.',
+    at: ["metrics.path", "metrics.statsPath"],
+  },
+  metricsAllowBroad: {
+    code: "CDN6002",
+    severity: "warning",
+    title: "Metrics endpoints open to a very large address range",
+    why: "The metrics and stats endpoints describe the edge's traffic (hosts, pools, purge activity); a block shorter than /8 lets most of the internet read them.",
+    fix: 'Allow only the scrapers, e.g. `metrics: { allow: ["127.0.0.1/32", "10.0.0.0/8"] }`.',
+    at: ["metrics.allow[]"],
+  },
 } as const satisfies Record<string, DiagnosticSpec>;
 
 type Catalogue = typeof CATALOGUE;
@@ -1293,6 +1310,7 @@ export const CODE_RANGES = [
   { prefix: "CDN3", title: "Access gates" },
   { prefix: "CDN4", title: "Cache RAM tier and purge" },
   { prefix: "CDN5", title: "Rules engine" },
+  { prefix: "CDN6", title: "Observability" },
 ] as const;
 
 /** Every entry with its name, sorted by code. */

@@ -16,6 +16,7 @@ import { redisConfigured, redisConnect, redisRelease } from "../../core/redis";
 import { setStreamPosition, streamPosition } from "../../core/markers";
 import { decodeJson, encodeJson, jsonArray } from "../../core/json";
 import { applyPurge, type PurgeRequest } from "./tag-index";
+import { countPurge } from "../../core/metrics";
 
 const P = ngx as unknown as PurgeNgx;
 const MAX_BACKOFF = 5;
@@ -101,6 +102,7 @@ function onMessage(payload: string): void {
     return;
   }
   const res = applyPurge({ urls, prefixes, tags, all: m.get("all") === true, soft: m.get("soft") === true });
+  countPurge("fleet", urls.length, prefixes.length, tags.length, m.get("all") === true, res.keys.length);
   ngx.log(ngx.INFO, "purge: applied a fleet purge from node ", tostring(m.get("node")), ": ", res.keys.length, " keys, ", res.files, " files");
 }
 

@@ -5,6 +5,7 @@ import { isRedisAuthError, redisConnect, redisRelease } from "../../core/redis";
 import { clientAddress } from "../../core/client-address";
 import { bucketKey, claimOf } from "./key";
 import { isEdgeRefresh } from "../cache/refresh";
+import { countRateLimit, countRefusal } from "../../core/metrics";
 
 /**
  * Rate limits: token buckets in the GCRA form. A bucket is one number, its "theoretical arrival time"
@@ -172,7 +173,9 @@ function clusterTake(data: RateLimitData, dict: NgxSharedDict | undefined, lim: 
   return $multi(r.get(1) === 1 ? 1 : 0, (tonumber(r.get(2)) ?? 0) / 1e6);
 }
 
-function refuse(d: RateLimitLimitData, wait: number, full: number): never {
+function refuse(d: RateLimitLimitData, wait: number, full: number, decision = "limited"): never {
+  countRefusal("rate-limit", decision === "limited" ? "limited" : "redis unavailable");
+  countRateLimit(d.name, decision);
   const retry = ceil(wait);
   ngxVar.set("cdn_ratelimit", `${d.limit};0;${ceil(full)};${retry < 1 ? 1 : retry}`);
   return ngx.exit(429);
@@ -201,8 +204,11 @@ function makeAccess(data: RateLimitData, limits: Limit[], late: boolean): () => 
         if (ok) status = st as unknown as number;
         else warnOnce(dict, `rate limit "${d.name}": ${tostring(st)}, failing ${d.failOpen ? "open" : "closed"}`);
         if (status === -1) {
-          if (d.failOpen) continue;
-          refuse(d, 1, 1);
+          if (d.failOpen) {
+            countRateLimit(d.name, "failed_open");
+            continue;
+          }
+          refuse(d, 1, 1, "failed_closed");
         }
         admitted = status === 1;
         ahead = a as unknown as number;

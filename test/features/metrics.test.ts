@@ -1,0 +1,253 @@
+/** Metrics: /metrics (Prometheus text) and /__stats (JSON) over HTTP in a real nginx, plus validation. */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { Agent, request } from "undici";
+import parsePrometheusTextFormat, { type PromFamily } from "parse-prometheus-text-format";
+import { bootEdge, type Edge } from "../support/edge.js";
+import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
+import { http, luaErrors } from "../support/http.js";
+import { waitFor } from "../support/wait.js";
+import { codes, policy } from "../support/policy.js";
+import { compile } from "../../src/compile.js";
+
+const TOKEN = "metrics-test-purge-token";
+
+/** The value of one series (labels matched exactly), or undefined when the edge has not shown it. */
+export function sample(families: PromFamily[], name: string, labels: Record<string, string> = {}): number | undefined {
+  const f = families.find((x) => x.name === name);
+  const m = f?.metrics.find((s) => JSON.stringify(Object.entries(s.labels ?? {}).sort()) === JSON.stringify(Object.entries(labels).sort()));
+  return m?.value === undefined ? undefined : Number(m.value);
+}
+
+/** The sum of every series of a family whose labels include `labels`. */
+export function total(families: PromFamily[], name: string, labels: Record<string, string> = {}): number {
+  const f = families.find((x) => x.name === name);
+  return (f?.metrics ?? []).filter((s) => Object.entries(labels).every(([k, v]) => s.labels?.[k] === v)).reduce((a, s) => a + Number(s.value ?? s.count ?? 0), 0);
+}
+
+/** How many requests the edge counted (the edge latency histogram sees each one). */
+function counted(families: PromFamily[]): number {
+  const h = families.find((x) => x.name === "cdn_edge_response_seconds");
+  return Number(h?.metrics[0]?.count ?? 0);
+}
+
+export async function scrape(edge: { baseUrl: string }, path = "/metrics"): Promise<{ text: string; families: PromFamily[] }> {
+  const r = await http(edge, path);
+  expect(r.status).toBe(200);
+  return { text: r.body, families: parsePrometheusTextFormat(r.body) };
+}
+
+/** Polls /metrics until `n` requests are counted (the log phase runs as a response finishes), bounded. */
+async function settled(edge: { baseUrl: string }, n: number): Promise<{ text: string; families: PromFamily[] }> {
+  let last: { text: string; families: PromFamily[] } | undefined;
+  await waitFor(
+    async () => {
+      last = await scrape(edge);
+      return counted(last.families) >= n;
+    },
+    { timeout: 5000, what: `${n} requests counted in /metrics` },
+  );
+  const s = last!;
+  expect(counted(s.families)).toBe(n);
+  return s;
+}
+
+describe("metrics: validation", () => {
+  const base = (extra: object) => policy("127.0.0.1:3000", { name: "m", ...extra });
+  it("accepts the defaults and lowers two locations, the dict and the log hook", () => {
+    const { bundle, diagnostics } = compile(base({ metrics: {} }), { target: "openresty" });
+    expect(diagnostics).toEqual([]);
+    const conf = bundle!.files.get("nginx.conf")!;
+    expect(conf).toContain("lua_shared_dict cdn_metrics 4m;");
+    expect(conf).toContain('location = "/metrics" {');
+    expect(conf).toContain('location = "/__stats" {');
+    expect(conf).toContain("allow 127.0.0.1/32;");
+    expect(conf).toContain("log_by_lua_block { cdn.log() }");
+    expect(bundle!.files.has("lua/metrics.lua")).toBe(true);
+    expect(bundle!.files.has("lua/stats.lua")).toBe(true);
+  });
+  it("has no endpoint and no log hook without `metrics` (and no cache)", () => {
+    const conf = compile(base({}), { target: "openresty" }).bundle!.files.get("nginx.conf")!;
+    expect(conf).not.toContain("cdn_metrics");
+    expect(conf).not.toContain("location = /metrics");
+    expect(conf).not.toContain("log_by_lua");
+  });
+  it("refuses clashing paths, bad networks and sizes; warns on a broad allow-list", () => {
+    expect(codes(base({ metrics: { path: "/" } }))).toEqual(["CDN6001"]);
+    expect(codes(base({ metrics: { statsPath: "/metrics" } }))).toEqual(["CDN6001"]);
+    expect(codes(base({ health: { path: "/metrics" }, metrics: {} }))).toEqual(["CDN6001"]);
+    expect(codes(base({ purge: { path: "/__stats", token: { env: "T" } }, metrics: {} }))).toEqual(["CDN6001"]);
+    expect(codes(base({ metrics: { allow: ["10.0.0.300/8"] } }))).toEqual(["CDN2012"]);
+    expect(codes(base({ metrics: { allow: ["0.0.0.0/0"] } }))).toEqual(["CDN6002"]);
+    expect(codes(base({ metrics: { size: "lots" } }))).toHaveLength(1);
+    expect(codes(base({ metrics: { size: "1k" } }))).toHaveLength(1);
+  });
+});
+
+describe("metrics over HTTP: a scripted mix gives exact counts", () => {
+  let origin: MockOrigin;
+  let edge: Edge;
+  beforeAll(async () => {
+    origin = await startMockOrigin();
+    origin.route("/a", { headers: { "cache-control": "max-age=600", "content-type": "text/plain" }, body: "a".repeat(1000) });
+    origin.route("/limited/x", { headers: { "cache-control": "max-age=600" }, body: "l" });
+    edge = await bootEdge(
+      {
+        name: "metrics",
+        origins: { app: { servers: [{ address: origin.address }], retries: 0 } },
+        cache: { ttl: { "200": "1h" }, bypass: { headers: ["x-preview"] }, ram: { size: "1m", minHits: 2 } },
+        headers: { cacheStatus: "X-Cache" },
+        waf: {},
+        rateLimit: [{ name: "tight", rate: "1r/m", paths: ["/limited/*"] }],
+        purge: { token: { env: "PURGE_TOKEN" } },
+        metrics: {},
+        workers: { processes: 2 },
+      },
+      { env: { PURGE_TOKEN: TOKEN } },
+    );
+  });
+  afterEach(async () => {
+    expect(luaErrors(await edge.errors())).toEqual([]);
+  });
+  afterAll(async () => {
+    await edge?.stop();
+    await origin?.close();
+  });
+
+  it("counts MISS, HIT, HIT-RAM, BYPASS, a WAF 403, a 429 and a purge exactly", async () => {
+    const labels: (string | undefined)[] = [];
+    for (let i = 0; i < 3; i++) labels.push((await http(edge, "/a")).headers["x-cache"]);
+    expect(labels).toEqual(["MISS", "HIT", "HIT-RAM"]);
+    expect((await http(edge, "/a", { headers: { "x-preview": "1" } })).headers["x-cache"]).toBe("BYPASS");
+    const waf = await http(edge, "/search?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E");
+    expect(waf.status).toBe(403);
+    expect((await http(edge, "/limited/x")).status).toBe(200);
+    expect((await http(edge, "/limited/x")).status).toBe(429);
+    const purge = await http(edge, "/__purge", {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ urls: [`http://127.0.0.1:${edge.port}/a`] }),
+    });
+    expect(purge.status).toBe(200);
+    const purged = (JSON.parse(purge.body) as { count: number }).count;
+
+    const { families, text } = await settled(edge, 8);
+    expect(text).toContain("# TYPE cdn_requests_total counter");
+    const req = (cache: string, status: string) => sample(families, "cdn_requests_total", { cache, status, pool: "app", host: "other" });
+    expect(req("MISS", "2xx")).toBe(2);
+    expect(req("HIT", "2xx")).toBe(1);
+    expect(req("HIT-RAM", "2xx")).toBe(1);
+    expect(req("BYPASS", "2xx")).toBe(1);
+    expect(req("NONE", "4xx")).toBe(2); // the WAF's 403 and the 429
+    expect(req("NONE", "2xx")).toBe(1); // the purge
+    expect(total(families, "cdn_requests_total")).toBe(8);
+    expect(sample(families, "cdn_cache_hits_total", { tier: "ram" })).toBe(1);
+    expect(sample(families, "cdn_cache_hits_total", { tier: "disk" })).toBe(1);
+    expect(sample(families, "cdn_gate_refusals_total", { gate: "waf", reason: "denied" })).toBe(1);
+    expect(sample(families, "cdn_gate_refusals_total", { gate: "rate-limit", reason: "limited" })).toBe(1);
+    expect(total(families, "cdn_gate_refusals_total")).toBe(2);
+    expect(sample(families, "cdn_ratelimit_decisions_total", { limit: "tight", decision: "limited" })).toBe(1);
+    expect(total(families, "cdn_waf_matches_total", { action: "block" })).toBe(1);
+    expect(sample(families, "cdn_purges_total", { kind: "url", source: "api" })).toBe(1);
+    expect(purged).toBeGreaterThanOrEqual(1);
+    expect(sample(families, "cdn_purged_objects_total")).toBe(purged);
+    // the origin saw /a twice (MISS, BYPASS) and /limited/x once
+    expect(origin.hits("/a") + origin.hits("/limited/x")).toBe(3);
+    expect(sample(families, "cdn_origin_requests_total", { pool: "app" })).toBe(3);
+    // parse-prometheus-text-format reads a histogram of one series only: one with labels (a pool) loses
+    // its _count and _sum there, so those lines are checked in the text
+    expect(families.find((f) => f.name === "cdn_origin_response_seconds")!.type).toBe("HISTOGRAM");
+    expect(text).toContain('cdn_origin_response_seconds_count{pool="app"} 3\n');
+    expect(text).toContain('cdn_origin_response_seconds_bucket{pool="app",le="+Inf"} 3\n');
+    const sent = sample(families, "cdn_sent_bytes_total")!;
+    const recv = sample(families, "cdn_origin_received_bytes_total", { pool: "app" })!;
+    expect(recv).toBeGreaterThan(2000); // two bodies of 1000 bytes and their headers
+    expect(sent).toBeGreaterThan(4000); // four of them went to clients
+    // dict fill, for every dict of the bundle
+    for (const d of ["cdn_meta", "cdn_ram", "cdn_purge", "cdn_metrics"]) {
+      expect(sample(families, "cdn_shared_dict_capacity_bytes", { dict: d }), d).toBeGreaterThan(0);
+      expect(sample(families, "cdn_shared_dict_free_bytes", { dict: d }), d).toBeGreaterThanOrEqual(0);
+    }
+    expect(sample(families, "cdn_build_info", { policy: "metrics" })).toBe(1);
+
+    // the stats API agrees
+    const stats = JSON.parse((await http(edge, "/__stats")).body) as Record<string, unknown>;
+    expect(stats["total_requests"]).toBe(8);
+    expect(stats["origin_requests"]).toBe(3);
+    expect(stats["cache_hits"]).toBe(2);
+    expect(stats["cache_misses"]).toBe(3);
+    expect(stats["cache_hit_ratio"]).toBeCloseTo(2 / 5, 10);
+    expect(stats["bytes_sent"]).toBe(sent);
+    expect(stats["bandwidth_saved_bytes"]).toBe(sent - recv);
+    expect(stats["errors_4xx"]).toBe(2);
+    expect(stats["errors_5xx"]).toBe(0);
+    expect(stats["error_rate"]).toBe(0);
+    expect(stats["gate_refusals"]).toBe(2);
+    const lat = stats["latency"] as { edge_seconds: { p50: number; p99: number }; origin_seconds: { p50: number; p99: number } };
+    expect(lat.edge_seconds.p50).toBeGreaterThanOrEqual(0);
+    expect(lat.edge_seconds.p99).toBeGreaterThanOrEqual(lat.edge_seconds.p50);
+    expect(lat.origin_seconds.p99).toBeGreaterThanOrEqual(lat.origin_seconds.p50);
+    const minutes = stats["minutes"] as { requests: number }[];
+    expect(minutes.length).toBeGreaterThanOrEqual(1);
+    expect(minutes.reduce((a, m) => a + m.requests, 0)).toBe(8);
+  });
+
+  it("counts exactly N requests sent over M connections to two workers", async () => {
+    const before = counted((await scrape(edge)).families);
+    origin.route("/c", { headers: { "cache-control": "max-age=600" }, body: "c" });
+    const N = 600;
+    const M = 12;
+    const agent = new Agent({ connections: M, pipelining: 1 });
+    let next = 0;
+    const worker = async () => {
+      while (next < N) {
+        next++;
+        const r = await request(`${edge.baseUrl}/c`, { dispatcher: agent });
+        await r.body.text();
+        expect(r.statusCode).toBe(200);
+      }
+    };
+    await Promise.all(Array.from({ length: M }, worker));
+    await agent.close();
+    const { families } = await settled(edge, before + N);
+    expect(counted(families)).toBe(before + N);
+  });
+
+  it("never caches or proxies the endpoints", async () => {
+    const hitsBefore = origin.requests.length;
+    for (const path of ["/metrics", "/__stats"]) {
+      const r = await http(edge, path);
+      expect(r.status).toBe(200);
+      expect(r.headers["cache-control"]).toBe("no-store");
+      expect(r.headers["x-cache"]).toBeUndefined();
+      expect((await http(edge, path, { method: "POST", body: "x" })).status).toBe(405);
+    }
+    expect((await http(edge, "/metrics")).headers["content-type"]).toBe("text/plain; version=0.0.4; charset=utf-8");
+    expect((await http(edge, "/__stats")).headers["content-type"]).toBe("application/json");
+    expect(origin.requests.length).toBe(hitsBefore);
+    // scrapes are not counted themselves
+    const a = counted((await scrape(edge)).families);
+    const b = counted((await scrape(edge)).families);
+    expect(b).toBe(a);
+  });
+});
+
+describe("metrics over HTTP: the allow-list", () => {
+  let origin: MockOrigin;
+  let edge: Edge;
+  beforeAll(async () => {
+    origin = await startMockOrigin();
+    edge = await bootEdge({ name: "metrics-closed", origins: { app: { servers: [{ address: origin.address }] } }, serverNames: ["shop.example", "img.example"], metrics: { allow: ["10.0.0.0/8"] } });
+  });
+  afterAll(async () => {
+    await edge?.stop();
+    await origin?.close();
+  });
+  it("refuses a client outside it with 403, on both endpoints, for any host", async () => {
+    for (const path of ["/metrics", "/__stats"]) {
+      expect((await http(edge, path, { headers: { host: "shop.example" } })).status).toBe(403);
+      expect((await http(edge, path, { headers: { host: "unknown.example" } })).status).toBe(403);
+    }
+    expect(origin.requests.length).toBe(0);
+    expect(luaErrors(await edge.errors())).toEqual([]);
+  });
+});
