@@ -23,6 +23,7 @@ import { large } from "./scenarios/large.js";
 import { memory } from "./scenarios/memory.js";
 import { miss } from "./scenarios/miss.js";
 import { rulesScenario } from "./scenarios/rules.js";
+import { metricsScenario } from "./scenarios/metrics.js";
 
 const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<Section[]>> = {
   hits,
@@ -31,6 +32,7 @@ const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<Section[]>> = {
   memory,
   rules: rulesScenario,
   gates: gatesScenario,
+  metrics: metricsScenario,
 };
 /** Former scenario names, now rows of `hits`. */
 const ALIASES: Record<string, string> = { "ram-hit": "hits", "disk-hit": "hits" };
