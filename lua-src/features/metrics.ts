@@ -463,14 +463,15 @@ export function renderMetrics(): string {
   push("cdn_build_info", 'cdn_build_info{policy="' + labelValue(data.name) + '"} 1');
   const out: string[] = [];
   const known = new LuaTable<string, boolean>();
+  // every family is described, with or without series yet (a dashboard's queries find them all); the
+  // counters without labels start at 0
   for (const [name, type, help] of FAMILIES) {
     known.set(name, true);
+    out.push("# HELP " + name + " " + help);
+    out.push("# TYPE " + name + " " + type);
     const lines = series.get(name);
-    if (lines !== undefined) {
-      out.push("# HELP " + name + " " + help);
-      out.push("# TYPE " + name + " " + type);
-      for (const l of lines) out.push(l);
-    }
+    if (lines !== undefined) for (const l of lines) out.push(l);
+    else if (name === SENT || name === "cdn_purged_objects_total") out.push(name + " 0");
   }
   // a family the table above does not describe (none today) is still shown, untyped
   const rest: string[] = [];

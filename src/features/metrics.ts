@@ -8,6 +8,7 @@ import { healthPath } from "./health.js";
 import { defaultOriginName } from "./origins.js";
 import { routedPools } from "./rules/routing.js";
 import { poolTarget } from "./rules.js";
+import { grafanaDashboard } from "./metrics/dashboard.js";
 
 export const DEFAULT_METRICS_ALLOW = ["127.0.0.1/32", "::1/128"];
 /** Upper bounds (seconds) of the edge response time histogram: hits take well under a millisecond. */
@@ -92,5 +93,6 @@ export const metrics: Feature = {
       data.routedUrls = Object.fromEntries([...new Set([def, ...routed])].sort().map((p) => [poolTarget(policy, p).url, p]));
     }
     ir.luaData.metrics = data;
+    ir.files.push({ path: "grafana/cdn-build.json", text: grafanaDashboard(policy.name) });
   },
 };

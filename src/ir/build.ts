@@ -33,6 +33,7 @@ export function buildIR(policy: Policy, target: Target, toolVersion: string, fea
     slots: { main: [], http: [], server: [], proxy: [], locations: [], anyHost: [] },
     pathMatching: { caseInsensitive: false },
     luaData: {},
+    files: [],
     phases: { access: [], header: [], body: [], log: [], initWorker: [] },
   };
   for (const f of features) f.lower?.(policy, ir);

@@ -66,6 +66,8 @@ export interface EdgeIR {
   pathMatching: PathMatchingData;
   /** Policy data handed to the Lua runtime, by feature; a feature with no entry is off in Lua. */
   luaData: Partial<FeaturesData>;
+  /** Other files of the bundle a feature writes (e.g. the metrics feature's Grafana dashboard), by relative path. */
+  files: { path: string; text: string }[];
   /**
    * The handlers each phase runs, in order (filled by the pipeline from the enabled features' stages). A
    * phase with none gets no `*_by_lua` directive at all.

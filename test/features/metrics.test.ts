@@ -8,6 +8,26 @@ import { http, luaErrors } from "../support/http.js";
 import { waitFor } from "../support/wait.js";
 import { codes, policy } from "../support/policy.js";
 import { compile } from "../../src/compile.js";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { parser as promql } from "@prometheus-io/lezer-promql";
+import { METRIC_NAMES } from "../../src/ir/names.js";
+
+/** The metric names a PromQL expression selects (parsed with Prometheus' own PromQL grammar). */
+function metricNames(expr: string): string[] {
+  // Grafana's interval variable is not PromQL
+  const text = expr.replaceAll("$__rate_interval", "5m");
+  const names: string[] = [];
+  let broken = false;
+  promql.parse(text).iterate({
+    enter(n) {
+      if (n.type.isError) broken = true;
+      if (n.name === "Identifier" && n.node.parent?.name === "VectorSelector") names.push(text.slice(n.from, n.to));
+    },
+  });
+  if (broken) throw new Error(`not PromQL: ${expr}`);
+  return names;
+}
 
 const TOKEN = "metrics-test-purge-token";
 
@@ -189,6 +209,25 @@ describe("metrics over HTTP: a scripted mix gives exact counts", () => {
     const minutes = stats["minutes"] as { requests: number }[];
     expect(minutes.length).toBeGreaterThanOrEqual(1);
     expect(minutes.reduce((a, m) => a + m.requests, 0)).toBe(8);
+  });
+
+  it("ships a Grafana dashboard whose queries only name metrics the bundle exports", async () => {
+    const dash = JSON.parse(await readFile(join(edge.dir, "grafana/cdn-build.json"), "utf8")) as {
+      panels: { title: string; targets: { expr: string }[] }[];
+      templating: { list: { definition: string }[] };
+    };
+    const titles = dash.panels.map((p) => p.title);
+    for (const t of ["Cache hit ratio", "Bandwidth saved", "Origin latency p50 / p99", "Error rate (5xx)", "Gate refusals", "Purge activity"]) expect(titles).toContain(t);
+    const exprs = [...dash.panels.flatMap((p) => p.targets.map((t) => t.expr)), dash.templating.list[0]!.definition.replace(/^label_values\((.*), instance\)$/, "$1")];
+    const used = new Set(exprs.flatMap(metricNames));
+    expect(used.size).toBeGreaterThan(10);
+    // what the bundle exports: the families of a real scrape (histograms as their _bucket/_sum/_count series)
+    const { families } = await scrape(edge);
+    const exported = new Set(families.flatMap((f) => (f.type === "HISTOGRAM" ? [`${f.name}_bucket`, `${f.name}_sum`, `${f.name}_count`] : [f.name])));
+    expect([...used].filter((n) => !exported.has(n))).toEqual([]);
+    // and the scrape shows exactly the families of the contract
+    expect(families.map((f) => f.name).sort()).toEqual(Object.keys(METRIC_NAMES).sort());
+    for (const f of families) expect(f.type.toLowerCase(), f.name).toBe(METRIC_NAMES[f.name as keyof typeof METRIC_NAMES]);
   });
 
   it("counts exactly N requests sent over M connections to two workers", async () => {
