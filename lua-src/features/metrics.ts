@@ -219,8 +219,17 @@ export const metrics: LuaFeature<"metrics"> = {
         const l = vars.get("cdn_cache_status");
         if (l !== undefined && l !== "") label = l;
       }
-      const host = readHost ? hostLabel(vars.get("host")) : fixedHost;
+      const fromCache = NO_ORIGIN.get(label) === true;
       const pool = routedUrls === undefined ? defaultPool : (routedUrls.get(vars.get("cdn_origin_url") ?? "") ?? defaultPool);
+      // (the cache sets $cdn_cache_refresh on them; their marker header is gone by now)
+      if (!fromCache && cacheOn && vars.get("cdn_cache_refresh") === "1") {
+        // a refresh the edge sent itself (stale-while-revalidate, revalidation): an origin fetch, not a
+        // client request (the client's request was counted with its own label)
+        const urt = vars.get("upstream_response_time");
+        if (urt !== undefined && urt !== "") origin(pool, urt, vars.get("upstream_bytes_received"));
+        return;
+      }
+      const host = readHost ? hostLabel(vars.get("host")) : fixedHost;
       const shm = dict;
       shm.incr(requestKey(label, floor(ngx.status / 100), pool, host), 1, 0);
       const sent = tonumber(vars.get("bytes_sent"));
@@ -228,7 +237,7 @@ export const metrics: LuaFeature<"metrics"> = {
       const t = now() - startTime();
       shm.incr(edgeKeys[edgeBucket(t) - 1], 1, 0);
       if (t > 0) shm.incr(edgeSum, t, 0);
-      if (NO_ORIGIN.get(label) === true) return;
+      if (fromCache) return;
       const urt = vars.get("upstream_response_time");
       if (urt === undefined || urt === "") return;
       origin(pool, urt, vars.get("upstream_bytes_received"));

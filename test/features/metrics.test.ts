@@ -5,7 +5,7 @@ import parsePrometheusTextFormat, { type PromFamily } from "parse-prometheus-tex
 import { bootEdge, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
 import { http, luaErrors } from "../support/http.js";
-import { waitFor } from "../support/wait.js";
+import { sleep, waitFor } from "../support/wait.js";
 import { codes, policy } from "../support/policy.js";
 import { compile } from "../../src/compile.js";
 import { readFile } from "node:fs/promises";
@@ -249,6 +249,28 @@ describe("metrics over HTTP: a scripted mix gives exact counts", () => {
     await agent.close();
     const { families } = await settled(edge, before + N);
     expect(counted(families)).toBe(before + N);
+  });
+
+  it("counts a background refresh as an origin fetch, not as a client request", async () => {
+    origin.route("/swr", { headers: { "cache-control": "max-age=1, stale-while-revalidate=60" }, body: "s" });
+    const start = await scrape(edge);
+    const n0 = counted(start.families);
+    const o0 = sample(start.families, "cdn_origin_requests_total", { pool: "app" })!;
+    expect((await http(edge, "/swr")).headers["x-cache"]).toBe("MISS");
+    await sleep(1100);
+    expect((await http(edge, "/swr")).headers["x-cache"]).toBe("STALE");
+    await waitFor(() => origin.hits("/swr") === 2, { timeout: 5000, what: "the background refresh" });
+    const { families } = await settled(edge, n0 + 2);
+    const o = await waitFor(
+      async () => {
+        const v = sample((await scrape(edge)).families, "cdn_origin_requests_total", { pool: "app" })!;
+        return v === o0 + 2 && v;
+      },
+      { timeout: 5000, what: "two origin requests counted" },
+    );
+    expect(o).toBe(o0 + 2);
+    expect(counted(families)).toBe(n0 + 2);
+    expect(sample(families, "cdn_requests_total", { cache: "STALE", status: "2xx", pool: "app", host: "other" })).toBe(1);
   });
 
   it("never caches or proxies the endpoints", async () => {
