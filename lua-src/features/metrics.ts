@@ -11,20 +11,22 @@ import { encodeJson, jsonArray, jsonNull } from "../core/json";
  * The keys the log phase writes are short, because a shared dict hashes the whole key on every `incr`
  * (measured: about 3.5 ns per byte, so the series text of a request counter, ~70 bytes, cost 260 ns against
  * 35 ns for a 10-byte key). The endpoints turn them back into series:
- *   R|<cache>|<status class digit>|<host>|<pool>   cdn_requests_total (class 0: outside 1xx-5xx)
- *   S                                              cdn_sent_bytes_total
- *   E|<i> / E|s                                    cdn_edge_response_seconds: bucket i (not cumulative, 13 = +Inf) / sum
- *   O|<i>|<pool> / O|s|<pool>                      cdn_origin_response_seconds, by pool
- *   C|<pool>, B|<pool>                             cdn_origin_requests_total, cdn_origin_received_bytes_total
- *   M|<minute>                                     the totals at the start of that minute (the /__stats series)
+ *   R<c><d>|<host>|<pool>                cdn_requests_total: c a one-letter cache label (LABEL_CODE), d the
+ *                                         status class digit (0: outside 1xx-5xx)
+ *   S                                     cdn_sent_bytes_total
+ *   E|<i> / E|s                           cdn_edge_response_seconds: bucket i (not cumulative, 13 = +Inf) / sum;
+ *                                         bucket 1 is not written: it is the counted requests the others lack
+ *   O|<i>|<pool> / O|s|<pool>             cdn_origin_response_seconds, by pool
+ *   C|<pool>, B|<pool>                    cdn_origin_requests_total, cdn_origin_received_bytes_total
+ *   M|<minute>                            the totals at the start of that minute (the /__stats series)
  * Names and labels, not indexes, are in the keys: the dict survives a reload that changes the policy. The
  * rarer counters of ../core/metrics.ts are kept under their series text. The per-minute snapshots are taken
  * by worker 0 at every minute boundary: the log phase pays nothing for them.
  *
- * Cost per request (the log phase): a HIT is 3 `incr` (request, bytes sent, edge latency bucket; the
- * latency sum only when the request took measurable time) and 2 variable reads (`$cdn_cache_status`,
- * `$bytes_sent`); a response from the origin adds `$upstream_response_time`, `$upstream_bytes_received` and
- * 3 or 4 `incr`. Key strings are built once per label combination and kept (labels are bounded).
+ * Cost per request (the log phase): a HIT served within a millisecond is 2 `incr` (request, bytes sent)
+ * and 2 variable reads (`$cdn_cache_status`, `$bytes_sent`); a slower one adds the latency sum and its
+ * bucket; a response from the origin adds `$upstream_response_time`, `$upstream_bytes_received` and 3 or 4
+ * `incr`. Key strings are built once per label combination and kept (labels are bounded).
  */
 
 const floor = math.floor;
@@ -36,8 +38,25 @@ const sub = string.sub;
 const NO_ORIGIN = new LuaTable<string, boolean>();
 for (const l of ["HIT", "HIT-RAM", "STALE-RAM"]) NO_ORIGIN.set(l, true);
 /** The labels the cache gives (`$cdn_cache_status`), and NONE (no cache decision: gates, endpoints, POST). */
-const KNOWN_LABELS = new LuaTable<string, boolean>();
-for (const l of ["HIT", "HIT-RAM", "STALE-RAM", "MISS", "EXPIRED", "STALE", "UPDATING", "REVALIDATED", "BYPASS", "NONE"]) KNOWN_LABELS.set(l, true);
+/** Their one-letter codes in the dict keys (kept stable: a reload keeps the dict). */
+const LABEL_CODE = new LuaTable<string, string>();
+const CODE_LABEL = new LuaTable<string, string>();
+for (const [l, c] of [
+  ["HIT", "h"],
+  ["HIT-RAM", "r"],
+  ["STALE-RAM", "s"],
+  ["MISS", "m"],
+  ["EXPIRED", "e"],
+  ["STALE", "t"],
+  ["UPDATING", "u"],
+  ["REVALIDATED", "v"],
+  ["BYPASS", "b"],
+  ["NONE", "n"],
+  ["OTHER", "o"],
+] as [string, string][]) {
+  LABEL_CODE.set(l, c);
+  CODE_LABEL.set(c, l);
+}
 /** Served from a cache tier (for the hit ratio and the tier counters). */
 const RAM_HIT = new LuaTable<string, boolean>();
 for (const l of ["HIT-RAM", "STALE-RAM"]) RAM_HIT.set(l, true);
@@ -172,8 +191,7 @@ export const metrics: LuaFeature<"metrics"> = {
       }
       let k = c.get(host);
       if (k === undefined) {
-        const shown = KNOWN_LABELS.get(label) === true ? label : "OTHER";
-        k = "R|" + shown + "|" + (cls >= 1 && cls <= 5 ? cls : 0) + "|" + host + "|" + pool;
+        k = "R" + (LABEL_CODE.get(label) ?? "o") + (cls >= 1 && cls <= 5 ? cls : 0) + "|" + host + "|" + pool;
         c.set(host, k);
       }
       return k;
@@ -234,9 +252,13 @@ export const metrics: LuaFeature<"metrics"> = {
       shm.incr(requestKey(label, floor(ngx.status / 100), pool, host), 1, 0);
       const sent = tonumber(vars.get("bytes_sent"));
       if (sent !== undefined && sent > 0) shm.incr("S", sent, 0);
+      // the first edge bucket (most hits) is not written: it is the requests the other buckets do not hold
       const t = now() - startTime();
-      shm.incr(edgeKeys[edgeBucket(t) - 1], 1, 0);
-      if (t > 0) shm.incr(edgeSum, t, 0);
+      if (t > 0) {
+        const b = edgeBucket(t);
+        if (b > 1) shm.incr(edgeKeys[b - 1], 1, 0);
+        shm.incr(edgeSum, t, 0);
+      }
       if (fromCache) return;
       const urt = vars.get("upstream_response_time");
       if (urt === undefined || urt === "") return;
@@ -334,8 +356,9 @@ function readDict(withSeries: boolean): Snapshot {
     const [v] = dict.get(k);
     if (typeof v !== "number") continue;
     const c = sub(k, 1, 2);
-    if (c === "R|") {
-      const [label, cls, host, pool] = string.match(k, "^R|([^|]*)|(%d)|([^|]*)|(.*)$");
+    if (sub(k, 1, 1) === "R" && sub(k, 4, 4) === "|") {
+      const [code, cls, host, pool] = string.match(k, "^R(%l)(%d)|([^|]*)|(.*)$");
+      const label = code === undefined ? undefined : CODE_LABEL.get(code);
       if (label === undefined) continue;
       const klass = cls === "0" ? "other" : cls + "xx";
       push("cdn_requests_total", 'cdn_requests_total{cache="' + label + '",status="' + klass + '",pool="' + labelValue(pool!) + '",host="' + labelValue(host!) + '"} ' + num(v));
@@ -370,6 +393,11 @@ function readDict(withSeries: boolean): Snapshot {
       if (family === "cdn_gate_refusals_total") t.refused += v;
     }
   }
+  // the first edge bucket: every counted request the others do not hold
+  const edge = histOf(snap.edge, "");
+  let above = 0;
+  for (let i = 1; i < 13; i++) above += edge.buckets[i];
+  edge.buckets[0] = math.max(0, t.requests - above);
   return snap;
 }
 
