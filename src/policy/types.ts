@@ -614,6 +614,32 @@ export interface AccessLog {
    * @pattern ^[A-Za-z0-9/._-]{1,255}$
    */
   path?: string;
+  /**
+   * Also send every line to a syslog server (UDP), in the same format. The file is still written.
+   * @example { "server": "127.0.0.1:514", "tag": "cdn_edge" }
+   */
+  syslog?: AccessLogSyslog;
+}
+
+/** Syslog output of the access log (nginx's `access_log syslog:`). */
+export interface AccessLogSyslog {
+  /**
+   * The server: `host`, `host:port` (UDP, port 514 by default), `[ipv6]:port`, or `unix:/path` (a socket).
+   * @pattern ^(unix:/[A-Za-z0-9/._-]{1,200}|[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?)$
+   * @example "127.0.0.1:514"
+   */
+  server: string;
+  /**
+   * Syslog facility.
+   * @default "local7"
+   */
+  facility?: "kern" | "user" | "mail" | "daemon" | "auth" | "intern" | "lpr" | "news" | "uucp" | "clock" | "authpriv" | "ftp" | "ntp" | "audit" | "alert" | "cron" | "local0" | "local1" | "local2" | "local3" | "local4" | "local5" | "local6" | "local7";
+  /**
+   * Syslog tag (letters, digits and `_`, up to 32).
+   * @default "nginx"
+   * @pattern ^[A-Za-z0-9_]{1,32}$
+   */
+  tag?: string;
 }
 
 /** The purge endpoint. */

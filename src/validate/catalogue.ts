@@ -1283,6 +1283,14 @@ export const CATALOGUE = {
     fix: 'Give each endpoint a path of its own, e.g. `metrics: { path: "/metrics", statsPath: "/__stats" }`.',
     at: ["metrics.path", "metrics.statsPath"],
   },
+  accessLogSyslogOff: {
+    code: "CDN6003",
+    severity: "error",
+    title: "Syslog output of an access log that is off",
+    why: "`accessLog.syslog` sends the access log's lines to a syslog server, but `format: \"off\"` writes no line at all.",
+    fix: 'Remove `syslog`, or log in a format: `accessLog: { format: "json", syslog: { server: "127.0.0.1:514" } }`.',
+    at: ["accessLog.syslog"],
+  },
   metricsAllowBroad: {
     code: "CDN6002",
     severity: "warning",
