@@ -292,6 +292,45 @@ describe("metrics over HTTP: a scripted mix gives exact counts", () => {
   });
 });
 
+describe("metrics over HTTP: labels from the policy only", () => {
+  let origin: MockOrigin;
+  let edge: Edge;
+  beforeAll(async () => {
+    origin = await startMockOrigin();
+    edge = await bootEdge({
+      name: "metrics-labels",
+      serverNames: ["shop.example", "*.img.example"],
+      origins: { app: { servers: [{ address: origin.address }], retries: 0 }, api: { servers: [{ address: origin.address }], retries: 0 } },
+      defaultOrigin: "app",
+      rules: [{ name: "api", when: { path: { prefix: "/api/" } }, then: { origin: "api" } }],
+      metrics: {},
+    });
+  });
+  afterAll(async () => {
+    await edge?.stop();
+    await origin?.close();
+  });
+  it("labels hosts by server name (or wildcard) and requests by the pool a rule routed them to", async () => {
+    await http(edge, "/page", { headers: { host: "shop.example" } });
+    await http(edge, "/api/x", { headers: { host: "shop.example" } });
+    await http(edge, "/api/y?secret=1", { headers: { host: "a.img.example" } });
+    await http(edge, "/pic", { headers: { host: "b.img.example" } });
+    // a host the edge refuses (421, the catch-all server) is not counted at all
+    expect((await http(edge, "/page", { headers: { host: "evil.example" } })).status).toBe(421);
+    const { families, text } = await settled(edge, 4);
+    const req = (host: string, pool: string) => sample(families, "cdn_requests_total", { cache: "NONE", status: "2xx", pool, host });
+    expect(req("shop.example", "app")).toBe(1);
+    expect(req("shop.example", "api")).toBe(1);
+    expect(req("*.img.example", "api")).toBe(1);
+    expect(req("*.img.example", "app")).toBe(1);
+    expect(sample(families, "cdn_origin_requests_total", { pool: "api" })).toBe(2);
+    expect(sample(families, "cdn_origin_requests_total", { pool: "app" })).toBe(2);
+    // no URL, query or client address in any label
+    expect(text).not.toMatch(/\/api|secret|127\.0\.0\.1|evil/);
+    expect(luaErrors(await edge.errors())).toEqual([]);
+  });
+});
+
 describe("metrics over HTTP: the allow-list", () => {
   let origin: MockOrigin;
   let edge: Edge;
