@@ -616,7 +616,7 @@ export interface AccessLog {
   path?: string;
   /**
    * Also send every line to a syslog server (UDP), in the same format. The file is still written.
-   * @example { "server": "127.0.0.1:514", "tag": "cdn_edge" }
+   * @example { "server": "127.0.0.1:514", "tag": "edge_access" }
    */
   syslog?: AccessLogSyslog;
 }
@@ -624,8 +624,10 @@ export interface AccessLog {
 /** Syslog output of the access log (nginx's `access_log syslog:`). */
 export interface AccessLogSyslog {
   /**
-   * The server: `host`, `host:port` (UDP, port 514 by default), `[ipv6]:port`, or `unix:/path` (a socket).
-   * @pattern ^(unix:/[A-Za-z0-9/._-]{1,200}|[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:[0-9]{1,5})?)$
+   * The server: an IPv4 address, `[ipv6]` or `localhost`, with an optional `:port` (UDP, 514 by default),
+   * or `unix:/path` (a socket). Addresses only: nginx resolves a host name when it loads the configuration,
+   * so a name that does not resolve would stop nginx from starting.
+   * @pattern ^(unix:/[A-Za-z0-9/._-]{1,200}|(localhost|[0-9]{1,3}(\.[0-9]{1,3}){3}|\[[0-9A-Fa-f:.]{2,45}\])(:[0-9]{1,5})?)$
    * @example "127.0.0.1:514"
    */
   server: string;

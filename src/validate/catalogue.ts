@@ -1291,6 +1291,14 @@ export const CATALOGUE = {
     fix: 'Remove `syslog`, or log in a format: `accessLog: { format: "json", syslog: { server: "127.0.0.1:514" } }`.',
     at: ["accessLog.syslog"],
   },
+  accessLogSyslogServer: {
+    code: "CDN6004",
+    severity: "error",
+    title: "Syslog server that nginx could not load",
+    why: "The syslog server of the access log has the shape of an address but is not one (an IPv4 part over 255, a malformed IPv6 address, a port outside 1-65535): nginx would refuse the configuration.",
+    fix: 'Give an IP address with an optional port, or a socket: `syslog: { server: "127.0.0.1:514" }`, `"[::1]:514"`, `"unix:/dev/log"`.',
+    at: ["accessLog.syslog.server"],
+  },
   metricsAllowBroad: {
     code: "CDN6002",
     severity: "warning",

@@ -70,9 +70,11 @@ describe("access log", () => {
 
   it("refuses syslog output when the log is off, and servers that are not addresses", () => {
     expect(codes(policy("127.0.0.1:3000", { accessLog: { format: "off", syslog: { server: "127.0.0.1" } } }))).toEqual(["CDN6003"]);
-    for (const server of ["127.0.0.1:514;", "host name", "unix:relative", "a,b"]) {
+    for (const server of ["127.0.0.1:514;", "host name", "unix:relative", "a,b", "logs.example.com", "256.1.1.1", "1.2.3.4:70000", "[::g]:514"]) {
       expect(codes(policy("127.0.0.1:3000", { accessLog: { syslog: { server } } })), server).toHaveLength(1);
     }
+    expect(codes(policy("127.0.0.1:3000", { accessLog: { syslog: { server: "256.1.1.1" } } }))).toEqual(["CDN6004"]);
+    expect(codes(policy("127.0.0.1:3000", { accessLog: { syslog: { server: "localhost:5514" } } }))).toEqual([]);
     expect(codes(policy("127.0.0.1:3000", { accessLog: { syslog: { server: "[::1]:5514", tag: "bad-tag" } } }))).toHaveLength(1);
     expect(codes(policy("127.0.0.1:3000", { accessLog: { format: "combined", syslog: { server: "unix:/dev/log" } } }))).toEqual([]);
   });
