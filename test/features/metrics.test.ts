@@ -85,6 +85,10 @@ describe("metrics: validation", () => {
     expect(bundle!.files.has("lua/metrics.lua")).toBe(true);
     expect(bundle!.files.has("lua/stats.lua")).toBe(true);
   });
+  it("has the cache label the log phase reads even when the access log is off", () => {
+    const { bundle } = compile(base({ cache: {}, accessLog: { format: "off" }, metrics: {} }), { target: "openresty" });
+    expect(bundle!.files.get("lua/policy_data.lua")).toMatch(/statusVar"\] = true/);
+  });
   it("has no endpoint and no log hook without `metrics` (and no cache)", () => {
     const conf = compile(base({}), { target: "openresty" }).bundle!.files.get("nginx.conf")!;
     expect(conf).not.toContain("cdn_metrics");
@@ -271,6 +275,18 @@ describe("metrics over HTTP: a scripted mix gives exact counts", () => {
     expect(o).toBe(o0 + 2);
     expect(counted(families)).toBe(n0 + 2);
     expect(sample(families, "cdn_requests_total", { cache: "STALE", status: "2xx", pool: "app", host: "other" })).toBe(1);
+  });
+
+  it("keeps every count across a reload (the dict survives it)", async () => {
+    const before = await scrape(edge);
+    const n = counted(before.families);
+    const hits = sample(before.families, "cdn_requests_total", { cache: "HIT", status: "2xx", pool: "app", host: "other" });
+    await edge.reload();
+    const after = await scrape(edge);
+    expect(counted(after.families)).toBe(n);
+    expect(sample(after.families, "cdn_requests_total", { cache: "HIT", status: "2xx", pool: "app", host: "other" })).toBe(hits);
+    expect((await http(edge, "/a")).status).toBe(200);
+    await settled(edge, n + 1);
   });
 
   it("never caches or proxies the endpoints", async () => {
