@@ -239,10 +239,10 @@ export const metrics: LuaFeature<"metrics"> = {
       }
       const fromCache = NO_ORIGIN.get(label) === true;
       const pool = routedUrls === undefined ? defaultPool : (routedUrls.get(vars.get("cdn_origin_url") ?? "") ?? defaultPool);
-      // (the cache sets $cdn_cache_refresh on them; their marker header is gone by now)
       if (!fromCache && cacheOn && vars.get("cdn_cache_refresh") === "1") {
-        // a refresh the edge sent itself (stale-while-revalidate, revalidation): an origin fetch, not a
-        // client request (the client's request was counted with its own label)
+        // a refresh the edge sent itself (stale-while-revalidate, revalidation; the cache marks them with
+        // $cdn_cache_refresh, their marker header is gone by now): an origin fetch, not a client request
+        // (the client's request was counted with its own label)
         const urt = vars.get("upstream_response_time");
         if (urt !== undefined && urt !== "") origin(pool, urt, vars.get("upstream_bytes_received"));
         return;
