@@ -55,7 +55,7 @@ export function countPurge(this: void, source: string, urls: number, prefixes: n
   if (objects > 0) count("cdn_purged_objects_total", objects);
 }
 
-/** A Redis connection that failed (`kind`: config, connect, auth, select). */
+/** A Redis failure: a connection that failed (`kind`: config, connect, auth, select) or a command (command). */
 export function countRedisError(this: void, kind: string): void {
   if (dict === undefined) return;
   count('cdn_redis_errors_total{kind="' + kind + '"}');

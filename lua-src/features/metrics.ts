@@ -85,7 +85,7 @@ const FAMILIES: [MetricName, "counter" | "gauge" | "histogram", string][] = [
   ["cdn_waf_matches_total", "counter", "WAF rule matches, by rule id and action (block or log)."],
   ["cdn_purges_total", "counter", "Purge items applied on this node, by kind (url, prefix, tag, all) and source (api, fleet)."],
   ["cdn_purged_objects_total", "counter", "Cache keys purged (found by URL, prefix or tag)."],
-  ["cdn_redis_errors_total", "counter", "Failed Redis connections, by kind (connect, auth, select, config)."],
+  ["cdn_redis_errors_total", "counter", "Redis failures, by kind: connections (connect, auth, select, config) and commands (command)."],
   ["cdn_shared_dict_capacity_bytes", "gauge", "Size of a shared dict (cdn_meta: cache metadata, about twice the keys zone; cdn_ram: RAM tier; cdn_purge: purge index)."],
   ["cdn_shared_dict_free_bytes", "gauge", "Free memory of a shared dict."],
   ["cdn_build_info", "gauge", "The policy this bundle was built from (always 1)."],

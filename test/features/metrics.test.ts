@@ -8,6 +8,7 @@ import { http, luaErrors } from "../support/http.js";
 import { sleep, waitFor } from "../support/wait.js";
 import { codes, policy } from "../support/policy.js";
 import { compile } from "../../src/compile.js";
+import { freePort } from "../../src/runtime/nginx.js";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parser as promql } from "@prometheus-io/lezer-promql";
@@ -344,6 +345,33 @@ describe("metrics over HTTP: labels from the policy only", () => {
     // no URL, query or client address in any label
     expect(text).not.toMatch(/\/api|secret|127\.0\.0\.1|evil/);
     expect(luaErrors(await edge.errors())).toEqual([]);
+  });
+});
+
+describe("metrics over HTTP: Redis failures", () => {
+  let origin: MockOrigin;
+  let edge: Edge;
+  beforeAll(async () => {
+    origin = await startMockOrigin();
+    // nothing listens on the Redis port: every cluster rate limit fails open
+    edge = await bootEdge({
+      name: "metrics-redis",
+      origins: { app: { servers: [{ address: origin.address }], retries: 0 } },
+      redis: { host: "127.0.0.1", port: await freePort(), timeout: "100ms" },
+      rateLimit: [{ name: "fleet", rate: "100r/s", scope: "cluster", onRedisError: "open" }],
+      metrics: {},
+    });
+  });
+  afterAll(async () => {
+    await edge?.stop();
+    await origin?.close();
+  });
+  it("counts failed connections and the decisions taken without Redis", async () => {
+    expect((await http(edge, "/one")).status).toBe(200);
+    const { families } = await settled(edge, 1);
+    expect(sample(families, "cdn_redis_errors_total", { kind: "connect" })).toBe(1);
+    expect(sample(families, "cdn_ratelimit_decisions_total", { limit: "fleet", decision: "failed_open" })).toBe(1);
+    expect(total(families, "cdn_gate_refusals_total")).toBe(0);
   });
 });
 

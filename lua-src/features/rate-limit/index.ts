@@ -5,7 +5,7 @@ import { isRedisAuthError, redisConnect, redisRelease } from "../../core/redis";
 import { clientAddress } from "../../core/client-address";
 import { bucketKey, claimOf } from "./key";
 import { isEdgeRefresh } from "../cache/refresh";
-import { countRateLimit, countRefusal } from "../../core/metrics";
+import { countRateLimit, countRedisError, countRefusal } from "../../core/metrics";
 
 /**
  * Rate limits: token buckets in the GCRA form. A bucket is one number, its "theoretical arrival time"
@@ -153,6 +153,7 @@ function clusterTake(data: RateLimitData, dict: NgxSharedDict | undefined, lim: 
     [res, err] = red.eval(data.script, 1, k, lim.intervalUs, lim.toleranceUs);
   }
   if (res === false && isRedisAuthError(err)) {
+    countRedisError("auth");
     // credentials refused on a pooled connection (password or ACL changed): drop it, back off like a failed connect
     red.close();
     redisDownUntil = now + DOWN_BACKOFF;
@@ -160,12 +161,14 @@ function clusterTake(data: RateLimitData, dict: NgxSharedDict | undefined, lim: 
     return $multi(-1, 0);
   }
   if (res === undefined || res === null) {
+    countRedisError("command");
     red.close();
     warnOnce(dict, `rate limit "${d.name}": Redis call failed (${tostring(err)}), failing ${d.failOpen ? "open" : "closed"}`);
     return $multi(-1, 0);
   }
   redisRelease(red);
   if (res === false || type(res) !== "table") {
+    countRedisError("command");
     warnOnce(dict, `rate limit "${d.name}": Redis script error (${tostring(err)}), failing ${d.failOpen ? "open" : "closed"}`);
     return $multi(-1, 0);
   }
