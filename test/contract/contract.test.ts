@@ -35,6 +35,7 @@ const EVERYTHING = {
   headers: { request: { set: { "X-Edge": "1" } }, response: { set: { "X-Served-By": "edge" } } },
   purge: { token: { env: "PURGE_TOKEN" } },
   redis: { host: "127.0.0.1", port: 6379 },
+  metrics: {},
   clientAddress: { trustedProxies: ["10.0.0.0/8"] },
   originSecret: { secret: { env: "EDGE_SECRET" } },
   ipRules: { deny: ["203.0.113.0/24"] },
@@ -111,7 +112,8 @@ describe("contract: registries and phases", () => {
     ]);
     expect(plan("header")).toEqual(["rateLimit@rate-limit", "rules@rules:nostore", "cache@cache", "purge@purge", "headers@headers", "rules@rules:headers"]);
     expect(plan("body")).toEqual([]);
-    expect(plan("log")).toEqual(["cache@cache"]);
+    expect(plan("log")).toEqual(["cache@cache", "metrics@metrics"]);
+    expect(plan("initWorker").at(-1)).toBe("metrics@metrics");
     // every stage named in a plan is a stage of the contract, in order
     for (const phase of Object.keys(STAGE_ORDER) as (keyof typeof STAGE_ORDER)[]) {
       const order: readonly string[] = STAGE_ORDER[phase];
