@@ -1,6 +1,7 @@
 import type { LuaFeature } from "../core/feature";
 import type { MetricName, MetricsData } from "../../src/contract/index";
-import { enableCounters, labelValue } from "../core/metrics";
+import { countRedisError, enableCounters, labelValue } from "../core/metrics";
+import { redisConnect, redisRelease } from "../core/redis";
 import { encodeJson, jsonArray, jsonNull } from "../core/json";
 
 /**
@@ -430,10 +431,70 @@ function snapshot(): void {
   dict.set(key, encodeTotals(readDict(false).totals), (MINUTES + 2) * 60);
 }
 
+/** Redis field names of the per-minute aggregates, by total. */
+const REDIS_FIELDS: Record<keyof Totals, string> = {
+  requests: "requests",
+  hits: "cache_hits",
+  ramHits: "cache_hits_ram",
+  diskHits: "cache_hits_disk",
+  misses: "cache_misses",
+  origin: "origin_requests",
+  e4: "errors_4xx",
+  e5: "errors_5xx",
+  sent: "bytes_sent",
+  recv: "origin_bytes_received",
+  refused: "gate_refusals",
+};
+/** The Redis commands the aggregates use (methods: called with the client as self). */
+interface StatsRedis {
+  hincrby(this: StatsRedis, key: string, field: string, n: number): LuaMultiReturn<[unknown, string | undefined]>;
+  expire(this: StatsRedis, key: string, seconds: number): LuaMultiReturn<[unknown, string | undefined]>;
+}
+
+/** How long Redis keeps a minute's aggregates. */
+const REDIS_TTL = 2 * 86400;
+
+/**
+ * Worker 0, with `redis`: adds this node's counts of minute `m` (the difference of two snapshots) to the
+ * fleet's hash for that minute, `<prefix>:<minute start>`, and counts itself in its `nodes` field. A minute
+ * whose snapshots are missing (the node was down), or whose push fails (Redis down), is not sent.
+ */
+function pushMinute(m: number): void {
+  const prefix = data.redisPrefix;
+  if (prefix === undefined) return;
+  const from = decodeTotals(dict.get("M|" + m)[0]);
+  const to = decodeTotals(dict.get("M|" + (m + 1))[0]);
+  if (from === undefined || to === undefined) return;
+  const [client] = redisConnect();
+  if (client === undefined) return; // counted by redisConnect
+  const red = client as unknown as StatsRedis;
+  const key = prefix + ":" + m * 60;
+  let ok = true;
+  for (const f of TOTAL_FIELDS) {
+    const n = floor(to[f] - from[f]);
+    // a reply is a number; nil (connection failed) or false (an error reply) is a failure
+    if (n > 0 && ok) ok = typeof red.hincrby(key, REDIS_FIELDS[f], n)[0] === "number";
+  }
+  if (ok) ok = typeof red.hincrby(key, "nodes", 1)[0] === "number";
+  if (ok) ok = typeof red.expire(key, REDIS_TTL)[0] === "number";
+  if (!ok) {
+    countRedisError("command");
+    client.close();
+    ngx.log(ngx.WARN, "metrics: could not add minute ", m * 60, " to redis");
+    return;
+  }
+  redisRelease(client);
+}
+
 function onMinute(this: void, premature: boolean): void {
   if (premature) return;
   const [ok, err] = pcall(snapshot);
   if (!ok) ngx.log(ngx.ERR, "metrics: minute snapshot failed: ", tostring(err));
+  else if (data.redisPrefix !== undefined) {
+    // the minute that just ended (this timer runs right after its boundary)
+    const [pok, perr] = pcall(pushMinute, floor(ngx.time() / 60) - 1);
+    if (!pok) ngx.log(ngx.ERR, "metrics: minute aggregate for redis failed: ", tostring(perr));
+  }
   scheduleSnapshot();
 }
 

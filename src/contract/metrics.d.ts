@@ -26,6 +26,11 @@ export interface MetricsData {
   edgeBuckets: number[];
   /** Upper bounds (seconds) of the origin response time histogram, ascending. */
   originBuckets: number[];
-  /** The policy's name (an `edge` label on nothing: reported by /__stats). */
+  /** The policy's name (the `policy` label of `cdn_build_info`, and /__stats). */
   name: string;
+  /**
+   * With `redis` in the policy: the prefix of the per-minute fleet aggregates worker 0 adds to Redis
+   * (`<prefix>:<minute start>`, a hash of summed totals).
+   */
+  redisPrefix?: string;
 }

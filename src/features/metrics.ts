@@ -89,6 +89,7 @@ export const metrics: Feature = {
       originBuckets: ORIGIN_BUCKETS,
       name: policy.name,
     };
+    if (policy.redis !== undefined) data.redisPrefix = `cdn-build:stats:${policy.name}`;
     if (routed.length > 0) {
       data.routedUrls = Object.fromEntries([...new Set([def, ...routed])].sort().map((p) => [poolTarget(policy, p).url, p]));
     }

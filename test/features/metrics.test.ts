@@ -9,6 +9,7 @@ import { sleep, waitFor } from "../support/wait.js";
 import { codes, policy } from "../support/policy.js";
 import { compile } from "../../src/compile.js";
 import { freePort } from "../../src/runtime/nginx.js";
+import { startRedis, type RedisServer } from "../support/redis.js";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parser as promql } from "@prometheus-io/lezer-promql";
@@ -373,6 +374,55 @@ describe("metrics over HTTP: Redis failures", () => {
     expect(sample(families, "cdn_ratelimit_decisions_total", { limit: "fleet", decision: "failed_open" })).toBe(1);
     expect(total(families, "cdn_gate_refusals_total")).toBe(0);
   });
+});
+
+describe("metrics over HTTP: per-minute fleet aggregates in Redis", () => {
+  let origin: MockOrigin;
+  let redis: RedisServer;
+  const edges: Edge[] = [];
+  beforeAll(async () => {
+    origin = await startMockOrigin();
+    redis = await startRedis();
+    for (let i = 0; i < 2; i++) {
+      edges.push(await bootEdge({ name: "metrics-fleet", origins: { app: { servers: [{ address: origin.address }], retries: 0 } }, redis: { host: "127.0.0.1", port: redis.port }, metrics: {} }));
+    }
+  });
+  afterAll(async () => {
+    for (const e of edges) await e.stop();
+    await origin?.close();
+    await redis?.stop();
+  });
+  it("adds each node's minute to the fleet's hash once the minute is over (waits for a minute boundary)", async () => {
+    for (let i = 0; i < 3; i++) await http(edges[0]!, `/a${i}`);
+    for (let i = 0; i < 2; i++) await http(edges[1]!, `/b${i}`);
+    await settled(edges[0]!, 3);
+    await settled(edges[1]!, 2);
+    // summed over the minutes the requests fell in (a boundary may pass between them)
+    const fleet = async () => {
+      const keys = (await redis.cli("--scan", "--pattern", "cdn-build:stats:metrics-fleet:*")).split("\n").filter(Boolean);
+      let requests = 0;
+      let nodes = 0;
+      for (const k of keys) {
+        const h = (await redis.cli("HGETALL", k)).split("\n");
+        for (let i = 0; i + 1 < h.length; i += 2) {
+          if (h[i] === "requests") requests += Number(h[i + 1]);
+          if (h[i] === "nodes") nodes += Number(h[i + 1]);
+        }
+        expect(Number(await redis.cli("TTL", k))).toBeGreaterThan(86400);
+      }
+      return { requests, nodes, keys: keys.length };
+    };
+    const got = await waitFor(
+      async () => {
+        const f = await fleet();
+        return f.requests >= 5 && f;
+      },
+      { timeout: 75_000, interval: 1000, what: "the minute's aggregates in redis" },
+    );
+    expect(got.requests).toBe(5);
+    expect(got.nodes).toBeGreaterThanOrEqual(2);
+    for (const e of edges) expect(luaErrors(await e.errors())).toEqual([]);
+  }, 90_000);
 });
 
 describe("metrics over HTTP: the allow-list", () => {
