@@ -24,6 +24,7 @@ import { memory } from "./scenarios/memory.js";
 import { miss } from "./scenarios/miss.js";
 import { rulesScenario } from "./scenarios/rules.js";
 import { tlsScenario } from "./scenarios/tls.js";
+import { metricsScenario } from "./scenarios/metrics.js";
 
 const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<Section[]>> = {
   hits,
@@ -33,6 +34,7 @@ const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<Section[]>> = {
   rules: rulesScenario,
   gates: gatesScenario,
   tls: tlsScenario,
+  metrics: metricsScenario,
 };
 /** Former scenario names, now rows of `hits`. */
 const ALIASES: Record<string, string> = { "ram-hit": "hits", "disk-hit": "hits" };

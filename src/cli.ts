@@ -12,6 +12,7 @@ import { verifyBundle } from "./runtime/verify.js";
 import { toolVersion } from "./util/package.js";
 import { runSign, SIGN_HELP, SignUsageError } from "./sign-cli.js";
 import { PURGE_HELP, runPurge } from "./purge/cli.js";
+import { runStats, STATS_HELP } from "./stats/cli.js";
 
 const USAGE = `cdn-build: compile a typed CDN edge policy into an OpenResty/nginx bundle
 
@@ -20,6 +21,7 @@ Usage:
   cdn-build build <policy> --out <dir> [options]    write the bundle to <dir>
   cdn-build sign <policy> <path> [--ttl 1h]         print a signed URL for the signedUrls gate
   cdn-build purge <policy> --url U --node N ...      purge URLs / prefixes / tags / all on nodes
+  cdn-build stats <node> [<node> ...] [--watch 5]    fleet totals and per-node stats (policy metrics)
   cdn-build <command> --help                        help for one command
   cdn-build --version
 
@@ -54,6 +56,7 @@ read them.
   --json             print diagnostics as JSON`,
   sign: SIGN_HELP,
   purge: PURGE_HELP,
+  stats: STATS_HELP,
 };
 
 class UsageError extends Error {}
@@ -150,6 +153,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runSign(rest, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), env: process.env, now: Date.now });
       case "purge":
         return await runPurge(rest);
+      case "stats":
+        return await runStats(rest, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) });
       case "help":
         return help(rest[0] && HELP[rest[0]] ? rest[0] : undefined);
       case "--help":

@@ -5,6 +5,7 @@ import { compile } from "../src/compile.js";
 import { loadPolicy } from "../src/load/index.js";
 import type { Policy } from "../src/policy/types.js";
 import { bootEdge, buildForTest } from "./support/edge.js";
+import { waitFor } from "./support/wait.js";
 import { http, luaErrors } from "./support/http.js";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -54,6 +55,17 @@ describe.each(EXAMPLES)("example %s", (name) => {
     try {
       const r = await http(edge, policy.health?.path ?? "/health");
       expect(r.status).toBe(policy.health ? 200 : 502);
+      if (policy.metrics) {
+        // the health check above is counted: the Prometheus endpoint shows it
+        const m = await waitFor(
+          async () => {
+            const x = await http(edge, policy.metrics!.path ?? "/metrics");
+            return x.status === 200 && /^cdn_requests_total\{.*\} 1$/m.test(x.body) && x;
+          },
+          { timeout: 5000, what: "the health check counted in /metrics" },
+        );
+        expect(m.headers["content-type"]).toContain("text/plain");
+      }
       expect(luaErrors(await edge.errors())).toEqual([]);
     } finally {
       await edge.stop();

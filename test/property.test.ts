@@ -147,7 +147,20 @@ const policy = fc.record(
       },
       { requiredKeys: [] },
     ),
-    accessLog: fc.record({ format: fc.constantFrom("json", "combined", "off"), path: fc.oneof(fc.constant("logs/access.log"), str(ALNUM + "._-", 40).map((s) => `logs/${s}`)) }, { requiredKeys: [] }),
+    accessLog: fc.oneof(
+      fc.record({ format: fc.constantFrom("json", "combined", "off"), path: fc.oneof(fc.constant("logs/access.log"), str(ALNUM + "._-", 40).map((s) => `logs/${s}`)) }, { requiredKeys: [] }),
+      fc.record(
+        {
+          format: fc.constantFrom("json", "combined"),
+          syslog: fc.record(
+            { server: fc.constantFrom("127.0.0.1", "127.0.0.1:65535", "[::1]:514", "localhost:5140", "unix:/tmp/cdn-prop-syslog.sock"), facility: fc.constantFrom("local0", "local7", "daemon"), tag: str(ALNUM + "_", 32) },
+            { requiredKeys: ["server"] },
+          ),
+        },
+        { requiredKeys: ["syslog"] },
+      ),
+    ),
+    metrics: fc.record({ allow: fc.uniqueArray(cidr, { minLength: 1, maxLength: 3 }), size: shm("256k", "1g") }, { requiredKeys: [] }),
     workers: fc.record({ processes: fc.oneof(fc.constant("auto" as const), int(1, 4), fc.constant(256)), connections: int(16, 262144) }, { requiredKeys: [] }),
     rules,
     ...gates,

@@ -33,4 +33,7 @@ export default definePolicy({
   },
   health: { path: "/health" },
   accessLog: { format: "json" },
+  // Prometheus at /metrics and the stats API at /__stats, for the local machine and the monitoring network
+  // (docs/metrics.md); the bundle also carries a Grafana dashboard, grafana/cdn-build.json
+  metrics: { allow: ["127.0.0.1/32", "::1/128", "10.0.0.0/8"] },
 });

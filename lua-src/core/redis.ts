@@ -1,5 +1,6 @@
 import { features } from "./policy";
 import { readEnv } from "./env";
+import { countRedisError } from "./metrics";
 
 /**
  * Connections to the fleet's Redis server (policy `redis`), pooled per worker with keepalive. Every call
@@ -49,6 +50,12 @@ function authHint(): string {
   return password === undefined ? `environment variable ${data.passwordEnv} (redis.password) is empty or unset` : `check redis.password (environment variable ${data.passwordEnv})`;
 }
 
+/** A failed connection, counted in the metrics (`cdn_redis_errors_total{kind}`). */
+function failed(this: void, err: string | undefined, kind: RedisFailure): LuaMultiReturn<[undefined, string | undefined, RedisFailure]> {
+  countRedisError(kind);
+  return $multi(undefined, err, kind);
+}
+
 /**
  * A connected, ready client (AUTH and SELECT done on new connections), or undefined, the reason and the
  * kind of failure. A connection that failed AUTH or SELECT is closed, never pooled.
@@ -57,10 +64,10 @@ export function redisConnect(): LuaMultiReturn<[RedisClient | undefined, string 
   if (data === undefined) return $multi(undefined, "no redis in the policy", "config");
   if (redisModule === undefined) return $multi(undefined, "no Redis client library (nginx.redis / resty.redis)", "config");
   const [red, err] = redisModule.new();
-  if (red === undefined) return $multi(undefined, err, "config");
+  if (red === undefined) return failed(err, "config");
   red.set_timeout(data.timeoutMs);
   const [ok, cerr] = red.connect(data.host, data.port);
-  if (ok === undefined) return $multi(undefined, cerr, "connect");
+  if (ok === undefined) return failed(cerr, "connect");
   const [reused] = red.get_reused_times();
   if (reused === 0) {
     // undefined: the connection failed (the client closed it); false: Redis answered with an error
@@ -71,16 +78,16 @@ export function redisConnect(): LuaMultiReturn<[RedisClient | undefined, string 
     if (res === undefined || res === false) {
       red.close();
       if (res === false && (password !== undefined || isRedisAuthError(aerr))) {
-        return $multi(undefined, `AUTH failed (${tostring(aerr)}): ${authHint()}`, "auth");
+        return failed(`AUTH failed (${tostring(aerr)}): ${authHint()}`, "auth");
       }
-      return $multi(undefined, tostring(aerr), "connect");
+      return failed(tostring(aerr), "connect");
     }
     if (data.db !== 0) {
       const [sres, serr] = red.select(data.db);
       if (sres === undefined || sres === false) {
         red.close();
-        if (sres === false && isRedisAuthError(serr)) return $multi(undefined, `AUTH failed (${tostring(serr)}): ${authHint()}`, "auth");
-        return $multi(undefined, "SELECT: " + tostring(serr), sres === false ? "select" : "connect");
+        if (sres === false && isRedisAuthError(serr)) return failed(`AUTH failed (${tostring(serr)}): ${authHint()}`, "auth");
+        return failed("SELECT: " + tostring(serr), sres === false ? "select" : "connect");
       }
     }
   }

@@ -5,6 +5,7 @@ import { decodeBase64url } from "../core/base64url";
 import { decodeJson, isJsonArray, isJsonObject } from "../core/json";
 import type { JwtData } from "../../src/contract/index";
 import { constantTimeEquals, digestOf, hmac, parseRsaPublicKey, rsaVerify, type PublicKey } from "../core/crypto";
+import { countRefusal } from "../core/metrics";
 
 /**
  * The JWT gate. On every proxied request it removes client-sent copies of the claim headers; in scope it
@@ -95,6 +96,7 @@ export const jwt: LuaFeature<"jwt"> = {
     const setHeader = ngx.req.set_header;
 
     const refuse = (reason: string | undefined): never => {
+      countRefusal("jwt", reason ?? "missing token");
       const h = ngx.header;
       h.set("WWW-Authenticate", reason === undefined ? challenge : challenge + ', error="invalid_token", error_description="' + reason + '"');
       h.set("Cache-Control", "no-store");

@@ -5,6 +5,7 @@ import { clientAddress } from "./client-address";
 import { headers } from "./headers";
 import { ipRules } from "./ip-rules";
 import { jwt } from "./jwt";
+import { metrics } from "./metrics";
 import { originSecret } from "./origin-secret";
 import { purge } from "./purge/index";
 import { rateLimit } from "./rate-limit/index";
@@ -20,6 +21,7 @@ export const FEATURES: AnyLuaFeature[] = [
   headers,
   ipRules,
   jwt,
+  metrics,
   originSecret,
   purge,
   rateLimit,

@@ -4,6 +4,7 @@ import { refuse } from "../core/gate-deny";
 import { clientAddress } from "../core/client-address";
 import { compileOrFail, warnLimited } from "../core/regex";
 import type { HeaderVar, WafTargetData } from "../../src/contract/index";
+import { countWafMatch } from "../core/metrics";
 
 /**
  * WAF gate.
@@ -329,6 +330,7 @@ export const waf: LuaFeature<"waf"> = {
               if (block) return refuse(403, "waf");
             } else if (id !== undefined) {
               report(id, t.label, verdict);
+              countWafMatch(id, block);
               if (block) return refuse(403, "waf");
               return;
             }

@@ -21,7 +21,10 @@ declare global {
     | "upstream_cache_status"
     | "upstream_status"
     | "upstream_addr"
-    | "request_id";
+    | "request_id"
+    | "bytes_sent"
+    | "upstream_response_time"
+    | "upstream_bytes_received";
   type NgxVarName = CdnVar | RequestVar | NgxBuiltinVar | `upstream_http_${string}` | `sent_http_${string}`;
   type NgxSharedDictName = SharedDictName;
   type NgxCtxKey = CtxKey;

@@ -20,6 +20,7 @@ import type { RulesData } from "./rules.js";
 import type { SignedUrlsData } from "./signed-urls.js";
 import type { WafData } from "./waf.js";
 import type { TlsData } from "./tls.js";
+import type { MetricsData } from "./metrics.js";
 import type { FeatureStages, PhasePlan } from "./phases.js";
 import type { PathMatchingData } from "./gate-scope.js";
 
@@ -40,6 +41,7 @@ export type * from "./rules.js";
 export type * from "./signed-urls.js";
 export type * from "./waf.js";
 export type * from "./tls.js";
+export type * from "./metrics.js";
 
 /** The data of every runtime feature, by its key (the camelCase policy key). */
 export interface FeaturesData {
@@ -56,6 +58,7 @@ export interface FeaturesData {
   headers: HeadersData;
   redis: RedisData;
   tls: TlsData;
+  metrics: MetricsData;
 }
 
 export type FeatureKey = keyof FeaturesData;

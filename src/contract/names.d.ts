@@ -36,10 +36,32 @@ export type CdnVar =
   | "cdn_hsts";
 
 /** lua_shared_dict zones. */
-export type SharedDictName = "cdn_meta" | "cdn_ram" | "cdn_purge" | "cdn_markers" | "cdn_ratelimit" | "cdn_experiments";
+export type SharedDictName = "cdn_meta" | "cdn_ram" | "cdn_purge" | "cdn_markers" | "cdn_ratelimit" | "cdn_experiments" | "cdn_metrics";
 
 /** Keys of `ngx.ctx`, the per-request table the Lua features share. */
 export type CtxKey = "cdn_capture" | "cdn_pending_meta" | "cdn_client_ip" | "cdn_jwt_claims";
+
+/**
+ * Metric families the metrics endpoint exposes (lua-src/features/metrics.ts; docs/metrics.md describes each,
+ * the bundled Grafana dashboard queries only these). Histograms add `_bucket`, `_sum` and `_count`.
+ */
+export type MetricName =
+  | "cdn_requests_total"
+  | "cdn_cache_hits_total"
+  | "cdn_sent_bytes_total"
+  | "cdn_origin_received_bytes_total"
+  | "cdn_origin_requests_total"
+  | "cdn_origin_response_seconds"
+  | "cdn_edge_response_seconds"
+  | "cdn_gate_refusals_total"
+  | "cdn_ratelimit_decisions_total"
+  | "cdn_waf_matches_total"
+  | "cdn_purges_total"
+  | "cdn_purged_objects_total"
+  | "cdn_redis_errors_total"
+  | "cdn_shared_dict_capacity_bytes"
+  | "cdn_shared_dict_free_bytes"
+  | "cdn_build_info";
 
 /** Other names the generated nginx.conf gives (cache zone, log format). */
 export type NginxName = "cdn_disk" | "cdn_json" | "cdn_tls";

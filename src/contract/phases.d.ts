@@ -24,8 +24,8 @@ export interface StageOrder {
   // no feature filters bodies (the RAM tier copies bodies from nginx's cache file, see
   // lua-src/features/cache/ram.ts): a bundle has no body_filter_by_lua, which would run for every response
   body: [];
-  log: ["cache"];
-  initWorker: ["origin-secret", "waf", "purge", "rules", "tls"];
+  log: ["cache", "metrics"];
+  initWorker: ["origin-secret", "waf", "purge", "rules", "tls", "metrics"];
 }
 
 export type Phase = keyof StageOrder;
@@ -49,6 +49,7 @@ export interface FeatureStages {
   headers: { access: "headers"; header: "headers" };
   redis: {};
   tls: { initWorker: "tls" };
+  metrics: { log: "metrics"; initWorker: "metrics" };
 }
 
 /** One entry of a phase's run list: the feature and the stage of its handler. */

@@ -16,7 +16,7 @@ export interface Bundle {
 }
 
 /** Entry files of the Lua runtime that become the bundle's top-level hook files. */
-const HOOKS = ["init", "init_worker", "access", "headers", "body", "log", "purge", "certificate"];
+const HOOKS = ["init", "init_worker", "access", "headers", "body", "log", "purge", "certificate", "metrics", "stats"];
 
 function listFiles(dir: string): string[] {
   const out: string[] = [];
@@ -63,7 +63,10 @@ export function emitBundle(ir: EdgeIR): Bundle {
   for (const [path, text] of luaRuntimeFiles()) files.set(path, text);
   const data: PolicyData = { name: ir.name, features: ir.luaData, phases: ir.phases, paths: ir.pathMatching };
   files.set("lua/policy_data.lua", toLuaModule(data, header));
-  for (const f of ir.files) files.set(f.path, f.text);
+  for (const f of ir.files) {
+    if (files.has(f.path)) throw new Error(`two parts of the bundle write ${f.path}`);
+    files.set(f.path, f.text);
+  }
   const sorted = new Map([...files].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   const manifest = {
     generatedBy: "cdn-build",

@@ -223,7 +223,8 @@ export const cache: Feature = {
       workerUser: policy.workers?.user ?? "nobody",
       tags: policy.purge !== undefined,
       clientDirectives,
-      statusVar: (policy.accessLog?.format ?? "json") === "json",
+      // the label goes to the JSON access log and to the metrics (lua-src/features/metrics.ts reads it)
+      statusVar: (policy.accessLog?.format ?? "json") === "json" || policy.metrics !== undefined,
       storeSetCookie: c.storeSetCookie ?? false,
       heuristic:
         c.heuristic === false

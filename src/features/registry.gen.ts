@@ -7,6 +7,7 @@ import { headers } from "./headers.js";
 import { health } from "./health.js";
 import { ipRules } from "./ip-rules.js";
 import { jwt } from "./jwt.js";
+import { metrics } from "./metrics.js";
 import { originSecret } from "./origin-secret.js";
 import { origins } from "./origins.js";
 import { purge } from "./purge.js";
@@ -28,6 +29,7 @@ export const FEATURES: readonly Feature[] = [
   health,
   ipRules,
   jwt,
+  metrics,
   originSecret,
   origins,
   purge,

@@ -401,7 +401,7 @@ function trueSet(keys: readonly string[]): Record<string, true> {
   return Object.fromEntries(keys.map((k) => [k, true as const]));
 }
 
-function poolTarget(policy: Policy, name: string): RulePoolTarget {
+export function poolTarget(policy: Policy, name: string): RulePoolTarget {
   const o = policy.origins[name]!;
   return { url: `${o.scheme ?? "http"}://${upstreamName(name)}`, host: o.hostHeader ?? "" };
 }

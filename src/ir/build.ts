@@ -32,8 +32,8 @@ export function buildIR(policy: Policy, target: Target, toolVersion: string, fea
     server: { listen: [], serverNames: [], catchAll: false, https: null, blocks: [], redirect: null },
     slots: { main: [], http: [], server: [], proxy: [], locations: [], anyHost: [] },
     pathMatching: { caseInsensitive: false },
-    files: [],
     luaData: {},
+    files: [],
     phases: { access: [], header: [], body: [], log: [], initWorker: [] },
   };
   for (const f of features) f.lower?.(policy, ir);

@@ -3,7 +3,7 @@
  * list exactly the names of its type (a missing or extra entry is a compile error), so a test can check that
  * every `cdn_*` name in templates, src/ and lua-src/ is a declared one.
  */
-import type { CdnVar, CtxKey, FeatureStages, FeaturesData, NginxName, Phase, SharedDictName, Stage, StageOrder } from "../contract/index.js";
+import type { CdnVar, CtxKey, FeatureStages, FeaturesData, MetricName, NginxName, Phase, SharedDictName, Stage, StageOrder } from "../contract/index.js";
 
 export const CDN_VARS: Record<CdnVar, true> = {
   cdn_cache_key: true,
@@ -38,6 +38,7 @@ export const SHARED_DICTS: Record<SharedDictName, true> = {
   cdn_markers: true,
   cdn_ratelimit: true,
   cdn_experiments: true,
+  cdn_metrics: true,
 };
 
 export const CTX_KEYS: Record<CtxKey, true> = {
@@ -49,13 +50,33 @@ export const CTX_KEYS: Record<CtxKey, true> = {
 
 export const NGINX_NAMES: Record<NginxName, true> = { cdn_disk: true, cdn_json: true, cdn_tls: true };
 
+/** The metric families of the metrics endpoint, with their Prometheus type. */
+export const METRIC_NAMES: Record<MetricName, "counter" | "gauge" | "histogram"> = {
+  cdn_requests_total: "counter",
+  cdn_cache_hits_total: "counter",
+  cdn_sent_bytes_total: "counter",
+  cdn_origin_received_bytes_total: "counter",
+  cdn_origin_requests_total: "counter",
+  cdn_origin_response_seconds: "histogram",
+  cdn_edge_response_seconds: "histogram",
+  cdn_gate_refusals_total: "counter",
+  cdn_ratelimit_decisions_total: "counter",
+  cdn_waf_matches_total: "counter",
+  cdn_purges_total: "counter",
+  cdn_purged_objects_total: "counter",
+  cdn_redis_errors_total: "counter",
+  cdn_shared_dict_capacity_bytes: "gauge",
+  cdn_shared_dict_free_bytes: "gauge",
+  cdn_build_info: "gauge",
+};
+
 /** The run order of src/contract/phases.d.ts as a value (the type makes it exactly that order). */
 export const STAGE_ORDER: StageOrder = {
   access: ["client", "purge", "gate:secret", "gate:ip", "gate:rate", "gate:waf", "gate:jwt", "gate:signed", "gate:rate-claims", "rules", "cache", "headers", "rules:ttl"],
   header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers"],
   body: [],
-  log: ["cache"],
-  initWorker: ["origin-secret", "waf", "purge", "rules", "tls"],
+  log: ["cache", "metrics"],
+  initWorker: ["origin-secret", "waf", "purge", "rules", "tls", "metrics"],
 };
 
 export const PHASES: readonly Phase[] = ["access", "header", "body", "log", "initWorker"];

@@ -91,10 +91,10 @@ export interface EdgeIR {
   slots: Slots;
   /** How the gates' path scopes read a request's path (set by the origins feature). */
   pathMatching: PathMatchingData;
-  /** Other files of the bundle (relative path -> text), e.g. the TLS placeholder certificate. */
-  files: { path: string; text: string }[];
   /** Policy data handed to the Lua runtime, by feature; a feature with no entry is off in Lua. */
   luaData: Partial<FeaturesData>;
+  /** Other files of the bundle a feature writes (the TLS placeholder certificate, the metrics feature's Grafana dashboard), by relative path. */
+  files: { path: string; text: string }[];
   /**
    * The handlers each phase runs, in order (filled by the pipeline from the enabled features' stages). A
    * phase with none gets no `*_by_lua` directive at all.

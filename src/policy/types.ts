@@ -776,6 +776,41 @@ export interface Health {
   path?: UrlPath;
 }
 
+/**
+ * Prometheus metrics and the stats API, answered by the edge itself (never proxied, never cached, never
+ * counted). Counters and histograms live in a shared dict (`cdn_metrics`) updated in the log phase; labels
+ * are bounded (cache status, status class, origin pool, and a host only when it is one of `serverNames`).
+ * See docs/metrics.md for every metric.
+ * @example { "allow": ["127.0.0.1/32", "10.0.0.0/8"] }
+ */
+export interface Metrics {
+  /**
+   * Path of the Prometheus endpoint (text exposition format 0.0.4).
+   * @default "/metrics"
+   */
+  path?: UrlPath;
+  /**
+   * Path of the JSON stats endpoint (hit ratio, totals, per-minute series of the last hour, p50/p99
+   * latencies, error rates), read by `cdn-build stats`.
+   * @default "/__stats"
+   */
+  statsPath?: UrlPath;
+  /**
+   * Client addresses (CIDR) allowed to read both endpoints; every other client gets `403`. Matched against
+   * the peer address (the scraper connects to the node directly).
+   * @default ["127.0.0.1/32", "::1/128"]
+   * @example ["127.0.0.1/32", "10.0.0.0/8"]
+   */
+  allow?: Cidr[];
+  /**
+   * Size of the `cdn_metrics` shared dict (the series, and 60 per-minute snapshots). Label cardinality is
+   * bounded, so the default holds thousands of series.
+   * @default "4m"
+   * @example "8m"
+   */
+  size?: Size;
+}
+
 /** The access log. */
 export interface AccessLog {
   /**
@@ -790,6 +825,34 @@ export interface AccessLog {
    * @pattern ^[A-Za-z0-9/._-]{1,255}$
    */
   path?: string;
+  /**
+   * Also send every line to a syslog server (UDP), in the same format. The file is still written.
+   * @example { "server": "127.0.0.1:514", "tag": "edge_access" }
+   */
+  syslog?: AccessLogSyslog;
+}
+
+/** Syslog output of the access log (nginx's `access_log syslog:`). */
+export interface AccessLogSyslog {
+  /**
+   * The server: an IPv4 address, `[ipv6]` or `localhost`, with an optional `:port` (UDP, 514 by default),
+   * or `unix:/path` (a socket). Addresses only: nginx resolves a host name when it loads the configuration,
+   * so a name that does not resolve would stop nginx from starting.
+   * @pattern ^(unix:/[A-Za-z0-9/._-]{1,200}|(localhost|[0-9]{1,3}(\.[0-9]{1,3}){3}|\[[0-9A-Fa-f:.]{2,45}\])(:[0-9]{1,5})?)$
+   * @example "127.0.0.1:514"
+   */
+  server: string;
+  /**
+   * Syslog facility.
+   * @default "local7"
+   */
+  facility?: "kern" | "user" | "mail" | "daemon" | "auth" | "intern" | "lpr" | "news" | "uucp" | "clock" | "authpriv" | "ftp" | "ntp" | "audit" | "alert" | "cron" | "local0" | "local1" | "local2" | "local3" | "local4" | "local5" | "local6" | "local7";
+  /**
+   * Syslog tag (letters, digits and `_`, up to 32).
+   * @default "nginx"
+   * @pattern ^[A-Za-z0-9_]{1,32}$
+   */
+  tag?: string;
 }
 
 /** The purge endpoint. */
@@ -1813,6 +1876,8 @@ export interface Policy {
   accessLog?: AccessLog;
   /** Purge endpoint. */
   purge?: Purge;
+  /** Prometheus metrics (`/metrics`) and the stats API (`/__stats`). Omit for none. */
+  metrics?: Metrics;
   /**
    * The rules engine: evaluated in order for every request after the access gates and before the cache
    * key; the first matching rule wins unless it says `continue`.

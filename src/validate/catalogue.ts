@@ -6,7 +6,7 @@
  * test/catalogue.test.ts fails on a duplicate code, an unused entry, or a code literal anywhere else in src/.
  *
  * Ranges: CDN0xxx loading the policy file, CDN1xxx JSON Schema, CDN2xxx general / server / origins / cache,
- * CDN3xxx access gates, CDN4xxx cache RAM tier and purge, CDN5xxx rules engine, CDN6xxx TLS.
+ * CDN3xxx access gates, CDN4xxx cache RAM tier and purge, CDN5xxx rules engine, CDN6xxx TLS, CDN7xxx observability.
  *
  * A code keeps its meaning forever: users grep logs and CI output for it and tests match on it. Add new
  * entries with a new code; retire an entry by marking it `reserved` instead of reusing its code.
@@ -312,7 +312,7 @@ export const CATALOGUE = {
     title: "Not an address or CIDR block",
     why: "The entry is not a valid IPv4/IPv6 address or CIDR block, so the address check it belongs to cannot be built.",
     fix: 'Write an address or a block, e.g. `"10.0.0.0/8"`, `"2001:db8::/32"` or `"192.0.2.7"`.',
-    at: ["purge.allow[]", "rules[].when.clientIp[]"],
+    at: ["purge.allow[]", "metrics.allow[]", "rules[].when.clientIp[]"],
   },
   headerValueControlChar: {
     code: "CDN2013",
@@ -1475,6 +1475,39 @@ export const CATALOGUE = {
     fix: "Use OpenSSL cipher names, e.g. `\"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256\"`, or remove `ciphers` for the default.",
     at: ["tls.ciphers"],
   },
+  // ─── CDN7xxx: observability ─────────────────────────────────────────────────────────────────────────
+  metricsPathClash: {
+    code: "CDN7001",
+    severity: "error",
+    title: "Metrics or stats endpoint on a path already taken",
+    why: "The metrics and stats endpoints are exact nginx locations: on `/`, on each other's path, or on the health or purge path, one of them would never be reached (or the site's home page would answer with metrics).",
+    fix: 'Give each endpoint a path of its own, e.g. `metrics: { path: "/metrics", statsPath: "/__stats" }`.',
+    at: ["metrics.path", "metrics.statsPath"],
+  },
+  accessLogSyslogOff: {
+    code: "CDN7003",
+    severity: "error",
+    title: "Syslog output of an access log that is off",
+    why: "`accessLog.syslog` sends the access log's lines to a syslog server, but `format: \"off\"` writes no line at all.",
+    fix: 'Remove `syslog`, or log in a format: `accessLog: { format: "json", syslog: { server: "127.0.0.1:514" } }`.',
+    at: ["accessLog.syslog"],
+  },
+  accessLogSyslogServer: {
+    code: "CDN7004",
+    severity: "error",
+    title: "Syslog server that nginx could not load",
+    why: "The syslog server of the access log has the shape of an address but is not one (an IPv4 part over 255, a malformed IPv6 address, a port outside 1-65535): nginx would refuse the configuration.",
+    fix: 'Give an IP address with an optional port, or a socket: `syslog: { server: "127.0.0.1:514" }`, `"[::1]:514"`, `"unix:/dev/log"`.',
+    at: ["accessLog.syslog.server"],
+  },
+  metricsAllowBroad: {
+    code: "CDN7002",
+    severity: "warning",
+    title: "Metrics endpoints open to a very large address range",
+    why: "The metrics and stats endpoints describe the edge's traffic (hosts, pools, purge activity); a block shorter than /8 lets most of the internet read them.",
+    fix: 'Allow only the scrapers, e.g. `metrics: { allow: ["127.0.0.1/32", "10.0.0.0/8"] }`.',
+    at: ["metrics.allow[]"],
+  },
 } as const satisfies Record<string, DiagnosticSpec>;
 
 type Catalogue = typeof CATALOGUE;
@@ -1495,6 +1528,7 @@ export const CODE_RANGES = [
   { prefix: "CDN4", title: "Cache RAM tier and purge" },
   { prefix: "CDN5", title: "Rules engine" },
   { prefix: "CDN6", title: "TLS" },
+  { prefix: "CDN7", title: "Observability" },
 ] as const;
 
 /** Every entry with its name, sorted by code. */

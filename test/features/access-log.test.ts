@@ -6,6 +6,8 @@ import { accessLog, bootEdge, type AccessLogEntry } from "../support/edge.js";
 import { startMockOrigin } from "../support/mock-origin.js";
 import { http, luaErrors } from "../support/http.js";
 import { sleep, waitFor } from "../support/wait.js";
+import { createSocket } from "node:dgram";
+import { codes, policy } from "../support/policy.js";
 
 describe("access log", () => {
   it("writes one JSON object per request with cache status and timings", async () => {
@@ -20,8 +22,11 @@ describe("access log", () => {
       // each worker buffers its own lines: found by what they say, not by their order
       const a = lines.find((l) => l.cache === "MISS") as AccessLogEntry;
       const b = lines.find((l) => l.cache === "HIT") as AccessLogEntry;
-      expect(a).toMatchObject({ method: "GET", uri: "/page?x=1", status: "200", cache: "MISS", upstream: origin.address, userAgent: 'quote " and \\ backslash' });
-      expect(Number(a.duration)).toBeGreaterThanOrEqual(0);
+      expect(a).toMatchObject({ method: "GET", uri: "/page?x=1", status: 200, cache: "MISS", upstream: origin.address, userAgent: 'quote " and \\ backslash' });
+      expect(typeof a.duration).toBe("number");
+      expect(a.duration).toBeGreaterThanOrEqual(0);
+      expect(a.bytes).toBe(b.bytes);
+      expect(typeof a.bytes).toBe("number");
       expect(Number(a.upstreamTime)).toBeGreaterThanOrEqual(0);
       expect(b).toMatchObject({ cache: "HIT", upstream: "" });
       expect(a.requestId).toMatch(/^[0-9a-f]{32}$/);
@@ -30,6 +35,48 @@ describe("access log", () => {
       await edge.stop();
       await origin.close();
     }
+  });
+
+  it("also sends each line to a syslog server, as JSON with numbers", async () => {
+    const udp = createSocket("udp4");
+    const got: string[] = [];
+    udp.on("message", (m) => got.push(m.toString("utf8")));
+    await new Promise<void>((resolve) => udp.bind(0, "127.0.0.1", resolve));
+    const port = udp.address().port;
+    const origin = await startMockOrigin();
+    const edge = await bootEdge({
+      name: "syslog",
+      origins: { app: { servers: [{ address: origin.address }] } },
+      accessLog: { format: "json", syslog: { server: `127.0.0.1:${port}`, tag: "cdn_test", facility: "local3" } },
+    });
+    try {
+      expect(edge.conf).toContain(`access_log syslog:server=127.0.0.1:${port},facility=local3,tag=cdn_test,severity=info cdn_json;`);
+      await http(edge, "/via-syslog");
+      const line = await waitFor(() => got.find((m) => m.includes('"uri":"/via-syslog"')), { timeout: 5000, what: "the syslog datagram" });
+      // <PRI>TIMESTAMP HOST TAG: MESSAGE; local3.info = 19 * 8 + 6
+      expect(line).toMatch(/^<158>/);
+      const json = JSON.parse(line.slice(line.indexOf("cdn_test: ") + "cdn_test: ".length)) as Record<string, unknown>;
+      expect(json).toMatchObject({ uri: "/via-syslog", status: 200, method: "GET" });
+      expect(typeof json["bytes"]).toBe("number");
+      // the file is still written
+      await waitFor(async () => (await accessLog(edge)).some((l) => l.uri === "/via-syslog"), { what: "the file line" });
+      expect(luaErrors(await edge.errors())).toEqual([]);
+    } finally {
+      await edge.stop();
+      await origin.close();
+      udp.close();
+    }
+  });
+
+  it("refuses syslog output when the log is off, and servers that are not addresses", () => {
+    expect(codes(policy("127.0.0.1:3000", { accessLog: { format: "off", syslog: { server: "127.0.0.1" } } }))).toEqual(["CDN7003"]);
+    for (const server of ["127.0.0.1:514;", "host name", "unix:relative", "a,b", "logs.example.com", "256.1.1.1", "1.2.3.4:70000", "[::g]:514"]) {
+      expect(codes(policy("127.0.0.1:3000", { accessLog: { syslog: { server } } })), server).toHaveLength(1);
+    }
+    expect(codes(policy("127.0.0.1:3000", { accessLog: { syslog: { server: "256.1.1.1" } } }))).toEqual(["CDN7004"]);
+    expect(codes(policy("127.0.0.1:3000", { accessLog: { syslog: { server: "localhost:5514" } } }))).toEqual([]);
+    expect(codes(policy("127.0.0.1:3000", { accessLog: { syslog: { server: "[::1]:5514", tag: "bad-tag" } } }))).toHaveLength(1);
+    expect(codes(policy("127.0.0.1:3000", { accessLog: { format: "combined", syslog: { server: "unix:/dev/log" } } }))).toEqual([]);
   });
 
   it("can be turned off", async () => {
@@ -87,8 +134,8 @@ describe("access log", () => {
       await waitFor(async () => (await accessLog(edge)).length >= 8, { what: "eight access log lines" });
       const lines = await accessLog(edge);
       // each worker buffers its own lines: compared without their order
-      expect(lines.map((l) => l.status).sort()).toEqual(["200", "400", "400", "400", "400", "400", "414", "505"]);
-      expect(lines.find((l) => l.status === "400")).toMatchObject({ cache: "", upstream: "" });
+      expect(lines.map((l) => l.status).sort()).toEqual([200, 400, 400, 400, 400, 400, 414, 505]);
+      expect(lines.find((l) => l.status === 400)).toMatchObject({ cache: "", upstream: "" });
     } finally {
       await edge.stop();
       await origin.close();

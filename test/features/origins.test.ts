@@ -162,7 +162,7 @@ describe("origins: a burst of 503 from a live origin", () => {
   }
 });
 
-async function accessLog(e: Edge): Promise<{ status: string; upstream: string; upstreamStatus: string }[]> {
+async function accessLog(e: Edge): Promise<{ status: number; upstream: string; upstreamStatus: string }[]> {
   const text = await readFile(join(e.dir, "logs", "access.log"), "utf8").catch(() => "");
   return text.trim().split("\n").map((l) => JSON.parse(l));
 }
@@ -191,8 +191,8 @@ describe("origins: attempts per request against an origin that resets connection
     expect(attempts.slice(1)).toEqual([1, 1]);
     // the access log lists every try, the error log has one line per failed try
     // the log is buffered (written within a second)
-    await waitFor(async () => (await accessLog(e)).filter((l) => l.status === "502").length >= attempts.length, { what: "the 502 lines in access.log" });
-    const log = (await accessLog(e)).filter((l) => l.status === "502");
+    await waitFor(async () => (await accessLog(e)).filter((l) => l.status === 502).length >= attempts.length, { what: "the 502 lines in access.log" });
+    const log = (await accessLog(e)).filter((l) => l.status === 502);
     expect(log.map((l) => l.upstream.split(", ").length)).toEqual(attempts);
     expect(log[0]!.upstreamStatus).toBe(Array(attempts[0]).fill("502").join(", "));
     const tries = (await e.errorLog()).split("\n").filter((l) => /Connection reset by peer|prematurely closed/.test(l));

@@ -112,10 +112,13 @@ export async function bootEdge(
 /** One line of the JSON access log (the default format). */
 export interface AccessLogEntry {
   uri: string;
-  status: string;
+  /** JSON numbers: the status, the body bytes sent and the request time (seconds). */
+  status: number;
+  bytes: number;
+  duration: number;
   cache: string;
   client: string;
-  [field: string]: string;
+  [field: string]: string | number;
 }
 
 /**

@@ -16,6 +16,7 @@ import { redisConfigured, redisConnect, redisRelease } from "../../core/redis";
 import { setStreamPosition, streamPosition } from "../../core/markers";
 import { decodeJson, encodeJson, jsonArray } from "../../core/json";
 import { applyPurge, type PurgeRequest } from "./tag-index";
+import { countPurge, countRedisError } from "../../core/metrics";
 
 const P = ngx as unknown as PurgeNgx;
 const MAX_BACKOFF = 5;
@@ -69,6 +70,7 @@ export function publishPurge(req: PurgeRequest): LuaMultiReturn<[string | undefi
   const red = client as unknown as PurgeRedis;
   const [id, xerr] = red.xadd(stream, "MAXLEN", "~", STREAM_MAXLEN, "*", "purge", msg);
   if (type(id) !== "string") {
+    countRedisError("command");
     // a connection error (nil) closes the socket itself; a Redis error (false) leaves it usable
     if (id === false) redisRelease(client);
     else red.close();
@@ -101,6 +103,7 @@ function onMessage(payload: string): void {
     return;
   }
   const res = applyPurge({ urls, prefixes, tags, all: m.get("all") === true, soft: m.get("soft") === true });
+  countPurge("fleet", urls.length, prefixes.length, tags.length, m.get("all") === true, res.keys.length);
   ngx.log(ngx.INFO, "purge: applied a fleet purge from node ", tostring(m.get("node")), ": ", res.keys.length, " keys, ", res.files, " files");
 }
 
@@ -176,6 +179,7 @@ function session(): boolean {
   while (!P.worker.exiting()) {
     const [reply, rerr] = red.xread("COUNT", 100, "BLOCK", BLOCK_MS, "STREAMS", stream, position!);
     if (reply === undefined || reply === false) {
+      countRedisError("command");
       ngx.log(ngx.WARN, "purge: fleet stream read failed: ", tostring(rerr));
       red.close();
       return true;

@@ -8,6 +8,7 @@ import { decodeJson, encodeJson, isJsonObject, jsonArray, jsonNull } from "../..
 import { applyPurge, initIndex, normalisePrefix, normaliseUrl, purgeDict, recordResponse, type PurgeRequest } from "./tag-index";
 import { fleetEnabled, initFleet, publishPurge, startSubscriber, thisNode } from "./fleet";
 import { credentialStripper, recordFleetSignature } from "./guard";
+import { countPurge } from "../../core/metrics";
 
 const P = ngx as unknown as PurgeNgx;
 const MAX_ITEMS = 1000;
@@ -234,6 +235,7 @@ export function handlePurge(): void {
   if (req === undefined) fail(400, err!);
 
   const res = applyPurge(req);
+  countPurge("api", req.urls.length, req.prefixes.length, req.tags.length, req.all, res.keys.length);
   const fanout = new LuaTable<string, unknown>();
   if (!fleetEnabled()) {
     fanout.set("status", "off");

@@ -5,6 +5,7 @@ import { isRedisAuthError, redisConnect, redisRelease } from "../../core/redis";
 import { clientAddress } from "../../core/client-address";
 import { bucketKey, claimOf } from "./key";
 import { isEdgeRefresh } from "../cache/refresh";
+import { countRateLimit, countRedisError, countRefusal } from "../../core/metrics";
 
 /**
  * Rate limits: token buckets in the GCRA form. A bucket is one number, its "theoretical arrival time"
@@ -152,6 +153,7 @@ function clusterTake(data: RateLimitData, dict: NgxSharedDict | undefined, lim: 
     [res, err] = red.eval(data.script, 1, k, lim.intervalUs, lim.toleranceUs);
   }
   if (res === false && isRedisAuthError(err)) {
+    countRedisError("auth");
     // credentials refused on a pooled connection (password or ACL changed): drop it, back off like a failed connect
     red.close();
     redisDownUntil = now + DOWN_BACKOFF;
@@ -159,12 +161,14 @@ function clusterTake(data: RateLimitData, dict: NgxSharedDict | undefined, lim: 
     return $multi(-1, 0);
   }
   if (res === undefined || res === null) {
+    countRedisError("command");
     red.close();
     warnOnce(dict, `rate limit "${d.name}": Redis call failed (${tostring(err)}), failing ${d.failOpen ? "open" : "closed"}`);
     return $multi(-1, 0);
   }
   redisRelease(red);
   if (res === false || type(res) !== "table") {
+    countRedisError("command");
     warnOnce(dict, `rate limit "${d.name}": Redis script error (${tostring(err)}), failing ${d.failOpen ? "open" : "closed"}`);
     return $multi(-1, 0);
   }
@@ -172,7 +176,9 @@ function clusterTake(data: RateLimitData, dict: NgxSharedDict | undefined, lim: 
   return $multi(r.get(1) === 1 ? 1 : 0, (tonumber(r.get(2)) ?? 0) / 1e6);
 }
 
-function refuse(d: RateLimitLimitData, wait: number, full: number): never {
+function refuse(d: RateLimitLimitData, wait: number, full: number, decision = "limited"): never {
+  countRefusal("rate-limit", decision === "limited" ? "limited" : "redis unavailable");
+  countRateLimit(d.name, decision);
   const retry = ceil(wait);
   ngxVar.set("cdn_ratelimit", `${d.limit};0;${ceil(full)};${retry < 1 ? 1 : retry}`);
   return ngx.exit(429);
@@ -201,8 +207,11 @@ function makeAccess(data: RateLimitData, limits: Limit[], late: boolean): () => 
         if (ok) status = st as unknown as number;
         else warnOnce(dict, `rate limit "${d.name}": ${tostring(st)}, failing ${d.failOpen ? "open" : "closed"}`);
         if (status === -1) {
-          if (d.failOpen) continue;
-          refuse(d, 1, 1);
+          if (d.failOpen) {
+            countRateLimit(d.name, "failed_open");
+            continue;
+          }
+          refuse(d, 1, 1, "failed_closed");
         }
         admitted = status === 1;
         ahead = a as unknown as number;

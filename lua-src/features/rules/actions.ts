@@ -1,5 +1,6 @@
 import type { RuleData, RulePoolTarget } from "../../../src/contract/index";
 import { clientAddress } from "../../core/client-address";
+import { countRefusal } from "../../core/metrics";
 
 /**
  * What the matched rules do. The state of the current request lives in module-level variables (see
@@ -146,6 +147,7 @@ export function apply(i: number, r: RuleData, dict: NgxSharedDict | undefined): 
   if (r.hdr) hdrIds = hdrIds === "" ? tostring(i) : hdrIds + "," + tostring(i);
   if (r.deny !== undefined) {
     finish();
+    countRefusal("rules", "deny");
     ngx.exit(r.deny);
   }
   if (r.respond !== undefined) {
