@@ -21,7 +21,8 @@ declare global {
     | "upstream_cache_status"
     | "upstream_status"
     | "upstream_addr"
-    | "request_id";
+    | "request_id"
+    | "request_time";
   type NgxVarName = CdnVar | RequestVar | NgxBuiltinVar | `upstream_http_${string}` | `sent_http_${string}`;
   type NgxSharedDictName = SharedDictName;
   type NgxCtxKey = CtxKey;

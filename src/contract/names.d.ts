@@ -31,13 +31,15 @@ export type CdnVar =
   | "cdn_rules_nostore"
   | "cdn_origin_url"
   | "cdn_origin_host"
-  | "cdn_upstream_host";
+  | "cdn_upstream_host"
+  // user hooks: the log hook's fields (the JSON access log's `hook`)
+  | "cdn_hook_log";
 
 /** lua_shared_dict zones. */
 export type SharedDictName = "cdn_meta" | "cdn_ram" | "cdn_purge" | "cdn_markers" | "cdn_ratelimit" | "cdn_experiments";
 
 /** Keys of `ngx.ctx`, the per-request table the Lua features share. */
-export type CtxKey = "cdn_capture" | "cdn_pending_meta" | "cdn_client_ip" | "cdn_jwt_claims";
+export type CtxKey = "cdn_capture" | "cdn_pending_meta" | "cdn_client_ip" | "cdn_jwt_claims" | "cdn_hook_state";
 
 /** Other names the generated nginx.conf gives (cache zone, log format). */
 export type NginxName = "cdn_disk" | "cdn_json";

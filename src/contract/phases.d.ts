@@ -16,15 +16,19 @@ export interface StageOrder {
     "gate:signed",
     "gate:rate-claims",
     "rules",
+    // a user hook declared `before: "cache"` (its rewrite or header changes reach the cache key)
+    "hooks:before-cache",
     "cache",
     "headers",
     "rules:ttl",
+    // user hooks run after every built-in feature of their phase (docs/hooks.md)
+    "hooks",
   ];
-  header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers"];
+  header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers", "hooks"];
   // no feature filters bodies (the RAM tier copies bodies from nginx's cache file, see
   // lua-src/features/cache/ram.ts): a bundle has no body_filter_by_lua, which would run for every response
   body: [];
-  log: ["cache"];
+  log: ["cache", "hooks"];
   initWorker: ["origin-secret", "waf", "purge", "rules"];
 }
 
@@ -48,6 +52,7 @@ export interface FeatureStages {
   purge: { access: "purge"; header: "purge"; initWorker: "purge" };
   headers: { access: "headers"; header: "headers" };
   redis: {};
+  hooks: { access: "hooks:before-cache" | "hooks"; header: "hooks"; log: "hooks" };
 }
 
 /** One entry of a phase's run list: the feature and the stage of its handler. */

@@ -28,6 +28,7 @@ export const CDN_VARS: Record<CdnVar, true> = {
   cdn_origin_url: true,
   cdn_origin_host: true,
   cdn_upstream_host: true,
+  cdn_hook_log: true,
 };
 
 export const SHARED_DICTS: Record<SharedDictName, true> = {
@@ -44,16 +45,17 @@ export const CTX_KEYS: Record<CtxKey, true> = {
   cdn_pending_meta: true,
   cdn_client_ip: true,
   cdn_jwt_claims: true,
+  cdn_hook_state: true,
 };
 
 export const NGINX_NAMES: Record<NginxName, true> = { cdn_disk: true, cdn_json: true };
 
 /** The run order of src/contract/phases.d.ts as a value (the type makes it exactly that order). */
 export const STAGE_ORDER: StageOrder = {
-  access: ["client", "purge", "gate:secret", "gate:ip", "gate:rate", "gate:waf", "gate:jwt", "gate:signed", "gate:rate-claims", "rules", "cache", "headers", "rules:ttl"],
-  header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers"],
+  access: ["client", "purge", "gate:secret", "gate:ip", "gate:rate", "gate:waf", "gate:jwt", "gate:signed", "gate:rate-claims", "rules", "hooks:before-cache", "cache", "headers", "rules:ttl", "hooks"],
+  header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers", "hooks"],
   body: [],
-  log: ["cache"],
+  log: ["cache", "hooks"],
   initWorker: ["origin-secret", "waf", "purge", "rules"],
 };
 
