@@ -1,13 +1,15 @@
-/** @noSelfInFile */
 /**
+ * @noSelfInFile
+ *
  * The edge API of cdn-build hooks (`import { onAccess } from "cdn-build/edge"`): the one declaration of what a
  * hook may call. A hook file is type-checked against it at `cdn-build build` and compiled by TypeScriptToLua;
  * in nginx the calls go to the Lua runtime (lua-src/edge.ts, which implements these types), in Node to the
- * in-memory implementation (src/edge/node.ts). Everything is called with `.` (no `self`), as in Lua.
+ * in-memory implementation (src/edge/node.ts). Every function is `this: void`: called with `.` in Lua (no `self`).
  *
  * A hook runs after the built-in features of its phase (see docs/hooks.md for the order). Nothing here
  * allocates per request unless the hook asks for it (`state`, `jsonDecode`).
  */
+
 
 /** Per-request values a hook keeps from one phase to the next (access -> headers -> log). */
 export type State = Record<string, string | number | boolean | undefined>;
@@ -30,26 +32,26 @@ export interface Request {
   /** Values shared with the headers and log hooks of this request. */
   readonly state: State;
   /** A request header (case-insensitive name); repeated headers are joined with `, `. */
-  header(name: string): string | undefined;
+  header(this: void, name: string): string | undefined;
   /** A cookie of the request. */
-  cookie(name: string): string | undefined;
+  cookie(this: void, name: string): string | undefined;
   /** A query argument, raw (not decoded); `""` for a bare `?flag`. */
-  arg(name: string): string | undefined;
+  arg(this: void, name: string): string | undefined;
   /** Sets a header on the request sent to the origin (replaces any value the client sent). */
-  setHeader(name: string, value: string): void;
+  setHeader(this: void, name: string, value: string): void;
   /** Removes a header from the request sent to the origin. */
-  removeHeader(name: string): void;
+  removeHeader(this: void, name: string): void;
   /**
    * Changes the path (and, when given, the query string) the cache key and the origin see. No new location
    * lookup happens: the request stays in the edge's proxy location.
    */
-  rewrite(path: string, query?: string): void;
+  rewrite(this: void, path: string, query?: string): void;
   /** Ends the request with `status` (400-599) and a plain-text body; nothing after it runs. */
-  deny(status: number, body?: string): never;
+  deny(this: void, status: number, body?: string): never;
   /** Ends the request with a redirect (301, 302, 303, 307, 308) to `location`. */
-  redirect(status: number, location: string): never;
+  redirect(this: void, status: number, location: string): never;
   /** Ends the request with this status, body and response headers. */
-  respond(status: number, body: string, headers?: Record<string, string>): never;
+  respond(this: void, status: number, body: string, headers?: Record<string, string>): never;
 }
 
 /** The response, in the header filter (before its headers are sent; the body cannot change here). */
@@ -65,13 +67,13 @@ export interface Response {
   /** Values the access hook left for this request. */
   readonly state: State;
   /** A response header (as the origin or an earlier feature set it). */
-  header(name: string): string | undefined;
+  header(this: void, name: string): string | undefined;
   /** A request header (e.g. to pick a variant). */
-  requestHeader(name: string): string | undefined;
+  requestHeader(this: void, name: string): string | undefined;
   /** Sets a response header. */
-  setHeader(name: string, value: string): void;
+  setHeader(this: void, name: string, value: string): void;
   /** Removes a response header. */
-  removeHeader(name: string): void;
+  removeHeader(this: void, name: string): void;
 }
 
 /** The finished request, in the log phase (after the response was sent). */
@@ -87,32 +89,32 @@ export interface LogContext {
    * Adds `name=value` to the `hook` field of this request's JSON access log line (fields are separated by a
    * space). Only when the access log is on (JSON, the default).
    */
-  field(name: string, value: string | number | boolean): void;
+  field(this: void, name: string, value: string | number | boolean): void;
 }
 
 /** A hook as the bundle runs it; `onAccess` & co. only mark the phase for the type checker. */
-export type AccessHook = { readonly __phase: "access" } & ((req: Request) => void);
-export type HeadersHook = { readonly __phase: "headers" } & ((res: Response) => void);
-export type LogHook = { readonly __phase: "log" } & ((ctx: LogContext) => void);
+export type AccessHook = { readonly __phase: "access" } & ((this: void, req: Request) => void);
+export type HeadersHook = { readonly __phase: "headers" } & ((this: void, res: Response) => void);
+export type LogHook = { readonly __phase: "log" } & ((this: void, ctx: LogContext) => void);
 
 /** The access hook: `export default onAccess((req) => { ... })`. */
-export declare function onAccess(fn: (req: Request) => void): AccessHook;
+export declare function onAccess(this: void, fn: (this: void, req: Request) => void): AccessHook;
 /** The headers hook: `export default onHeaders((res) => { ... })`. */
-export declare function onHeaders(fn: (res: Response) => void): HeadersHook;
+export declare function onHeaders(this: void, fn: (this: void, res: Response) => void): HeadersHook;
 /** The log hook: `export default onLog((ctx) => { ... })`. */
-export declare function onLog(fn: (ctx: LogContext) => void): LogHook;
+export declare function onLog(this: void, fn: (this: void, ctx: LogContext) => void): LogHook;
 
 /** Seconds since the epoch, with milliseconds (the worker's cached clock, `ngx.now()`). */
-export declare function now(): number;
+export declare function now(this: void): number;
 /** SHA-256 of `data`, lower-case hex. */
-export declare function sha256Hex(data: string): string;
+export declare function sha256Hex(this: void, data: string): string;
 /** HMAC-SHA-256 of `message` with `key`, lower-case hex. */
-export declare function hmacSha256Hex(key: string, message: string): string;
+export declare function hmacSha256Hex(this: void, key: string, message: string): string;
 /** Standard base64 (with padding). */
-export declare function base64Encode(data: string): string;
+export declare function base64Encode(this: void, data: string): string;
 /** Decodes standard base64; undefined when `text` is not base64. */
-export declare function base64Decode(text: string): string | undefined;
+export declare function base64Decode(this: void, text: string): string | undefined;
 /** JSON text of a value (objects, arrays, strings, numbers, booleans). */
-export declare function jsonEncode(value: unknown): string;
+export declare function jsonEncode(this: void, value: unknown): string;
 /** Parses JSON text (at most 16 KiB, 16 levels deep); undefined when it is not valid JSON. */
-export declare function jsonDecode(text: string): unknown;
+export declare function jsonDecode(this: void, text: string): unknown;

@@ -6,7 +6,7 @@
  * test/catalogue.test.ts fails on a duplicate code, an unused entry, or a code literal anywhere else in src/.
  *
  * Ranges: CDN0xxx loading the policy file, CDN1xxx JSON Schema, CDN2xxx general / server / origins / cache,
- * CDN3xxx access gates, CDN4xxx cache RAM tier and purge, CDN5xxx rules engine.
+ * CDN3xxx access gates, CDN4xxx cache RAM tier and purge, CDN5xxx rules engine, CDN6xxx user hooks.
  *
  * A code keeps its meaning forever: users grep logs and CI output for it and tests match on it. Add new
  * entries with a new code; retire an entry by marking it `reserved` instead of reusing its code.
@@ -1274,6 +1274,55 @@ export const CATALOGUE = {
     fix: 'Use `redirect: { to: "/new", status: 301 }` instead.',
     at: ["rules[].then.respond.status"],
   },
+  // ─── CDN6xxx: user hooks (TypeScript compiled by TypeScriptToLua) ────────────────────────────────────
+  hookFileMissing: {
+    code: "CDN6001",
+    severity: "error",
+    title: "Hook file not found",
+    why: "A hook names a TypeScript file (relative to the policy file) that does not exist or is not a .ts file.",
+    fix: 'Point the hook at an existing file next to the policy: `hooks: { access: "./hooks/gate.ts" }`.',
+    at: ["hooks.access", "hooks.headers", "hooks.log", "hooks.access.file", "hooks.headers.file", "hooks.log.file"],
+  },
+  hookTypeError: {
+    code: "CDN6002",
+    severity: "error",
+    title: "TypeScript error in a hook",
+    why: "The hook does not type-check against the edge API (`cdn-build/edge`), so its behaviour in nginx would be unknown.",
+    fix: "Fix the TypeScript error at the reported file:line:col (docs/hooks.md lists the API).",
+    at: ["hooks.access", "hooks.headers", "hooks.log"],
+  },
+  hookTranspileError: {
+    code: "CDN6003",
+    severity: "error",
+    title: "Hook construct TypeScriptToLua cannot translate",
+    why: "TypeScriptToLua refused a construct of the hook (or would translate it with a different meaning in Lua).",
+    fix: "Rewrite the construct at the reported position as the message suggests (docs/hooks.md lists the limits).",
+    at: ["hooks.access", "hooks.headers", "hooks.log"],
+  },
+  hookImportOutside: {
+    code: "CDN6004",
+    severity: "error",
+    title: "Hook imports a file outside its folder",
+    why: "A hook may import only `cdn-build/edge` and files of its own folder (and below): only those are compiled into the bundle.",
+    fix: "Move the imported file into the hook's folder, or copy the constants it needs.",
+    at: ["hooks.access", "hooks.headers", "hooks.log"],
+  },
+  hookImportModule: {
+    code: "CDN6005",
+    severity: "error",
+    title: "Hook imports a package or Node module",
+    why: "Hooks run inside nginx, where Node modules (`fs`, `node:*`) and npm packages do not exist.",
+    fix: 'Import only `cdn-build/edge` and relative files of the hook\'s folder; `now`, `sha256Hex`, `hmacSha256Hex`, `base64Encode`, `jsonEncode` and the others come from "cdn-build/edge".',
+    at: ["hooks.access", "hooks.headers", "hooks.log"],
+  },
+  hookWrongExport: {
+    code: "CDN6006",
+    severity: "error",
+    title: "Hook file does not export its phase's hook",
+    why: "The bundle runs the default export of the hook file, which must be made by the marker of its phase.",
+    fix: "End the access hook's file with `export default onAccess((req) => { ... })` (`onHeaders` for headers, `onLog` for log).",
+    at: ["hooks.access", "hooks.headers", "hooks.log"],
+  },
 } as const satisfies Record<string, DiagnosticSpec>;
 
 type Catalogue = typeof CATALOGUE;
@@ -1293,6 +1342,7 @@ export const CODE_RANGES = [
   { prefix: "CDN3", title: "Access gates" },
   { prefix: "CDN4", title: "Cache RAM tier and purge" },
   { prefix: "CDN5", title: "Rules engine" },
+  { prefix: "CDN6", title: "User hooks" },
 ] as const;
 
 /** Every entry with its name, sorted by code. */

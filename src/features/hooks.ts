@@ -1,0 +1,65 @@
+import { basename } from "node:path";
+import type { Feature } from "./shared/feature.js";
+import type { HookData, HooksData } from "../contract/index.js";
+import type { HookFile, HookOptions, Hooks } from "../policy/types.js";
+import { error, pointer, type Diagnostic } from "../validate/diagnostic.js";
+
+/** The policy key of each hook, and its folder under `lua/hooks/` in the bundle. */
+const KEYS = ["access", "headers", "log"] as const;
+
+function optionsOf(h: HookFile | HookOptions): HookOptions {
+  return typeof h === "string" ? { file: h } : h;
+}
+
+/** The Lua module a hook file becomes (src/emit/hooks.ts compiles it there): `hooks.access.country-gate`. */
+export function hookModule(key: (typeof KEYS)[number], file: string): string {
+  return `hooks.${key}.${basename(file, ".ts")}`;
+}
+
+/**
+ * User hooks: TypeScript files compiled by TypeScriptToLua into `lua/hooks/` (src/emit/hooks.ts does the
+ * compiling when the pipeline is given the policy's folder) and run by lua-src/features/hooks.ts after the
+ * built-in features of their phase.
+ */
+export const hooks: Feature = {
+  name: "hooks",
+  runtime: {
+    key: "hooks",
+    stages: {
+      access: { "hooks:before-cache": (d) => d.access?.beforeCache === true, hooks: (d) => d.access !== undefined && !d.access.beforeCache },
+      header: { hooks: (d) => d.header !== undefined },
+      log: { hooks: (d) => d.log !== undefined },
+    },
+  },
+  check(policy) {
+    const out: Diagnostic[] = [];
+    const h: Hooks = policy.hooks ?? {};
+    for (const key of KEYS) {
+      const v = h[key];
+      if (v === undefined) continue;
+      const { file } = optionsOf(v);
+      const name = basename(file, ".ts");
+      // the file becomes a Lua module name: dots would be read as folders
+      if (!/^[A-Za-z0-9_-]+$/.test(name)) {
+        out.push(error("hookFileMissing", typeof v === "string" ? pointer("hooks", key) : pointer("hooks", key, "file"), `the ${key} hook's file name "${basename(file)}" must be letters, digits, "-" and "_" before .ts`, "rename the file, e.g. hooks/country-gate.ts"));
+      }
+    }
+    return out;
+  },
+  lower(policy, ir) {
+    const h = policy.hooks;
+    if (!h || (!h.access && !h.headers && !h.log)) return;
+    const data: HooksData = {};
+    const one = (key: (typeof KEYS)[number], v: HookFile | HookOptions): HookData => {
+      const o = optionsOf(v);
+      return { module: hookModule(key, o.file), file: o.file, failOpen: o.failOpen ?? false };
+    };
+    if (h.access) data.access = { ...one("access", h.access), beforeCache: typeof h.access !== "string" && h.access.before === "cache" };
+    if (h.headers) data.header = one("headers", h.headers);
+    if (h.log) {
+      data.log = one("log", h.log);
+      ir.luaVars.push({ name: "cdn_hook_log", value: "" });
+    }
+    ir.luaData.hooks = data;
+  },
+};
