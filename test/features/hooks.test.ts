@@ -1,0 +1,263 @@
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { execa } from "execa";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { compile } from "../../src/compile.js";
+import type { Policy } from "../../src/policy/types.js";
+import { accessLog, bootEdge, projectDir, waitLogged, type Edge } from "../support/edge.js";
+import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
+import { http, luaErrors } from "../support/http.js";
+import { waitFor } from "../support/wait.js";
+
+const BIN = join(import.meta.dirname, "..", "..", "bin", "cdn-build.js");
+
+/** Writes `files` (relative path -> text) under `dir`. */
+async function writeFiles(dir: string, files: Record<string, string>): Promise<void> {
+  for (const [rel, text] of Object.entries(files)) {
+    await mkdir(join(dir, rel, ".."), { recursive: true });
+    await writeFile(join(dir, rel), text);
+  }
+}
+
+const GATE = `import { onAccess } from "cdn-build/edge";
+import { BLOCKED } from "./tables";
+
+export default onAccess((req) => {
+  const country = req.header("X-Country") ?? "";
+  if (BLOCKED[country]) return req.deny(451, "unavailable in " + country);
+  if (req.path.startsWith("/beta/") && req.cookie("beta") === undefined) return req.redirect(302, "/");
+  if (req.path.startsWith("/old/")) req.rewrite("/new/" + req.path.slice(5), req.query === "" ? undefined : req.query);
+  if (req.path === "/teapot") return req.respond(418, "short and stout", { "X-Pot": "tea" });
+  req.state.country = country === "" ? "unknown" : country;
+  req.setHeader("X-Country-Seen", country === "" ? "unknown" : country);
+  req.removeHeader("X-Debug");
+});
+`;
+
+const TABLES = `export const BLOCKED: Record<string, boolean> = { XX: true, YY: true };
+/** Response header rewrites by the origin's X-Backend value. */
+export const BACKENDS: Record<string, string> = { "php-7": "app", "php-8": "app-next" };
+`;
+
+const VARIANT = `import { onHeaders } from "cdn-build/edge";
+import { BACKENDS } from "./tables";
+
+export default onHeaders((res) => {
+  const backend = res.header("X-Backend");
+  if (backend !== undefined) {
+    res.setHeader("X-Backend", BACKENDS[backend] ?? "other");
+  }
+  res.removeHeader("X-Powered-By");
+  const country = res.state.country;
+  if (country !== undefined) res.setHeader("X-Country", String(country));
+  if (res.cacheStatus !== undefined) res.setHeader("X-Hook-Cache", res.cacheStatus);
+});
+`;
+
+const LOG = `import { onLog } from "cdn-build/edge";
+
+export default onLog((ctx) => {
+  ctx.field("country", String(ctx.state.country ?? "-"));
+  ctx.field("status", ctx.status);
+});
+`;
+
+const THROW = `import { onAccess } from "cdn-build/edge";
+
+export default onAccess((req) => {
+  if (req.path === "/boom") {
+    throw new Error("boom at " + req.path);
+  }
+  req.setHeader("X-Hooked", "1");
+});
+`;
+
+function basePolicy(origin: MockOrigin): Omit<Policy, "listen"> {
+  return { name: "hooks", origins: { app: { servers: [{ address: origin.address }] } }, cache: {} };
+}
+
+describe("hooks over HTTP", () => {
+  let origin: MockOrigin;
+  let project: string;
+  let edge: Edge;
+  let throwing: Edge;
+  let failOpen: Edge;
+
+  beforeAll(async () => {
+    origin = await startMockOrigin();
+    origin.setDefault({ headers: { "x-powered-by": "php", "x-backend": "php-8", "cache-control": "max-age=60" }, body: "ok" });
+    project = await projectDir("cdn-hooks-");
+    await writeFiles(project, { "hooks/gate.ts": GATE, "hooks/tables.ts": TABLES, "hooks/variant.ts": VARIANT, "hooks/log.ts": LOG, "throwing/throw.ts": THROW });
+    edge = await bootEdge({ ...basePolicy(origin), hooks: { access: "./hooks/gate.ts", headers: "./hooks/variant.ts", log: "./hooks/log.ts" } }, { baseDir: project });
+    throwing = await bootEdge({ ...basePolicy(origin), name: "hooks-throw", hooks: { access: "./throwing/throw.ts" } }, { baseDir: project });
+    failOpen = await bootEdge({ ...basePolicy(origin), name: "hooks-open", hooks: { access: { file: "./throwing/throw.ts", failOpen: true } } }, { baseDir: project });
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const e of [edge, failOpen]) {
+      if (!e) continue;
+      expect(luaErrors(await e.errors()).filter((l) => !l.includes("boom"))).toEqual([]);
+      await e.stop();
+    }
+    if (throwing) {
+      // the deliberate failures only
+      expect(luaErrors(await throwing.errors()).filter((l) => !l.includes("boom"))).toEqual([]);
+      await throwing.stop();
+    }
+    await origin?.close();
+    if (project) await rm(project, { recursive: true, force: true });
+  });
+
+  it("denies with 451 on a blocked country header", async () => {
+    const r = await http(edge, "/page", { headers: { "x-country": "XX" } });
+    expect(r.status).toBe(451);
+    expect(r.body).toBe("unavailable in XX\n");
+    expect(r.headers["cache-control"]).toBe("no-store");
+    expect(origin.hits("/page")).toBe(0);
+  });
+
+  it("redirects a beta path without the beta cookie, lets it through with it", async () => {
+    const r = await http(edge, "/beta/x");
+    expect(r.status).toBe(302);
+    expect(r.headers["location"]).toMatch(/\/$/);
+    const ok = await http(edge, "/beta/x", { headers: { cookie: "beta=1" } });
+    expect(ok.status).toBe(200);
+  });
+
+  it("sets and removes request headers the origin receives", async () => {
+    await http(edge, "/req-headers", { headers: { "x-country": "FR", "x-debug": "1" } });
+    const req = origin.requests.find((q) => q.path === "/req-headers")!;
+    expect(req.headers["x-country-seen"]).toBe("FR");
+    expect(req.headers["x-debug"]).toBeUndefined();
+  });
+
+  it("rewrites the path the origin sees", async () => {
+    const r = await http(edge, "/old/page?q=1");
+    expect(r.status).toBe(200);
+    expect(origin.requests.some((q) => q.url === "/new/page?q=1")).toBe(true);
+    expect(origin.hits("/old/page")).toBe(0);
+  });
+
+  it("answers from the hook with respond()", async () => {
+    const r = await http(edge, "/teapot");
+    expect(r.status).toBe(418);
+    expect(r.body).toBe("short and stout");
+    expect(r.headers["x-pot"]).toBe("tea");
+  });
+
+  it("rewrites response headers from a lookup table and sees the state and the cache status", async () => {
+    const miss = await http(edge, "/resp", { headers: { "x-country": "DE" } });
+    expect(miss.headers["x-backend"]).toBe("app-next");
+    expect(miss.headers["x-powered-by"]).toBeUndefined();
+    expect(miss.headers["x-country"]).toBe("DE");
+    expect(miss.headers["x-hook-cache"]).toBe("MISS");
+    const hit = await http(edge, "/resp", { headers: { "x-country": "DE" } });
+    expect(hit.headers["x-hook-cache"]).toBe("HIT");
+    expect(hit.headers["x-backend"]).toBe("app-next");
+  });
+
+  it("adds the log hook's fields to the JSON access log", async () => {
+    await http(edge, "/logged", { headers: { "x-country": "NL" } });
+    await waitLogged(edge, "/logged", 1);
+    const line = (await accessLog(edge)).find((l) => l.uri === "/logged")!;
+    expect(line["hook"]).toBe("country=NL status=200");
+  });
+
+  it("a hook that throws answers 500 and logs one line naming the hook and its TypeScript line", async () => {
+    const ok = await http(throwing, "/fine");
+    expect(ok.status).toBe(200);
+    expect(origin.requests.find((q) => q.path === "/fine")!.headers["x-hooked"]).toBe("1");
+    const r = await http(throwing, "/boom");
+    expect(r.status).toBe(500);
+    expect(origin.hits("/boom")).toBe(0);
+    const again = await http(throwing, "/boom");
+    expect(again.status).toBe(500);
+    await waitFor(async () => (await throwing.errors()).some((l) => l.includes("cdn-build hook")), { timeout: 3000, what: "the hook's error line" });
+    const lines = (await throwing.errors()).filter((l) => l.includes("cdn-build hook"));
+    // throttled: one line for the two failures
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain("cdn-build hook access (throwing/throw.ts:5)");
+    expect(lines[0]).toContain("boom at /boom");
+  });
+
+  it("with failOpen, a hook that throws lets the request through (and logs)", async () => {
+    const r = await http(failOpen, "/boom");
+    expect(r.status).toBe(200);
+    expect(origin.hits("/boom")).toBe(1);
+    await waitFor(async () => (await failOpen.errors()).some((l) => l.includes("cdn-build hook access")), { timeout: 3000, what: "the hook's error line" });
+  });
+});
+
+describe("hooks at build time", () => {
+  let project: string;
+  beforeAll(async () => {
+    project = await projectDir("cdn-hooks-build-");
+    await writeFiles(project, {
+      "hooks/good.ts": GATE,
+      "hooks/tables.ts": TABLES,
+      "hooks/bad.ts": `import { onAccess } from "cdn-build/edge";\n\nexport default onAccess((req) => {\n  const n: number = req.header("X-A");\n  req.setHeader("X-B", String(n));\n});\n`,
+      "hooks/fs.ts": `import { readFileSync } from "fs";\nimport { onAccess } from "cdn-build/edge";\nexport default onAccess((req) => { req.setHeader("X", String(readFileSync)); });\n`,
+      "hooks/node.ts": `import * as path from "node:path";\nimport { onAccess } from "cdn-build/edge";\nexport default onAccess((req) => { req.setHeader("X", path.sep); });\n`,
+      "hooks/outside.ts": `import { SECRET } from "../shared/secret";\nimport { onAccess } from "cdn-build/edge";\nexport default onAccess((req) => { req.setHeader("X", SECRET); });\n`,
+      "shared/secret.ts": `export const SECRET = "s";\n`,
+      "hooks/wrong.ts": `import { onHeaders } from "cdn-build/edge";\nexport default onHeaders((res) => { res.setHeader("X", "1"); });\n`,
+      "edge.policy.json": JSON.stringify({ name: "build", origins: { app: { servers: [{ address: "127.0.0.1:9" }] } }, hooks: { access: "./hooks/good.ts" } }),
+      "edge-bad.policy.json": JSON.stringify({ name: "build", origins: { app: { servers: [{ address: "127.0.0.1:9" }] } }, hooks: { access: "./hooks/bad.ts" } }),
+    });
+  });
+  afterAll(async () => {
+    if (project) await rm(project, { recursive: true, force: true });
+  });
+
+  const policy = (access: Policy["hooks"]) => ({ name: "b", origins: { app: { servers: [{ address: "127.0.0.1:9" }] } }, hooks: access }) as Policy;
+
+  it("compiles a hook and its imports into lua/hooks/<phase>/ with the edge API required from the runtime", () => {
+    const { bundle, diagnostics } = compile(policy({ access: "./hooks/good.ts" }), { baseDir: project });
+    expect(diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+    const lua = bundle!.files.get("lua/hooks/access/good.lua")!;
+    expect(lua).toContain('require("edge.index")');
+    expect(lua).toContain('require("hooks.access.tables")');
+    expect(lua).not.toMatch(/req:/); // the API is called with `.`, no self
+    expect(bundle!.files.has("lua/hooks/access/tables.lua")).toBe(true);
+    expect(bundle!.files.get("lua/hooks/lines.lua")).toContain('["access/good"]');
+    expect(bundle!.files.get("lua/policy_data.lua")).toContain("hooks.access.good");
+  });
+
+  it("a type error fails the build with the hook's file:line:col", () => {
+    const { bundle, diagnostics } = compile(policy({ access: "./hooks/bad.ts" }), { baseDir: project });
+    expect(bundle).toBeUndefined();
+    const d = diagnostics.find((x) => x.code === "CDN6002")!;
+    expect(d.file).toBe(join(project, "hooks/bad.ts"));
+    expect([d.line, d.col]).toEqual([4, 9]);
+    expect(d.path).toBe("/hooks/access");
+  });
+
+  it("refuses Node modules and imports outside the hook's folder", () => {
+    for (const [file, code, line] of [["fs", "CDN6005", 1], ["node", "CDN6005", 1], ["outside", "CDN6004", 1]] as const) {
+      const { bundle, diagnostics } = compile(policy({ access: `./hooks/${file}.ts` }), { baseDir: project });
+      expect(bundle, file).toBeUndefined();
+      expect(diagnostics.map((d) => d.code), file).toEqual([code]);
+      expect(diagnostics[0]!.line).toBe(line);
+    }
+  });
+
+  it("refuses a hook exported for another phase, and a missing file", () => {
+    const wrong = compile(policy({ access: "./hooks/wrong.ts" }), { baseDir: project });
+    expect(wrong.diagnostics.map((d) => d.code)).toEqual(["CDN6006"]);
+    expect(wrong.diagnostics[0]!.message).toContain("onAccess");
+    const missing = compile(policy({ headers: { file: "./hooks/nope.ts" } }), { baseDir: project });
+    expect(missing.diagnostics.map((d) => [d.code, d.path])).toEqual([["CDN6001", "/hooks/headers/file"]]);
+  });
+
+  it("the CLI exits non-zero on a hook type error and leaves the previous bundle untouched", async () => {
+    const out = join(project, "out");
+    const first = await execa("node", [BIN, "build", "edge.policy.json", "--out", out, "--target", "nginx-lua"], { cwd: project, reject: false });
+    expect(first.exitCode, first.stderr).toBe(0);
+    const before = await readFile(join(out, "manifest.json"), "utf8");
+    const bad = await execa("node", [BIN, "build", "edge-bad.policy.json", "--out", out, "--target", "nginx-lua"], { cwd: project, reject: false });
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stderr).toContain(`${join(project, "hooks/bad.ts")}:4:9 error CDN6002`);
+    expect(await readFile(join(out, "manifest.json"), "utf8")).toBe(before);
+    expect(await readFile(join(out, "lua/hooks/access/good.lua"), "utf8")).toContain("onAccess");
+  }, 60_000);
+});
