@@ -247,7 +247,16 @@ function compileOne(spec: (typeof PHASES)[number], file: string, baseDir: string
 
   // TypeScriptToLua
   const written = new Map<string, string>();
-  const emitted = new tstl.Transpiler().emit({ program, writeFile: (name, text) => written.set(name, text) });
+  // `./tables.js` (the spelling Node's ESM resolution wants, e.g. for a hook also imported by the user's
+  // tests) is the file tables.ts: TypeScript knows, TypeScriptToLua's resolver needs telling
+  const jsToTs: Tstl.Plugin = {
+    moduleResolution(dep, requiringFile) {
+      if (!/^\.\.?\//.test(dep) || !dep.endsWith(".js")) return undefined;
+      const ts = resolve(dirname(requiringFile), dep.slice(0, -3) + ".ts");
+      return existsSync(ts) ? ts : undefined;
+    },
+  };
+  const emitted = new tstl.Transpiler().emit({ program, plugins: [jsToTs], writeFile: (name, text) => written.set(name, text) });
   for (const d of emitted.diagnostics) {
     const msg = ts.flattenDiagnosticMessageText(d.messageText, "\n");
     if (msg.includes(`'${EDGE_MODULE}'`)) continue; // resolved by the require rewrite below
