@@ -74,6 +74,13 @@ export default onAccess((req) => {
 });
 `;
 
+const DROP_UTM = `import { onAccess } from "cdn-build/edge";
+
+export default onAccess((req) => {
+  if (req.arg("utm") !== undefined) req.rewrite(req.path, "");
+});
+`;
+
 function basePolicy(origin: MockOrigin): Omit<Policy, "listen"> {
   return { name: "hooks", origins: { app: { servers: [{ address: origin.address }] } }, cache: {} };
 }
@@ -84,19 +91,21 @@ describe("hooks over HTTP", () => {
   let edge: Edge;
   let throwing: Edge;
   let failOpen: Edge;
+  let beforeCache: Edge;
 
   beforeAll(async () => {
     origin = await startMockOrigin();
     origin.setDefault({ headers: { "x-powered-by": "php", "x-backend": "php-8", "cache-control": "max-age=60" }, body: "ok" });
     project = await projectDir("cdn-hooks-");
-    await writeFiles(project, { "hooks/gate.ts": GATE, "hooks/tables.ts": TABLES, "hooks/variant.ts": VARIANT, "hooks/log.ts": LOG, "throwing/throw.ts": THROW });
+    await writeFiles(project, { "hooks/gate.ts": GATE, "hooks/tables.ts": TABLES, "hooks/variant.ts": VARIANT, "hooks/log.ts": LOG, "throwing/throw.ts": THROW, "utm/drop-utm.ts": DROP_UTM });
     edge = await bootEdge({ ...basePolicy(origin), hooks: { access: "./hooks/gate.ts", headers: "./hooks/variant.ts", log: "./hooks/log.ts" } }, { baseDir: project });
     throwing = await bootEdge({ ...basePolicy(origin), name: "hooks-throw", hooks: { access: "./throwing/throw.ts" } }, { baseDir: project });
+    beforeCache = await bootEdge({ ...basePolicy(origin), name: "hooks-early", hooks: { access: { file: "./utm/drop-utm.ts", before: "cache" } } }, { baseDir: project });
     failOpen = await bootEdge({ ...basePolicy(origin), name: "hooks-open", hooks: { access: { file: "./throwing/throw.ts", failOpen: true } } }, { baseDir: project });
   }, 60_000);
 
   afterAll(async () => {
-    for (const e of [edge, failOpen]) {
+    for (const e of [edge, failOpen, beforeCache]) {
       if (!e) continue;
       expect(luaErrors(await e.errors()).filter((l) => !l.includes("boom"))).toEqual([]);
       await e.stop();
@@ -163,6 +172,16 @@ describe("hooks over HTTP", () => {
     await waitLogged(edge, "/logged", 1);
     const line = (await accessLog(edge)).find((l) => l.uri === "/logged")!;
     expect(line["hook"]).toBe("country=NL status=200");
+  });
+
+  it("a hook declared before the cache changes the cache key", async () => {
+    expect(beforeCache.conf).toContain("access_by_lua_block");
+    const a = await http(beforeCache, "/utm?utm=one");
+    const b = await http(beforeCache, "/utm?utm=two");
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect(b.headers["x-cache"]).toBe("HIT");
+    expect(origin.hits("/utm")).toBe(1);
+    expect(origin.requests.find((q) => q.path === "/utm")!.url).toBe("/utm");
   });
 
   it("a hook that throws answers 500 and logs one line naming the hook and its TypeScript line", async () => {
