@@ -436,9 +436,9 @@ export class Scenario {
   }
 
   /** Compiles and boots a policy on the server core (listen: a free 127.0.0.1 port), as the README says. */
-  async bootPolicy(name: string, policy: Omit<Policy, "listen">, env?: Record<string, string>): Promise<RunningNginx> {
+  async bootPolicy(name: string, policy: Omit<Policy, "listen">, env?: Record<string, string>, opts: { baseDir?: string } = {}): Promise<RunningNginx> {
     const port = await freePort();
-    const { bundle, diagnostics } = compile({ ...policy, listen: { http: port, address: "127.0.0.1" } }, { target: this.bin.kind });
+    const { bundle, diagnostics } = compile({ ...policy, listen: { http: port, address: "127.0.0.1" } }, { target: this.bin.kind, baseDir: opts.baseDir });
     if (!bundle) throw new Error(`${name}: the policy did not compile: ${JSON.stringify(diagnostics, null, 2)}`);
     const dir = await benchDir("cdn-bench-");
     this.cleanup.add(() => rm(dir, { recursive: true, force: true }));

@@ -31,6 +31,32 @@ const EDGE_MODULE = "cdn-build/edge";
 /** The runtime module implementing the edge API (lua-src/edge/index.ts). */
 const EDGE_LUA = "edge.index";
 
+/** Globals of the TypeScript lib with no Lua counterpart in a hook, and what to use instead. */
+const NO_LUA_GLOBALS: Record<string, string> = {
+  JSON: 'use jsonEncode / jsonDecode from "cdn-build/edge"',
+  Date: 'use now() from "cdn-build/edge" (seconds since the epoch)',
+  RegExp: "use string methods (startsWith, endsWith, includes, indexOf, split); regular expressions are not translated",
+  Promise: "hooks are synchronous: remove the Promise",
+  Intl: "format values yourself (toFixed, padStart)",
+  Proxy: "use a plain object",
+  Reflect: "use plain property access",
+  WeakMap: "use a Map (or per-request state)",
+  WeakSet: "use a Set",
+  WeakRef: "keep a plain reference",
+  FinalizationRegistry: "not available in a hook",
+  BigInt: "numbers in a hook are doubles (exact integers up to 2^53)",
+  ArrayBuffer: "strings in a hook are byte strings: use string methods",
+  SharedArrayBuffer: "not available in a hook",
+  DataView: "strings in a hook are byte strings: use string methods",
+  Atomics: "not available in a hook",
+  Uint8Array: "strings in a hook are byte strings: use string methods",
+  eval: "not available in a hook",
+  encodeURIComponent: "not available in a hook yet: build the value from safe characters",
+  decodeURIComponent: "req.path is already decoded; req.arg() values are raw",
+  encodeURI: "not available in a hook",
+  decodeURI: "not available in a hook",
+};
+
 export interface CompiledHooks {
   /** Bundle path -> content (`lua/hooks/...`). */
   files: Map<string, string>;
@@ -223,6 +249,23 @@ function compileOne(spec: (typeof PHASES)[number], file: string, baseDir: string
     }
   }
 
+  // JavaScript globals the TypeScript lib declares but Lua has not: TypeScriptToLua would emit a call to a nil
+  // global, an error on the first request
+  const checker = program.getTypeChecker();
+  for (const sf of program.getSourceFiles()) {
+    if (sf.isDeclarationFile || !isInside(folder, real(sf.fileName))) continue;
+    const visit = (n: TS.Node): void => {
+      if (ts.isIdentifier(n) && NO_LUA_GLOBALS[n.text] !== undefined && !(ts.isPropertyAccessExpression(n.parent) && n.parent.name === n) && !ts.isTypeReferenceNode(n.parent) && !ts.isTypeQueryNode(n.parent)) {
+        const decls = checker.getSymbolAtLocation(n)?.declarations ?? [];
+        if (decls.length && decls.every((d) => program.isSourceFileDefaultLibrary(d.getSourceFile()))) {
+          result.diagnostics.push(at(ts, "hookTranspileError", policyPath, sf, n.getStart(sf), `${n.text} does not exist in a hook (hooks run as Lua in nginx)`, NO_LUA_GLOBALS[n.text]));
+        }
+      }
+      ts.forEachChild(n, visit);
+    };
+    visit(sf);
+  }
+
   for (const d of ts.getPreEmitDiagnostics(program)) {
     if (d.category !== ts.DiagnosticCategory.Error) continue;
     if (d.file && d.start !== undefined && flagged.has(`${d.file.fileName}:${d.start}`)) continue;
@@ -233,7 +276,6 @@ function compileOne(spec: (typeof PHASES)[number], file: string, baseDir: string
 
   // the default export must be the phase's marker (its type carries the phase)
   const sf = program.getSourceFile(entry)!;
-  const checker = program.getTypeChecker();
   const sym = checker.getSymbolAtLocation(sf);
   const def = sym && checker.getExportsOfModule(sym).find((s) => s.escapedName === "default");
   const phaseProp = def && checker.getTypeOfSymbolAtLocation(def, sf).getProperty("__phase");
