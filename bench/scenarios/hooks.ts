@@ -100,7 +100,7 @@ export async function hooksScenario(ctx: BenchContext): Promise<Section[]> {
       {
         title: "User hooks (disk HIT, 1 KiB)",
         baseline: base,
-        rows: targets.map((t) => ({ config: t.name, ratio: rpsRatio(r, t.name, base), cpuUs: cpu(r, t.name), note: t.name === base ? "" : `CPU +${((c.median - 1) * 100).toFixed(1)}%` })),
+        rows: targets.map((t) => ({ config: t.name, ratio: rpsRatio(r, t.name, base), cpuUs: cpu(r, t.name), note: t.name === base ? "" : `CPU ${c.median >= 1 ? "+" : ""}${((c.median - 1) * 100).toFixed(1)}%` })),
         notes: [
           noiseNote(r),
           `trivial access hook vs none: x${ratio.median.toFixed(3)} req/s, worker CPU per request x${c.median.toFixed(3)} (target: within 5%, ${verdict(ratio.median >= 0.95 || c.median <= 1.05)})`,

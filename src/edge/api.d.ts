@@ -3,7 +3,7 @@
  *
  * The edge API of cdn-build hooks (`import { onAccess } from "cdn-build/edge"`): the one declaration of what a
  * hook may call. A hook file is type-checked against it at `cdn-build build` and compiled by TypeScriptToLua;
- * in nginx the calls go to the Lua runtime (lua-src/edge.ts, which implements these types), in Node to the
+ * in nginx the calls go to the Lua runtime (lua-src/edge/index.ts, which implements these types), in Node to the
  * in-memory implementation (src/edge/node.ts). Every function is `this: void`: called with `.` in Lua (no `self`).
  *
  * A hook runs after the built-in features of its phase (see docs/hooks.md for the order). Nothing here
@@ -31,7 +31,7 @@ export interface Request {
   readonly clientAddress: string;
   /** Values shared with the headers and log hooks of this request. */
   readonly state: State;
-  /** A request header (case-insensitive name); repeated headers are joined with `, `. */
+  /** A request header (case-insensitive name); for a repeated header, its first value. */
   header(this: void, name: string): string | undefined;
   /** A cookie of the request. */
   cookie(this: void, name: string): string | undefined;

@@ -1279,8 +1279,8 @@ export const CATALOGUE = {
     code: "CDN6001",
     severity: "error",
     title: "Hook file not found",
-    why: "A hook names a TypeScript file (relative to the policy file) that does not exist or is not a .ts file.",
-    fix: 'Point the hook at an existing file next to the policy: `hooks: { access: "./hooks/gate.ts" }`.',
+    why: "A hook names a TypeScript file (relative to the policy file) that does not exist or is not a .ts file, or whose name cannot be a Lua module name.",
+    fix: 'Point the hook at an existing file next to the policy, named with letters, digits, - and _: `hooks: { access: "./hooks/gate.ts" }`.',
     at: ["hooks.access", "hooks.headers", "hooks.log", "hooks.access.file", "hooks.headers.file", "hooks.log.file"],
   },
   hookTypeError: {
