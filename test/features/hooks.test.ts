@@ -81,6 +81,14 @@ export default onAccess((req) => {
 });
 `;
 
+const STATUS = `import { onHeaders } from "cdn-build/edge";
+
+export default onHeaders((res) => {
+  res.setHeader("X-Cache-Seen", res.cacheStatus ?? "none");
+  res.setHeader("X-Status-Seen", String(res.status));
+});
+`;
+
 function basePolicy(origin: MockOrigin): Omit<Policy, "listen"> {
   return { name: "hooks", origins: { app: { servers: [{ address: origin.address }] } }, cache: {} };
 }
@@ -97,11 +105,15 @@ describe("hooks over HTTP", () => {
     origin = await startMockOrigin();
     origin.setDefault({ headers: { "x-powered-by": "php", "x-backend": "php-8", "cache-control": "max-age=60" }, body: "ok" });
     project = await projectDir("cdn-hooks-");
-    await writeFiles(project, { "hooks/gate.ts": GATE, "hooks/tables.ts": TABLES, "hooks/variant.ts": VARIANT, "hooks/log.ts": LOG, "throwing/throw.ts": THROW, "utm/drop-utm.ts": DROP_UTM });
+    await writeFiles(project, { "hooks/gate.ts": GATE, "hooks/tables.ts": TABLES, "hooks/variant.ts": VARIANT, "hooks/log.ts": LOG, "throwing/throw.ts": THROW, "utm/drop-utm.ts": DROP_UTM, "nocache/status.ts": STATUS });
     edge = await bootEdge({ ...basePolicy(origin), hooks: { access: "./hooks/gate.ts", headers: "./hooks/variant.ts", log: "./hooks/log.ts" } }, { baseDir: project });
     throwing = await bootEdge({ ...basePolicy(origin), name: "hooks-throw", hooks: { access: "./throwing/throw.ts" } }, { baseDir: project });
     beforeCache = await bootEdge({ ...basePolicy(origin), name: "hooks-early", hooks: { access: { file: "./utm/drop-utm.ts", before: "cache" } } }, { baseDir: project });
-    failOpen = await bootEdge({ ...basePolicy(origin), name: "hooks-open", hooks: { access: { file: "./throwing/throw.ts", failOpen: true } } }, { baseDir: project });
+    // no cache here: the headers hook sees no cache status
+    failOpen = await bootEdge(
+      { name: "hooks-open", origins: { app: { servers: [{ address: origin.address }] } }, hooks: { access: { file: "./throwing/throw.ts", failOpen: true }, headers: "./nocache/status.ts" } },
+      { baseDir: project },
+    );
   }, 60_000);
 
   afterAll(async () => {
@@ -204,6 +216,8 @@ describe("hooks over HTTP", () => {
   it("with failOpen, a hook that throws lets the request through (and logs)", async () => {
     const r = await http(failOpen, "/boom");
     expect(r.status).toBe(200);
+    expect(r.headers["x-cache-seen"]).toBe("none");
+    expect(r.headers["x-status-seen"]).toBe("200");
     expect(origin.hits("/boom")).toBe(1);
     await waitFor(async () => (await failOpen.errors()).some((l) => l.includes("cdn-build hook access")), { timeout: 3000, what: "the hook's error line" });
   });
@@ -221,6 +235,8 @@ describe("hooks at build time", () => {
       "hooks/node.ts": `import * as path from "node:path";\nimport { onAccess } from "cdn-build/edge";\nexport default onAccess((req) => { req.setHeader("X", path.sep); });\n`,
       "hooks/outside.ts": `import { SECRET } from "../shared/secret";\nimport { onAccess } from "cdn-build/edge";\nexport default onAccess((req) => { req.setHeader("X", SECRET); });\n`,
       "shared/secret.ts": `export const SECRET = "s";\n`,
+      "hooks/globals.ts": `import { onAccess } from "cdn-build/edge";\nexport default onAccess((req) => {\n  const o = JSON.parse(req.header("X") ?? "{}") as Record<string, string>;\n  req.setHeader("T", String(Date.now()) + (o.a ?? ""));\n});\n`,
+      "hooks/regex.ts": `import { onAccess } from "cdn-build/edge";\nconst API = /^\\/api\\//;\nexport default onAccess((req) => {\n  if (API.test(req.path)) req.setHeader("X-Api", "1");\n});\n`,
       "hooks/wrong.ts": `import { onHeaders } from "cdn-build/edge";\nexport default onHeaders((res) => { res.setHeader("X", "1"); });\n`,
       "edge.policy.json": JSON.stringify({ name: "build", origins: { app: { servers: [{ address: "127.0.0.1:9" }] } }, hooks: { access: "./hooks/good.ts" } }),
       "edge-bad.policy.json": JSON.stringify({ name: "build", origins: { app: { servers: [{ address: "127.0.0.1:9" }] } }, hooks: { access: "./hooks/bad.ts" } }),
@@ -260,6 +276,23 @@ describe("hooks at build time", () => {
       expect(diagnostics.map((d) => d.code), file).toEqual([code]);
       expect(diagnostics[0]!.line).toBe(line);
     }
+  });
+
+  it("refuses JavaScript globals Lua has no counterpart for, with a hint", () => {
+    const { bundle, diagnostics } = compile(policy({ access: "./hooks/globals.ts" }), { baseDir: project });
+    expect(bundle).toBeUndefined();
+    expect(diagnostics.map((d) => [d.code, d.line, d.col])).toEqual([
+      ["CDN6003", 3, 13],
+      ["CDN6003", 4, 29],
+    ]);
+    expect(diagnostics[0]!.hint).toContain("jsonDecode");
+    expect(diagnostics[1]!.hint).toContain("now()");
+  });
+
+  it("refuses a construct TypeScriptToLua cannot translate (a regular expression)", () => {
+    const { diagnostics } = compile(policy({ access: "./hooks/regex.ts" }), { baseDir: project });
+    expect(diagnostics.map((d) => [d.code, d.line])).toEqual([["CDN6003", 2]]);
+    expect(diagnostics[0]!.message).toContain("TypeScriptToLua");
   });
 
   it("refuses a hook exported for another phase, and a missing file", () => {
