@@ -94,8 +94,8 @@ export const request: Api.Request = withGetters<Api.Request>(
       ngx.status = status;
       ngxHeader.set("Content-Type", "text/plain");
       ngxHeader.set("Cache-Control", "no-store");
-      if (body !== undefined) ngx.say(body);
-      return ngx.exit(body !== undefined ? ngx.HTTP_OK : status);
+      ngx.print(body ?? "");
+      return ngx.exit(ngx.HTTP_OK);
     },
     redirect: (status: number, location: string) => {
       if (status !== 301 && status !== 302 && status !== 303 && status !== 307 && status !== 308) error(`redirect: status ${tostring(status)} is not 301, 302, 303, 307 or 308`, 2);

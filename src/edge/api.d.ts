@@ -37,7 +37,11 @@ export interface Request {
   cookie(this: void, name: string): string | undefined;
   /** A query argument, raw (not decoded); `""` for a bare `?flag`. */
   arg(this: void, name: string): string | undefined;
-  /** Sets a header on the request sent to the origin (replaces any value the client sent). */
+  /**
+   * Sets a header on the request sent to the origin (replaces any value the client sent; an empty value
+   * removes it). The forwarding headers the edge strips stay stripped unless `headers.allowOverrides` lets
+   * them through.
+   */
   setHeader(this: void, name: string, value: string): void;
   /** Removes a header from the request sent to the origin. */
   removeHeader(this: void, name: string): void;
@@ -46,7 +50,7 @@ export interface Request {
    * lookup happens: the request stays in the edge's proxy location.
    */
   rewrite(this: void, path: string, query?: string): void;
-  /** Ends the request with `status` (400-599) and a plain-text body; nothing after it runs. */
+  /** Ends the request with `status` (400-599) and a plain-text body (empty by default); nothing after it runs. */
   deny(this: void, status: number, body?: string): never;
   /** Ends the request with a redirect (301, 302, 303, 307, 308) to `location`. */
   redirect(this: void, status: number, location: string): never;

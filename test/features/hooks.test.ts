@@ -134,7 +134,7 @@ describe("hooks over HTTP", () => {
   it("denies with 451 on a blocked country header", async () => {
     const r = await http(edge, "/page", { headers: { "x-country": "XX" } });
     expect(r.status).toBe(451);
-    expect(r.body).toBe("unavailable in XX\n");
+    expect(r.body).toBe("unavailable in XX");
     expect(r.headers["cache-control"]).toBe("no-store");
     expect(origin.hits("/page")).toBe(0);
   });
@@ -345,5 +345,58 @@ describe("the edge-hooks example over HTTP", () => {
     expect(origin.requests.find((q) => q.path === "/product/1")!.headers["x-edge-country"]).toBe("FR");
     await waitLogged(edge, "/product/1", 1);
     expect((await accessLog(edge)).find((l) => l.uri === "/product/1")!["hook"]).toBe("country=FR");
+  });
+});
+
+describe("the edge API in Node (cdn-build/edge/testing) and in nginx agree", () => {
+  const dir = join(import.meta.dirname, "..", "fixtures", "hooks");
+  let origin: MockOrigin;
+  let edge: Edge;
+  beforeAll(async () => {
+    origin = await startMockOrigin();
+    origin.setDefault({ body: "from origin" });
+    edge = await bootEdge({ name: "hooks-conform", origins: { app: { servers: [{ address: origin.address }] } }, hooks: { access: "./conformance.ts" } }, { baseDir: dir });
+  }, 60_000);
+  afterAll(async () => {
+    if (edge) {
+      // the deliberate failures only
+      expect(luaErrors(await edge.errors()).filter((l) => !/thrown on purpose|deny: status 200/.test(l))).toEqual([]);
+      await edge.stop();
+    }
+    await origin?.close();
+  });
+
+  const CASES: { name: string; path: string; query: string; headers: Record<string, string> }[] = [
+    { name: "continue", path: "/c/page", query: "mode=go&z=1", headers: { cookie: "a=1; c=cv", "x-drop": "1" } },
+    { name: "no query, no cookie", path: "/plain", query: "", headers: {} },
+    { name: "deny", path: "/d", query: "mode=deny", headers: {} },
+    { name: "deny without body", path: "/d", query: "mode=deny-bare", headers: {} },
+    { name: "redirect", path: "/r", query: "mode=redirect", headers: {} },
+    { name: "respond", path: "/s", query: "mode=respond", headers: {} },
+    { name: "rewrite", path: "/w", query: "mode=rewrite", headers: {} },
+    { name: "bad status", path: "/b", query: "mode=bad-status", headers: {} },
+    { name: "throw", path: "/t", query: "mode=throw", headers: {} },
+  ];
+
+  it.each(CASES)("$name", async ({ path, query, headers }) => {
+    const { runAccess } = await import("../../src/edge/testing.js");
+    const hook = (await import("../fixtures/hooks/conformance.js")).default;
+    const node = runAccess(hook, { path, query, host: "127.0.0.1", headers });
+    const url = query === "" ? path : `${path}?${query}`;
+    const before = origin.requests.length;
+    const r = await http(edge, url, { headers });
+    if (node.action === "continue") {
+      expect(r.status).toBe(200);
+      const seen = origin.requests.slice(before).find(() => true)!;
+      expect(seen.url).toBe(node.query === "" ? node.path : `${node.path}?${node.query}`);
+      for (const [k, v] of Object.entries(node.requestHeaders)) if (k.startsWith("x-")) expect(seen.headers[k], k).toBe(v);
+      expect(seen.headers["x-drop"]).toBeUndefined();
+      return;
+    }
+    expect(origin.requests.length).toBe(before);
+    expect(r.status).toBe(node.status);
+    if (node.body !== undefined) expect(r.body).toBe(node.body);
+    if (node.location !== undefined) expect(r.headers["location"]).toMatch(new RegExp(`${node.location}$`));
+    for (const [k, v] of Object.entries(node.responseHeaders)) if (k !== "Location") expect(r.headers[k.toLowerCase()], k).toBe(v);
   });
 });
