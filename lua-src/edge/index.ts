@@ -135,6 +135,17 @@ export const response: Api.Response = withGetters<Api.Response>(
   },
 );
 
+export const bodyResponse: Api.BodyResponse = withGetters<Api.BodyResponse>(
+  { header: responseHeader },
+  {
+    status: () => ngx.status,
+    cacheStatus,
+    method: getMethod,
+    path: uri,
+    state,
+  },
+);
+
 export const logContext: Api.LogContext = withGetters<Api.LogContext>(
   {
     field: (name: string, value: string | number | boolean) => {
@@ -157,6 +168,7 @@ export const logContext: Api.LogContext = withGetters<Api.LogContext>(
 export const onAccess = ((fn: unknown) => fn) as typeof Api.onAccess;
 export const onHeaders = ((fn: unknown) => fn) as typeof Api.onHeaders;
 export const onLog = ((fn: unknown) => fn) as typeof Api.onLog;
+export const onBody = ((fn: unknown) => fn) as typeof Api.onBody;
 
 export const now: typeof Api.now = () => ngx.now();
 export const sha256Hex: typeof Api.sha256Hex = (data) => toHex(digest("sha256", data));

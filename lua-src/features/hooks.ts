@@ -1,6 +1,6 @@
 import type { LuaFeature, Handler } from "../core/feature";
 import type { HookData } from "../../src/contract/index";
-import { logContext, request, response } from "../edge/index";
+import { bodyResponse, logContext, request, response } from "../edge/index";
 
 declare function require(this: void, name: string): unknown;
 
@@ -56,6 +56,68 @@ function guard(this: void, phase: string, hook: HookData, fn: (this: void, a: un
   };
 }
 
+/** A body being collected for the body hook (in ngx.ctx from the header filter on). */
+interface BodyBuffer {
+  chunks: string[];
+  size: number;
+  /** Over maxBytes: the rest goes out as it comes. */
+  passing: boolean;
+}
+
+/**
+ * The header filter's part for the body hook: a response whose body the hook may change loses its
+ * Content-Length and gets a buffer; the others (HEAD, 204, 304, compressed bodies) pass untouched.
+ */
+function readyBody(this: void): void {
+  const status = ngx.status;
+  if (status === 204 || status === 304 || ngx.req.get_method() === "HEAD") return;
+  const enc = ngx.header.get("Content-Encoding");
+  if (enc !== undefined && enc !== "" && enc !== "identity") return;
+  ngx.header.set("Content-Length", undefined);
+  const buf: BodyBuffer = { chunks: [], size: 0, passing: false };
+  ngx.ctx.set("cdn_hook_body", buf);
+}
+
+/** The body filter: collects the body up to maxBytes, then hands it to the hook at the last chunk. */
+function bodyFilter(this: void, hook: HookData & { maxBytes: number }, fn: (this: void, r: unknown, body: string) => unknown): Handler {
+  let lastLog = -LOG_EVERY;
+  const max = hook.maxBytes;
+  return () => {
+    const buf = ngx.ctx.get("cdn_hook_body") as BodyBuffer | undefined;
+    if (buf === undefined || buf.passing) return;
+    const chunk = ngx.arg.get(1) as string;
+    const eof = ngx.arg.get(2) as boolean;
+    if (chunk !== "") {
+      buf.size += chunk.length;
+      if (buf.size > max) {
+        // too long for the hook: what was held back goes out now, the rest as it comes
+        buf.passing = true;
+        buf.chunks.push(chunk);
+        ngx.arg.set(1, table.concat(buf.chunks));
+        buf.chunks = [];
+        return;
+      }
+      buf.chunks.push(chunk);
+    }
+    if (!eof) {
+      ngx.arg.set(1, "");
+      return;
+    }
+    const body = table.concat(buf.chunks);
+    buf.chunks = [];
+    const [ok, out] = xpcall(fn, withTrace, bodyResponse, body);
+    if (!ok) {
+      const t = ngx.now();
+      if (t - lastLog >= LOG_EVERY) {
+        lastLog = t;
+        const msg = out as unknown as string;
+        ngx.log(ngx.ERR, `cdn-build hook body (${tsLocation(msg) ?? tsLocation(lastTrace) ?? hook.file}) failed: ${msg}`);
+      }
+    }
+    ngx.arg.set(1, ok && typeof out === "string" ? out : body);
+  };
+}
+
 function load(this: void, hook: HookData): (this: void, a: unknown) => void {
   const mod = require(hook.module) as { default?: unknown };
   if (type(mod) !== "table" || type(mod.default) !== "function") {
@@ -74,11 +136,18 @@ export const hooks: LuaFeature<"hooks"> = {
   setup(data) {
     const a = data.access;
     const access = a === undefined ? undefined : guard("access", a, load(a), request);
-    const header = data.header === undefined ? undefined : guard("headers", data.header, load(data.header), response);
+    const headersHook = data.header === undefined ? undefined : guard("headers", data.header, load(data.header), response);
+    // with a body hook, the header filter first readies the body filter
+    const header = data.body === undefined ? headersHook : headersHook === undefined ? readyBody : () => {
+      readyBody();
+      headersHook();
+    };
+    const body = data.body === undefined ? undefined : bodyFilter(data.body, load(data.body) as (this: void, r: unknown, body: string) => unknown);
     const log = data.log === undefined ? undefined : guard("log", data.log, load(data.log), logContext);
     return {
       access: { "hooks:before-cache": a?.beforeCache ? access : undefined, hooks: a?.beforeCache ? undefined : access },
       header: { hooks: header },
+      body: { hooks: body },
       log: { hooks: log },
     };
   },

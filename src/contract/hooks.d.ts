@@ -14,5 +14,7 @@ export interface HooksData {
   /** Runs in the access phase, after the built-in features (or before the cache with `before: "cache"`). */
   access?: HookData & { beforeCache: boolean };
   header?: HookData;
+  /** The body hook: sees whole bodies of up to `maxBytes` (longer ones pass unchanged). */
+  body?: HookData & { maxBytes: number };
   log?: HookData;
 }

@@ -39,7 +39,7 @@ export type CdnVar =
 export type SharedDictName = "cdn_meta" | "cdn_ram" | "cdn_purge" | "cdn_markers" | "cdn_ratelimit" | "cdn_experiments";
 
 /** Keys of `ngx.ctx`, the per-request table the Lua features share. */
-export type CtxKey = "cdn_capture" | "cdn_pending_meta" | "cdn_client_ip" | "cdn_jwt_claims" | "cdn_hook_state";
+export type CtxKey = "cdn_capture" | "cdn_pending_meta" | "cdn_client_ip" | "cdn_jwt_claims" | "cdn_hook_state" | "cdn_hook_body";
 
 /** Other names the generated nginx.conf gives (cache zone, log format). */
 export type NginxName = "cdn_disk" | "cdn_json";

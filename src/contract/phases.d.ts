@@ -25,9 +25,10 @@ export interface StageOrder {
     "hooks",
   ];
   header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers", "hooks"];
-  // no feature filters bodies (the RAM tier copies bodies from nginx's cache file, see
-  // lua-src/features/cache/ram.ts): a bundle has no body_filter_by_lua, which would run for every response
-  body: [];
+  // no built-in feature filters bodies (the RAM tier copies bodies from nginx's cache file, see
+  // lua-src/features/cache/ram.ts): a bundle has a body_filter_by_lua, which runs for every response, only
+  // with a user body hook
+  body: ["hooks"];
   log: ["cache", "hooks"];
   initWorker: ["origin-secret", "waf", "purge", "rules"];
 }
@@ -52,7 +53,7 @@ export interface FeatureStages {
   purge: { access: "purge"; header: "purge"; initWorker: "purge" };
   headers: { access: "headers"; header: "headers" };
   redis: {};
-  hooks: { access: "hooks:before-cache" | "hooks"; header: "hooks"; log: "hooks" };
+  hooks: { access: "hooks:before-cache" | "hooks"; header: "hooks"; body: "hooks"; log: "hooks" };
 }
 
 /** One entry of a phase's run list: the feature and the stage of its handler. */

@@ -80,6 +80,17 @@ export interface Response {
   removeHeader(this: void, name: string): void;
 }
 
+/** The response whose body the body hook sees (its headers are already sent: read-only). */
+export interface BodyResponse {
+  readonly status: number;
+  readonly cacheStatus: string | undefined;
+  readonly method: string;
+  readonly path: string;
+  readonly state: State;
+  /** A response header. */
+  header(this: void, name: string): string | undefined;
+}
+
 /** The finished request, in the log phase (after the response was sent). */
 export interface LogContext {
   readonly status: number;
@@ -100,11 +111,17 @@ export interface LogContext {
 export type AccessHook = { readonly __phase: "access" } & ((this: void, req: Request) => void);
 export type HeadersHook = { readonly __phase: "headers" } & ((this: void, res: Response) => void);
 export type LogHook = { readonly __phase: "log" } & ((this: void, ctx: LogContext) => void);
+export type BodyHook = { readonly __phase: "body" } & ((this: void, res: BodyResponse, body: string) => string | undefined);
 
 /** The access hook: `export default onAccess((req) => { ... })`. */
 export declare function onAccess(this: void, fn: (this: void, req: Request) => void): AccessHook;
 /** The headers hook: `export default onHeaders((res) => { ... })`. */
 export declare function onHeaders(this: void, fn: (this: void, res: Response) => void): HeadersHook;
+/**
+ * The body hook: `export default onBody((res, body) => body.replace("a", "b"))`. It gets the whole body (up
+ * to the policy's `maxBytes`) and returns the new one, or undefined to send it unchanged.
+ */
+export declare function onBody(this: void, fn: (this: void, res: BodyResponse, body: string) => string | undefined): BodyHook;
 /** The log hook: `export default onLog((ctx) => { ... })`. */
 export declare function onLog(this: void, fn: (this: void, ctx: LogContext) => void): LogHook;
 

@@ -11,6 +11,7 @@ export type * from "./api.js";
 export const onAccess: typeof Api.onAccess = (fn) => fn as Api.AccessHook;
 export const onHeaders: typeof Api.onHeaders = (fn) => fn as Api.HeadersHook;
 export const onLog: typeof Api.onLog = (fn) => fn as Api.LogHook;
+export const onBody: typeof Api.onBody = (fn) => fn as Api.BodyHook;
 
 export const now: typeof Api.now = () => Math.floor(Date.now()) / 1000;
 export const sha256Hex: typeof Api.sha256Hex = (data) => createHash("sha256").update(data, "latin1").digest("hex");

@@ -5,7 +5,7 @@
  * case-insensitive, a repeated request header's first value, an empty header value removing the header.
  * test/features/hooks.test.ts runs the same hooks through both and compares the outcomes.
  */
-import type { AccessHook, HeadersHook, LogContext, LogHook, Request, Response, State } from "cdn-build/edge";
+import type { AccessHook, BodyHook, BodyResponse, HeadersHook, LogContext, LogHook, Request, Response, State } from "cdn-build/edge";
 
 /** A request as the access hook would see it. */
 export interface TestRequest {
@@ -247,5 +247,63 @@ export function runLog(hook: LogHook, init: TestLog = {}): LogOutcome {
     return { field };
   } catch (err) {
     return { field, error: err };
+  }
+}
+
+export interface TestBody {
+  /** @default 200 */
+  status?: number;
+  cacheStatus?: string;
+  /** @default "GET" */
+  method?: string;
+  /** @default "/" */
+  path?: string;
+  /** Response headers (any case). */
+  headers?: Record<string, string>;
+  state?: State;
+  /** The policy's `maxBytes`. @default 1048576 */
+  maxBytes?: number;
+}
+
+export interface BodyOutcome {
+  /** The body the client receives. */
+  body: string;
+  /** False when the hook was not called (HEAD, 204, 304, a compressed or too long body). */
+  called: boolean;
+  error?: unknown;
+}
+
+/** Runs a body hook on a body, with the edge's rules on which bodies it sees. */
+export function runBody(hook: BodyHook, body: string, init: TestBody = {}): BodyOutcome {
+  const headers = lowerKeys(init.headers);
+  const status = init.status ?? 200;
+  const enc = headers.get("content-encoding");
+  const bytes = Buffer.byteLength(body, "latin1");
+  if (status === 204 || status === 304 || (init.method ?? "GET") === "HEAD" || (enc !== undefined && enc !== "" && enc !== "identity") || bytes > (init.maxBytes ?? 1048576)) {
+    return { body, called: false };
+  }
+  const res: BodyResponse = {
+    get status() {
+      return status;
+    },
+    get cacheStatus() {
+      return init.cacheStatus;
+    },
+    get method() {
+      return init.method ?? "GET";
+    },
+    get path() {
+      return init.path ?? "/";
+    },
+    get state() {
+      return init.state ?? {};
+    },
+    header: (name) => headers.get(name.toLowerCase()),
+  };
+  try {
+    const out = hook(res, body);
+    return { body: typeof out === "string" ? out : body, called: true };
+  } catch (err) {
+    return { body, called: true, error: err };
   }
 }

@@ -17,6 +17,7 @@ import type * as Tstl from "typescript-to-lua";
 import type { HookData, HooksData } from "../contract/index.js";
 import type { Hooks } from "../policy/types.js";
 import { packageRoot } from "../util/package.js";
+import { BODY_MAX_BYTES } from "../features/hooks.js";
 import { error, pointer, type Diagnostic } from "../validate/diagnostic.js";
 import type { ErrorName } from "../validate/catalogue.js";
 
@@ -24,6 +25,7 @@ import type { ErrorName } from "../validate/catalogue.js";
 const PHASES = [
   { key: "access", dir: "access", marker: "onAccess", phase: "access" },
   { key: "headers", dir: "headers", marker: "onHeaders", phase: "headers" },
+  { key: "body", dir: "body", marker: "onBody", phase: "body" },
   { key: "log", dir: "log", marker: "onLog", phase: "log" },
 ] as const;
 
@@ -86,10 +88,15 @@ export function edgeApiFile(): string {
   return join(packageRoot(), "src", "edge", "api.d.ts");
 }
 
-function fileOf(h: Hooks[keyof Hooks]): { file: string; failOpen: boolean; beforeCache: boolean } | undefined {
+function fileOf(h: Hooks[keyof Hooks]): { file: string; failOpen: boolean; beforeCache: boolean; maxBytes: number } | undefined {
   if (h === undefined) return undefined;
-  if (typeof h === "string") return { file: h, failOpen: false, beforeCache: false };
-  return { file: h.file, failOpen: h.failOpen ?? false, beforeCache: "before" in h && h.before === "cache" };
+  if (typeof h === "string") return { file: h, failOpen: false, beforeCache: false, maxBytes: BODY_MAX_BYTES };
+  return {
+    file: h.file,
+    failOpen: "failOpen" in h ? (h.failOpen ?? false) : false,
+    beforeCache: "before" in h && h.before === "cache",
+    maxBytes: "maxBytes" in h ? (h.maxBytes ?? BODY_MAX_BYTES) : BODY_MAX_BYTES,
+  };
 }
 
 function isInside(dir: string, file: string): boolean {
@@ -283,7 +290,7 @@ function compileOne(spec: (typeof PHASES)[number], file: string, baseDir: string
   if (phaseType !== `"${spec.phase}"`) {
     const decl = def?.declarations?.[0];
     const found = phaseType ? `it exports a ${phaseType.replace(/"/g, "")} hook` : def ? "its default export is not a hook" : "it has no default export";
-    result.diagnostics.push(at(ts, "hookWrongExport", policyPath, sf, decl?.getStart(sf), `the ${spec.key} hook ${file} must \`export default ${spec.marker}(...)\`: ${found}`, `export default ${spec.marker}((${spec.key === "access" ? "req" : spec.key === "headers" ? "res" : "ctx"}) => { ... })`));
+    result.diagnostics.push(at(ts, "hookWrongExport", policyPath, sf, decl?.getStart(sf), `the ${spec.key} hook ${file} must \`export default ${spec.marker}(...)\`: ${found}`, `export default ${spec.marker}(${{ access: "(req)", headers: "(res)", body: "(res, body)", log: "(ctx)" }[spec.key]} => { ... })`));
     return result;
   }
 
@@ -352,6 +359,7 @@ export function compileHooks(hooks: Hooks, baseDir: string): CompiledHooks {
     const data: HookData = { module: r.module, file: h.file, failOpen: h.failOpen };
     if (spec.key === "access") out.data.access = { ...data, beforeCache: h.beforeCache };
     else if (spec.key === "headers") out.data.header = data;
+    else if (spec.key === "body") out.data.body = { ...data, maxBytes: h.maxBytes };
     else out.data.log = data;
   }
   if (out.diagnostics.length) return { files: new Map(), data: {}, diagnostics: out.diagnostics };

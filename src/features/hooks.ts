@@ -1,14 +1,17 @@
 import { basename } from "node:path";
 import type { Feature } from "./shared/feature.js";
 import type { HookData, HooksData } from "../contract/index.js";
-import type { HookFile, HookOptions, Hooks } from "../policy/types.js";
+import type { BodyHookOptions, HookFile, HookOptions, Hooks } from "../policy/types.js";
 import { error, pointer, type Diagnostic } from "../validate/diagnostic.js";
 
 /** The policy key of each hook, and its folder under `lua/hooks/` in the bundle. */
-const KEYS = ["access", "headers", "log"] as const;
+const KEYS = ["access", "headers", "body", "log"] as const;
 
-function optionsOf(h: HookFile | HookOptions): HookOptions {
-  return typeof h === "string" ? { file: h } : h;
+/** The largest body the body hook sees by default (bytes). */
+export const BODY_MAX_BYTES = 1048576;
+
+function optionsOf(h: HookFile | HookOptions | BodyHookOptions): HookOptions {
+  return typeof h === "string" ? { file: h } : { file: h.file, failOpen: "failOpen" in h ? h.failOpen : undefined };
 }
 
 /** The Lua module a hook file becomes (src/emit/hooks.ts compiles it there): `hooks.access.country-gate`. */
@@ -27,7 +30,9 @@ export const hooks: Feature = {
     key: "hooks",
     stages: {
       access: { "hooks:before-cache": (d) => d.access?.beforeCache === true, hooks: (d) => d.access !== undefined && !d.access.beforeCache },
-      header: { hooks: (d) => d.header !== undefined },
+      // the header filter also readies the body filter (Content-Length goes: the body may change)
+      header: { hooks: (d) => d.header !== undefined || d.body !== undefined },
+      body: { hooks: (d) => d.body !== undefined },
       log: { hooks: (d) => d.log !== undefined },
     },
   },
@@ -48,14 +53,15 @@ export const hooks: Feature = {
   },
   lower(policy, ir) {
     const h = policy.hooks;
-    if (!h || (!h.access && !h.headers && !h.log)) return;
+    if (!h || (!h.access && !h.headers && !h.body && !h.log)) return;
     const data: HooksData = {};
-    const one = (key: (typeof KEYS)[number], v: HookFile | HookOptions): HookData => {
+    const one = (key: (typeof KEYS)[number], v: HookFile | HookOptions | BodyHookOptions): HookData => {
       const o = optionsOf(v);
       return { module: hookModule(key, o.file), file: o.file, failOpen: o.failOpen ?? false };
     };
     if (h.access) data.access = { ...one("access", h.access), beforeCache: typeof h.access !== "string" && h.access.before === "cache" };
     if (h.headers) data.header = one("headers", h.headers);
+    if (h.body) data.body = { ...one("body", h.body), maxBytes: (typeof h.body === "string" ? undefined : h.body.maxBytes) ?? BODY_MAX_BYTES };
     if (h.log) {
       data.log = one("log", h.log);
       ir.luaVars.push({ name: "cdn_hook_log", value: "" });

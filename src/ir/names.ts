@@ -46,6 +46,7 @@ export const CTX_KEYS: Record<CtxKey, true> = {
   cdn_client_ip: true,
   cdn_jwt_claims: true,
   cdn_hook_state: true,
+  cdn_hook_body: true,
 };
 
 export const NGINX_NAMES: Record<NginxName, true> = { cdn_disk: true, cdn_json: true };
@@ -54,7 +55,7 @@ export const NGINX_NAMES: Record<NginxName, true> = { cdn_disk: true, cdn_json: 
 export const STAGE_ORDER: StageOrder = {
   access: ["client", "purge", "gate:secret", "gate:ip", "gate:rate", "gate:waf", "gate:jwt", "gate:signed", "gate:rate-claims", "rules", "hooks:before-cache", "cache", "headers", "rules:ttl", "hooks"],
   header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers", "hooks"],
-  body: [],
+  body: ["hooks"],
   log: ["cache", "hooks"],
   initWorker: ["origin-secret", "waf", "purge", "rules"],
 };

@@ -1676,6 +1676,25 @@ export interface Hooks {
   access?: HookFile | AccessHookOptions;
   /** Runs in the header filter for every response (`onHeaders`): read and change the response headers. */
   headers?: HookFile | HookOptions;
+  /**
+   * Runs on whole response bodies (`onBody`): returns a new body, or nothing to keep it. Bodies longer than
+   * `maxBytes`, compressed ones (`Content-Encoding`), HEAD requests and 204/304 answers pass unchanged.
+   */
+  body?: HookFile | BodyHookOptions;
   /** Runs in the log phase after the response was sent (`onLog`): add fields to the access log line. */
   log?: HookFile | HookOptions;
+}
+
+/** The body hook with options. */
+export interface BodyHookOptions {
+  /** The hook's TypeScript file, relative to the policy file. */
+  file: HookFile;
+  /**
+   * The largest body the hook sees, in bytes: the edge buffers a body up to this size (per request) and
+   * sends a longer one unchanged as it comes.
+   * @minimum 1
+   * @maximum 16777216
+   * @default 1048576
+   */
+  maxBytes?: number;
 }

@@ -8,7 +8,7 @@ import { loadPolicy } from "../../src/load/index.js";
 import type { Policy } from "../../src/policy/types.js";
 import { accessLog, bootEdge, projectDir, waitLogged, type Edge } from "../support/edge.js";
 import { startMockOrigin, type MockOrigin } from "../support/mock-origin.js";
-import { http, luaErrors } from "../support/http.js";
+import { http, luaErrors, rawRequest } from "../support/http.js";
 import { waitFor } from "../support/wait.js";
 
 const BIN = join(import.meta.dirname, "..", "..", "bin", "cdn-build.js");
@@ -398,5 +398,83 @@ describe("the edge API in Node (cdn-build/edge/testing) and in nginx agree", () 
     if (node.body !== undefined) expect(r.body).toBe(node.body);
     if (node.location !== undefined) expect(r.headers["location"]).toMatch(new RegExp(`${node.location}$`));
     for (const [k, v] of Object.entries(node.responseHeaders)) if (k !== "Location") expect(r.headers[k.toLowerCase()], k).toBe(v);
+  });
+});
+
+describe("the body hook over HTTP", () => {
+  let origin: MockOrigin;
+  let project: string;
+  let edge: Edge;
+  const BODY = `import { onBody } from "cdn-build/edge";
+
+export default onBody((res, body) => {
+  if (res.path === "/body/throw") throw new Error("body hook failed on purpose");
+  if (!(res.header("Content-Type") ?? "").startsWith("text/html")) return undefined;
+  return body.replaceAll("origin", "edge") + "<!-- " + res.path + " " + String(res.status) + " -->";
+});
+`;
+  beforeAll(async () => {
+    origin = await startMockOrigin();
+    origin.route("/body/page", { headers: { "content-type": "text/html", "cache-control": "max-age=60" }, body: "<p>from origin, origin again</p>" });
+    origin.route("/body/json", { headers: { "content-type": "application/json" }, body: '{"from":"origin"}' });
+    origin.route("/body/big", { headers: { "content-type": "text/html" }, body: "origin ".repeat(400) });
+    origin.route("/body/gz", { headers: { "content-type": "text/html", "content-encoding": "gzip" }, body: Buffer.from("origin-gz-bytes") });
+    origin.route("/body/throw", { headers: { "content-type": "text/html" }, body: "origin body" });
+    project = await projectDir("cdn-hooks-body-");
+    await writeFiles(project, { "hooks/body.ts": BODY });
+    edge = await bootEdge(
+      { name: "hooks-body", origins: { app: { servers: [{ address: origin.address }] } }, cache: {}, hooks: { body: { file: "./hooks/body.ts", maxBytes: 1024 } } },
+      { baseDir: project },
+    );
+  }, 60_000);
+  afterAll(async () => {
+    if (edge) {
+      expect(luaErrors(await edge.errors()).filter((l) => !l.includes("on purpose"))).toEqual([]);
+      await edge.stop();
+    }
+    await origin?.close();
+    if (project) await rm(project, { recursive: true, force: true });
+  });
+
+  it("rewrites an HTML body on a MISS and on a HIT (the cache keeps the origin's body)", async () => {
+    for (const expected of ["MISS", "HIT"]) {
+      const r = await http(edge, "/body/page");
+      expect(r.status).toBe(200);
+      expect(r.headers["x-cache"]).toBe(expected);
+      expect(r.body).toBe("<p>from edge, edge again</p><!-- /body/page 200 -->");
+      expect(r.headers["content-length"]).toBeUndefined();
+    }
+    expect(origin.hits("/body/page")).toBe(1);
+  });
+
+  it("keeps a body the hook returns nothing for, and HEAD requests", async () => {
+    expect((await http(edge, "/body/json")).body).toBe('{"from":"origin"}');
+    const head = await http(edge, "/body/page", { method: "HEAD" });
+    expect(head.status).toBe(200);
+    expect(head.body).toBe("");
+  });
+
+  it("passes a body longer than maxBytes, and a compressed one, unchanged", async () => {
+    const big = await http(edge, "/body/big");
+    expect(big.body).toBe("origin ".repeat(400));
+    const gz = await rawRequest(edge, "GET /body/gz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    expect(gz.headers["content-encoding"]).toBe("gzip");
+    expect(gz.body).toContain("origin-gz-bytes");
+  });
+
+  it("a body hook that throws leaves the body unchanged and logs the hook", async () => {
+    const r = await http(edge, "/body/throw");
+    expect(r.status).toBe(200);
+    expect(r.body).toBe("origin body");
+    await waitFor(async () => (await edge.errors()).some((l) => l.includes("cdn-build hook body (hooks/body.ts:4)")), { timeout: 3000, what: "the body hook's error line" });
+  });
+
+  it("the in-memory runBody agrees", async () => {
+    const { runBody } = await import("../../src/edge/testing.js");
+    const { onBody } = await import("../../src/edge/node.js");
+    const hook = onBody((res, body) => ((res.header("Content-Type") ?? "").startsWith("text/html") ? body.replaceAll("origin", "edge") + "<!-- " + res.path + " " + String(res.status) + " -->" : undefined));
+    expect(runBody(hook, "<p>from origin, origin again</p>", { path: "/body/page", headers: { "Content-Type": "text/html" } }).body).toBe("<p>from edge, edge again</p><!-- /body/page 200 -->");
+    expect(runBody(hook, "origin ".repeat(400), { headers: { "Content-Type": "text/html" }, maxBytes: 1024 }).called).toBe(false);
+    expect(runBody(hook, "x", { headers: { "Content-Type": "text/html", "Content-Encoding": "gzip" } }).called).toBe(false);
   });
 });
