@@ -121,7 +121,7 @@ function bodyFilter(this: void, hook: HookData & { maxBytes: number }, fn: (this
 function load(this: void, hook: HookData): (this: void, a: unknown) => void {
   const mod = require(hook.module) as { default?: unknown };
   if (type(mod) !== "table" || type(mod.default) !== "function") {
-    error(`cdn-build hook ${hook.file}: its module does not export default a hook function (onAccess, onHeaders, onLog)`);
+    error(`cdn-build hook ${hook.file}: its module does not export default a hook function (onAccess, onHeaders, onBody, onLog)`);
   }
   return mod.default as (this: void, a: unknown) => void;
 }

@@ -1281,7 +1281,7 @@ export const CATALOGUE = {
     title: "Hook file not found",
     why: "A hook names a TypeScript file (relative to the policy file) that does not exist or is not a .ts file, or whose name cannot be a Lua module name.",
     fix: 'Point the hook at an existing file next to the policy, named with letters, digits, - and _: `hooks: { access: "./hooks/gate.ts" }`.',
-    at: ["hooks.access", "hooks.headers", "hooks.log", "hooks.access.file", "hooks.headers.file", "hooks.log.file"],
+    at: ["hooks.access", "hooks.headers", "hooks.body", "hooks.log", "hooks.access.file", "hooks.headers.file", "hooks.body.file", "hooks.log.file"],
   },
   hookTypeError: {
     code: "CDN6002",
@@ -1289,7 +1289,7 @@ export const CATALOGUE = {
     title: "TypeScript error in a hook",
     why: "The hook does not type-check against the edge API (`cdn-build/edge`), so its behaviour in nginx would be unknown.",
     fix: "Fix the TypeScript error at the reported file:line:col (docs/hooks.md lists the API).",
-    at: ["hooks.access", "hooks.headers", "hooks.log"],
+    at: ["hooks.access", "hooks.headers", "hooks.body", "hooks.log"],
   },
   hookTranspileError: {
     code: "CDN6003",
@@ -1297,7 +1297,7 @@ export const CATALOGUE = {
     title: "Hook construct TypeScriptToLua cannot translate",
     why: "TypeScriptToLua refused a construct of the hook (or would translate it with a different meaning in Lua).",
     fix: "Rewrite the construct at the reported position as the message suggests (docs/hooks.md lists the limits).",
-    at: ["hooks.access", "hooks.headers", "hooks.log"],
+    at: ["hooks.access", "hooks.headers", "hooks.body", "hooks.log"],
   },
   hookImportOutside: {
     code: "CDN6004",
@@ -1305,7 +1305,7 @@ export const CATALOGUE = {
     title: "Hook imports a file outside its folder",
     why: "A hook may import only `cdn-build/edge` and files of its own folder (and below): only those are compiled into the bundle.",
     fix: "Move the imported file into the hook's folder, or copy the constants it needs.",
-    at: ["hooks.access", "hooks.headers", "hooks.log"],
+    at: ["hooks.access", "hooks.headers", "hooks.body", "hooks.log"],
   },
   hookImportModule: {
     code: "CDN6005",
@@ -1313,15 +1313,15 @@ export const CATALOGUE = {
     title: "Hook imports a package or Node module",
     why: "Hooks run inside nginx, where Node modules (`fs`, `node:*`) and npm packages do not exist.",
     fix: 'Import only `cdn-build/edge` and relative files of the hook\'s folder; `now`, `sha256Hex`, `hmacSha256Hex`, `base64Encode`, `jsonEncode` and the others come from "cdn-build/edge".',
-    at: ["hooks.access", "hooks.headers", "hooks.log"],
+    at: ["hooks.access", "hooks.headers", "hooks.body", "hooks.log"],
   },
   hookWrongExport: {
     code: "CDN6006",
     severity: "error",
     title: "Hook file does not export its phase's hook",
     why: "The bundle runs the default export of the hook file, which must be made by the marker of its phase.",
-    fix: "End the access hook's file with `export default onAccess((req) => { ... })` (`onHeaders` for headers, `onLog` for log).",
-    at: ["hooks.access", "hooks.headers", "hooks.log"],
+    fix: "End the access hook's file with `export default onAccess((req) => { ... })` (`onHeaders` for headers, `onBody` for body, `onLog` for log).",
+    at: ["hooks.access", "hooks.headers", "hooks.body", "hooks.log"],
   },
 } as const satisfies Record<string, DiagnosticSpec>;
 

@@ -346,6 +346,13 @@ describe("the edge-hooks example over HTTP", () => {
     await waitLogged(edge, "/product/1", 1);
     expect((await accessLog(edge)).find((l) => l.uri === "/product/1")!["hook"]).toBe("country=FR");
   });
+
+  it("adds the beta notice to beta HTML pages only", async () => {
+    origin.route("/beta/home", { headers: { "content-type": "text/html" }, body: "<html><body><h1>Beta</h1></body></html>" });
+    const beta = await http(edge, "/beta/home", { headers: { cookie: "beta=1" } });
+    expect(beta.body).toBe('<html><body><h1>Beta</h1><p class="beta">You are seeing the beta.</p></body></html>');
+    expect((await http(edge, "/product/1")).body).toBe("ok");
+  });
 });
 
 describe("the edge API in Node (cdn-build/edge/testing) and in nginx agree", () => {
