@@ -317,6 +317,11 @@ function compileOne(spec: (typeof PHASES)[number], file: string, baseDir: string
   const prefix = `hooks.${spec.dir}.`;
   for (const [name, text] of written) {
     const r = relative(outDir, name).split(sep).join("/");
+    if (r.startsWith("../") || r.startsWith("/")) {
+      // a file outside the hook's folder (a symbolic link out of it): never written outside lua/hooks/<phase>/
+      result.diagnostics.push(error("hookImportOutside", policyPath, `the ${spec.key} hook compiles ${name}, outside its folder ${rel(folder)}`, "keep the files a hook imports in its folder (no links out of it)"));
+      continue;
+    }
     if (r.endsWith(".lua.map")) {
       const map = JSON.parse(text) as { mappings: string };
       const key = `${spec.dir}/${r.slice(0, -".lua.map".length)}`;
@@ -333,6 +338,7 @@ function compileOne(spec: (typeof PHASES)[number], file: string, baseDir: string
     lua = lua.replace(/\n--# sourceMappingURL=.*\n?$/, "\n");
     result.files.set(`lua/hooks/${spec.dir}/${r}`, `-- compiled by cdn-build (TypeScriptToLua) from ${rel(join(folder, r.slice(0, -4) + ".ts")).split(sep).join("/")}: do not edit.\n${lua}`);
   }
+  if (result.diagnostics.length) return { ...result, files: new Map() };
   const entryLua = relative(folder, entry).split(sep).join("/").replace(/\.ts$/, "");
   result.module = prefix + entryLua.split("/").join(".");
   // the header line added above shifts every Lua line by one

@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -293,6 +293,25 @@ describe("hooks at build time", () => {
     const { diagnostics } = compile(policy({ access: "./hooks/regex.ts" }), { baseDir: project });
     expect(diagnostics.map((d) => [d.code, d.line])).toEqual([["CDN6003", 2]]);
     expect(diagnostics[0]!.message).toContain("TypeScriptToLua");
+  });
+
+  it("reports a syntax error, a folder and an empty file as diagnostics, never a crash", async () => {
+    await writeFiles(project, { "hooks/syntax.ts": "import { onAccess } from 'cdn-build/edge';\nexport default onAccess((req) => {\n  req.setHeader(\"X\", \n", "hooks/empty.ts": "", "hooks/dir.ts/inner.ts": "export {};\n" });
+    const syntax = compile(policy({ access: "./hooks/syntax.ts" }), { baseDir: project });
+    expect(syntax.diagnostics.map((d) => d.code)).toContain("CDN6002");
+    expect(syntax.diagnostics[0]!.line).toBeGreaterThan(0);
+    expect(compile(policy({ access: "./hooks/empty.ts" }), { baseDir: project }).diagnostics.map((d) => d.code)).toEqual(["CDN6006"]);
+    expect(compile(policy({ access: "./hooks/dir.ts" }), { baseDir: project }).diagnostics.map((d) => d.code)).toEqual(["CDN6001"]);
+    expect(compile(policy({ access: "./hooks/bad name.ts" }), { baseDir: project }).diagnostics.map((d) => d.code)).toEqual(["CDN6001"]);
+  });
+
+  it("compiles a symbolic link in the hook's folder as a file of the folder, never writing outside lua/hooks/<phase>/", async () => {
+    await mkdir(join(project, "linked"), { recursive: true });
+    await symlink(join(project, "shared", "secret.ts"), join(project, "linked", "secret.ts"));
+    await writeFiles(project, { "linked/hook.ts": `import { SECRET } from "./secret";\nimport { onAccess } from "cdn-build/edge";\nexport default onAccess((req) => { req.setHeader("X", SECRET); });\n` });
+    const { bundle } = compile(policy({ access: "./linked/hook.ts" }), { baseDir: project });
+    const hookFiles = [...bundle!.files.keys()].filter((p) => p.startsWith("lua/hooks/"));
+    expect(hookFiles).toEqual(["lua/hooks/access/hook.lua", "lua/hooks/access/secret.lua", "lua/hooks/lines.lua"]);
   });
 
   it("refuses a hook exported for another phase, and a missing file", () => {
