@@ -1645,6 +1645,7 @@ export interface Policy {
  * A hook's TypeScript file, relative to the policy file (it may import files of its own folder and
  * `cdn-build/edge`, nothing else).
  * @pattern ^[^\u0000-\u001f]*\.ts$
+ * @maxLength 1024
  * @example "./hooks/country-gate.ts"
  */
 export type HookFile = string;
