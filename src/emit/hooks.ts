@@ -141,6 +141,24 @@ function importsOf(ts: typeof TS, sf: TS.SourceFile): { spec: string; node: TS.N
   return out;
 }
 
+/** Statements a hook file's top level may hold: declarations and the exports. */
+function isDeclaration(ts: typeof TS, st: TS.Statement): boolean {
+  return (
+    ts.isImportDeclaration(st) ||
+    ts.isImportEqualsDeclaration(st) ||
+    ts.isExportDeclaration(st) ||
+    ts.isExportAssignment(st) ||
+    ts.isVariableStatement(st) ||
+    ts.isFunctionDeclaration(st) ||
+    ts.isClassDeclaration(st) ||
+    ts.isInterfaceDeclaration(st) ||
+    ts.isTypeAliasDeclaration(st) ||
+    ts.isEnumDeclaration(st) ||
+    ts.isModuleDeclaration(st) ||
+    ts.isEmptyStatement(st)
+  );
+}
+
 // ---- source maps -> Lua line to TypeScript line ---------------------------------------------------------
 
 const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -271,6 +289,15 @@ function compileOne(spec: (typeof PHASES)[number], file: string, baseDir: string
       ts.forEachChild(n, visit);
     };
     visit(sf);
+  }
+
+  // the top level runs once at init, in the master: declarations only
+  for (const sf of program.getSourceFiles()) {
+    if (sf.isDeclarationFile || !isInside(folder, real(sf.fileName))) continue;
+    for (const st of sf.statements) {
+      if (isDeclaration(ts, st)) continue;
+      result.diagnostics.push(at(ts, "hookTopLevelStatement", policyPath, sf, st.getStart(sf), `the ${spec.key} hook runs a statement at the top level of ${rel(sf.fileName)}, once at nginx start, outside any request`, "move it into the hook function, or into a const initializer"));
+    }
   }
 
   for (const d of ts.getPreEmitDiagnostics(program)) {

@@ -1323,6 +1323,14 @@ export const CATALOGUE = {
     fix: "End the access hook's file with `export default onAccess((req) => { ... })` (`onHeaders` for headers, `onBody` for body, `onLog` for log).",
     at: ["hooks.access", "hooks.headers", "hooks.body", "hooks.log"],
   },
+  hookTopLevelStatement: {
+    code: "CDN6007",
+    severity: "error",
+    title: "Hook file runs code at the top level",
+    why: "A hook file's top level runs once when nginx starts, outside any request: only declarations (imports, constants, functions, types) and the default export belong there.",
+    fix: "Move the statement into the hook function, or compute the value in a `const` initializer.",
+    at: ["hooks.access", "hooks.headers", "hooks.body", "hooks.log"],
+  },
 } as const satisfies Record<string, DiagnosticSpec>;
 
 type Catalogue = typeof CATALOGUE;

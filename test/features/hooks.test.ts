@@ -314,6 +314,18 @@ describe("hooks at build time", () => {
     expect(hookFiles).toEqual(["lua/hooks/access/hook.lua", "lua/hooks/access/secret.lua", "lua/hooks/lines.lua"]);
   });
 
+  it("refuses statements at the top level of a hook file (it runs once at nginx start)", async () => {
+    await writeFiles(project, {
+      "top/hook.ts": `import { onAccess } from "cdn-build/edge";\nimport { TABLE } from "./table";\nconst seen: Record<string, boolean> = {};\nfor (const k of ["a"]) seen[k] = true;\nexport default onAccess((req) => { req.setHeader("X", TABLE.a + String(seen.a)); });\n`,
+      "top/table.ts": `export const TABLE = { a: "1" };\nTABLE.a = "2";\n`,
+    });
+    const { diagnostics } = compile(policy({ access: "./top/hook.ts" }), { baseDir: project });
+    expect(diagnostics.map((d) => [d.code, d.file!.split("/").pop(), d.line]).sort()).toEqual([
+      ["CDN6007", "hook.ts", 4],
+      ["CDN6007", "table.ts", 2],
+    ]);
+  });
+
   it("refuses a hook exported for another phase, and a missing file", () => {
     const wrong = compile(policy({ access: "./hooks/wrong.ts" }), { baseDir: project });
     expect(wrong.diagnostics.map((d) => d.code)).toEqual(["CDN6006"]);
