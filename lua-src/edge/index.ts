@@ -170,6 +170,31 @@ export const onHeaders = ((fn: unknown) => fn) as typeof Api.onHeaders;
 export const onLog = ((fn: unknown) => fn) as typeof Api.onLog;
 export const onBody = ((fn: unknown) => fn) as typeof Api.onBody;
 
+// the hooks' store (policy hooks.store): undefined when the policy declares none (the build refuses a hook
+// that imports it then)
+const dict = ngx.shared.get("cdn_hooks");
+function storeDict(this: void): NgxSharedDict {
+  if (dict === undefined) return error("store: the policy declares no hooks.store", 3);
+  return dict;
+}
+
+export const store: Api.Store = {
+  get: (key) => {
+    const [v] = storeDict().get(key);
+    return v as string | number | boolean | undefined;
+  },
+  set: (key, value, ttl) => {
+    const [ok, err] = storeDict().set(key, value, ttl ?? 0);
+    if (!ok) error(`store.set: ${err}`, 2);
+  },
+  incr: (key, by, ttl) => {
+    const [v, err] = storeDict().incr(key, by ?? 1, 0, ttl ?? 0);
+    if (v === undefined) return error(`store.incr: ${err}`, 2);
+    return v;
+  },
+  delete: (key) => storeDict().delete(key),
+};
+
 export const now: typeof Api.now = () => ngx.now();
 export const sha256Hex: typeof Api.sha256Hex = (data) => toHex(digest("sha256", data));
 export const hmacSha256Hex: typeof Api.hmacSha256Hex = (key, message) => toHex(hmac("sha256", key, message));

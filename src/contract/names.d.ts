@@ -36,7 +36,7 @@ export type CdnVar =
   | "cdn_hook_log";
 
 /** lua_shared_dict zones. */
-export type SharedDictName = "cdn_meta" | "cdn_ram" | "cdn_purge" | "cdn_markers" | "cdn_ratelimit" | "cdn_experiments";
+export type SharedDictName = "cdn_meta" | "cdn_ram" | "cdn_purge" | "cdn_markers" | "cdn_ratelimit" | "cdn_experiments" | "cdn_hooks";
 
 /** Keys of `ngx.ctx`, the per-request table the Lua features share. */
 export type CtxKey = "cdn_capture" | "cdn_pending_meta" | "cdn_client_ip" | "cdn_jwt_claims" | "cdn_hook_state" | "cdn_hook_body";

@@ -125,6 +125,20 @@ export declare function onBody(this: void, fn: (this: void, res: BodyResponse, b
 /** The log hook: `export default onLog((ctx) => { ... })`. */
 export declare function onLog(this: void, fn: (this: void, ctx: LogContext) => void): LogHook;
 
+/**
+ * The key/value store shared by all hooks and workers (declare it in the policy: `hooks: { store: { size:
+ * "10m" } }`). Values are strings, numbers or booleans; `ttl` is in seconds (0 or absent: no expiry). Kept
+ * across reloads, emptied by a restart; when full, the least recently used keys go.
+ */
+export interface Store {
+  get(this: void, key: string): string | number | boolean | undefined;
+  set(this: void, key: string, value: string | number | boolean, ttl?: number): void;
+  /** Adds `by` (default 1) to a number and returns the new value; a missing key starts at 0 with this `ttl`. */
+  incr(this: void, key: string, by?: number, ttl?: number): number;
+  delete(this: void, key: string): void;
+}
+export declare const store: Store;
+
 /** Seconds since the epoch, with milliseconds (the worker's cached clock, `ngx.now()`). */
 export declare function now(this: void): number;
 /** SHA-256 of `data`, lower-case hex. */

@@ -13,6 +13,29 @@ export const onHeaders: typeof Api.onHeaders = (fn) => fn as Api.HeadersHook;
 export const onLog: typeof Api.onLog = (fn) => fn as Api.LogHook;
 export const onBody: typeof Api.onBody = (fn) => fn as Api.BodyHook;
 
+// an in-memory store (one per Node process), with the shared dict's TTL semantics
+const values = new Map<string, { value: string | number | boolean; expires: number }>();
+function live(key: string): { value: string | number | boolean; expires: number } | undefined {
+  const e = values.get(key);
+  if (e && e.expires !== 0 && e.expires <= Date.now()) {
+    values.delete(key);
+    return undefined;
+  }
+  return e;
+}
+export const store: Api.Store = {
+  get: (key) => live(key)?.value,
+  set: (key, value, ttl) => void values.set(key, { value, expires: ttl ? Date.now() + ttl * 1000 : 0 }),
+  incr: (key, by = 1, ttl = 0) => {
+    const e = live(key);
+    if (e !== undefined && typeof e.value !== "number") throw new Error("store.incr: not a number");
+    const value = (e?.value as number | undefined ?? 0) + by;
+    values.set(key, { value, expires: e ? e.expires : ttl ? Date.now() + ttl * 1000 : 0 });
+    return value;
+  },
+  delete: (key) => void values.delete(key),
+};
+
 export const now: typeof Api.now = () => Math.floor(Date.now()) / 1000;
 export const sha256Hex: typeof Api.sha256Hex = (data) => createHash("sha256").update(data, "latin1").digest("hex");
 export const hmacSha256Hex: typeof Api.hmacSha256Hex = (key, message) => createHmac("sha256", Buffer.from(key, "latin1")).update(message, "latin1").digest("hex");

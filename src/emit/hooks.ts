@@ -88,7 +88,7 @@ export function edgeApiFile(): string {
   return join(packageRoot(), "src", "edge", "api.d.ts");
 }
 
-function fileOf(h: Hooks[keyof Hooks]): { file: string; failOpen: boolean; beforeCache: boolean; maxBytes: number } | undefined {
+function fileOf(h: Hooks["access" | "headers" | "body" | "log"]): { file: string; failOpen: boolean; beforeCache: boolean; maxBytes: number } | undefined {
   if (h === undefined) return undefined;
   if (typeof h === "string") return { file: h, failOpen: false, beforeCache: false, maxBytes: BODY_MAX_BYTES };
   return {
@@ -221,7 +221,7 @@ interface PhaseResult {
   diagnostics: Diagnostic[];
 }
 
-function compileOne(spec: (typeof PHASES)[number], file: string, baseDir: string, policyPath: string): PhaseResult {
+function compileOne(spec: (typeof PHASES)[number], file: string, baseDir: string, policyPath: string, storeOn: boolean): PhaseResult {
   const { ts, tstl, findLuaRequires } = load();
   const result: PhaseResult = { files: new Map(), maps: [], diagnostics: [] };
   const abs = resolve(baseDir, file);
@@ -280,6 +280,15 @@ function compileOne(spec: (typeof PHASES)[number], file: string, baseDir: string
   for (const sf of program.getSourceFiles()) {
     if (sf.isDeclarationFile || !isInside(folder, real(sf.fileName))) continue;
     const visit = (n: TS.Node): void => {
+      // the store exists only when the policy declares it: flag its import (or `edge.store` of a namespace import)
+      if (!storeOn && (ts.isImportSpecifier(n) || ts.isPropertyAccessExpression(n))) {
+        const name = ts.isImportSpecifier(n) ? (n.propertyName ?? n.name).text : n.name.text;
+        const decls = name === "store" ? (checker.getSymbolAtLocation(ts.isImportSpecifier(n) ? n.name : n.name)?.declarations ?? []) : [];
+        const target = decls.flatMap((d) => (ts.isImportSpecifier(d) ? (checker.getAliasedSymbol(checker.getSymbolAtLocation(d.name)!).declarations ?? []) : [d]));
+        if (target.some((d) => real(d.getSourceFile().fileName) === real(api))) {
+          result.diagnostics.push(at(ts, "hookStoreOff", policyPath, sf, n.getStart(sf), `the ${spec.key} hook uses the store, which the policy does not declare`, 'add hooks: { store: { size: "10m" } } to the policy'));
+        }
+      }
       if (ts.isIdentifier(n) && NO_LUA_GLOBALS[n.text] !== undefined && !(ts.isPropertyAccessExpression(n.parent) && n.parent.name === n) && !ts.isTypeReferenceNode(n.parent) && !ts.isTypeQueryNode(n.parent)) {
         const decls = checker.getSymbolAtLocation(n)?.declarations ?? [];
         if (decls.length && decls.every((d) => program.isSourceFileDefaultLibrary(d.getSourceFile()))) {
@@ -384,7 +393,7 @@ export function compileHooks(hooks: Hooks, baseDir: string): CompiledHooks {
     const h = fileOf(hooks[spec.key]);
     if (!h) continue;
     const path = typeof hooks[spec.key] === "string" ? pointer("hooks", spec.key) : pointer("hooks", spec.key, "file");
-    const r = compileOne(spec, h.file, baseDir, path);
+    const r = compileOne(spec, h.file, baseDir, path, hooks.store !== undefined);
     out.diagnostics.push(...r.diagnostics);
     if (r.diagnostics.length || !r.module) continue;
     for (const [p, t] of r.files) out.files.set(p, t);

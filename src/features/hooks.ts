@@ -3,6 +3,7 @@ import type { Feature } from "./shared/feature.js";
 import type { HookData, HooksData } from "../contract/index.js";
 import type { BodyHookOptions, HookFile, HookOptions, Hooks } from "../policy/types.js";
 import { error, pointer, type Diagnostic } from "../validate/diagnostic.js";
+import { shmSize, sizeBytes } from "../util/units.js";
 
 /** The policy key of each hook, and its folder under `lua/hooks/` in the bundle. */
 const KEYS = ["access", "headers", "body", "log"] as const;
@@ -49,6 +50,10 @@ export const hooks: Feature = {
         out.push(error("hookFileMissing", typeof v === "string" ? pointer("hooks", key) : pointer("hooks", key, "file"), `the ${key} hook's file name "${basename(file)}" must be letters, digits, "-" and "_" before .ts`, "rename the file, e.g. hooks/country-gate.ts"));
       }
     }
+    const size = h.store?.size;
+    if (size !== undefined && (sizeBytes(size) ?? 0) < 65536) {
+      out.push(error("hookStoreSize", pointer("hooks", "store", "size"), `the hooks' store of ${size} is smaller than the 64k an nginx shared memory zone needs`, 'use e.g. "1m"'));
+    }
     return out;
   },
   lower(policy, ir) {
@@ -66,6 +71,7 @@ export const hooks: Feature = {
       data.log = one("log", h.log);
       ir.luaVars.push({ name: "cdn_hook_log", value: "" });
     }
+    if (h.store) ir.sharedDicts.push({ name: "cdn_hooks", size: shmSize(h.store.size ?? "10m") });
     ir.luaData.hooks = data;
   },
 };

@@ -38,6 +38,7 @@ export const SHARED_DICTS: Record<SharedDictName, true> = {
   cdn_markers: true,
   cdn_ratelimit: true,
   cdn_experiments: true,
+  cdn_hooks: true,
 };
 
 export const CTX_KEYS: Record<CtxKey, true> = {

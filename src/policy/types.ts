@@ -1684,6 +1684,22 @@ export interface Hooks {
   body?: HookFile | BodyHookOptions;
   /** Runs in the log phase after the response was sent (`onLog`): add fields to the access log line. */
   log?: HookFile | HookOptions;
+  /**
+   * The key/value store the hooks share (`store` of cdn-build/edge): one nginx shared memory zone for all
+   * workers, with per-key TTLs. Kept across reloads, emptied by a restart; the least recently used keys
+   * go when it is full.
+   */
+  store?: HookStore;
+}
+
+/** The hooks' key/value store. */
+export interface HookStore {
+  /**
+   * Size of the shared memory zone (at least 64k).
+   * @default "10m"
+   * @example "10m"
+   */
+  size?: Size;
 }
 
 /** The body hook with options. */

@@ -1331,6 +1331,22 @@ export const CATALOGUE = {
     fix: "Move the statement into the hook function, or compute the value in a `const` initializer.",
     at: ["hooks.access", "hooks.headers", "hooks.body", "hooks.log"],
   },
+  hookStoreSize: {
+    code: "CDN6008",
+    severity: "error",
+    title: "Hook store too small",
+    why: "The hooks' key/value store is an nginx shared memory zone, which needs at least 64 KiB.",
+    fix: 'Give it at least 64k: `hooks: { store: { size: "1m" } }`.',
+    at: ["hooks.store.size"],
+  },
+  hookStoreOff: {
+    code: "CDN6009",
+    severity: "error",
+    title: "Hook uses the store the policy does not declare",
+    why: "`store` of cdn-build/edge keeps values in a shared memory zone that exists only when the policy declares `hooks.store`.",
+    fix: 'Declare it: `hooks: { store: { size: "10m" }, ... }`.',
+    at: ["hooks.access", "hooks.headers", "hooks.body", "hooks.log"],
+  },
 } as const satisfies Record<string, DiagnosticSpec>;
 
 type Catalogue = typeof CATALOGUE;

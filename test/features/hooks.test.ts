@@ -516,3 +516,70 @@ export default onBody((res, body) => {
     expect(runBody(hook, "x", { headers: { "Content-Type": "text/html", "Content-Encoding": "gzip" } }).called).toBe(false);
   });
 });
+
+describe("the hooks' store over HTTP", () => {
+  let origin: MockOrigin;
+  let project: string;
+  let edge: Edge;
+  const COUNT = `import { onAccess, store } from "cdn-build/edge";
+
+export default onAccess((req) => {
+  const user = req.header("X-User") ?? "anonymous";
+  const n = store.incr("hits:" + user, 1, 60);
+  req.state.hits = n;
+  if (n > 3) return req.deny(429, "slow down " + user);
+  store.set("last", user, 60);
+});
+`;
+  const SHOW = `import * as edge from "cdn-build/edge";
+
+export default edge.onHeaders((res) => {
+  res.setHeader("X-Hits", String(res.state.hits ?? 0));
+  res.setHeader("X-Last", String(edge.store.get("last") ?? "none"));
+});
+`;
+  beforeAll(async () => {
+    origin = await startMockOrigin();
+    origin.setDefault({ body: "ok" });
+    project = await projectDir("cdn-hooks-store-");
+    await writeFiles(project, { "hooks/count.ts": COUNT, "hooks/show.ts": SHOW });
+    edge = await bootEdge(
+      { name: "hooks-store", origins: { app: { servers: [{ address: origin.address }] } }, hooks: { access: "./hooks/count.ts", headers: "./hooks/show.ts", store: { size: "1m" } } },
+      { baseDir: project },
+    );
+  }, 60_000);
+  afterAll(async () => {
+    if (edge) {
+      expect(luaErrors(await edge.errors())).toEqual([]);
+      await edge.stop();
+    }
+    await origin?.close();
+    if (project) await rm(project, { recursive: true, force: true });
+  });
+
+  it("counts across requests and workers, and shares values between hooks", async () => {
+    expect(edge.conf).toContain("lua_shared_dict cdn_hooks 1m;");
+    const seen: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await http(edge, "/s", { headers: { "x-user": "ann" } });
+      expect(r.status).toBe(200);
+      seen.push(r.headers["x-hits"]!);
+      expect(r.headers["x-last"]).toBe("ann");
+    }
+    expect(seen).toEqual(["1", "2", "3"]);
+    const fourth = await http(edge, "/s", { headers: { "x-user": "ann" } });
+    expect([fourth.status, fourth.body]).toEqual([429, "slow down ann"]);
+    expect(fourth.headers["x-hits"]).toBe("4");
+    expect((await http(edge, "/s", { headers: { "x-user": "bob" } })).headers["x-hits"]).toBe("1");
+  });
+
+  it("a hook that imports the store without hooks.store, and a store below 64k, fail the build", () => {
+    const off = compile({ name: "s", origins: { app: { servers: [{ address: "127.0.0.1:9" }] } }, hooks: { access: "./hooks/count.ts", headers: "./hooks/show.ts" } } as Policy, { baseDir: project });
+    expect(off.diagnostics.map((d) => [d.code, d.file!.split("/").pop(), d.line])).toEqual([
+      ["CDN6009", "count.ts", 1],
+      ["CDN6009", "show.ts", 5],
+    ]);
+    const small = compile({ name: "s", origins: { app: { servers: [{ address: "127.0.0.1:9" }] } }, hooks: { access: "./hooks/count.ts", store: { size: "16k" } } } as Policy, { baseDir: project });
+    expect(small.diagnostics.map((d) => [d.code, d.path])).toEqual([["CDN6008", "/hooks/store/size"]]);
+  });
+});
