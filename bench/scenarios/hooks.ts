@@ -21,7 +21,14 @@ export default onAccess((req) => {
  * cost), free of a shared machine's wall-clock noise: the access handler a request runs (the error guard,
  * `xpcall`, around the hook) and the hook function alone.
  */
-async function hookNs(s: Scenario, project: string, policy: object): Promise<{ handler: number; hook: number }> {
+interface HookNs {
+  handler: number;
+  hook: number;
+  /** Edge API calls and the ngx calls they wrap. */
+  calls: Record<string, number>;
+}
+
+async function hookNs(s: Scenario, project: string, policy: object): Promise<HookNs> {
   const port = await freePort();
   const { bundle, diagnostics } = compile({ ...policy, name: "bench-hooks-cpu", listen: { http: port, address: "127.0.0.1" } }, { target: s.bin.kind, baseDir: project });
   if (!bundle) throw new Error(JSON.stringify(diagnostics, null, 2));
@@ -46,7 +53,21 @@ content_by_lua_block {
     return b / n
   end
   local base = best(none)
-  ngx.say(string.format("%.0f %.0f", (best(handler) - base) * 1e9, (best(direct) - base) * 1e9))
+  local ns = function(fn) return string.format("%.0f", (best(fn) - base) * 1e9) end
+  local v = ngx.var
+  local setHeader = ngx.req.set_header
+  local x
+  local calls = {
+    "req.header", function() x = req.header("X-Bench") end,
+    "ngx.var.http_x_bench", function() x = v.http_x_bench end,
+    "req.setHeader", function() req.setHeader("X-Seen", "1") end,
+    "ngx.req.set_header", function() setHeader("X-Seen", "1") end,
+    "req.path", function() x = req.path end,
+    "ngx.var.uri", function() x = v.uri end,
+  }
+  local out = { ns(handler), ns(direct) }
+  for i = 1, #calls, 2 do out[#out + 1] = calls[i] .. "=" .. ns(calls[i + 1]) end
+  ngx.say(table.concat(out, " "))
 }
 }
 location / {`,
@@ -58,8 +79,8 @@ location / {`,
     const r = await fetch(`${n.baseUrl}/__hook_cpu`, { headers: { "X-Bench": "1" } });
     const text = (await r.text()).trim();
     if (r.status !== 200) throw new Error(`hook timing: ${r.status} ${text}`);
-    const [handler, hook] = text.split(" ").map(Number);
-    return { handler: handler!, hook: hook! };
+    const [handler, hook, ...rest] = text.split(" ");
+    return { handler: Number(handler), hook: Number(hook), calls: Object.fromEntries(rest.map((kv) => [kv.split("=")[0]!, Number(kv.split("=")[1])])) };
   } finally {
     await n.stop();
   }
@@ -105,6 +126,7 @@ export async function hooksScenario(ctx: BenchContext): Promise<Section[]> {
           noiseNote(r),
           `trivial access hook vs none: x${ratio.median.toFixed(3)} req/s, worker CPU per request x${c.median.toFixed(3)} (target: within 5%, ${verdict(ratio.median >= 0.95 || c.median <= 1.05)})`,
           `inside nginx (CPU, best of 5 x 20k calls): the access handler with the hook ${ns.handler} ns per request, of which the hook function itself (1 header read, 1 header set) ${ns.hook} ns and the error guard (xpcall) ${ns.handler - ns.hook} ns`,
+          `edge API calls vs the ngx calls they wrap (ns): req.header ${ns.calls["req.header"]} vs ngx.var.http_x_bench ${ns.calls["ngx.var.http_x_bench"]}; req.setHeader ${ns.calls["req.setHeader"]} vs ngx.req.set_header ${ns.calls["ngx.req.set_header"]}; req.path ${ns.calls["req.path"]} vs ngx.var.uri ${ns.calls["ngx.var.uri"]}`,
         ],
       },
     ];
