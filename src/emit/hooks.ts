@@ -17,6 +17,7 @@ import type * as Tstl from "typescript-to-lua";
 import type { HookData, HooksData } from "../contract/index.js";
 import type { Hooks } from "../policy/types.js";
 import { packageRoot } from "../util/package.js";
+import { luaString } from "./lua-data.js";
 import { BODY_MAX_BYTES } from "../features/hooks.js";
 import { error, pointer, type Diagnostic } from "../validate/diagnostic.js";
 import type { ErrorName } from "../validate/catalogue.js";
@@ -197,10 +198,6 @@ export function lineMap(mappings: string): Map<number, number> {
   return out;
 }
 
-function luaString(s: string): string {
-  return JSON.stringify(s).replace(/[\u007f-\uffff]/g, (c) => `\\u{${c.charCodeAt(0).toString(16)}}`);
-}
-
 /** lua/hooks/lines.lua: `["access/gate"] = { file = "hooks/gate.ts", lines = { [12] = 5, ... } }`. */
 function linesModule(maps: { key: string; file: string; lines: Map<number, number> }[]): string {
   const body = maps
@@ -372,7 +369,10 @@ function compileOne(spec: (typeof PHASES)[number], file: string, baseDir: string
       lua = lua.slice(0, req.from) + `require(${luaString(target)})` + lua.slice(req.to + 1);
     }
     lua = lua.replace(/\n--# sourceMappingURL=.*\n?$/, "\n");
-    result.files.set(`lua/hooks/${spec.dir}/${r}`, `-- compiled by cdn-build (TypeScriptToLua) from ${rel(join(folder, r.slice(0, -4) + ".ts")).split(sep).join("/")}: do not edit.\n${lua}`);
+    // the file name goes into a Lua comment: no line break may end it early
+    // eslint-disable-next-line no-control-regex
+    const source = rel(join(folder, r.slice(0, -4) + ".ts")).split(sep).join("/").replace(/[\u0000-\u001f\u007f]/g, "?");
+    result.files.set(`lua/hooks/${spec.dir}/${r}`, `-- compiled by cdn-build (TypeScriptToLua) from ${source}: do not edit.\n${lua}`);
   }
   if (result.diagnostics.length) return { ...result, files: new Map() };
   const entryLua = relative(folder, entry).split(sep).join("/").replace(/\.ts$/, "");
