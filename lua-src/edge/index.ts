@@ -82,6 +82,13 @@ export const request: Api.Request = withGetters<Api.Request>(
     header: (name: string) => ngxVar.get(headerVar(name)),
     cookie: (name: string) => ngxVar.get(`cookie_${name}`),
     arg: (name: string) => ngxVar.get(`arg_${name}`),
+    claim: (name: string) => {
+      const claims = ngx.ctx.get("cdn_jwt_claims");
+      if (type(claims) !== "table") return undefined;
+      const v = (claims as LuaTable<string, unknown>).get(name);
+      const t = type(v);
+      return t === "string" || t === "number" || t === "boolean" ? (v as string | number | boolean) : undefined;
+    },
     setHeader: (name: string, value: string) => setHeader(name, value),
     removeHeader: (name: string) => clearHeader(name),
     rewrite: (path: string, query?: string) => {

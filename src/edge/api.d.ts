@@ -35,6 +35,11 @@ export interface Request {
   header(this: void, name: string): string | undefined;
   /** A cookie of the request. */
   cookie(this: void, name: string): string | undefined;
+  /**
+   * A claim of the JSON Web Token the `jwt` gate verified for this request (strings, numbers and booleans;
+   * undefined for other claims, or when the gate did not check this request).
+   */
+  claim(this: void, name: string): string | number | boolean | undefined;
   /** A query argument, raw (not decoded); `""` for a bare `?flag`. */
   arg(this: void, name: string): string | undefined;
   /**

@@ -23,6 +23,8 @@ export interface TestRequest {
   headers?: Record<string, string>;
   /** What earlier hooks left in `state`. */
   state?: State;
+  /** The claims of the token the `jwt` gate verified (none: the gate did not check this request). */
+  claims?: Record<string, unknown>;
 }
 
 /** What an access hook did with a request. */
@@ -149,6 +151,10 @@ export function runAccess(hook: AccessHook, init: TestRequest = {}): AccessOutco
     header: (name) => headers.get(name.toLowerCase()),
     cookie: (name) => cookieOf(headers.get("cookie"), name),
     arg: (name) => argOf(query, name),
+    claim: (name) => {
+      const v = init.claims?.[name];
+      return typeof v === "string" || typeof v === "number" || typeof v === "boolean" ? v : undefined;
+    },
     // as ngx.req.set_header: an empty value removes the header
     setHeader: (name, value) => void (value === "" ? headers.delete(name.toLowerCase()) : headers.set(name.toLowerCase(), value)),
     removeHeader: (name) => void headers.delete(name.toLowerCase()),

@@ -1,4 +1,5 @@
 import { mkdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { createHmac } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -581,5 +582,54 @@ export default edge.onHeaders((res) => {
     ]);
     const small = compile({ name: "s", origins: { app: { servers: [{ address: "127.0.0.1:9" }] } }, hooks: { access: "./hooks/count.ts", store: { size: "16k" } } } as Policy, { baseDir: project });
     expect(small.diagnostics.map((d) => [d.code, d.path])).toEqual([["CDN6008", "/hooks/store/size"]]);
+  });
+});
+
+describe("the access hook reads the claims the jwt gate verified", () => {
+  let origin: MockOrigin;
+  let project: string;
+  let edge: Edge;
+  const SECRET = "a-hook-test-secret-0123456789abcdef";
+  const token = (payload: object) => {
+    const b64u = (x: string) => Buffer.from(x).toString("base64url");
+    const input = `${b64u(JSON.stringify({ alg: "HS256", typ: "JWT" }))}.${b64u(JSON.stringify(payload))}`;
+    return `${input}.${createHmac("sha256", SECRET).update(input).digest("base64url")}`;
+  };
+  const ROLE = `import { onAccess } from "cdn-build/edge";
+
+export default onAccess((req) => {
+  const role = req.claim("role");
+  if (req.path.startsWith("/admin/") && role !== "admin") return req.deny(403, "admins only");
+  req.setHeader("X-Role", String(role ?? "none") + "/" + String(req.claim("lvl") ?? "-") + "/" + String(req.claim("groups") ?? "-"));
+});
+`;
+  beforeAll(async () => {
+    origin = await startMockOrigin();
+    origin.setDefault({ body: "ok" });
+    project = await projectDir("cdn-hooks-jwt-");
+    await writeFiles(project, { "hooks/role.ts": ROLE });
+    edge = await bootEdge(
+      { name: "hooks-jwt", origins: { app: { servers: [{ address: origin.address }] } }, jwt: { algorithms: ["HS256"], secret: { env: "JWT_SECRET" }, paths: ["/admin/*", "/app/*"] }, hooks: { access: "./hooks/role.ts" } },
+      { baseDir: project, env: { JWT_SECRET: SECRET } },
+    );
+  }, 60_000);
+  afterAll(async () => {
+    if (edge) {
+      expect(luaErrors(await edge.errors())).toEqual([]);
+      await edge.stop();
+    }
+    await origin?.close();
+    if (project) await rm(project, { recursive: true, force: true });
+  });
+
+  it("sees scalar claims, not lists, and nothing where the gate did not run", async () => {
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    const user = await http(edge, "/app/x", { headers: { authorization: `Bearer ${token({ role: "user", lvl: 3, groups: ["a"], exp })}` } });
+    expect(user.status).toBe(200);
+    expect(origin.requests.find((q) => q.path === "/app/x")!.headers["x-role"]).toBe("user/3/-");
+    expect((await http(edge, "/admin/x", { headers: { authorization: `Bearer ${token({ role: "user", exp })}` } })).status).toBe(403);
+    expect((await http(edge, "/admin/y", { headers: { authorization: `Bearer ${token({ role: "admin", exp })}` } })).status).toBe(200);
+    await http(edge, "/public");
+    expect(origin.requests.find((q) => q.path === "/public")!.headers["x-role"]).toBe("none/-/-");
   });
 });
