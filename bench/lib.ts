@@ -437,11 +437,11 @@ export class Scenario {
 
   /**
    * Compiles and boots a policy on the server core (listen: a free 127.0.0.1 port, plus `listen`'s other
-   * keys, e.g. `https`), as the README says.
+   * keys, e.g. `https`), as the README says; `baseDir`: where the policy's relative paths (hook files) start.
    */
-  async bootPolicy(name: string, policy: Omit<Policy, "listen">, env?: Record<string, string>, listen: Omit<Listen, "http" | "address"> = {}): Promise<RunningNginx> {
+  async bootPolicy(name: string, policy: Omit<Policy, "listen">, env?: Record<string, string>, listen: Omit<Listen, "http" | "address"> = {}, opts: { baseDir?: string } = {}): Promise<RunningNginx> {
     const port = await freePort();
-    const { bundle, diagnostics } = compile({ ...policy, listen: { http: port, address: "127.0.0.1", ...listen } }, { target: this.bin.kind });
+    const { bundle, diagnostics } = compile({ ...policy, listen: { http: port, address: "127.0.0.1", ...listen } }, { target: this.bin.kind, baseDir: opts.baseDir });
     if (!bundle) throw new Error(`${name}: the policy did not compile: ${JSON.stringify(diagnostics, null, 2)}`);
     const dir = await benchDir("cdn-bench-");
     this.cleanup.add(() => rm(dir, { recursive: true, force: true }));

@@ -18,6 +18,7 @@ import { ensureNginx } from "../src/runtime/nginx.js";
 import { BENCH_TMP, CONNECTIONS, pinnedBinary, pinSelf, ROUNDS, runCleanup, Scenario, SECONDS, SERVER_CPU, CLIENT_CPU, type BenchContext } from "./lib.js";
 import { markdownTable, textTable, type Section } from "./stats.js";
 import { gatesScenario } from "./scenarios/gates.js";
+import { hooksScenario } from "./scenarios/hooks.js";
 import { hits } from "./scenarios/hits.js";
 import { large } from "./scenarios/large.js";
 import { memory } from "./scenarios/memory.js";
@@ -35,6 +36,7 @@ const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<Section[]>> = {
   gates: gatesScenario,
   tls: tlsScenario,
   metrics: metricsScenario,
+  hooks: hooksScenario,
 };
 /** Former scenario names, now rows of `hits`. */
 const ALIASES: Record<string, string> = { "ram-hit": "hits", "disk-hit": "hits" };

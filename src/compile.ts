@@ -1,4 +1,6 @@
+import { dirname } from "node:path";
 import { buildIR } from "./ir/build.js";
+import { compileHooks } from "./emit/hooks.js";
 import type { Target } from "./ir/targets.js";
 import { emitBundle, type Bundle } from "./emit/index.js";
 import { validatePolicy } from "./validate/index.js";
@@ -12,6 +14,8 @@ import { FEATURES } from "./features/registry.gen.js";
 export interface CompileOptions {
   /** @default "openresty" */
   target?: Target;
+  /** The folder the policy's hook files are relative to (the policy file's folder). @default process.cwd() */
+  baseDir?: string;
 }
 
 export interface CompileResult {
@@ -32,7 +36,14 @@ export function compile(value: unknown, opts: CompileOptions = {}): CompileResul
   const { policy, diagnostics } = validate(value);
   if (!policy || hasErrors(diagnostics)) return { diagnostics };
   const ir = buildIR(policy, opts.target ?? "openresty", toolVersion(), FEATURES);
-  return { bundle: emitBundle(ir), diagnostics, policy };
+  let hookFiles: Map<string, string> | undefined;
+  if (ir.luaData.hooks) {
+    // the user's TypeScript hooks: type-checked and compiled by TypeScriptToLua (reads the hook files)
+    const hooks = compileHooks(policy.hooks!, opts.baseDir ?? process.cwd());
+    if (hasErrors(hooks.diagnostics)) return { diagnostics: [...diagnostics, ...hooks.diagnostics] };
+    hookFiles = hooks.files;
+  }
+  return { bundle: emitBundle(ir, hookFiles), diagnostics, policy };
 }
 
 /** Adds file and line:col to diagnostics from a loaded file. */
@@ -48,6 +59,6 @@ function locateAll(diags: Diagnostic[], loaded: LoadedPolicy): Diagnostic[] {
 export async function compileFile(file: string, opts: CompileOptions = {}): Promise<CompileResult> {
   const { loaded, diagnostics } = await loadPolicy(file);
   if (!loaded || hasErrors(diagnostics)) return { diagnostics };
-  const result = compile(loaded.value, opts);
+  const result = compile(loaded.value, { baseDir: dirname(file), ...opts });
   return { ...result, diagnostics: locateAll([...diagnostics, ...result.diagnostics], loaded) };
 }

@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { compile } from "../src/compile.js";
 import { loadPolicy } from "../src/load/index.js";
@@ -33,7 +33,7 @@ async function load(name: string): Promise<Policy> {
 
 describe.each(EXAMPLES)("example %s", (name) => {
   it("compiles without diagnostics and matches its golden nginx.conf", async () => {
-    const { bundle, diagnostics } = compile(await load(name), { target: "openresty" });
+    const { bundle, diagnostics } = compile(await load(name), { target: "openresty", baseDir: dirname(policyFile(name)) });
     expect(diagnostics).toEqual([]);
     const golden = join(ROOT, "test", "golden", `${name}.nginx.conf`);
     const conf = bundle!.files.get("nginx.conf")!;
@@ -45,13 +45,13 @@ describe.each(EXAMPLES)("example %s", (name) => {
   });
 
   it("passes nginx -t", async () => {
-    const { dir, remove } = await buildForTest(await load(name));
+    const { dir, remove } = await buildForTest(await load(name), { baseDir: dirname(policyFile(name)) });
     await remove();
   });
 
   it("boots and answers its health endpoint", async () => {
     const policy = await load(name);
-    const edge = await bootEdge(policy, { env: EXAMPLE_ENV });
+    const edge = await bootEdge(policy, { env: EXAMPLE_ENV, baseDir: dirname(policyFile(name)) });
     try {
       const r = await http(edge, policy.health?.path ?? "/health");
       expect(r.status).toBe(policy.health ? 200 : 502);

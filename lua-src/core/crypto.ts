@@ -27,6 +27,7 @@ const DECLS = [
   "int EVP_DigestVerify(void *ctx, const unsigned char *sig, size_t siglen, const unsigned char *tbs, size_t tbslen)",
   "void ERR_clear_error(void)",
   "int CRYPTO_memcmp(const void *a, const void *b, size_t len)",
+  "int EVP_Digest(const void *data, size_t count, unsigned char *md, unsigned int *size, const void *type, void *impl)",
 ];
 for (const d of DECLS) pcall(ffi.cdef, d);
 
@@ -78,6 +79,12 @@ export function hmac(digest: DigestName, key: string, msg: string): string {
 // byte -> two lower-case hex digits, for one-call hex encoding with string.gsub
 const HEX_OF = new LuaTable<string, string>();
 for (let b = 0; b < 256; b++) HEX_OF.set(string.char(b), string.format("%02x", b));
+
+/** A SHA-2 digest of `msg` (raw bytes). */
+export function digest(name: DigestName, msg: string): string {
+  if (C.EVP_Digest(msg, msg.length, macBuf, macLen, DIGESTS.get(name), null) !== 1) error("crypto: EVP_Digest failed");
+  return ffi.string(macBuf, macLen[0]);
+}
 
 /** Lower-case hex of a byte string. */
 export function toHex(s: string): string {

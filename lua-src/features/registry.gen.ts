@@ -3,6 +3,7 @@ import type { AnyLuaFeature } from "../core/feature";
 import { cache } from "./cache/index";
 import { clientAddress } from "./client-address";
 import { headers } from "./headers";
+import { hooks } from "./hooks";
 import { ipRules } from "./ip-rules";
 import { jwt } from "./jwt";
 import { metrics } from "./metrics";
@@ -19,6 +20,7 @@ export const FEATURES: AnyLuaFeature[] = [
   cache,
   clientAddress,
   headers,
+  hooks,
   ipRules,
   jwt,
   metrics,

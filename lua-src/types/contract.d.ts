@@ -24,7 +24,8 @@ declare global {
     | "request_id"
     | "bytes_sent"
     | "upstream_response_time"
-    | "upstream_bytes_received";
+    | "upstream_bytes_received"
+    | "request_time";
   type NgxVarName = CdnVar | RequestVar | NgxBuiltinVar | `upstream_http_${string}` | `sent_http_${string}`;
   type NgxSharedDictName = SharedDictName;
   type NgxCtxKey = CtxKey;

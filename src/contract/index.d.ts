@@ -10,6 +10,7 @@
 import type { CacheData } from "./cache.js";
 import type { ClientAddressData } from "./client-address.js";
 import type { HeadersData } from "./headers.js";
+import type { HooksData } from "./hooks.js";
 import type { IpRulesData } from "./ip-rules.js";
 import type { JwtData } from "./jwt.js";
 import type { OriginSecretData } from "./origin-secret.js";
@@ -31,6 +32,7 @@ export type * from "./ip.js";
 export type * from "./cache.js";
 export type * from "./client-address.js";
 export type * from "./headers.js";
+export type * from "./hooks.js";
 export type * from "./ip-rules.js";
 export type * from "./jwt.js";
 export type * from "./origin-secret.js";
@@ -59,6 +61,7 @@ export interface FeaturesData {
   redis: RedisData;
   tls: TlsData;
   metrics: MetricsData;
+  hooks: HooksData;
 }
 
 export type FeatureKey = keyof FeaturesData;

@@ -33,13 +33,15 @@ export type CdnVar =
   | "cdn_origin_host"
   | "cdn_upstream_host"
   // tls: the Strict-Transport-Security value on HTTPS requests ("" otherwise)
-  | "cdn_hsts";
+  | "cdn_hsts"
+  // user hooks: the log hook's fields (the JSON access log's `hook`)
+  | "cdn_hook_log";
 
 /** lua_shared_dict zones. */
-export type SharedDictName = "cdn_meta" | "cdn_ram" | "cdn_purge" | "cdn_markers" | "cdn_ratelimit" | "cdn_experiments" | "cdn_metrics";
+export type SharedDictName = "cdn_meta" | "cdn_ram" | "cdn_purge" | "cdn_markers" | "cdn_ratelimit" | "cdn_experiments" | "cdn_metrics" | "cdn_hooks";
 
 /** Keys of `ngx.ctx`, the per-request table the Lua features share. */
-export type CtxKey = "cdn_capture" | "cdn_pending_meta" | "cdn_client_ip" | "cdn_jwt_claims";
+export type CtxKey = "cdn_capture" | "cdn_pending_meta" | "cdn_client_ip" | "cdn_jwt_claims" | "cdn_hook_state" | "cdn_hook_body";
 
 /**
  * Metric families the metrics endpoint exposes (lua-src/features/metrics.ts; docs/metrics.md describes each,

@@ -16,15 +16,20 @@ export interface StageOrder {
     "gate:signed",
     "gate:rate-claims",
     "rules",
+    // a user hook declared `before: "cache"` (its rewrite or header changes reach the cache key)
+    "hooks:before-cache",
     "cache",
     "headers",
     "rules:ttl",
+    // user hooks run after every built-in feature of their phase (docs/hooks.md)
+    "hooks",
   ];
-  header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers"];
-  // no feature filters bodies (the RAM tier copies bodies from nginx's cache file, see
-  // lua-src/features/cache/ram.ts): a bundle has no body_filter_by_lua, which would run for every response
-  body: [];
-  log: ["cache", "metrics"];
+  header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers", "hooks"];
+  // no built-in feature filters bodies (the RAM tier copies bodies from nginx's cache file, see
+  // lua-src/features/cache/ram.ts): a bundle has a body_filter_by_lua, which runs for every response, only
+  // with a user body hook
+  body: ["hooks"];
+  log: ["cache", "hooks", "metrics"];
   initWorker: ["origin-secret", "waf", "purge", "rules", "tls", "metrics"];
 }
 
@@ -50,6 +55,7 @@ export interface FeatureStages {
   redis: {};
   tls: { initWorker: "tls" };
   metrics: { log: "metrics"; initWorker: "metrics" };
+  hooks: { access: "hooks:before-cache" | "hooks"; header: "hooks"; body: "hooks"; log: "hooks" };
 }
 
 /** One entry of a phase's run list: the feature and the stage of its handler. */

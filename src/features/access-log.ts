@@ -64,6 +64,8 @@ export const accessLog: Feature = {
     // with a cache, the cache status comes from the cache feature (it knows the RAM tier)
     // the client behind trusted proxies comes from the runtime (./client-address.ts)
     const fields = JSON_FIELDS.map(([k, v]): [string, string] => [k, k === "cache" && policy.cache ? "$cdn_cache_status" : k === "client" ? "$" + clientAddrVar(policy) : v]);
+    // the log hook's fields (src/features/hooks.ts)
+    if (policy.hooks?.log) fields.push(["hook", "$cdn_hook_log"]);
     // numbers as JSON numbers; the upstream fields stay strings ("" without an upstream, lists on retries)
     const json = "{" + fields.map(([k, v]) => (NUMERIC.has(k) ? `"${k}":${v}` : `"${k}":"${v}"`)).join(",") + "}";
     const s = policy.accessLog?.syslog;

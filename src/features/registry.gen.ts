@@ -5,6 +5,7 @@ import { cache } from "./cache.js";
 import { clientAddress } from "./client-address.js";
 import { headers } from "./headers.js";
 import { health } from "./health.js";
+import { hooks } from "./hooks.js";
 import { ipRules } from "./ip-rules.js";
 import { jwt } from "./jwt.js";
 import { metrics } from "./metrics.js";
@@ -27,6 +28,7 @@ export const FEATURES: readonly Feature[] = [
   clientAddress,
   headers,
   health,
+  hooks,
   ipRules,
   jwt,
   metrics,

@@ -29,6 +29,7 @@ export const CDN_VARS: Record<CdnVar, true> = {
   cdn_origin_host: true,
   cdn_upstream_host: true,
   cdn_hsts: true,
+  cdn_hook_log: true,
 };
 
 export const SHARED_DICTS: Record<SharedDictName, true> = {
@@ -39,6 +40,7 @@ export const SHARED_DICTS: Record<SharedDictName, true> = {
   cdn_ratelimit: true,
   cdn_experiments: true,
   cdn_metrics: true,
+  cdn_hooks: true,
 };
 
 export const CTX_KEYS: Record<CtxKey, true> = {
@@ -46,6 +48,8 @@ export const CTX_KEYS: Record<CtxKey, true> = {
   cdn_pending_meta: true,
   cdn_client_ip: true,
   cdn_jwt_claims: true,
+  cdn_hook_state: true,
+  cdn_hook_body: true,
 };
 
 export const NGINX_NAMES: Record<NginxName, true> = { cdn_disk: true, cdn_json: true, cdn_tls: true };
@@ -72,10 +76,10 @@ export const METRIC_NAMES: Record<MetricName, "counter" | "gauge" | "histogram">
 
 /** The run order of src/contract/phases.d.ts as a value (the type makes it exactly that order). */
 export const STAGE_ORDER: StageOrder = {
-  access: ["client", "purge", "gate:secret", "gate:ip", "gate:rate", "gate:waf", "gate:jwt", "gate:signed", "gate:rate-claims", "rules", "cache", "headers", "rules:ttl"],
-  header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers"],
-  body: [],
-  log: ["cache", "metrics"],
+  access: ["client", "purge", "gate:secret", "gate:ip", "gate:rate", "gate:waf", "gate:jwt", "gate:signed", "gate:rate-claims", "rules", "hooks:before-cache", "cache", "headers", "rules:ttl", "hooks"],
+  header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers", "hooks"],
+  body: ["hooks"],
+  log: ["cache", "hooks", "metrics"],
   initWorker: ["origin-secret", "waf", "purge", "rules", "tls", "metrics"],
 };
 

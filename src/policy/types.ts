@@ -1911,4 +1911,85 @@ export interface Policy {
   ipRules?: IpRules;
   /** Access gate: web application firewall (runs after the IP rules and rate limits). */
   waf?: Waf;
+  /**
+   * Edge logic in TypeScript: hook files type-checked against `cdn-build/edge` and compiled to Lua by
+   * TypeScriptToLua at build time. Each runs after the built-in features of its phase (docs/hooks.md).
+   * @example { access: "./hooks/country-gate.ts", headers: "./hooks/variant.ts" }
+   */
+  hooks?: Hooks;
+}
+
+/**
+ * A hook's TypeScript file, relative to the policy file (it may import files of its own folder and
+ * `cdn-build/edge`, nothing else).
+ * @pattern ^[^\u0000-\u001f]*\.ts$
+ * @maxLength 1024
+ * @example "./hooks/country-gate.ts"
+ */
+export type HookFile = string;
+
+/** A hook with options. */
+export interface HookOptions {
+  /** The hook's TypeScript file, relative to the policy file. */
+  file: HookFile;
+  /**
+   * On a runtime error in the hook, go on with the request as if the hook had done nothing more, instead of
+   * answering 500 (the error is logged either way).
+   * @default false
+   */
+  failOpen?: boolean;
+}
+
+/** The access hook with options. */
+export interface AccessHookOptions extends HookOptions {
+  /**
+   * Run before the cache (right after the rules engine) instead of after every built-in access feature, so
+   * the hook's `rewrite()` and request headers reach the cache key and can decide on a RAM-tier hit.
+   */
+  before?: "cache";
+}
+
+/** The user hooks, by phase: a file name, or an object with options. */
+export interface Hooks {
+  /** Runs for every request in the access phase (`onAccess`): read the request, change it, or answer it. */
+  access?: HookFile | AccessHookOptions;
+  /** Runs in the header filter for every response (`onHeaders`): read and change the response headers. */
+  headers?: HookFile | HookOptions;
+  /**
+   * Runs on whole response bodies (`onBody`): returns a new body, or nothing to keep it. Bodies longer than
+   * `maxBytes`, compressed ones (`Content-Encoding`), HEAD requests and 204/304 answers pass unchanged.
+   */
+  body?: HookFile | BodyHookOptions;
+  /** Runs in the log phase after the response was sent (`onLog`): add fields to the access log line. */
+  log?: HookFile | HookOptions;
+  /**
+   * The key/value store the hooks share (`store` of cdn-build/edge): one nginx shared memory zone for all
+   * workers, with per-key TTLs. Kept across reloads, emptied by a restart; the least recently used keys
+   * go when it is full.
+   */
+  store?: HookStore;
+}
+
+/** The hooks' key/value store. */
+export interface HookStore {
+  /**
+   * Size of the shared memory zone (at least 64k).
+   * @default "10m"
+   * @example "10m"
+   */
+  size?: Size;
+}
+
+/** The body hook with options. */
+export interface BodyHookOptions {
+  /** The hook's TypeScript file, relative to the policy file. */
+  file: HookFile;
+  /**
+   * The largest body the hook sees, in bytes: the edge buffers a body up to this size (per request) and
+   * sends a longer one unchanged as it comes.
+   * @minimum 1
+   * @maximum 16777216
+   * @default 1048576
+   */
+  maxBytes?: number;
 }

@@ -6,7 +6,7 @@
  * test/catalogue.test.ts fails on a duplicate code, an unused entry, or a code literal anywhere else in src/.
  *
  * Ranges: CDN0xxx loading the policy file, CDN1xxx JSON Schema, CDN2xxx general / server / origins / cache,
- * CDN3xxx access gates, CDN4xxx cache RAM tier and purge, CDN5xxx rules engine, CDN6xxx TLS, CDN7xxx observability.
+ * CDN3xxx access gates, CDN4xxx cache RAM tier and purge, CDN5xxx rules engine, CDN6xxx TLS, CDN7xxx observability, CDN8xxx user hooks.
  *
  * A code keeps its meaning forever: users grep logs and CI output for it and tests match on it. Add new
  * entries with a new code; retire an entry by marking it `reserved` instead of reusing its code.
@@ -1508,6 +1508,79 @@ export const CATALOGUE = {
     fix: 'Allow only the scrapers, e.g. `metrics: { allow: ["127.0.0.1/32", "10.0.0.0/8"] }`.',
     at: ["metrics.allow[]"],
   },
+  // ─── CDN8xxx: user hooks (TypeScript compiled by TypeScriptToLua) ────────────────────────────────────
+  hookFileMissing: {
+    code: "CDN8001",
+    severity: "error",
+    title: "Hook file not found",
+    why: "A hook names a TypeScript file (relative to the policy file) that does not exist or is not a .ts file, or whose name cannot be a Lua module name.",
+    fix: 'Point the hook at an existing file next to the policy, named with letters, digits, - and _: `hooks: { access: "./hooks/gate.ts" }`.',
+    at: ["hooks.access", "hooks.headers", "hooks.body", "hooks.log", "hooks.access.file", "hooks.headers.file", "hooks.body.file", "hooks.log.file"],
+  },
+  hookTypeError: {
+    code: "CDN8002",
+    severity: "error",
+    title: "TypeScript error in a hook",
+    why: "The hook does not type-check against the edge API (`cdn-build/edge`), so its behaviour in nginx would be unknown.",
+    fix: "Fix the TypeScript error at the reported file:line:col (docs/hooks.md lists the API).",
+    at: ["hooks.access", "hooks.headers", "hooks.body", "hooks.log"],
+  },
+  hookTranspileError: {
+    code: "CDN8003",
+    severity: "error",
+    title: "Hook construct TypeScriptToLua cannot translate",
+    why: "TypeScriptToLua refused a construct of the hook (or would translate it with a different meaning in Lua).",
+    fix: "Rewrite the construct at the reported position as the message suggests (docs/hooks.md lists the limits).",
+    at: ["hooks.access", "hooks.headers", "hooks.body", "hooks.log"],
+  },
+  hookImportOutside: {
+    code: "CDN8004",
+    severity: "error",
+    title: "Hook imports a file outside its folder",
+    why: "A hook may import only `cdn-build/edge` and files of its own folder (and below): only those are compiled into the bundle.",
+    fix: "Move the imported file into the hook's folder, or copy the constants it needs.",
+    at: ["hooks.access", "hooks.headers", "hooks.body", "hooks.log"],
+  },
+  hookImportModule: {
+    code: "CDN8005",
+    severity: "error",
+    title: "Hook imports a package or Node module",
+    why: "Hooks run inside nginx, where Node modules (`fs`, `node:*`) and npm packages do not exist.",
+    fix: 'Import only `cdn-build/edge` and relative files of the hook\'s folder; `now`, `sha256Hex`, `hmacSha256Hex`, `base64Encode`, `jsonEncode` and the others come from "cdn-build/edge".',
+    at: ["hooks.access", "hooks.headers", "hooks.body", "hooks.log"],
+  },
+  hookWrongExport: {
+    code: "CDN8006",
+    severity: "error",
+    title: "Hook file does not export its phase's hook",
+    why: "The bundle runs the default export of the hook file, which must be made by the marker of its phase.",
+    fix: "End the access hook's file with `export default onAccess((req) => { ... })` (`onHeaders` for headers, `onBody` for body, `onLog` for log).",
+    at: ["hooks.access", "hooks.headers", "hooks.body", "hooks.log"],
+  },
+  hookTopLevelStatement: {
+    code: "CDN8007",
+    severity: "error",
+    title: "Hook file runs code at the top level",
+    why: "A hook file's top level runs once when nginx starts, outside any request: only declarations (imports, constants, functions, types) and the default export belong there.",
+    fix: "Move the statement into the hook function, or compute the value in a `const` initializer.",
+    at: ["hooks.access", "hooks.headers", "hooks.body", "hooks.log"],
+  },
+  hookStoreSize: {
+    code: "CDN8008",
+    severity: "error",
+    title: "Hook store too small",
+    why: "The hooks' key/value store is an nginx shared memory zone, which needs at least 64 KiB.",
+    fix: 'Give it at least 64k: `hooks: { store: { size: "1m" } }`.',
+    at: ["hooks.store.size"],
+  },
+  hookStoreOff: {
+    code: "CDN8009",
+    severity: "error",
+    title: "Hook uses the store the policy does not declare",
+    why: "`store` of cdn-build/edge keeps values in a shared memory zone that exists only when the policy declares `hooks.store`.",
+    fix: 'Declare it: `hooks: { store: { size: "10m" }, ... }`.',
+    at: ["hooks.access", "hooks.headers", "hooks.body", "hooks.log"],
+  },
 } as const satisfies Record<string, DiagnosticSpec>;
 
 type Catalogue = typeof CATALOGUE;
@@ -1529,6 +1602,7 @@ export const CODE_RANGES = [
   { prefix: "CDN5", title: "Rules engine" },
   { prefix: "CDN6", title: "TLS" },
   { prefix: "CDN7", title: "Observability" },
+  { prefix: "CDN8", title: "User hooks" },
 ] as const;
 
 /** Every entry with its name, sorted by code. */

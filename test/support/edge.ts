@@ -67,12 +67,14 @@ export interface BuildOptions {
    * location that exposes internal state to the test).
    */
   patchConf?: (conf: string) => string;
+  /** The folder the policy's hook files are relative to (the policy file's folder for the CLI). */
+  baseDir?: string;
 }
 
 /** Compiles a policy for the local runtime and writes it as the CLI does. `remove()` deletes it. */
 export async function buildForTest(policy: Policy, opts: BuildOptions = {}): Promise<{ dir: string; conf: string; remove(): Promise<void> }> {
   const b = await nginxBinary();
-  const { bundle, diagnostics } = compile(policy, { target: b.kind });
+  const { bundle, diagnostics } = compile(policy, { target: b.kind, baseDir: opts.baseDir });
   if (!bundle) throw new Error(`policy did not compile:\n${diagnostics.map(formatDiagnostic).join("\n")}`);
   if (opts.patchConf) bundle.files.set("nginx.conf", opts.patchConf(bundle.files.get("nginx.conf")!));
   const { dir, remove } = await writeForTest(bundle);
