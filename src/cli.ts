@@ -12,6 +12,7 @@ import { verifyBundle } from "./runtime/verify.js";
 import { toolVersion } from "./util/package.js";
 import { runSign, SIGN_HELP, SignUsageError } from "./sign-cli.js";
 import { PURGE_HELP, runPurge } from "./purge/cli.js";
+import { DEPLOY_HELP, DeployUsageError, ROLLBACK_HELP, runDeploy, runRollback, runStatus, STATUS_HELP } from "./deploy/cli.js";
 
 const USAGE = `cdn-build: compile a typed CDN edge policy into an OpenResty/nginx bundle
 
@@ -20,11 +21,14 @@ Usage:
   cdn-build build <policy> --out <dir> [options]    write the bundle to <dir>
   cdn-build sign <policy> <path> [--ttl 1h]         print a signed URL for the signedUrls gate
   cdn-build purge <policy> --url U --node N ...      purge URLs / prefixes / tags / all on nodes
+  cdn-build deploy <policy|bundle> --to <target>    ship a release, switch, reload, probe, roll back on failure
+  cdn-build rollback --to <target>                  switch back to the previous release
+  cdn-build status <target>                         which release runs where, and since when
   cdn-build <command> --help                        help for one command
   cdn-build --version
 
 A policy is a .ts file (export default definePolicy({...})), or .yaml / .yml / .json.
-Exit codes: 0 success, 1 invalid policy or failed verify, 2 usage error.`;
+Exit codes: 0 success, 1 invalid policy, failed verify or failed deploy, 2 usage error.`;
 
 const HELP: Record<string, string> = {
   validate: `Usage: cdn-build validate <policy> [--json]
@@ -54,6 +58,9 @@ read them.
   --json             print diagnostics as JSON`,
   sign: SIGN_HELP,
   purge: PURGE_HELP,
+  deploy: DEPLOY_HELP,
+  rollback: ROLLBACK_HELP,
+  status: STATUS_HELP,
 };
 
 class UsageError extends Error {}
@@ -150,6 +157,12 @@ export async function main(argv: string[]): Promise<number> {
         return await runSign(rest, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), env: process.env, now: Date.now });
       case "purge":
         return await runPurge(rest);
+      case "deploy":
+        return await runDeploy(rest);
+      case "rollback":
+        return await runRollback(rest);
+      case "status":
+        return await runStatus(rest);
       case "help":
         return help(rest[0] && HELP[rest[0]] ? rest[0] : undefined);
       case "--help":
@@ -166,7 +179,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command "${cmd}"`);
     }
   } catch (err) {
-    if (err instanceof UsageError || err instanceof SignUsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+    if (err instanceof UsageError || err instanceof SignUsageError || err instanceof DeployUsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       process.stderr.write(`error: ${(err as Error).message}\nrun \`cdn-build --help\` for usage\n`);
       return 2;
     }
