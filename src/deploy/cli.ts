@@ -38,11 +38,12 @@ Ships a bundle (built from the policy, or a folder written by \`cdn-build build\
 manifest) to each host as <prefix>/releases/<UTC time>-<manifest sha>, runs \`nginx -t\` on it, switches
 <prefix>/current to it atomically, reloads nginx (which runs with -p <prefix>/current/), probes health and
 scans error.log. Any failure switches current back and reloads the previous release. logs/, cache/ and
-temp/ live in <prefix>/shared and survive releases; secrets stay on the host (--env-file).
+temp/ live in <prefix>/shared and survive releases; secrets stay on the host (--host-env-file).
 
   --target <t>            auto (default, from the nginx found here) | openresty | nginx-lua (for a policy)
   --start                 start nginx when it is not running (first deploy)
-  --env-file <path>       file on the host sourced (set -a) before nginx starts: secrets for env("NAME")
+  --host-env-file <path>  file on the host sourced (set -a) before nginx starts: the secrets the policy
+                          names with env("NAME") (never copied into a release; read when nginx starts)
   --keep <n>              releases kept per host (default 5; the current one is never removed)
   --canary <n>            deploy to the first n hosts one by one, each healthy before the next (default 0)
   --parallel <n>          then the other hosts, n at a time (default 4)
@@ -108,7 +109,7 @@ const COMMON = {
   "ssh-port": { type: "string" },
   identity: { type: "string" },
   "ssh-option": { type: "string", multiple: true },
-  "env-file": { type: "string" },
+  "host-env-file": { type: "string" },
   keep: { type: "string" },
   start: { type: "boolean" },
   json: { type: "boolean" },
@@ -177,7 +178,7 @@ async function resolveHosts(values: Values, positionalTargets: string[] = []): P
   const entries = values.inventory ? await loadInventory(values.inventory) : tos.map(parseTarget);
   const cliPort = values["ssh-port"] === undefined ? undefined : intOption("ssh-port", values["ssh-port"], 22, 1, 65535);
   const keep = intOption("keep", values.keep, 5, 1, 100);
-  if (values["env-file"] !== undefined && !values["env-file"].startsWith("/")) throw new DeployUsageError(`--env-file must be an absolute path on the host, got "${values["env-file"]}"`);
+  if (values["host-env-file"] !== undefined && !values["host-env-file"].startsWith("/")) throw new DeployUsageError(`--host-env-file must be an absolute path on the host, got "${values["host-env-file"]}"`);
   for (const u of values["health-url"] ?? []) if (!/^https?:\/\/[^/]/.test(u)) throw new DeployUsageError(`--health-url must be an http(s) URL, got "${u}"`);
   for (const o of values["ssh-option"] ?? []) if (!/^[A-Za-z]+=/.test(o)) throw new DeployUsageError(`--ssh-option must be Key=Value, got "${o}"`);
   const localNginx = entries.some((e) => !e.ssh) && !values.nginx ? (await findNginx())?.path : undefined;
@@ -190,7 +191,7 @@ async function resolveHosts(values: Values, positionalTargets: string[] = []): P
     nginx: e.nginx ?? values.nginx ?? (e.ssh ? "nginx" : (localNginx ?? "nginx")),
     reload: e.reload ?? values["reload-cmd"],
     health: e.health ?? values["health-url"] ?? [],
-    envFile: e.envFile ?? values["env-file"],
+    envFile: e.envFile ?? values["host-env-file"],
     start: e.start ?? values.start ?? false,
     keep: e.keep ?? keep,
     policyEnv: e.policyEnv,

@@ -1,0 +1,237 @@
+/**
+ * `cdn-build deploy`, `rollback` and `status` on a local prefix, over real processes: the CLI as users run
+ * it, a real nginx started by the first deploy from <prefix>/current, a mock origin, and a load of parallel
+ * requests during a deploy.
+ */
+import { createHash } from "node:crypto";
+import { readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { request } from "undici";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../src/runtime/nginx.js";
+import { badLogLines, cli, policyYaml, startLoad, stopPrefix } from "./support/deploy.js";
+import { projectDir } from "./support/edge.js";
+import { startMockOrigin, type MockOrigin } from "./support/mock-origin.js";
+
+let dir: string;
+let prefix: string;
+let origin: MockOrigin;
+let port: number;
+let base: string;
+
+async function release(): Promise<string | undefined> {
+  const res = await request(`${base}/page`, { headers: { connection: "close" } });
+  await res.body.dump();
+  return res.statusCode === 200 ? String(res.headers["x-release"]) : `status ${res.statusCode}`;
+}
+
+async function current(): Promise<string> {
+  return (await readlink(join(prefix, "current"))).replace(/^releases\//, "");
+}
+
+async function releases(): Promise<string[]> {
+  return (await readdir(join(prefix, "releases"))).filter((r) => !r.startsWith(".")).sort();
+}
+
+async function writePolicy(name: string, text: string): Promise<string> {
+  const file = join(dir, name);
+  await writeFile(file, text);
+  return file;
+}
+
+beforeAll(async () => {
+  dir = await projectDir("cdn-deploy-");
+  prefix = join(dir, "edge");
+  origin = await startMockOrigin();
+  origin.setDefault({ status: 200, headers: { "cache-control": "no-store" }, body: "hello" });
+  port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+});
+
+afterAll(async () => {
+  await stopPrefix(prefix);
+  await origin?.close();
+  const bad = await badLogLines(prefix);
+  await rm(dir, { recursive: true, force: true });
+  expect(bad).toEqual([]);
+});
+
+describe("cdn-build deploy to a local prefix", () => {
+  const v = (n: string) => policyYaml({ port, origin: origin.address, release: n });
+
+  it("a first deploy without --start refuses (nginx not running) and leaves nothing switched", async () => {
+    const r = await cli(["deploy", await writePolicy("v0.yaml", v("zero")), "--to", prefix]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/nginx is not running .*--start/);
+  });
+
+  it("the first deploy with --start builds, ships, starts nginx from <prefix>/current and probes health", async () => {
+    const r = await cli(["deploy", await writePolicy("v1.yaml", v("one")), "--to", prefix, "--start"]);
+    expect(r.stderr + r.stdout).toMatch(/deployed/);
+    expect(r.exitCode).toBe(0);
+    expect(await release()).toBe("one");
+    const id = await current();
+    expect(id).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{12}$/);
+    // the id carries the manifest's sha256; the state lives in shared/, linked from the release
+    const manifest = await readFile(join(prefix, "current", "manifest.json"));
+    expect(id.endsWith(createHash("sha256").update(manifest).digest("hex").slice(0, 12))).toBe(true);
+    expect(await readlink(join(prefix, "releases", id, "logs"))).toBe("../../shared/logs");
+    expect(r.stderr).toMatch(/started nginx/);
+  });
+
+  it("status names the release, its manifest and the master's uptime", async () => {
+    const r = await cli(["status", prefix, "--json"]);
+    expect(r.exitCode).toBe(0);
+    const st = JSON.parse(r.stdout).hosts[0];
+    expect(st.current).toBe(await current());
+    expect(st.manifest.policy).toBe("deployed");
+    expect(st.manifest.toolVersion).toMatch(/^\d+\.\d+\.\d+/);
+    expect(st.current.endsWith(st.manifest.sha256.slice(0, 12))).toBe(true);
+    expect(st.pid).toBeGreaterThan(1);
+    expect(st.uptimeSeconds).toBeGreaterThanOrEqual(0);
+    expect(st.masterPrefix).toBe(`${prefix}/current/`);
+    const text = await cli(["status", prefix]);
+    expect(text.stdout).toMatch(/release\s+policy\s+tool/);
+  });
+
+  it("a changed policy deployed under load: zero failed requests, and the new release serves", async () => {
+    const before = await current();
+    const fresh = startLoad(`${base}/page`, { concurrency: 4, maxMs: 60_000 });
+    const kept = startLoad(`${base}/page`, { concurrency: 4, maxMs: 60_000, keepAlive: true });
+    await new Promise((r) => setTimeout(r, 300));
+    const t0 = Date.now();
+    const r = await cli(["deploy", await writePolicy("v2.yaml", v("two")), "--to", prefix]);
+    const deployMs = Date.now() - t0;
+    await new Promise((r) => setTimeout(r, 300));
+    const a = await fresh.stop();
+    const b = await kept.stop();
+    console.log(
+      `deploy under load: new connections ${a.ok} ok / ${a.failed} failed; keep-alive ${b.ok} ok / ${b.failed} failed ` +
+        `(${b.retried} sent again after the reload closed their idle connection); deploy ${deployMs} ms (CLI, build included)`,
+    );
+    expect(r.exitCode, r.stderr).toBe(0);
+    for (const res of [a, b]) {
+      expect(res.failures).toEqual([]);
+      expect(res.failed).toBe(0);
+      expect(res.ok).toBeGreaterThan(50);
+      expect(res.releases).toEqual(["one", "two"]);
+    }
+    expect(await release()).toBe("two");
+    expect(await current()).not.toBe(before);
+  });
+
+  it("a bundle that fails nginx -t is refused before the switch: the previous release keeps serving", async () => {
+    const before = await current();
+    const out = join(dir, "broken");
+    expect((await cli(["build", await writePolicy("v3.yaml", v("three")), "--out", out])).exitCode).toBe(0);
+    // break the bundle and keep its manifest consistent (a broken build, not a corrupted copy)
+    const conf = (await readFile(join(out, "nginx.conf"), "utf8")).replace("http {", "http {\n    no_such_directive on;");
+    await writeFile(join(out, "nginx.conf"), conf);
+    const manifest = JSON.parse(await readFile(join(out, "manifest.json"), "utf8"));
+    manifest.files["nginx.conf"] = { sha256: createHash("sha256").update(conf).digest("hex"), bytes: Buffer.byteLength(conf) };
+    await writeFile(join(out, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
+    const count = (await releases()).length;
+    const r = await cli(["deploy", out, "--to", prefix]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/nginx -t refused the release/);
+    expect(r.stderr).toMatch(/unknown directive "no_such_directive"/);
+    expect(await current()).toBe(before);
+    expect((await releases()).length).toBe(count); // the refused release was removed
+    expect(await release()).toBe("two");
+  });
+
+  it("a bundle edited after its build does not match its manifest and is refused before any host is touched", async () => {
+    const out = join(dir, "broken");
+    await writeFile(join(out, "lua", "policy_data.lua"), "return {}\n");
+    const r = await cli(["deploy", out, "--to", prefix]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/lua\/policy_data.lua: sha256 differs from the manifest/);
+  });
+
+  it("a release whose health probe fails is rolled back: current and the served release are the previous ones", async () => {
+    const before = await current();
+    const count = (await releases()).length;
+    const dead = await freePort(); // nothing listens there: every proxied request gets 502
+    const file = await writePolicy("v4.yaml", policyYaml({ port, origin: `127.0.0.1:${dead}`, release: "four" }));
+    const r = await cli(["deploy", file, "--to", prefix, "--health-url", `${base}/page`, "--health-timeout", "2"]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toMatch(/rolled back/);
+    expect(r.stderr).toMatch(/health probe .*status 502/);
+    expect(await current()).toBe(before);
+    expect(await release()).toBe("two");
+    expect((await releases()).length).toBe(count); // the failed release was removed
+  });
+
+  it("rollback switches to the release before the current one, with the same checks", async () => {
+    const [first, second] = await releases();
+    expect(await current()).toBe(second);
+    const r = await cli(["rollback", "--to", prefix]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await current()).toBe(first);
+    expect(await release()).toBe("one");
+    // nothing older than the first release: a second rollback fails and keeps the current one
+    const again = await cli(["rollback", "--to", prefix]);
+    expect(again.exitCode).toBe(1);
+    expect(again.stderr).toMatch(/no release older than/);
+    expect(await release()).toBe("one");
+    // back to the newest with --release
+    expect((await cli(["rollback", "--to", prefix, "--release", second!])).exitCode).toBe(0);
+    expect(await release()).toBe("two");
+  });
+
+  it("--keep prunes the oldest releases, never the current one", async () => {
+    const r = await cli(["deploy", join(dir, "v1.yaml"), "--to", prefix, "--keep", "2"]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const left = await releases();
+    expect(left).toHaveLength(2);
+    expect(left).toContain(await current());
+    expect(await release()).toBe("one");
+  });
+
+  it("usage errors exit 2 and name the argument; --help exits 0", async () => {
+    for (const cmd of ["deploy", "rollback", "status"]) {
+      const h = await cli([cmd, "--help"]);
+      expect(h.exitCode).toBe(0);
+      expect(h.stdout).toMatch(/^Usage: cdn-build /);
+    }
+    const cases: [string[], RegExp][] = [
+      [["deploy", join(dir, "v1.yaml")], /--to <prefix/],
+      [["deploy", join(dir, "v1.yaml"), "--to", prefix, "--keep", "0"], /--keep must be an integer/],
+      [["deploy", join(dir, "v1.yaml"), "--to", "host:relative"], /absolute path/],
+      [["deploy", join(dir, "v1.yaml"), "--to", prefix, "--canary", "x"], /--canary/],
+      [["deploy", join(dir, "v1.yaml"), "--to", prefix, "--target", "iis"], /unknown target "iis"/],
+      [["deploy", join(dir, "v1.yaml"), "--to", prefix, "--host-env-file", "relative.env"], /--host-env-file must be an absolute path/],
+      [["rollback", "--to", prefix, "--release", "../x"], /--release/],
+      [["status"], /--to/],
+      [["deploy", join(dir, "v1.yaml"), "--to", prefix, "--bogus"], /bogus/],
+    ];
+    for (const [args, msg] of cases) {
+      const r = await cli(args);
+      expect(r.exitCode, args.join(" ")).toBe(2);
+      expect(r.stderr).toMatch(msg);
+    }
+  });
+
+  it("an invalid inventory names the field; a missing one is a usage error", async () => {
+    const inv = join(dir, "hosts.yaml");
+    await writeFile(inv, "hosts:\n  - prefix: relative/path\n    keep: many\n    colour: blue\n");
+    const r = await cli(["deploy", join(dir, "v1.yaml"), "--inventory", inv]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/\/hosts\/0\/prefix: must match pattern/);
+    expect(r.stderr).toMatch(/\/hosts\/0\/keep: must be integer/);
+    expect(r.stderr).toMatch(/colour/);
+    const missing = await cli(["status", "--inventory", join(dir, "nope.yaml")]);
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr).toMatch(/cannot read the inventory/);
+    await writeFile(inv, "hosts: [\n");
+    expect((await cli(["status", "--inventory", inv])).stderr).toMatch(/not valid YAML/);
+  });
+
+  it("an invalid policy fails with its diagnostics (exit 1), nothing shipped", async () => {
+    const count = (await releases()).length;
+    const r = await cli(["deploy", await writePolicy("bad.yaml", "name: Bad Name\n"), "--to", prefix]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/is invalid/);
+    expect((await releases()).length).toBe(count);
+  });
+});
