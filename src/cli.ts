@@ -12,6 +12,7 @@ import { verifyBundle } from "./runtime/verify.js";
 import { toolVersion } from "./util/package.js";
 import { runSign, SIGN_HELP, SignUsageError } from "./sign-cli.js";
 import { PURGE_HELP, runPurge } from "./purge/cli.js";
+import { DIFF_HELP, DiffUsageError, runDiff } from "./diff/cli.js";
 import { DEPLOY_HELP, DeployUsageError, ROLLBACK_HELP, runDeploy, runRollback, runStatus, STATUS_HELP } from "./deploy/cli.js";
 
 const USAGE = `cdn-build: compile a typed CDN edge policy into an OpenResty/nginx bundle
@@ -24,6 +25,7 @@ Usage:
   cdn-build deploy <policy|bundle> --to <target>    ship a release, switch, reload, probe, roll back on failure
   cdn-build rollback --to <target>                  switch back to the previous release
   cdn-build status <target>                         which release runs where, and since when
+  cdn-build diff <a> <b>                            what changed between two policies or bundles
   cdn-build <command> --help                        help for one command
   cdn-build --version
 
@@ -61,6 +63,7 @@ read them.
   deploy: DEPLOY_HELP,
   rollback: ROLLBACK_HELP,
   status: STATUS_HELP,
+  diff: DIFF_HELP,
 };
 
 class UsageError extends Error {}
@@ -163,6 +166,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runRollback(rest);
       case "status":
         return await runStatus(rest);
+      case "diff":
+        return await runDiff(rest);
       case "help":
         return help(rest[0] && HELP[rest[0]] ? rest[0] : undefined);
       case "--help":
@@ -179,7 +184,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command "${cmd}"`);
     }
   } catch (err) {
-    if (err instanceof UsageError || err instanceof SignUsageError || err instanceof DeployUsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+    if (err instanceof UsageError || err instanceof SignUsageError || err instanceof DeployUsageError || err instanceof DiffUsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       process.stderr.write(`error: ${(err as Error).message}\nrun \`cdn-build --help\` for usage\n`);
       return 2;
     }
