@@ -12,6 +12,7 @@ import { verifyBundle } from "./runtime/verify.js";
 import { toolVersion } from "./util/package.js";
 import { runSign, SIGN_HELP, SignUsageError } from "./sign-cli.js";
 import { PURGE_HELP, runPurge } from "./purge/cli.js";
+import { DEV_HELP, DevUsageError, runDev } from "./dev/dev.js";
 import { DIFF_HELP, DiffUsageError, runDiff } from "./diff/cli.js";
 import { DEPLOY_HELP, DeployUsageError, ROLLBACK_HELP, runDeploy, runRollback, runStatus, STATUS_HELP } from "./deploy/cli.js";
 
@@ -26,6 +27,7 @@ Usage:
   cdn-build rollback --to <target>                  switch back to the previous release
   cdn-build status <target>                         which release runs where, and since when
   cdn-build diff <a> <b>                            what changed between two policies or bundles
+  cdn-build dev <policy> [--origin host:port]       serve the policy locally, rebuild and reload on save
   cdn-build <command> --help                        help for one command
   cdn-build --version
 
@@ -64,6 +66,7 @@ read them.
   rollback: ROLLBACK_HELP,
   status: STATUS_HELP,
   diff: DIFF_HELP,
+  dev: DEV_HELP,
 };
 
 class UsageError extends Error {}
@@ -168,6 +171,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runStatus(rest);
       case "diff":
         return await runDiff(rest);
+      case "dev":
+        return await runDev(rest);
       case "help":
         return help(rest[0] && HELP[rest[0]] ? rest[0] : undefined);
       case "--help":
@@ -184,7 +189,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command "${cmd}"`);
     }
   } catch (err) {
-    if (err instanceof UsageError || err instanceof SignUsageError || err instanceof DeployUsageError || err instanceof DiffUsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+    if (err instanceof UsageError || err instanceof SignUsageError || err instanceof DeployUsageError || err instanceof DiffUsageError || err instanceof DevUsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       process.stderr.write(`error: ${(err as Error).message}\nrun \`cdn-build --help\` for usage\n`);
       return 2;
     }
