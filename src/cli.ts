@@ -12,6 +12,7 @@ import { verifyBundle } from "./runtime/verify.js";
 import { toolVersion } from "./util/package.js";
 import { runSign, SIGN_HELP, SignUsageError } from "./sign-cli.js";
 import { PURGE_HELP, runPurge } from "./purge/cli.js";
+import { INIT_HELP, InitUsageError, runInit } from "./init/init.js";
 import { DEV_HELP, DevUsageError, runDev } from "./dev/dev.js";
 import { DIFF_HELP, DiffUsageError, runDiff } from "./diff/cli.js";
 import { DEPLOY_HELP, DeployUsageError, ROLLBACK_HELP, runDeploy, runRollback, runStatus, STATUS_HELP } from "./deploy/cli.js";
@@ -28,6 +29,7 @@ Usage:
   cdn-build status <target>                         which release runs where, and since when
   cdn-build diff <a> <b>                            what changed between two policies or bundles
   cdn-build dev <policy> [--origin host:port]       serve the policy locally, rebuild and reload on save
+  cdn-build init [dir]                              write a starting policy and print a README snippet
   cdn-build <command> --help                        help for one command
   cdn-build --version
 
@@ -67,6 +69,7 @@ read them.
   status: STATUS_HELP,
   diff: DIFF_HELP,
   dev: DEV_HELP,
+  init: INIT_HELP,
 };
 
 class UsageError extends Error {}
@@ -173,6 +176,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runDiff(rest);
       case "dev":
         return await runDev(rest);
+      case "init":
+        return await runInit(rest);
       case "help":
         return help(rest[0] && HELP[rest[0]] ? rest[0] : undefined);
       case "--help":
@@ -189,7 +194,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command "${cmd}"`);
     }
   } catch (err) {
-    if (err instanceof UsageError || err instanceof SignUsageError || err instanceof DeployUsageError || err instanceof DiffUsageError || err instanceof DevUsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+    if (err instanceof UsageError || err instanceof SignUsageError || err instanceof DeployUsageError || err instanceof DiffUsageError || err instanceof DevUsageError || err instanceof InitUsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       process.stderr.write(`error: ${(err as Error).message}\nrun \`cdn-build --help\` for usage\n`);
       return 2;
     }
