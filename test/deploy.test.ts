@@ -4,7 +4,8 @@
  * requests during a deploy.
  */
 import { createHash } from "node:crypto";
-import { readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
+import { execa } from "execa";
+import { mkdir, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -188,6 +189,19 @@ describe("cdn-build deploy to a local prefix", () => {
     expect(await release()).toBe("one");
   });
 
+  it("one deploy at a time per prefix: a held lock fails the deploy and names the lock", async () => {
+    await mkdir(join(prefix, ".deploy-lock"));
+    await writeFile(join(prefix, ".deploy-lock", "owner"), "deploy from someone\n");
+    try {
+      const r = await cli(["deploy", join(dir, "v2.yaml"), "--to", prefix]);
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toMatch(/another deploy or rollback holds .*\.deploy-lock \(deploy from someone\)/);
+      expect(await release()).toBe("one");
+    } finally {
+      await rm(join(prefix, ".deploy-lock"), { recursive: true });
+    }
+  });
+
   it("usage errors exit 2 and name the argument; --help exits 0", async () => {
     for (const cmd of ["deploy", "rollback", "status"]) {
       const h = await cli([cmd, "--help"]);
@@ -233,5 +247,41 @@ describe("cdn-build deploy to a local prefix", () => {
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/is invalid/);
     expect((await releases()).length).toBe(count);
+  });
+});
+
+describe("secrets on the host", () => {
+  let sprefix: string;
+  let sport: number;
+  afterAll(async () => {
+    if (!sprefix) return;
+    await stopPrefix(sprefix);
+    expect(await badLogLines(sprefix)).toEqual([]);
+  });
+
+  it("come from --host-env-file when nginx starts, and never enter a release", async () => {
+    sprefix = join(dir, "secret-edge");
+    sport = await freePort();
+    const secret = "s3cret-value-" + Date.now();
+    const envFile = join(dir, "edge.env");
+    await writeFile(envFile, `EDGE_SECRET=${secret}\n`, { mode: 0o600 });
+    const file = await writePolicy(
+      "secret.yaml",
+      policyYaml({ port: sport, origin: origin.address, release: "s", name: "secret" }) +
+        "originSecret: { header: X-Origin-Secret, secret: { env: EDGE_SECRET } }\n",
+    );
+    const r = await cli(["deploy", file, "--to", sprefix, "--start", "--host-env-file", envFile]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const ask = async (headers: Record<string, string>) => {
+      const res = await request(`http://127.0.0.1:${sport}/page`, { headers: { connection: "close", ...headers } });
+      await res.body.dump();
+      return res.statusCode;
+    };
+    expect(await ask({})).toBe(403);
+    expect(await ask({ "x-origin-secret": "wrong" })).toBe(403);
+    expect(await ask({ "x-origin-secret": secret })).toBe(200);
+    const grep = await execa("grep", ["-rl", secret, join(sprefix, "releases")], { reject: false });
+    expect(grep.stdout).toBe("");
+    expect(grep.exitCode).toBe(1); // no file of any release holds the value
   });
 });

@@ -124,8 +124,27 @@ async function activate(h: HostConfig, id: string, healthUrls: string[], healthT
   return { offset };
 }
 
+/** Run `fn` holding the prefix's deploy lock; a held lock is a failure of this host. */
+async function locked(h: HostConfig, what: string, fn: () => Promise<HostOutcome>): Promise<HostOutcome> {
+  const t0 = Date.now();
+  try {
+    await run(h, ["lock", `${what} from ${process.env.USER ?? "?"} pid ${process.pid} at ${new Date().toISOString()}`]);
+  } catch (e) {
+    return { host: h.name, result: "failed", ms: Date.now() - t0, message: (e as Error).message };
+  }
+  try {
+    return await fn();
+  } finally {
+    await run(h, ["unlock"]).catch(() => undefined);
+  }
+}
+
 /** Deploy one bundle to one host, rolling back to the previous release on any failure. */
-export async function deployHost(
+export function deployHost(h: HostConfig, bundle: DeployBundle, opts: { healthTimeoutMs: number; progress: Progress; tar?: Buffer }): Promise<HostOutcome> {
+  return locked(h, "deploy", () => deployHostLocked(h, bundle, opts));
+}
+
+async function deployHostLocked(
   h: HostConfig,
   bundle: DeployBundle,
   opts: { healthTimeoutMs: number; progress: Progress; tar?: Buffer },
@@ -133,6 +152,7 @@ export async function deployHost(
   const t0 = Date.now();
   const done = (o: Omit<HostOutcome, "host" | "ms">): HostOutcome => ({ host: h.name, ms: Date.now() - t0, ...o });
   const healthUrls = h.health.length ? h.health : defaultHealthUrls(h, bundle);
+  if (!healthUrls.length) opts.progress(h.name, "warning: the policy has no health path and no --health-url was given: no health probe");
   let previous: string | undefined;
   let wasRunning = false;
   let id: string | undefined;
@@ -186,8 +206,14 @@ async function restore(h: HostConfig, previous: string | undefined, wasRunning: 
   }
 }
 
+type RollbackOptions = { healthTimeoutMs: number; progress: Progress; to?: string };
+
 /** Switch a host to the release before its current one (same checks as a deploy). */
-export async function rollbackHost(h: HostConfig, opts: { healthTimeoutMs: number; progress: Progress; to?: string; healthOf?: Pick<DeployBundle, "healthPath" | "port" | "address"> }): Promise<HostOutcome> {
+export function rollbackHost(h: HostConfig, opts: RollbackOptions): Promise<HostOutcome> {
+  return locked(h, "rollback", () => rollbackHostLocked(h, opts));
+}
+
+async function rollbackHostLocked(h: HostConfig, opts: RollbackOptions): Promise<HostOutcome> {
   const t0 = Date.now();
   const done = (o: Omit<HostOutcome, "host" | "ms">): HostOutcome => ({ host: h.name, ms: Date.now() - t0, ...o });
   let current: string | undefined;
@@ -200,7 +226,7 @@ export async function rollbackHost(h: HostConfig, opts: { healthTimeoutMs: numbe
     if (!target) throw new HostError(`no release older than ${current} in ${h.prefix}/releases`);
     if (!releases.includes(target)) throw new HostError(`no release ${target} in ${h.prefix}/releases`);
     await run(h, ["check", target, h.nginx]);
-    const healthUrls = h.health.length ? h.health : defaultHealthUrls(h, opts.healthOf ?? (await healthOfRelease(h, target)));
+    const healthUrls = h.health.length ? h.health : defaultHealthUrls(h, await healthOfRelease(h, target));
     try {
       await activate(h, target, healthUrls, opts.healthTimeoutMs, opts.progress);
     } catch (e) {

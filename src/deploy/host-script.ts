@@ -75,6 +75,19 @@ conf)
   id=$1; valid_id "$id"
   cat "$prefix/releases/$id/nginx.conf"
   ;;
+lock)
+  # one deploy or rollback at a time per prefix: mkdir is atomic
+  mkdir -p "$prefix"
+  if mkdir "$prefix/.deploy-lock" 2>/dev/null; then
+    echo "$1" > "$prefix/.deploy-lock/owner"
+  else
+    echo "error: another deploy or rollback holds $prefix/.deploy-lock ($(cat "$prefix/.deploy-lock/owner" 2>/dev/null || echo unknown)); if none is running, remove that folder" >&2
+    exit 1
+  fi
+  ;;
+unlock)
+  rm -rf "$prefix/.deploy-lock"
+  ;;
 unlink)
   rm -f "$prefix/current"
   ;;
