@@ -178,7 +178,9 @@ async function deployHostLocked(
   } catch (e) {
     const why = (e as Error).message;
     opts.progress(h.name, `failed: ${why.split("\n")[0]}; rolling back`);
-    const back = await restore(h, previous, wasRunning, healthUrls, opts.healthTimeoutMs, opts.progress);
+    // the previous release is probed on its own port and health path (unless URLs were given)
+    const previousUrls = h.health.length || !previous ? healthUrls : await healthOfRelease(h, previous).then((x) => defaultHealthUrls(h, x), () => healthUrls);
+    const back = await restore(h, previous, wasRunning, previousUrls, opts.healthTimeoutMs, opts.progress);
     await run(h, ["remove", id]).catch(() => undefined);
     return done({ result: back ? "rolled back" : "failed", release: id, previous, message: back ? why : `${why}\nthe rollback to ${previous ?? "(none)"} failed too: see the progress lines` });
   }
