@@ -1,6 +1,7 @@
 /** `cdn-build deploy`, `cdn-build rollback` and `cdn-build status`. */
-import { readFile } from "node:fs/promises";
-import { dirname, isAbsolute, resolve } from "node:path";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Ajv } from "ajv";
 import { parse as parseYaml } from "yaml";
@@ -171,7 +172,22 @@ async function loadInventory(file: string): Promise<HostEntry[]> {
 
 type Values = { [K in keyof typeof COMMON]?: (typeof COMMON)[K] extends { multiple: true } ? string[] : (typeof COMMON)[K] extends { type: "boolean" } ? boolean : string };
 
-async function resolveHosts(values: Values, positionalTargets: string[] = []): Promise<HostConfig[]> {
+/** Run `fn` over the hosts, then end their shared SSH connections and remove the socket folder. */
+async function withHosts<T>(values: Values, positionalTargets: string[], fn: (hosts: HostConfig[]) => Promise<T>): Promise<T> {
+  const controlDir = await mkdtemp(join(tmpdir(), "cdn-ssh-"));
+  try {
+    const hosts = await resolveHosts(values, positionalTargets, controlDir);
+    try {
+      return await fn(hosts);
+    } finally {
+      await Promise.all(hosts.map((h) => h.transport.close()));
+    }
+  } finally {
+    await rm(controlDir, { recursive: true, force: true });
+  }
+}
+
+async function resolveHosts(values: Values, positionalTargets: string[], controlDir: string): Promise<HostConfig[]> {
   const tos = [...(values.to ?? []), ...positionalTargets];
   if (values.inventory && tos.length) throw new DeployUsageError("use either --to or --inventory, not both");
   if (!values.inventory && !tos.length) throw new DeployUsageError("say where to deploy: --to <prefix | [user@]host:/prefix> or --inventory <file>");
@@ -185,7 +201,7 @@ async function resolveHosts(values: Values, positionalTargets: string[] = []): P
   return entries.map((e) => ({
     name: e.name!,
     transport: e.ssh
-      ? sshTransport({ destination: e.ssh, port: e.port ?? cliPort, identity: e.identity ?? values.identity, options: e.sshOptions ?? values["ssh-option"] })
+      ? sshTransport({ destination: e.ssh, port: e.port ?? cliPort, identity: e.identity ?? values.identity, options: e.sshOptions ?? values["ssh-option"], controlDir })
       : localTransport(),
     prefix: e.prefix!,
     nginx: e.nginx ?? values.nginx ?? (e.ssh ? "nginx" : (localNginx ?? "nginx")),
@@ -233,7 +249,17 @@ export async function runDeploy(args: string[]): Promise<number> {
   const healthTimeoutMs = intOption("health-timeout", values["health-timeout"], 10, 1, 3600) * 1000;
   const requested = values.target ?? "auto";
   if (requested !== "auto" && !TARGET_NAMES.includes(requested as Target)) throw new DeployUsageError(`unknown target "${requested}" (use auto, ${TARGET_NAMES.join(" or ")})`);
-  const hosts = await resolveHosts(values);
+  return withHosts(values, [], (hosts) => deployTo(hosts, source, values, requested, { canary, parallel, healthTimeoutMs }));
+}
+
+async function deployTo(
+  hosts: HostConfig[],
+  source: string,
+  values: Values,
+  requested: string,
+  o: { canary: number; parallel: number; healthTimeoutMs: number },
+): Promise<number> {
+  const { canary, parallel, healthTimeoutMs } = o;
   const fromDir = await isDirectory(source);
   let target = requested as Target;
   if (!fromDir && requested === "auto") {
@@ -290,10 +316,11 @@ export async function runRollback(args: string[]): Promise<number> {
   const healthTimeoutMs = intOption("health-timeout", values["health-timeout"], 10, 1, 3600) * 1000;
   const parallel = intOption("parallel", values.parallel, 4, 1, 256);
   if (values.release !== undefined && !/^[0-9A-Za-z][0-9A-Za-z.-]*$/.test(values.release)) throw new DeployUsageError(`--release must be a release folder name, got "${values.release}"`);
-  const hosts = await resolveHosts(values);
-  const outcomes = await rollout(hosts, (h) => rollbackHost(h, { healthTimeoutMs, progress, to: values.release }), { canary: 0, parallel, progress });
-  summary(outcomes, values.json ?? false);
-  return outcomes.every((o) => o.result === "deployed") ? 0 : 1;
+  return withHosts(values, [], async (hosts) => {
+    const outcomes = await rollout(hosts, (h) => rollbackHost(h, { healthTimeoutMs, progress, to: values.release }), { canary: 0, parallel, progress });
+    summary(outcomes, values.json ?? false);
+    return outcomes.every((o) => o.result === "deployed") ? 0 : 1;
+  });
 }
 
 function formatUptime(s: number | undefined): string {
@@ -308,8 +335,7 @@ export async function runStatus(args: string[]): Promise<number> {
     process.stdout.write(STATUS_HELP + "\n");
     return 0;
   }
-  const hosts = await resolveHosts(values, positionals);
-  const all: HostStatus[] = await Promise.all(hosts.map((h) => statusHost(h)));
+  const all: HostStatus[] = await withHosts(values, positionals, (hosts) => Promise.all(hosts.map((h) => statusHost(h))));
   if (values.json) process.stdout.write(JSON.stringify({ hosts: all }, null, 2) + "\n");
   else {
     const rows = [["host", "release", "policy", "tool", "target", "sha256", "master", "uptime"]];

@@ -18,11 +18,18 @@ export interface SshOptions {
   identity?: string;
   /** Extra `-o Key=Value` options (e.g. `UserKnownHostsFile=...`). */
   options?: string[];
+  /**
+   * Folder for the connection-sharing sockets of this run: the steps of a deploy (about eight per host)
+   * then share one SSH connection per host instead of a handshake each. `closeSsh` ends them.
+   */
+  controlDir?: string;
 }
 
 export interface Transport {
   /** "local" or the SSH destination. */
   describe(): string;
+  /** End what the transport keeps open (an SSH master connection). */
+  close(): Promise<void>;
   /** Host name or address to reach the edge over HTTP (health probes). */
   httpHost(): string;
   /** Run a sub-command of the host script; `input` goes to its stdin. */
@@ -37,6 +44,7 @@ export function shellQuote(s: string): string {
 export function localTransport(): Transport {
   return {
     describe: () => "local",
+    close: async () => undefined,
     httpHost: () => "127.0.0.1",
     async run(args, opts = {}) {
       const r = await execa("sh", ["-c", HOST_SCRIPT, "sh", ...args], {
@@ -55,8 +63,15 @@ export function sshArgs(ssh: SshOptions): string[] {
   const args = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"];
   if (ssh.port !== undefined) args.push("-p", String(ssh.port));
   if (ssh.identity) args.push("-i", ssh.identity, "-o", "IdentitiesOnly=yes");
+  if (ssh.controlDir) args.push("-o", "ControlMaster=auto", "-o", `ControlPath=${ssh.controlDir}/%C`, "-o", "ControlPersist=120");
   for (const o of ssh.options ?? []) args.push("-o", o);
   return args;
+}
+
+/** End the shared connection of `ssh` (if any): `ssh -O exit`. */
+export async function closeSsh(ssh: SshOptions): Promise<void> {
+  if (!ssh.controlDir) return;
+  await execa("ssh", [...sshArgs(ssh), "-O", "exit", "--", ssh.destination], { reject: false, stdin: "ignore", timeout: 10_000 });
 }
 
 export function sshTransport(ssh: SshOptions): Transport {
@@ -64,6 +79,7 @@ export function sshTransport(ssh: SshOptions): Transport {
   const host = (at >= 0 ? ssh.destination.slice(at + 1) : ssh.destination).replace(/^\[|\]$/g, "");
   return {
     describe: () => `${ssh.destination}${ssh.port ? `:${ssh.port}` : ""}`,
+    close: () => closeSsh(ssh),
     httpHost: () => (host.includes(":") ? `[${host}]` : host),
     async run(args, opts = {}) {
       // ssh joins its arguments into one command line for the remote shell: quote every word once.

@@ -77,7 +77,16 @@ export async function startSshd(dir: string): Promise<Sshd> {
   const gone = new Promise<void>((r) => child.once("exit", () => ((exited = true), r())));
   const stop = async () => {
     if (exited) return;
+    // the listener first, then the sessions it forked (a connection an ssh client still shares)
+    const sessions = (await readFile(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").catch(() => "")).split(/\s+/).filter(Boolean);
     child.kill("SIGTERM");
+    for (const pid of sessions) {
+      try {
+        process.kill(Number(pid), "SIGTERM");
+      } catch {
+        /* gone */
+      }
+    }
     await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))]);
     if (!exited) child.kill("SIGKILL");
     await gone;
