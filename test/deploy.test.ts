@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../src/runtime/nginx.js";
-import { badLogLines, cli, policyYaml, startLoad, stopPrefix } from "./support/deploy.js";
+import { badLogLines, BIN, cli, policyYaml, startLoad, stopPrefix } from "./support/deploy.js";
 import { projectDir } from "./support/edge.js";
 import { startMockOrigin, type MockOrigin } from "./support/mock-origin.js";
 
@@ -239,6 +239,24 @@ describe("cdn-build deploy to a local prefix", () => {
     expect(missing.stderr).toMatch(/cannot read the inventory/);
     await writeFile(inv, "hosts: [\n");
     expect((await cli(["status", "--inventory", inv])).stderr).toMatch(/not valid YAML/);
+  });
+
+  it("SIGTERM during a rollout: the host in flight finishes with its checks, no other host starts", async () => {
+    const other = join(dir, "never");
+    const child = execa("node", [BIN, "deploy", join(dir, "v2.yaml"), "--to", prefix, "--to", other, "--canary", "1"], { reject: false, timeout: 90_000 });
+    let err = "";
+    child.stderr!.on("data", (c: Buffer) => {
+      err += c.toString();
+      if (/canary: deploying/.test(err) && !child.killed) child.kill("SIGTERM");
+    });
+    const r = await child;
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/SIGTERM: finishing the hosts in flight/);
+    expect(r.stdout).toMatch(new RegExp(`${prefix}\\s+deployed`));
+    expect(r.stdout).toMatch(new RegExp(`${other}\\s+skipped`));
+    expect(r.stderr).toMatch(/rollout interrupted before this host/);
+    expect(await release()).toBe("two");
+    await expect(readdir(other)).rejects.toThrow(/ENOENT/);
   });
 
   it("an invalid policy fails with its diagnostics (exit 1), nothing shipped", async () => {

@@ -49,6 +49,7 @@ temp/ live in <prefix>/shared and survive releases; secrets stay on the host (--
   --canary <n>            deploy to the first n hosts one by one, each healthy before the next (default 0)
   --parallel <n>          then the other hosts, n at a time (default 4)
 The first failing host stops the rollout (hosts not started are skipped); that host is rolled back.
+Ctrl-C lets the hosts in flight finish (checks, rollbacks) and starts no other; a second one aborts.
 
 ${TARGET_HELP}
 
@@ -290,18 +291,34 @@ async function deployTo(
     }
     throw e;
   }
-  const outcomes = await rollout(
-    hosts,
-    async (h) => {
-      try {
-        const { bundle, tar } = await bundleFor(h);
-        return await deployHost(h, bundle, { healthTimeoutMs, progress, tar });
-      } catch (e) {
-        return { host: h.name, result: "failed", ms: 0, message: (e as Error).message };
-      }
-    },
-    { canary, parallel, progress },
-  );
+  // A first Ctrl-C (or SIGTERM) lets the hosts in flight finish their checks (and rollbacks) and starts
+  // no other host; a second one aborts at once.
+  const abort = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (abort.signal.aborted) process.exit(130);
+    abort.abort();
+    process.stderr.write(`${sig}: finishing the hosts in flight (with their checks and rollbacks), starting no other; again to abort now\n`);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  let outcomes: HostOutcome[];
+  try {
+    outcomes = await rollout(
+      hosts,
+      async (h) => {
+        try {
+          const { bundle, tar } = await bundleFor(h);
+          return await deployHost(h, bundle, { healthTimeoutMs, progress, tar });
+        } catch (e) {
+          return { host: h.name, result: "failed", ms: 0, message: (e as Error).message };
+        }
+      },
+      { canary, parallel, progress, signal: abort.signal },
+    );
+  } finally {
+    process.removeListener("SIGINT", onSignal);
+    process.removeListener("SIGTERM", onSignal);
+  }
   summary(outcomes, values.json ?? false);
   return outcomes.every((o) => o.result === "deployed") ? 0 : 1;
 }

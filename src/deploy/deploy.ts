@@ -292,13 +292,19 @@ export async function statusHost(h: HostConfig): Promise<HostStatus> {
 export async function rollout<T extends { name: string }>(
   hosts: T[],
   deployOne: (h: T) => Promise<HostOutcome>,
-  opts: { canary: number; parallel: number; progress: Progress },
+  opts: { canary: number; parallel: number; progress: Progress; signal?: AbortSignal },
 ): Promise<HostOutcome[]> {
   const results = new Map<string, HostOutcome>();
   let stopped = false;
+  let why = "rollout stopped by an earlier failure";
+  opts.signal?.addEventListener("abort", () => {
+    stopped = true;
+    why = "rollout interrupted before this host";
+  });
   const canaries = hosts.slice(0, opts.canary);
   const rest = hosts.slice(opts.canary);
   for (const h of canaries) {
+    if (stopped) break;
     opts.progress(h.name, "canary: deploying");
     const o = await deployOne(h);
     results.set(h.name, o);
@@ -317,5 +323,5 @@ export async function rollout<T extends { name: string }>(
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.parallel, queue.length)) }, worker));
-  return hosts.map((h) => results.get(h.name) ?? { host: h.name, result: "skipped", ms: 0, message: "rollout stopped by an earlier failure" });
+  return hosts.map((h) => results.get(h.name) ?? { host: h.name, result: "skipped", ms: 0, message: why });
 }

@@ -50,6 +50,8 @@ export function localTransport(): Transport {
       const r = await execa("sh", ["-c", HOST_SCRIPT, "sh", ...args], {
         reject: false,
         stripFinalNewline: false,
+        // own process group: a Ctrl-C in the terminal reaches the CLI, which lets a step in flight finish
+        detached: true,
         input: opts.input,
         stdin: opts.input ? undefined : "ignore",
         timeout: opts.timeoutMs ?? 120_000,
@@ -87,6 +89,8 @@ export function sshTransport(ssh: SshOptions): Transport {
       const r = await execa("ssh", [...sshArgs(ssh), "--", ssh.destination, remote], {
         reject: false,
         stripFinalNewline: false,
+        // own process group: a Ctrl-C in the terminal reaches the CLI, which lets a step in flight finish
+        detached: true,
         input: opts.input,
         stdin: opts.input ? undefined : "ignore",
         timeout: opts.timeoutMs ?? 120_000,
