@@ -164,6 +164,21 @@ describe("cdn-build deploy over SSH", () => {
     expect(await served("b")).toBe("one");
   });
 
+  it("diff a policy against what a host runs, fetched over SSH", async () => {
+    const ssh = ["--ssh-port", String(sshd.port), "--identity", sshd.identity, ...sshd.options.flatMap((o) => ["--ssh-option", o])];
+    const env = { EDGE_PORT: String(hosts.a.port), EDGE_ORIGIN: origin.address, EDGE_RELEASE: "five" };
+    const r = await cli(["diff", policyFile, `${sshd.user}@127.0.0.1:${hosts.a.prefix}`, "--json", ...ssh], { env });
+    expect(r.exitCode, r.stderr).toBe(1);
+    const d = JSON.parse(r.stdout);
+    expect(d.compared).toBe("bundle");
+    expect(d.changes).toEqual([expect.objectContaining({ path: "/features/headers/response/set/0/1", before: "five", after: "two" })]);
+    const none = await cli(["diff", policyFile, `${sshd.user}@127.0.0.1:${hosts.a.prefix}`, ...ssh], { env: { ...env, EDGE_RELEASE: "two" } });
+    expect(none.exitCode, none.stdout + none.stderr).toBe(0);
+    const missing = await cli(["diff", policyFile, `${sshd.user}@127.0.0.1:${dir}/nowhere`, ...ssh], { env });
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr).toMatch(/has no current release/);
+  });
+
   it("an unreachable host fails with the ssh error, exit 1", async () => {
     const r = await cli(["status", `${sshd.user}@127.0.0.1:/srv/edge`, "--ssh-port", String(await freePort()), "--identity", sshd.identity, "--ssh-option", `UserKnownHostsFile=${sshd.knownHosts}`]);
     expect(r.exitCode).toBe(1);

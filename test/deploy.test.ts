@@ -259,6 +259,17 @@ describe("cdn-build deploy to a local prefix", () => {
     await expect(readdir(other)).rejects.toThrow(/ENOENT/);
   });
 
+  it("diff against the prefix compares with its current release", async () => {
+    const same = await cli(["diff", join(dir, "v2.yaml"), prefix]);
+    expect(same.stdout + same.stderr).toMatch(/no change/);
+    expect(same.exitCode).toBe(0);
+    const r = await cli(["diff", join(dir, "v1.yaml"), prefix, "--json"]);
+    expect(r.exitCode).toBe(1);
+    const d = JSON.parse(r.stdout);
+    expect(d.changes.map((c: { path: string }) => c.path)).toEqual(["/features/headers/response/set/0/1"]);
+    expect(d.changes[0]).toMatchObject({ before: "one", after: "two" });
+  });
+
   it("an invalid policy fails with its diagnostics (exit 1), nothing shipped", async () => {
     const count = (await releases()).length;
     const r = await cli(["deploy", await writePolicy("bad.yaml", "name: Bad Name\n"), "--to", prefix]);

@@ -71,6 +71,11 @@ switch)
   ln -sfn "releases/$id" "$prefix/.current.tmp"
   mv -T "$prefix/.current.tmp" "$prefix/current"
   ;;
+pack)
+  # the current release's files (not its logs/cache/temp links) as a tar on stdout
+  [ -L "$prefix/current" ] || { echo "error: $prefix has no current release" >&2; exit 1; }
+  tar -C "$prefix/current/" -cf - --exclude=./logs --exclude=./cache --exclude=./temp .
+  ;;
 conf)
   id=$1; valid_id "$id"
   cat "$prefix/releases/$id/nginx.conf"

@@ -34,6 +34,8 @@ export interface Transport {
   httpHost(): string;
   /** Run a sub-command of the host script; `input` goes to its stdin. */
   run(args: string[], opts?: { input?: Buffer; timeoutMs?: number }): Promise<HostResult>;
+  /** Run a sub-command whose stdout is binary (a tar). */
+  runBinary(args: string[]): Promise<{ code: number; stdout: Buffer; stderr: string }>;
 }
 
 /** Quote one word for a POSIX shell. */
@@ -45,6 +47,10 @@ export function localTransport(): Transport {
   return {
     describe: () => "local",
     close: async () => undefined,
+    async runBinary(args) {
+      const r = await execa("sh", ["-c", HOST_SCRIPT, "sh", ...args], { reject: false, encoding: "buffer", stdin: "ignore", timeout: 120_000 });
+      return { code: r.exitCode ?? 1, stdout: Buffer.from(r.stdout as Uint8Array), stderr: Buffer.from(r.stderr as Uint8Array).toString("utf8") };
+    },
     httpHost: () => "127.0.0.1",
     async run(args, opts = {}) {
       const r = await execa("sh", ["-c", HOST_SCRIPT, "sh", ...args], {
@@ -82,6 +88,13 @@ export function sshTransport(ssh: SshOptions): Transport {
   return {
     describe: () => `${ssh.destination}${ssh.port ? `:${ssh.port}` : ""}`,
     close: () => closeSsh(ssh),
+    async runBinary(args) {
+      const remote = ["sh", "-c", HOST_SCRIPT, "sh", ...args].map(shellQuote).join(" ");
+      const r = await execa("ssh", [...sshArgs(ssh), "--", ssh.destination, remote], { reject: false, encoding: "buffer", stdin: "ignore", timeout: 120_000 });
+      let stderr = Buffer.from(r.stderr as Uint8Array).toString("utf8");
+      if (r.exitCode === 255) stderr = `ssh to ${ssh.destination} failed: ${stderr.trim()}`;
+      return { code: r.exitCode ?? 1, stdout: Buffer.from(r.stdout as Uint8Array), stderr };
+    },
     httpHost: () => (host.includes(":") ? `[${host}]` : host),
     async run(args, opts = {}) {
       // ssh joins its arguments into one command line for the remote shell: quote every word once.

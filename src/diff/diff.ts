@@ -3,8 +3,12 @@
  * rules, ...), each change with its path, and a risk note for every change that empties state on reload
  * (a shared memory zone whose size changed is created anew by nginx).
  */
-import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { execa } from "execa";
+import { parseTarget } from "../deploy/cli.js";
+import { sshTransport, type SshOptions } from "../deploy/transport.js";
 import { compile } from "../compile.js";
 import { bundleFromDir, isDirectory, type Manifest } from "../deploy/source.js";
 import type { Target } from "../ir/targets.js";
@@ -53,8 +57,45 @@ export interface DiffResult {
   filesChanged: string[];
 }
 
-async function loadSide(input: string, target?: Target): Promise<Side> {
-  const path = resolve(input);
+export interface DiffOptions {
+  target?: Target;
+  /** SSH client options for a side given as `[user@]host:/prefix`. */
+  ssh?: Omit<SshOptions, "destination">;
+}
+
+/** `[user@]host:/prefix`: the destination and prefix, else undefined (a local path). */
+function remoteOf(input: string): { destination: string; prefix: string } | undefined {
+  if (input.startsWith("/") || input.startsWith(".") || !input.includes(":")) return undefined;
+  try {
+    const t = parseTarget(input);
+    return t.ssh ? { destination: t.ssh, prefix: t.prefix! } : undefined;
+  } catch (e) {
+    throw new DiffInputError((e as Error).message.replace(/^--to /, ""));
+  }
+}
+
+/** The current release of a deploy prefix on a host, fetched over SSH into a temporary folder. */
+async function fetchRelease(input: string, remote: { destination: string; prefix: string }, ssh: DiffOptions["ssh"], read: (dir: string) => Promise<Side>): Promise<Side> {
+  const r = await sshTransport({ ...ssh, destination: remote.destination }).runBinary(["pack", remote.prefix]);
+  if (r.code !== 0) throw new DiffInputError(`${input}: ${r.stderr.trim() || `exit code ${r.code}`}`);
+  const dir = await mkdtemp(join(tmpdir(), "cdn-diff-"));
+  try {
+    const x = await execa("tar", ["-xf", "-", "-C", dir], { input: r.stdout, reject: false });
+    if (x.exitCode !== 0) throw new DiffInputError(`${input}: the release could not be unpacked: ${x.stderr}`);
+    return { ...(await read(dir)), label: input };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function loadSide(input: string, target?: Target, ssh?: DiffOptions["ssh"]): Promise<Side> {
+  const remote = remoteOf(input);
+  if (remote) return fetchRelease(input, remote, ssh, (dir) => loadSide(dir));
+  let path = resolve(input);
+  // a deploy prefix: its current release
+  if ((await isDirectory(path)) && !(await stat(join(path, "manifest.json")).catch(() => undefined)) && (await isDirectory(join(path, "current")))) {
+    path = join(path, "current");
+  }
   if (await isDirectory(path)) {
     let b;
     try {
@@ -192,14 +233,14 @@ function risks(a: Side, b: Side): Risk[] {
   return out;
 }
 
-export async function diffInputs(aPath: string, bPath: string, opts: { target?: Target } = {}): Promise<DiffResult> {
-  let a = await loadSide(aPath, opts.target);
-  let b = await loadSide(bPath, opts.target);
+export async function diffInputs(aPath: string, bPath: string, opts: DiffOptions = {}): Promise<DiffResult> {
+  let a = await loadSide(aPath, opts.target, opts.ssh);
+  let b = await loadSide(bPath, opts.target, opts.ssh);
   // A policy against a bundle: compile the policy for the bundle's target and compare bundles.
   if (a.kind !== b.kind && !opts.target) {
     const t = (a.kind === "bundle" ? a : b).manifest.target as Target;
-    if (a.kind === "policy") a = await loadSide(aPath, t);
-    else b = await loadSide(bPath, t);
+    if (a.kind === "policy") a = await loadSide(aPath, t, opts.ssh);
+    else b = await loadSide(bPath, t, opts.ssh);
   }
   const notes: string[] = [];
   const changes: Change[] = [];

@@ -9,8 +9,8 @@ import { Agent, request } from "undici";
 
 export const BIN = join(import.meta.dirname, "..", "..", "bin", "cdn-build.js");
 
-export function cli(args: string[], opts: { cwd?: string; timeout?: number } = {}) {
-  return execa("node", [BIN, ...args], { reject: false, cwd: opts.cwd, timeout: opts.timeout ?? 90_000 });
+export function cli(args: string[], opts: { cwd?: string; timeout?: number; env?: Record<string, string> } = {}) {
+  return execa("node", [BIN, ...args], { reject: false, cwd: opts.cwd, timeout: opts.timeout ?? 90_000, env: opts.env });
 }
 
 /** A small policy: one origin, a response header naming the release, a health path, one worker. */
