@@ -54,7 +54,7 @@ function kv(stdout: string): Record<string, string> {
 async function run(h: HostConfig, args: string[], input?: Buffer): Promise<string> {
   const r = await h.transport.run([args[0]!, h.prefix, ...args.slice(1)], { input });
   if (r.code !== 0) {
-    const text = [r.stderr.trim(), r.stdout.trim()].filter(Boolean).join("\n");
+    const text = [r.stderr.trim(), r.stdout.trim()].filter(Boolean).join("\n").replace(/^error: /gm, "");
     throw new HostError(text || `${args[0]} exited with ${r.code}`);
   }
   return r.stdout;
@@ -128,7 +128,7 @@ async function activate(h: HostConfig, id: string, healthUrls: string[], healthT
 async function locked(h: HostConfig, what: string, fn: () => Promise<HostOutcome>): Promise<HostOutcome> {
   const t0 = Date.now();
   try {
-    await run(h, ["lock", `${what} from ${process.env.USER ?? "?"} pid ${process.pid} at ${new Date().toISOString()}`]);
+    await run(h, ["lock", `${what} from ${process.env.USER ?? "?"} pid ${process.pid} at ${new Date().toISOString()}`, what === "deploy" ? "1" : "0"]);
   } catch (e) {
     return { host: h.name, result: "failed", ms: Date.now() - t0, message: (e as Error).message };
   }

@@ -81,8 +81,8 @@ conf)
   cat "$prefix/releases/$id/nginx.conf"
   ;;
 lock)
-  # one deploy or rollback at a time per prefix: mkdir is atomic
-  mkdir -p "$prefix"
+  # one deploy or rollback at a time per prefix: mkdir is atomic. $2 = 1: create the prefix (a deploy)
+  if [ "$2" = 1 ]; then mkdir -p "$prefix"; elif [ ! -d "$prefix" ]; then echo "error: $prefix does not exist" >&2; exit 1; fi
   if mkdir "$prefix/.deploy-lock" 2>/dev/null; then
     echo "$1" > "$prefix/.deploy-lock/owner"
   else
