@@ -135,7 +135,9 @@ reload)
   fi
   ;;
 errors)
-  log_since "$1" | grep -E '\[(emerg|alert|crit)\]|lua.*(error|failed)|runtime error' || true
+  # what counts against a release: nginx's own [crit] and worse, and Lua code failing (not the runtime's
+  # operational warnings, such as a Redis outage it rides through)
+  log_since "$1" | grep -E '\[(emerg|alert|crit)\]|runtime error|entry thread aborted|stack traceback|failed to load|attempt to (call|index|compare|perform)' || true
   ;;
 stop)
   if pid=$(master_pid); then kill -QUIT "$pid"; i=0; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; i=$((i+1)); [ $i -ge 100 ] && kill -KILL "$pid" 2>/dev/null; [ $i -ge 120 ] && break; done; echo "stopped=$pid"; fi
