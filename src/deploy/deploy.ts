@@ -54,7 +54,8 @@ function kv(stdout: string): Record<string, string> {
 async function run(h: HostConfig, args: string[], input?: Buffer): Promise<string> {
   const r = await h.transport.run([args[0]!, h.prefix, ...args.slice(1)], { input });
   if (r.code !== 0) {
-    const text = [r.stderr.trim(), r.stdout.trim()].filter(Boolean).join("\n").replace(/^error: /gm, "");
+    const out = r.stdout.replace(/^[a-z_]+=.*$/gm, "").trim(); // not the key=value lines of a step
+    const text = [r.stderr.trim(), out].filter(Boolean).join("\n").replace(/^error: /gm, "");
     throw new HostError(text || `${args[0]} exited with ${r.code}`);
   }
   return r.stdout;

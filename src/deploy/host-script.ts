@@ -107,7 +107,7 @@ reload)
     i=0
     while :; do
       sleep 0.1; i=$((i + 1))
-      if log_since "$off" | grep -E '\[(emerg|alert)\]' >&2; then echo "error: nginx refused the new configuration (see above); it keeps the previous one" >&2; exit 1; fi
+      if log_since "$off" | grep -E '\[(emerg|alert)\]|init_by_lua[a-z_]* error|init_worker_by_lua[a-z_]* error' >&2; then echo "error: nginx refused the new configuration (see above); it keeps the previous one" >&2; exit 1; fi
       kill -0 "$pid" 2>/dev/null || { echo "error: the nginx master $pid exited during the reload" >&2; exit 1; }
       fresh=0
       for c in $(children); do case "$before" in *" $c "*) ;; *) fresh=1;; esac; done
