@@ -34,7 +34,8 @@ Usage:
   cdn-build --version
 
 A policy is a .ts file (export default definePolicy({...})), or .yaml / .yml / .json.
-Exit codes: 0 success, 1 invalid policy, failed verify or failed deploy, 2 usage error.`;
+Exit codes: 0 success, 1 invalid policy, failed verify or failed deploy, 2 usage error
+(diff: 0 no change, 1 changes, 2 error).`;
 
 const HELP: Record<string, string> = {
   validate: `Usage: cdn-build validate <policy> [--json]

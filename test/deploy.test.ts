@@ -9,7 +9,7 @@ import { mkdir, readdir, readFile, readlink, rm, writeFile } from "node:fs/promi
 import { join } from "node:path";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../src/runtime/nginx.js";
+import { findNginx, freePort } from "../src/runtime/nginx.js";
 import { badLogLines, BIN, cli, policyYaml, startLoad, stopPrefix } from "./support/deploy.js";
 import { projectDir } from "./support/edge.js";
 import { startMockOrigin, type MockOrigin } from "./support/mock-origin.js";
@@ -210,14 +210,22 @@ describe("cdn-build deploy to a local prefix", () => {
     expect(await release()).toBe("one");
   });
 
+  it("--reload-cmd replaces the SIGHUP (here: nginx -s reload with the prefix's own flags)", async () => {
+    const bin = (await findNginx())!.path;
+    const r = await cli(["deploy", join(dir, "v2.yaml"), "--to", prefix, "--reload-cmd", `${bin} -p ${prefix}/current/ -c nginx.conf -s reload`]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(await release()).toBe("two");
+  });
+
   it("one deploy at a time per prefix: a held lock fails the deploy and names the lock", async () => {
+    const served = await release();
     await mkdir(join(prefix, ".deploy-lock"));
     await writeFile(join(prefix, ".deploy-lock", "owner"), "deploy from someone\n");
     try {
       const r = await cli(["deploy", join(dir, "v2.yaml"), "--to", prefix]);
       expect(r.exitCode).toBe(1);
       expect(r.stderr).toMatch(/another deploy or rollback holds .*\.deploy-lock \(deploy from someone\)/);
-      expect(await release()).toBe("one");
+      expect(await release()).toBe(served);
     } finally {
       await rm(join(prefix, ".deploy-lock"), { recursive: true });
     }
