@@ -61,10 +61,15 @@ export async function stopPrefix(prefix: string): Promise<void> {
   }
 }
 
-/** error.log lines of a prefix that name Lua or are [alert]/[crit]/[emerg]. */
-export async function badLogLines(prefix: string): Promise<string[]> {
+/**
+ * error.log lines of a prefix that name Lua or are [alert]/[crit]/[emerg]. `expected` removes whole
+ * entries (the line that matches and its continuation lines, up to the next dated line) caused on purpose.
+ */
+export async function badLogLines(prefix: string, expected?: RegExp): Promise<string[]> {
   const text = await readFile(join(prefix, "shared", "logs", "error.log"), "utf8").catch(() => "");
-  return text.split("\n").filter((l) => /lua|runtime error|stack traceback|\[(alert|crit|emerg)\]/i.test(l));
+  const entries = text.split(/\n(?=\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d )/);
+  const kept = expected ? entries.filter((e) => !expected.test(e)) : entries;
+  return kept.join("\n").split("\n").filter((l) => /lua|runtime error|stack traceback|\[(alert|crit|emerg)\]/i.test(l));
 }
 
 export interface LoadResult {
