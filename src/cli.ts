@@ -13,6 +13,10 @@ import { toolVersion } from "./util/package.js";
 import { runSign, SIGN_HELP, SignUsageError } from "./sign-cli.js";
 import { PURGE_HELP, runPurge } from "./purge/cli.js";
 import { runStats, STATS_HELP } from "./stats/cli.js";
+import { INIT_HELP, InitUsageError, runInit } from "./init/init.js";
+import { DEV_HELP, DevUsageError, runDev } from "./dev/dev.js";
+import { DIFF_HELP, DiffUsageError, runDiff } from "./diff/cli.js";
+import { DEPLOY_HELP, DeployUsageError, ROLLBACK_HELP, runDeploy, runRollback, runStatus, STATUS_HELP } from "./deploy/cli.js";
 
 const USAGE = `cdn-build: compile a typed CDN edge policy into an OpenResty/nginx bundle
 
@@ -22,11 +26,18 @@ Usage:
   cdn-build sign <policy> <path> [--ttl 1h]         print a signed URL for the signedUrls gate
   cdn-build purge <policy> --url U --node N ...      purge URLs / prefixes / tags / all on nodes
   cdn-build stats <node> [<node> ...] [--watch 5]    fleet totals and per-node stats (policy metrics)
+  cdn-build deploy <policy|bundle> --to <target>    ship a release, switch, reload, probe, roll back on failure
+  cdn-build rollback --to <target>                  switch back to the previous release
+  cdn-build status <target>                         which release runs where, and since when
+  cdn-build diff <a> <b>                            what changed between two policies or bundles
+  cdn-build dev <policy> [--origin host:port]       serve the policy locally, rebuild and reload on save
+  cdn-build init [dir]                              write a starting policy and print a README snippet
   cdn-build <command> --help                        help for one command
   cdn-build --version
 
 A policy is a .ts file (export default definePolicy({...})), or .yaml / .yml / .json.
-Exit codes: 0 success, 1 invalid policy or failed verify, 2 usage error.`;
+Exit codes: 0 success, 1 invalid policy, failed verify or failed deploy, 2 usage error
+(diff: 0 no change, 1 changes, 2 error).`;
 
 const HELP: Record<string, string> = {
   validate: `Usage: cdn-build validate <policy> [--json]
@@ -57,6 +68,12 @@ read them.
   sign: SIGN_HELP,
   purge: PURGE_HELP,
   stats: STATS_HELP,
+  deploy: DEPLOY_HELP,
+  rollback: ROLLBACK_HELP,
+  status: STATUS_HELP,
+  diff: DIFF_HELP,
+  dev: DEV_HELP,
+  init: INIT_HELP,
 };
 
 class UsageError extends Error {}
@@ -155,6 +172,18 @@ export async function main(argv: string[]): Promise<number> {
         return await runPurge(rest);
       case "stats":
         return await runStats(rest, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) });
+      case "deploy":
+        return await runDeploy(rest);
+      case "rollback":
+        return await runRollback(rest);
+      case "status":
+        return await runStatus(rest);
+      case "diff":
+        return await runDiff(rest);
+      case "dev":
+        return await runDev(rest);
+      case "init":
+        return await runInit(rest);
       case "help":
         return help(rest[0] && HELP[rest[0]] ? rest[0] : undefined);
       case "--help":
@@ -171,7 +200,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command "${cmd}"`);
     }
   } catch (err) {
-    if (err instanceof UsageError || err instanceof SignUsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+    if (err instanceof UsageError || err instanceof SignUsageError || err instanceof DeployUsageError || err instanceof DiffUsageError || err instanceof DevUsageError || err instanceof InitUsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       process.stderr.write(`error: ${(err as Error).message}\nrun \`cdn-build --help\` for usage\n`);
       return 2;
     }

@@ -13,8 +13,8 @@ describe("system packages: one list", () => {
     expect(shell).toEqual([...CI_PACKAGES]);
   });
 
-  it("the tests' list is the nginx-lua runtime plus redis-server and luajit2; CI adds wrk", () => {
-    expect(TEST_PACKAGES).toEqual([...APT_PACKAGES, "redis-server", "luajit2"]);
+  it("the tests' list is the nginx-lua runtime plus redis-server, luajit2 and OpenSSH; CI adds wrk", () => {
+    expect(TEST_PACKAGES).toEqual([...APT_PACKAGES, "redis-server", "luajit2", "openssh-server", "openssh-client"]);
     expect(CI_PACKAGES).toEqual([...TEST_PACKAGES, ...BENCH_PACKAGES]);
     expect(BENCH_PACKAGES).toEqual(["wrk"]);
   });

@@ -4,6 +4,7 @@
  *
  *   APT_PACKAGES (src/runtime/nginx.ts)  nginx + Lua module + resty libraries: what a user's nginx-lua edge needs
  *   TEST_PACKAGES = APT_PACKAGES + redis-server (fleet tests) + luajit2 (Lua unit tests)
+ *                   + openssh-server and openssh-client (deploy over SSH: the tests start their own sshd)
  *   CI_PACKAGES   = TEST_PACKAGES + wrk (npm run bench)
  */
 import { execa } from "execa";
@@ -13,6 +14,8 @@ import { APT_PACKAGES } from "../../src/runtime/nginx.js";
 const TOOLS = [
   { pkg: "redis-server", command: "redis-server" },
   { pkg: "luajit2", command: "luajit" },
+  { pkg: "openssh-server", command: "sshd" },
+  { pkg: "openssh-client", command: "ssh" },
 ] as const;
 
 export const TEST_PACKAGES: readonly string[] = [...APT_PACKAGES, ...TOOLS.map((t) => t.pkg)];
