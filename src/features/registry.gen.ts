@@ -3,6 +3,7 @@ import type { Feature } from "./shared/feature.js";
 import { accessLog } from "./access-log.js";
 import { cache } from "./cache.js";
 import { clientAddress } from "./client-address.js";
+import { compression } from "./compression.js";
 import { headers } from "./headers.js";
 import { health } from "./health.js";
 import { ipRules } from "./ip-rules.js";
@@ -23,6 +24,7 @@ export const FEATURES: readonly Feature[] = [
   accessLog,
   cache,
   clientAddress,
+  compression,
   headers,
   health,
   ipRules,

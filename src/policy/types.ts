@@ -1561,6 +1561,78 @@ export interface Rule {
   unsafeRegex?: boolean;
 }
 
+/**
+ * A media type (`type/subtype`, no parameters), compared with the response's `Content-Type` without its
+ * parameters.
+ * @pattern ^[a-z0-9][a-z0-9_.+-]{0,63}/[a-z0-9][a-z0-9_.+-]{0,126}$
+ * @example "application/json"
+ */
+export type MediaType = string;
+
+/** Edge-side gzip. */
+export interface GzipCompression {
+  /**
+   * Compression level, 1 (fastest) to 9 (smallest).
+   * @minimum 1
+   * @maximum 9
+   * @asType integer
+   * @default 5
+   */
+  level?: number;
+}
+
+/** Edge-side brotli (needs the brotli filter module: the nginx-lua target loads Debian's; OpenResty has none). */
+export interface BrotliCompression {
+  /**
+   * Compression level, 0 (fastest) to 11 (smallest). Levels above 6 cost several times the CPU for a few
+   * percent less; 4 is about gzip 5's cost for a smaller body.
+   * @minimum 0
+   * @maximum 11
+   * @asType integer
+   * @default 4
+   */
+  level?: number;
+}
+
+/**
+ * Compression of responses by the edge, as they go out to the client. The cache stores what the origin
+ * sent (uncompressed, unless the origin encoded it itself), and each client gets the encoding it asked for
+ * in `Accept-Encoding`: brotli before gzip, identity without either. Responses that already carry a
+ * `Content-Encoding` (precompressed by the origin) pass untouched, never compressed twice. Compressible
+ * responses always carry `Vary: Accept-Encoding`, and a strong `ETag` is made weak (`W/"..."`) when the
+ * edge compresses (RFC 9110 8.8.3). Only 200, 403 and 404 responses are compressed; never byte ranges.
+ * @example { "gzip": { "level": 5 }, "brotli": { "level": 4 }, "minLength": "1k" }
+ */
+export interface Compression {
+  /**
+   * gzip settings, or `false` to not gzip.
+   * @default {}
+   */
+  gzip?: GzipCompression | false;
+  /**
+   * brotli settings, or `false`. On the `openresty` target, which has no brotli module, brotli is left out
+   * (with a warning, unless `false`).
+   * @default {}
+   */
+  brotli?: BrotliCompression | false;
+  /**
+   * Media types compressed (text and structured text; never images, video, audio, archives or fonts that are
+   * already compressed). Replaces the default list, which is `text/html`, `text/css`, `text/plain`,
+   * `text/xml`, `text/javascript`, `text/markdown`, `text/csv`, `text/vtt`, `application/javascript`,
+   * `application/json`, `application/ld+json`, `application/manifest+json`, `application/xml`,
+   * `application/rss+xml`, `application/atom+xml`, `application/xhtml+xml`, `application/wasm`,
+   * `image/svg+xml`, `image/x-icon`, `font/ttf`, `font/otf`, `application/vnd.ms-fontobject`.
+   * @example ["text/html", "application/json"]
+   */
+  types?: MediaType[];
+  /**
+   * Smallest response compressed (by its `Content-Length`; a response without one is compressed). Below
+   * about 1k, compression saves less than it costs.
+   * @default "1k"
+   */
+  minLength?: Size;
+}
+
 /** An edge policy: everything cdn-build compiles into an nginx/OpenResty bundle. */
 export interface Policy {
   /**
@@ -1633,4 +1705,6 @@ export interface Policy {
   ipRules?: IpRules;
   /** Access gate: web application firewall (runs after the IP rules and rate limits). */
   waf?: Waf;
+  /** Compression of responses by the edge (gzip, brotli). Omit to pass responses as the origin sent them. */
+  compression?: Compression;
 }
