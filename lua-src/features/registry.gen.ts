@@ -2,6 +2,7 @@
 import type { AnyLuaFeature } from "../core/feature";
 import { cache } from "./cache/index";
 import { clientAddress } from "./client-address";
+import { client } from "./client";
 import { headers } from "./headers";
 import { ipRules } from "./ip-rules";
 import { jwt } from "./jwt";
@@ -16,6 +17,7 @@ import { waf } from "./waf";
 export const FEATURES: AnyLuaFeature[] = [
   cache,
   clientAddress,
+  client,
   headers,
   ipRules,
   jwt,

@@ -8,6 +8,7 @@
  * - Runtime names (names.d.ts): nginx variables, shared dicts, ngx.ctx keys.
  */
 import type { CacheData } from "./cache.js";
+import type { ClientData } from "./client.js";
 import type { ClientAddressData } from "./client-address.js";
 import type { HeadersData } from "./headers.js";
 import type { IpRulesData } from "./ip-rules.js";
@@ -27,6 +28,7 @@ export type * from "./phases.js";
 export type * from "./gate-scope.js";
 export type * from "./ip.js";
 export type * from "./cache.js";
+export type * from "./client.js";
 export type * from "./client-address.js";
 export type * from "./headers.js";
 export type * from "./ip-rules.js";
@@ -53,6 +55,7 @@ export interface FeaturesData {
   purge: PurgeData;
   headers: HeadersData;
   redis: RedisData;
+  client: ClientData;
 }
 
 export type FeatureKey = keyof FeaturesData;

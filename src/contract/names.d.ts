@@ -37,10 +37,10 @@ export type CdnVar =
 export type SharedDictName = "cdn_meta" | "cdn_ram" | "cdn_purge" | "cdn_markers" | "cdn_ratelimit" | "cdn_experiments";
 
 /** Keys of `ngx.ctx`, the per-request table the Lua features share. */
-export type CtxKey = "cdn_capture" | "cdn_pending_meta" | "cdn_client_ip" | "cdn_jwt_claims";
+export type CtxKey = "cdn_capture" | "cdn_pending_meta" | "cdn_client_ip" | "cdn_jwt_claims" | "cdn_body_limit" | "cdn_body_read";
 
 /** Other names the generated nginx.conf gives (cache zone, log format). */
-export type NginxName = "cdn_disk" | "cdn_json";
+export type NginxName = "cdn_disk" | "cdn_json" | "cdn_conn";
 
 /** The nginx variable of a request header: `X-Api-Key` -> `http_x_api_key`. */
 export type HeaderVar = `http_${string}`;

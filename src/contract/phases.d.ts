@@ -16,6 +16,7 @@ export interface StageOrder {
     "gate:signed",
     "gate:rate-claims",
     "rules",
+    "client:body",
     "cache",
     "headers",
     "rules:ttl",
@@ -48,6 +49,7 @@ export interface FeatureStages {
   purge: { access: "purge"; header: "purge"; initWorker: "purge" };
   headers: { access: "headers"; header: "headers" };
   redis: {};
+  client: { access: "client:body" };
 }
 
 /** One entry of a phase's run list: the feature and the stage of its handler. */

@@ -73,6 +73,8 @@ export interface RuleData {
   geo?: { v: string; map: Record<string, RulePoolTarget>; default: RulePoolTarget };
   exp?: RuleExperimentData;
   image?: RuleImageData;
+  /** Body size limit in bytes for the requests this rule matches (lua-src/features/client.ts enforces it). */
+  maxBody?: number;
   /** The rule has response header work. */
   hdr: boolean;
 }

@@ -2,6 +2,7 @@
 import type { Feature } from "./shared/feature.js";
 import { accessLog } from "./access-log.js";
 import { cache } from "./cache.js";
+import { client } from "./client.js";
 import { clientAddress } from "./client-address.js";
 import { compression } from "./compression.js";
 import { headers } from "./headers.js";
@@ -23,6 +24,7 @@ import { waf } from "./waf.js";
 export const FEATURES: readonly Feature[] = [
   accessLog,
   cache,
+  client,
   clientAddress,
   compression,
   headers,

@@ -1,8 +1,9 @@
 import type { Feature } from "./shared/feature.js";
 import type { Actions, Condition, HeaderRules, Policy, Rule } from "../policy/types.js";
 import { error, pointer, warning, type Diagnostic } from "../validate/diagnostic.js";
-import { checkCidr, checkDuration, checkUnique } from "../validate/checks.js";
-import { durationSeconds } from "../util/units.js";
+import { checkCidr, checkDuration, checkSize, checkUnique } from "../validate/checks.js";
+import { durationSeconds, sizeBytes } from "../util/units.js";
+import { MAX_BODY_SIZE } from "./client.js";
 import { compileRanges } from "../util/ip-ranges.js";
 import { headerVar } from "../util/nginx-var.js";
 import type { CdnVar, RuleCond, RuleData, RulePoolTarget } from "../contract/index.js";
@@ -122,6 +123,7 @@ function checkActions(policy: Policy, rule: Rule, at: At, out: Diagnostic[]): vo
   if (a.image?.origin !== undefined) pool(a.image.origin, at("then", "image", "origin"));
   const routes = [a.origin !== undefined && "origin", a.geo && "geo", a.image?.origin !== undefined && "image.origin"].filter(Boolean);
   if (routes.length > 1) out.push(error("ruleConflictingActions", at("then"), `rule "${rule.name}" routes in several ways (${routes.join(", ")})`, "keep one, or split the rule in two with continue"));
+  out.push(...checkSize(a.maxBodySize, at("then", "maxBodySize"), { max: MAX_BODY_SIZE, maxText: '"64g"' }));
   if (a.image?.url !== undefined && a.rewrite) out.push(error("ruleConflictingActions", at("then", "rewrite"), `rule "${rule.name}" both rewrites the path and builds an image URL`, "keep one of rewrite and image.url"));
 
   const ends = endings(a);
@@ -487,6 +489,7 @@ function luaRule(policy: Policy, rule: Rule, cond: CondNode[]): RuleData {
       widths: [...new Set(img.widths ?? [])].sort((x, y) => x - y),
     };
   }
+  if (a.maxBodySize !== undefined) r.maxBody = sizeBytes(a.maxBodySize)!;
   r.hdr = a.responseHeaders !== undefined || a.image !== undefined;
   return r;
 }

@@ -44,13 +44,15 @@ export const CTX_KEYS: Record<CtxKey, true> = {
   cdn_pending_meta: true,
   cdn_client_ip: true,
   cdn_jwt_claims: true,
+  cdn_body_limit: true,
+  cdn_body_read: true,
 };
 
-export const NGINX_NAMES: Record<NginxName, true> = { cdn_disk: true, cdn_json: true };
+export const NGINX_NAMES: Record<NginxName, true> = { cdn_disk: true, cdn_json: true, cdn_conn: true };
 
 /** The run order of src/contract/phases.d.ts as a value (the type makes it exactly that order). */
 export const STAGE_ORDER: StageOrder = {
-  access: ["client", "purge", "gate:secret", "gate:ip", "gate:rate", "gate:waf", "gate:jwt", "gate:signed", "gate:rate-claims", "rules", "cache", "headers", "rules:ttl"],
+  access: ["client", "purge", "gate:secret", "gate:ip", "gate:rate", "gate:waf", "gate:jwt", "gate:signed", "gate:rate-claims", "rules", "client:body", "cache", "headers", "rules:ttl"],
   header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers"],
   body: [],
   log: ["cache"],

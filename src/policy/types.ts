@@ -682,6 +682,20 @@ export interface Workers {
    * @example "www-data"
    */
   user?: string;
+  /**
+   * Accept every pending connection at once when a worker wakes (`multi_accept`), rather than one per
+   * wake-up: fewer wake-ups under connection storms, less even spread over the workers.
+   * @default false
+   */
+  multiAccept?: boolean;
+  /**
+   * Open files per worker (`worker_rlimit_nofile`). Default: twice `connections` plus 1024 (a proxied
+   * request holds two sockets and may hold a cache file).
+   * @minimum 1024
+   * @maximum 1048576
+   * @asType integer
+   */
+  maxOpenFiles?: number;
 }
 
 /**
@@ -1532,6 +1546,12 @@ export interface Actions {
   experiment?: Experiment;
   /** Image format negotiation (AVIF / WebP / original). */
   image?: ImageNegotiation;
+  /**
+   * Largest request body for the requests this rule matches, instead of `client.maxBodySize` (larger or
+   * smaller); larger bodies get `413`.
+   * @example "100m"
+   */
+  maxBodySize?: Size;
 }
 
 /** One rule: when the condition holds, apply the actions. */
@@ -1633,6 +1653,86 @@ export interface Compression {
   minLength?: Size;
 }
 
+/** `large_client_header_buffers`: the buffers a request line and header lines must fit in. */
+export interface HeaderBuffers {
+  /**
+   * Number of buffers (all headers together must fit in them).
+   * @minimum 1
+   * @maximum 64
+   * @asType integer
+   * @default 4
+   */
+  count?: number;
+  /**
+   * Size of one buffer: the longest request line (else 414) or header line (else 400).
+   * @default "8k"
+   */
+  size?: Size;
+}
+
+/**
+ * How long and how much the edge waits for and accepts from clients, so slow or greedy clients cannot hold
+ * workers and connections. Every timeout closes the connection when it fires (a client that stops sending
+ * its headers gets `408` or a close). Defaults are what a CDN edge picks, and apply without this key too.
+ * @example { "headerTimeout": "5s", "bodyDeadline": "60s", "maxBodySize": "10m", "connectionsPerAddress": 100 }
+ */
+export interface ClientLimits {
+  /**
+   * Time to receive the request line and headers (`client_header_timeout`): a slowloris client is closed
+   * with `408` after this.
+   * @default "5s"
+   */
+  headerTimeout?: Duration;
+  /**
+   * Longest pause between two reads of a request body (`client_body_timeout`).
+   * @default "10s"
+   */
+  bodyTimeout?: Duration;
+  /**
+   * Total time a request body may take to arrive, however steadily it trickles in (nginx only bounds the
+   * pause between two reads): past it the request gets `408` and the connection is closed. Applies to bodies
+   * with a `Content-Length`, read by the edge (Lua) before the origin gets them; `false` for none.
+   * @default "60s"
+   */
+  bodyDeadline?: Duration | false;
+  /**
+   * Longest pause between two writes to a client that does not read (`send_timeout`): a slow reader of a
+   * large response is closed after it.
+   * @default "10s"
+   */
+  sendTimeout?: Duration;
+  /**
+   * How long an idle keep-alive connection stays open.
+   * @default "30s"
+   */
+  keepaliveTimeout?: Duration;
+  /**
+   * Requests served over one keep-alive connection before it is closed.
+   * @minimum 1
+   * @maximum 1000000
+   * @asType integer
+   * @default 1000
+   */
+  keepaliveRequests?: number;
+  /**
+   * Largest request body (`client_max_body_size`); larger gets `413`. A rule's `maxBodySize` replaces it for
+   * the requests the rule matches.
+   * @default "10m"
+   */
+  maxBodySize?: Size;
+  /** Buffers for the request line and headers. */
+  headerBuffers?: HeaderBuffers;
+  /**
+   * Most connections open at once from one client address (the peer's, `limit_conn`); more get `429`.
+   * Omit for no limit. Behind a proxy or CDN this counts the proxy's addresses.
+   * @minimum 1
+   * @maximum 1000000
+   * @asType integer
+   * @example 100
+   */
+  connectionsPerAddress?: number;
+}
+
 /** An edge policy: everything cdn-build compiles into an nginx/OpenResty bundle. */
 export interface Policy {
   /**
@@ -1707,4 +1807,6 @@ export interface Policy {
   waf?: Waf;
   /** Compression of responses by the edge (gzip, brotli). Omit to pass responses as the origin sent them. */
   compression?: Compression;
+  /** Limits and timeouts for clients (slow headers, slow bodies, slow readers, body size, connections). */
+  client?: ClientLimits;
 }

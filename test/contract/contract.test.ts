@@ -105,6 +105,8 @@ describe("contract: registries and phases", () => {
       "signedUrls@gate:signed",
       "rateLimit@gate:rate-claims",
       "rules@rules",
+      // the body deadline (on by default)
+      "client@client:body",
       "cache@cache",
       "headers@headers",
       "rules@rules:ttl",
@@ -122,7 +124,8 @@ describe("contract: registries and phases", () => {
   });
 
   it("emits no Lua hook directive for a phase with no handler", () => {
-    const minimal = { name: "minimal", listen: { http: 8080 }, origins: { app: { servers: [{ address: "127.0.0.1:3000" }] } } } as Policy;
+    // the body deadline (on by default) is the one access handler of a minimal policy
+    const minimal = { name: "minimal", listen: { http: 8080 }, origins: { app: { servers: [{ address: "127.0.0.1:3000" }] } }, client: { bodyDeadline: false } } as Policy;
     const conf = compile(minimal, { target: "openresty" }).bundle!.files.get("nginx.conf")!;
     expect(conf).not.toMatch(/access_by_lua_block { cdn|header_filter_by_lua|body_filter_by_lua|log_by_lua/);
     const data = compile(EVERYTHING, { target: "openresty" }).bundle!.files.get("nginx.conf")!;

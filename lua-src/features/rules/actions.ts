@@ -185,6 +185,7 @@ export function apply(i: number, r: RuleData, dict: NgxSharedDict | undefined): 
   if (r.exp !== undefined) experiment(r.exp, dict);
   if (r.image !== undefined) image(r.image);
   if (r.rewrite !== undefined) rewrite(r.rewrite);
+  if (r.maxBody !== undefined) ngx.ctx.set("cdn_body_limit", r.maxBody);
 }
 
 /** Starts a request. */
