@@ -12,6 +12,7 @@ import { rateLimit } from "./rate-limit/index";
 import { rules } from "./rules/index";
 import { signedUrls } from "./signed-urls";
 import { waf } from "./waf";
+import { websocket } from "./websocket";
 
 /** Every runtime feature; lua/policy_data.lua says which run, in which phase and order. */
 export const FEATURES: AnyLuaFeature[] = [
@@ -27,4 +28,5 @@ export const FEATURES: AnyLuaFeature[] = [
   rules,
   signedUrls,
   waf,
+  websocket,
 ];

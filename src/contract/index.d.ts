@@ -9,6 +9,7 @@
  */
 import type { CacheData } from "./cache.js";
 import type { ClientData } from "./client.js";
+import type { WebSocketData } from "./websocket.js";
 import type { ClientAddressData } from "./client-address.js";
 import type { HeadersData } from "./headers.js";
 import type { IpRulesData } from "./ip-rules.js";
@@ -29,6 +30,7 @@ export type * from "./gate-scope.js";
 export type * from "./ip.js";
 export type * from "./cache.js";
 export type * from "./client.js";
+export type * from "./websocket.js";
 export type * from "./client-address.js";
 export type * from "./headers.js";
 export type * from "./ip-rules.js";
@@ -56,6 +58,7 @@ export interface FeaturesData {
   headers: HeadersData;
   redis: RedisData;
   client: ClientData;
+  websocket: WebSocketData;
 }
 
 export type FeatureKey = keyof FeaturesData;

@@ -31,7 +31,10 @@ export type CdnVar =
   | "cdn_rules_nostore"
   | "cdn_origin_url"
   | "cdn_origin_host"
-  | "cdn_upstream_host";
+  | "cdn_upstream_host"
+  // websocket
+  | "cdn_ws_upgrade"
+  | "cdn_ws_connection";
 
 /** lua_shared_dict zones. */
 export type SharedDictName = "cdn_meta" | "cdn_ram" | "cdn_purge" | "cdn_markers" | "cdn_ratelimit" | "cdn_experiments";
@@ -40,7 +43,7 @@ export type SharedDictName = "cdn_meta" | "cdn_ram" | "cdn_purge" | "cdn_markers
 export type CtxKey = "cdn_capture" | "cdn_pending_meta" | "cdn_client_ip" | "cdn_jwt_claims" | "cdn_body_limit" | "cdn_body_read";
 
 /** Other names the generated nginx.conf gives (cache zone, log format). */
-export type NginxName = "cdn_disk" | "cdn_json" | "cdn_conn";
+export type NginxName = "cdn_disk" | "cdn_json" | "cdn_conn" | "cdn_ws";
 
 /** The nginx variable of a request header: `X-Api-Key` -> `http_x_api_key`. */
 export type HeaderVar = `http_${string}`;

@@ -16,6 +16,7 @@ export interface StageOrder {
     "gate:signed",
     "gate:rate-claims",
     "rules",
+    "websocket",
     "client:body",
     "cache",
     "headers",
@@ -50,6 +51,7 @@ export interface FeatureStages {
   headers: { access: "headers"; header: "headers" };
   redis: {};
   client: { access: "client:body" };
+  websocket: { access: "websocket" };
 }
 
 /** One entry of a phase's run list: the feature and the stage of its handler. */

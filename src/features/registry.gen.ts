@@ -18,6 +18,7 @@ import { rules } from "./rules.js";
 import { server } from "./server.js";
 import { signedUrls } from "./signed-urls.js";
 import { waf } from "./waf.js";
+import { websocket } from "./websocket.js";
 
 /** Every compiler feature (checks run and parts are lowered in this order; the run order inside nginx's phases
  * comes from the stages of src/contract/phases.d.ts). Only src/compile.ts imports this. */
@@ -40,4 +41,5 @@ export const FEATURES: readonly Feature[] = [
   server,
   signedUrls,
   waf,
+  websocket,
 ];

@@ -28,6 +28,8 @@ export const CDN_VARS: Record<CdnVar, true> = {
   cdn_origin_url: true,
   cdn_origin_host: true,
   cdn_upstream_host: true,
+  cdn_ws_upgrade: true,
+  cdn_ws_connection: true,
 };
 
 export const SHARED_DICTS: Record<SharedDictName, true> = {
@@ -48,11 +50,11 @@ export const CTX_KEYS: Record<CtxKey, true> = {
   cdn_body_read: true,
 };
 
-export const NGINX_NAMES: Record<NginxName, true> = { cdn_disk: true, cdn_json: true, cdn_conn: true };
+export const NGINX_NAMES: Record<NginxName, true> = { cdn_disk: true, cdn_json: true, cdn_conn: true, cdn_ws: true };
 
 /** The run order of src/contract/phases.d.ts as a value (the type makes it exactly that order). */
 export const STAGE_ORDER: StageOrder = {
-  access: ["client", "purge", "gate:secret", "gate:ip", "gate:rate", "gate:waf", "gate:jwt", "gate:signed", "gate:rate-claims", "rules", "client:body", "cache", "headers", "rules:ttl"],
+  access: ["client", "purge", "gate:secret", "gate:ip", "gate:rate", "gate:waf", "gate:jwt", "gate:signed", "gate:rate-claims", "rules", "websocket", "client:body", "cache", "headers", "rules:ttl"],
   header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers"],
   body: [],
   log: ["cache"],

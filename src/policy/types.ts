@@ -1733,6 +1733,27 @@ export interface ClientLimits {
   connectionsPerAddress?: number;
 }
 
+/**
+ * WebSocket proxying on some paths: a request there is proxied with its `Upgrade: websocket` and
+ * `Connection: upgrade` (HTTP/1.1), after every access gate and rule ran on the upgrade request, and is never
+ * served from or stored in the cache. Other paths never pass an upgrade to the origin.
+ * @example { "paths": ["/ws/*", "/socket"], "idleTimeout": "10m" }
+ */
+export interface WebSocket {
+  /**
+   * Paths of WebSocket endpoints (the same patterns as a gate's `paths`).
+   * @minItems 1
+   * @example ["/ws/*"]
+   */
+  paths: PathPattern[];
+  /**
+   * How long a WebSocket connection may stay silent in both directions before the edge closes it (the
+   * origin's `readTimeout` and `sendTimeout` on these paths). Keep it above the application's ping interval.
+   * @default "10m"
+   */
+  idleTimeout?: Duration;
+}
+
 /** An edge policy: everything cdn-build compiles into an nginx/OpenResty bundle. */
 export interface Policy {
   /**
@@ -1809,4 +1830,6 @@ export interface Policy {
   compression?: Compression;
   /** Limits and timeouts for clients (slow headers, slow bodies, slow readers, body size, connections). */
   client?: ClientLimits;
+  /** WebSocket proxying on some paths. */
+  websocket?: WebSocket;
 }

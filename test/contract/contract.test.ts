@@ -49,6 +49,7 @@ const EVERYTHING = {
     { name: "ttl", when: { path: "/static/*" }, then: { cache: { ttl: "1h" }, responseHeaders: { set: { "X-Rule": "1" } } } },
     { name: "img", when: { path: "/img/*" }, then: { origin: "img" } },
   ],
+  websocket: { paths: ["/ws/*"] },
 } as unknown as Policy;
 
 describe("contract: the data a feature hands to Lua is declared once", () => {
@@ -105,6 +106,7 @@ describe("contract: registries and phases", () => {
       "signedUrls@gate:signed",
       "rateLimit@gate:rate-claims",
       "rules@rules",
+      "websocket@websocket",
       // the body deadline (on by default)
       "client@client:body",
       "cache@cache",

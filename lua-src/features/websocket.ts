@@ -1,0 +1,21 @@
+import type { LuaFeature } from "../core/feature";
+import { compileScope } from "../core/gate-scope";
+
+/**
+ * WebSocket paths (policy `websocket`): after the gates and the rules, a request on one of them goes on in the
+ * named location @cdn_ws (templates/partials/websocket.hbs), which passes the upgrade on and has no cache.
+ * The variables the rules set (routing, request headers) carry over.
+ */
+export const websocket: LuaFeature<"websocket"> = {
+  key: "websocket",
+  setup(data) {
+    const inScope = compileScope(data.scope);
+    return {
+      access: {
+        websocket: () => {
+          if (inScope()) ngx.exec("@cdn_ws");
+        },
+      },
+    };
+  },
+};
