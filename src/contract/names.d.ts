@@ -34,7 +34,9 @@ export type CdnVar =
   | "cdn_upstream_host"
   // websocket
   | "cdn_ws_upgrade"
-  | "cdn_ws_connection";
+  | "cdn_ws_connection"
+  // request id
+  | "cdn_request_id";
 
 /** lua_shared_dict zones. */
 export type SharedDictName = "cdn_meta" | "cdn_ram" | "cdn_purge" | "cdn_markers" | "cdn_ratelimit" | "cdn_experiments";

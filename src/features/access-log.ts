@@ -2,6 +2,7 @@ import type { Feature } from "./shared/feature.js";
 import { error, pointer } from "../validate/diagnostic.js";
 import { systemDirOf } from "../validate/host-paths.js";
 import { clientAddrVar } from "./client-address.js";
+import { requestIdVar } from "./request-id.js";
 
 /** Fields of the JSON access log: name -> nginx variable. */
 const JSON_FIELDS: [string, string][] = [
@@ -41,7 +42,7 @@ export const accessLog: Feature = {
     const format = policy.accessLog?.format ?? "json";
     // with a cache, the cache status comes from the cache feature (it knows the RAM tier)
     // the client behind trusted proxies comes from the runtime (./client-address.ts)
-    const fields = JSON_FIELDS.map(([k, v]): [string, string] => [k, k === "cache" && policy.cache ? "$cdn_cache_status" : k === "client" ? "$" + clientAddrVar(policy) : v]);
+    const fields = JSON_FIELDS.map(([k, v]): [string, string] => [k, k === "cache" && policy.cache ? "$cdn_cache_status" : k === "client" ? "$" + clientAddrVar(policy) : k === "requestId" ? "$" + requestIdVar(policy) : v]);
     const json = "{" + fields.map(([k, v]) => `"${k}":"${v}"`).join(",") + "}";
     ir.slots.http.push({
       partial: "access-log",

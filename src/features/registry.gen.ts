@@ -14,6 +14,7 @@ import { origins } from "./origins.js";
 import { purge } from "./purge.js";
 import { rateLimit } from "./rate-limit.js";
 import { redis } from "./redis.js";
+import { requestId } from "./request-id.js";
 import { rules } from "./rules.js";
 import { server } from "./server.js";
 import { signedUrls } from "./signed-urls.js";
@@ -37,6 +38,7 @@ export const FEATURES: readonly Feature[] = [
   purge,
   rateLimit,
   redis,
+  requestId,
   rules,
   server,
   signedUrls,

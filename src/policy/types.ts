@@ -1754,6 +1754,25 @@ export interface WebSocket {
   idleTimeout?: Duration;
 }
 
+/**
+ * The request id the origin receives and the access log records: the client's own when it is a valid id
+ * (1 to 128 of `A-Z a-z 0-9 . _ : + / = -`, and `accept` is on), else one the edge makes (32 hex digits,
+ * nginx's `$request_id`). A W3C `traceparent` / `tracestate` from the client is passed on unchanged.
+ * @example { "header": "X-Request-Id", "accept": true }
+ */
+export interface RequestId {
+  /**
+   * The request header that carries the id, read from the client and sent to the origin.
+   * @default "X-Request-Id"
+   */
+  header?: HeaderName;
+  /**
+   * Reuse a valid id the client (or a proxy in front) sent; `false` always makes a new one.
+   * @default true
+   */
+  accept?: boolean;
+}
+
 /** An edge policy: everything cdn-build compiles into an nginx/OpenResty bundle. */
 export interface Policy {
   /**
@@ -1832,4 +1851,10 @@ export interface Policy {
   client?: ClientLimits;
   /** WebSocket proxying on some paths. */
   websocket?: WebSocket;
+  /**
+   * The request id sent to the origin and logged; on by default (`X-Request-Id`), `false` to send none (the
+   * log then records nginx's own id).
+   * @default {}
+   */
+  requestId?: RequestId | false;
 }
