@@ -19,6 +19,7 @@ import { BENCH_TMP, CONNECTIONS, pinnedBinary, pinSelf, ROUNDS, runCleanup, Scen
 import { markdownTable, textTable, type Section } from "./stats.js";
 import { gatesScenario } from "./scenarios/gates.js";
 import { hits } from "./scenarios/hits.js";
+import { compression } from "./scenarios/compression.js";
 import { large } from "./scenarios/large.js";
 import { memory } from "./scenarios/memory.js";
 import { miss } from "./scenarios/miss.js";
@@ -31,6 +32,7 @@ const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<Section[]>> = {
   memory,
   rules: rulesScenario,
   gates: gatesScenario,
+  compression,
 };
 /** Former scenario names, now rows of `hits`. */
 const ALIASES: Record<string, string> = { "ram-hit": "hits", "disk-hit": "hits" };
