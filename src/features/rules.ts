@@ -16,6 +16,8 @@ import { checkPattern, quote, toPcre } from "./shared/regex/index.js";
 import { CATALOGUE } from "../validate/catalogue.js";
 import { checkSetTotal } from "./shared/header-limits.js";
 import { targetFootguns } from "./rules/footguns.js";
+import { lowerSet } from "./shared/header-values.js";
+import type { EdgeIR } from "../ir/types.js";
 
 /* Diagnostics of the rules engine: the `rule*` and `experiment*` entries of src/validate/catalogue.ts. */
 
@@ -86,7 +88,8 @@ function checkHeaderChanges(rules: HeaderRules | undefined, at: At, out: Diagnos
   for (const name of names) {
     // the name follows the one header-name rule, checked by the schema (src/util/header-name.ts)
     if (PROTECTED.has(name.toLowerCase())) out.push(error("ruleBadHeaderChange", at("set", name), `the ${name} header cannot be changed by a rule`, "nginx manages it; remove this entry"));
-    if (CONTROL.test(rules.set![name]!)) out.push(error("ruleBadHeaderChange", at("set", name), `the value of ${name} contains a control character`, "remove line breaks and control characters"));
+    const v = rules.set![name]!;
+    if (typeof v === "string" && CONTROL.test(v)) out.push(error("ruleBadHeaderChange", at("set", name), `the value of ${name} contains a control character`, "remove line breaks and control characters"));
   }
   out.push(...checkUnique(names, (i) => at("set", names[i]!), "header"));
   const remove = rules.remove ?? [];
@@ -412,12 +415,9 @@ function ttlLocation(ttl: string): string {
   return `cdn_ttl_${durationSeconds(ttl)}`;
 }
 
-function sortedPairs(set: Record<string, string> | undefined): [string, string][] {
-  return Object.entries(set ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-}
 
 /** A rule as the runtime gets it; `cond` is what its index lookup does not already guarantee. */
-function luaRule(policy: Policy, rule: Rule, cond: CondNode[]): RuleData {
+function luaRule(policy: Policy, ir: EdgeIR, rule: Rule, cond: CondNode[]): RuleData {
   const a = rule.then;
   const r: RuleData = { name: rule.name, cont: rule.continue === true, hdr: false };
   if (cond.length > 0) r.cond = luaCond(and(cond));
@@ -436,11 +436,11 @@ function luaRule(policy: Policy, rule: Rule, cond: CondNode[]): RuleData {
   }
   const nonEmpty = <T>(l: T[]) => (l.length > 0 ? l : undefined);
   if (a.requestHeaders) {
-    r.reqSet = nonEmpty(sortedPairs(a.requestHeaders.set));
+    r.reqSet = nonEmpty(lowerSet(policy, ir, a.requestHeaders.set));
     r.reqRemove = nonEmpty([...(a.requestHeaders.remove ?? [])].sort());
   }
   if (a.responseHeaders) {
-    r.resSet = nonEmpty(sortedPairs(a.responseHeaders.set));
+    r.resSet = nonEmpty(lowerSet(policy, ir, a.responseHeaders.set));
     r.resRemove = nonEmpty([...(a.responseHeaders.remove ?? [])].sort());
   }
   if (a.origin !== undefined) r.origin = poolTarget(policy, a.origin);
@@ -518,7 +518,7 @@ function lower(policy: Policy, ir: Parameters<NonNullable<Feature["lower"]>>[1])
   if (!rules || rules.length === 0) return;
   const conj = rules.map((r) => conjuncts(r.when));
   const keys = conj.map(ruleKeys);
-  const luaRules = rules.map((r, i) => luaRule(policy, r, residual(conj[i]!, keys[i]!)));
+  const luaRules = rules.map((r, i) => luaRule(policy, ir, r, residual(conj[i]!, keys[i]!)));
   const routed = routedPools(policy);
   const def = defaultOriginName(policy)!;
   const ttls = [...new Set(rules.map((r) => r.then.cache?.ttl).filter((t): t is string => t !== undefined))]

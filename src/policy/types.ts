@@ -37,6 +37,34 @@ export type HeaderName = string;
 export type HeaderValue = string;
 
 /**
+ * A header value computed for each request, or read from the environment when nginx starts. In a TypeScript
+ * policy write it with `value.clientIp()`, `value.requestId()`, `value.country()`, `value.arg("w")`,
+ * `value.cookie("ab")`, `value.header("X-Device")` or `env("ORIGIN_TOKEN")`; in YAML/JSON as the object
+ * (`{ arg: w }`). A value read from the request is URL-decoded (query arguments) and cleaned of control
+ * characters; when it is empty or missing no header is set, and a request header of that name the client
+ * sent is removed (it must not pass for the edge's). An environment variable is read once at start, never
+ * written into the bundle (a secret for the origin: `"X-Origin-Token": env("ORIGIN_TOKEN")`).
+ */
+export type ComputedValue =
+  | { /** The client address (`clientAddress`: behind trusted proxies). */ clientIp: true }
+  | { /** The request id (`requestId`). */ requestId: true }
+  | { /** The client's country (the `country` condition's source; `true`: its default header). */ country: true | CountrySource }
+  | { /** A query parameter of the request, URL-decoded. */ arg: ArgName }
+  | { /** A cookie of the request. */ cookie: CookieName }
+  | { /** A header of the request. */ header: HeaderName }
+  | EnvRef;
+
+/**
+ * The name of a query parameter a header value is read from.
+ * @pattern ^[A-Za-z0-9_.-]{1,64}$
+ * @example "width"
+ */
+export type ArgName = string;
+
+/** A header value a policy sets: a fixed string, or computed per request (see `ComputedValue`). */
+export type HeaderSetValue = HeaderValue | ComputedValue;
+
+/**
  * A cookie name (RFC 6265 token).
  * @pattern ^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$
  * @example "session"
@@ -506,7 +534,7 @@ export interface HeaderRules {
    * @propertyNames { "pattern": "^[A-Za-z0-9-]{1,64}$" }
    * @maxProperties 64
    */
-  set?: { [name: string]: HeaderValue };
+  set?: { [name: string]: HeaderSetValue };
   /**
    * Headers to remove.
    * @example ["Server", "X-Powered-By"]

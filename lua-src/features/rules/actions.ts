@@ -1,5 +1,6 @@
 import type { RuleData, RulePoolTarget } from "../../../src/contract/index";
 import { clientAddress } from "../../core/client-address";
+import { dataNow } from "../../core/header-value";
 
 /**
  * What the matched rules do. The state of the current request lives in module-level variables (see
@@ -169,7 +170,13 @@ export function apply(i: number, r: RuleData, dict: NgxSharedDict | undefined): 
     ngx.redirect(to, rd.status);
   }
   if (r.reqRemove !== undefined) for (const name of r.reqRemove) ngx.req.clear_header(name);
-  if (r.reqSet !== undefined) for (const [name, value] of r.reqSet!) ngx.req.set_header(name, value);
+  if (r.reqSet !== undefined) {
+    for (const [name, v] of r.reqSet!) {
+      const value = dataNow(v);
+      if (value !== undefined) ngx.req.set_header(name, value);
+      else ngx.req.clear_header(name);
+    }
+  }
   if (r.bypass !== undefined) ngx.var.set("cdn_cache_bypass", r.bypass ? "1" : "");
   if (r.ttl !== undefined) ttlLoc = r.ttl;
   if (r.key !== undefined) {
