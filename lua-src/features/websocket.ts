@@ -2,7 +2,7 @@ import type { LuaFeature } from "../core/feature";
 import { compileScope } from "../core/gate-scope";
 
 /**
- * WebSocket paths (policy `websocket`): after the gates and the rules, a request on one of them goes on in the
+ * WebSocket paths (policy `websocket`): after the gates, the rules and the client limits, a request on one of them goes on in the
  * named location @cdn_ws (templates/partials/websocket.hbs), which passes the upgrade on and has no cache.
  * The variables the rules set (routing, request headers) carry over.
  */

@@ -24,7 +24,7 @@ function wsParts(proxy: readonly Part[], idle: string): Part[] {
 }
 
 /**
- * WebSocket proxying on the policy's paths: after the gates and the rules ran in the proxy location, a
+ * WebSocket proxying on the policy's paths: after the gates, the rules and the client limits ran in the proxy location, a
  * request on one of them goes on in the named location @cdn_ws (Lua, stage `websocket`), which passes the
  * upgrade on, has no cache and the WebSocket idle timeout (docs/edge.md#websocket).
  */

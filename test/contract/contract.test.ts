@@ -106,9 +106,9 @@ describe("contract: registries and phases", () => {
       "signedUrls@gate:signed",
       "rateLimit@gate:rate-claims",
       "rules@rules",
-      "websocket@websocket",
       // the body deadline (on by default)
       "client@client:body",
+      "websocket@websocket",
       "cache@cache",
       "headers@headers",
       "rules@rules:ttl",
