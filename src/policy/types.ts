@@ -528,8 +528,10 @@ export interface RamCache {
 /** A set of header changes. */
 export interface HeaderRules {
   /**
-   * Headers to set (replacing any existing value). Values are sent as written: no variables. Names follow
-   * `HeaderName` (letters, digits and `-`), values `HeaderValue` (at most 4096 characters); at most 64 headers.
+   * Headers to set (replacing any existing value). A value is a fixed string (`HeaderValue`, at most 4096
+   * characters, sent as written) or computed per request (`ComputedValue`: the client address, the request
+   * id, the country, a query parameter, a cookie, a request header, or `env()`). Names follow `HeaderName`
+   * (letters, digits and `-`); at most 64 headers.
    * @example { "X-Served-By": "edge" }
    * @propertyNames { "pattern": "^[A-Za-z0-9-]{1,64}$" }
    * @maxProperties 64
