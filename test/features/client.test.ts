@@ -113,7 +113,7 @@ describe("client limits in a real nginx", () => {
       policy(origin.address, {
         name: "limits",
         cache: { ttl: { "200": "1h" }, disk: { size: "512m" } },
-        client: { headerTimeout: "1s", bodyTimeout: "1s", bodyDeadline: "2s", sendTimeout: "1s", maxBodySize: "1k", connectionsPerAddress: 3 },
+        client: { headerTimeout: "1s", bodyTimeout: "1s", bodyDeadline: "2s", sendTimeout: "1s", keepaliveTimeout: "1s", keepaliveRequests: 2, maxBodySize: "1k", connectionsPerAddress: 3, headerBuffers: { count: 4, size: "2k" } },
         rules: [
           { name: "upload", when: { path: "/upload/*" }, then: { maxBodySize: "64k", cache: { bypass: true } } },
           { name: "tiny", when: { path: "/tiny" }, then: { maxBodySize: "10" } },
@@ -191,6 +191,32 @@ describe("client limits in a real nginx", () => {
     expect(closedAt - started).toBeLessThan(8000);
     expect(got).toBeLessThan(BIG);
   }, 15_000);
+
+  it("answers a request line or header over the buffer size itself (414, 400)", async () => {
+    const longUri = await rawRequest(edge, `GET /${"u".repeat(3000)} HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n`);
+    expect(longUri.status).toBe(414);
+    const longHeader = await rawRequest(edge, `GET / HTTP/1.1\r\nHost: edge\r\nX-Long: ${"h".repeat(3000)}\r\nConnection: close\r\n\r\n`);
+    expect(longHeader.status).toBe(400);
+  });
+
+  it("closes an idle keep-alive connection after the keep-alive timeout, and after keepaliveRequests requests", async () => {
+    const s = await connect(edge);
+    const started = Date.now();
+    let text = "";
+    s.on("data", (c: Buffer) => (text += c.toString("latin1")));
+    const closed = new Promise<number>((resolve) => s.on("close", () => resolve(Date.now() - started)));
+    s.on("error", () => undefined);
+    s.write("GET /ka HTTP/1.1\r\nHost: edge\r\n\r\n");
+    const ms = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), 5000))]);
+    expect(text).toMatch(/^HTTP\/1\.1 200/);
+    expect(ms).toBeGreaterThanOrEqual(900);
+    expect(ms).toBeLessThan(3000);
+    // two requests on one connection, then nginx closes it
+    const two = await rawRequest(edge, "GET /ka1 HTTP/1.1\r\nHost: edge\r\n\r\nGET /ka2 HTTP/1.1\r\nHost: edge\r\n\r\nGET /ka3 HTTP/1.1\r\nHost: edge\r\n\r\n");
+    expect((two.body.match(/HTTP\/1\.1 200/g) ?? []).length).toBe(1); // the second response, after the first one's body
+    expect(two.headers["connection"] ?? "").not.toBe("close"); // the first response kept it open
+    expect(origin.hits("/ka3")).toBe(0);
+  });
 
   it("refuses a client address's connections beyond the limit with 429 while they are busy", async () => {
     origin.route("/slow", { delayMs: 1500, body: "slow" });
