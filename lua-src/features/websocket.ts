@@ -9,11 +9,12 @@ import { compileScope } from "../core/gate-scope";
 export const websocket: LuaFeature<"websocket"> = {
   key: "websocket",
   setup(data) {
-    const inScope = compileScope(data.scope);
+    const inScope = data.scope === undefined ? undefined : compileScope(data.scope);
+    const rules = data.rules;
     return {
       access: {
         websocket: () => {
-          if (inScope()) ngx.exec("@cdn_ws");
+          if ((inScope !== undefined && inScope()) || (rules && ngx.var.get("cdn_ws_rule") === "1")) ngx.exec("@cdn_ws");
         },
       },
     };

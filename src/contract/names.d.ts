@@ -35,6 +35,7 @@ export type CdnVar =
   // websocket
   | "cdn_ws_upgrade"
   | "cdn_ws_connection"
+  | "cdn_ws_rule"
   // request id
   | "cdn_request_id";
 

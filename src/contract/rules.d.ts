@@ -76,6 +76,8 @@ export interface RuleData {
   image?: RuleImageData;
   /** Body size limit in bytes for the requests this rule matches (lua-src/features/client.ts enforces it). */
   maxBody?: number;
+  /** The request is a WebSocket request (lua-src/features/websocket.ts reads $cdn_ws_rule). */
+  ws?: true;
   /** The rule has response header work. */
   hdr: boolean;
 }

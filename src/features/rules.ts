@@ -490,6 +490,7 @@ function luaRule(policy: Policy, ir: EdgeIR, rule: Rule, cond: CondNode[]): Rule
     };
   }
   if (a.maxBodySize !== undefined) r.maxBody = sizeBytes(a.maxBodySize)!;
+  if (a.websocket === true) r.ws = true;
   r.hdr = a.responseHeaders !== undefined || a.image !== undefined;
   return r;
 }

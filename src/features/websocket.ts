@@ -1,6 +1,6 @@
 import type { Feature } from "./shared/feature.js";
 import type { Part } from "../ir/types.js";
-import { pointer, type Diagnostic } from "../validate/diagnostic.js";
+import { pointer, warning, type Diagnostic } from "../validate/diagnostic.js";
 import { checkDuration } from "../validate/checks.js";
 import { durationMs } from "../util/units.js";
 import { checkScope, lowerScope } from "./shared/gate-scope.js";
@@ -34,18 +34,23 @@ export const websocket: Feature = {
     const w = policy.websocket;
     if (!w) return [];
     const out: Diagnostic[] = [];
-    out.push(...checkScope({ paths: w.paths }, pointer("websocket")));
+    if (w.paths !== undefined) out.push(...checkScope({ paths: w.paths }, pointer("websocket")));
+    else if (!(policy.rules ?? []).some((r) => r.then.websocket === true)) {
+      out.push(warning("websocketWithoutEndpoints", pointer("websocket"), "no path and no rule makes a request a WebSocket request: these settings do nothing", 'add `paths: ["/ws/*"]`, or a rule with `then: { websocket: true }`'));
+    }
     out.push(...checkDuration(w.idleTimeout, pointer("websocket", "idleTimeout"), { timer: true }));
     return out;
   },
   lower(policy, ir) {
-    const w = policy.websocket;
-    if (!w) return;
+    const w = policy.websocket ?? {};
+    const rules = (policy.rules ?? []).some((r) => r.then.websocket === true);
+    if (w.paths === undefined && !rules) return;
     const idle = nginxTime(w.idleTimeout ?? WEBSOCKET_DEFAULT_IDLE);
     // lowered last of the features (registry order): the proxy location has all its parts by now
     ir.slots.http.push({ partial: "websocket-map", data: {} });
     ir.slots.locations.push({ partial: "websocket", data: { proxy: wsParts(ir.slots.proxy, idle) } });
-    ir.luaData.websocket = { scope: lowerScope({ paths: w.paths })! };
+    if (rules) ir.luaVars.push({ name: "cdn_ws_rule", value: "" });
+    ir.luaData.websocket = { scope: w.paths === undefined ? undefined : lowerScope({ paths: w.paths }), rules };
   },
   runtime: { key: "websocket", stages: { access: { websocket: true } } },
 };

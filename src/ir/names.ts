@@ -30,6 +30,7 @@ export const CDN_VARS: Record<CdnVar, true> = {
   cdn_upstream_host: true,
   cdn_ws_upgrade: true,
   cdn_ws_connection: true,
+  cdn_ws_rule: true,
   cdn_request_id: true,
 };
 

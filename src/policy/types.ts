@@ -1582,6 +1582,12 @@ export interface Actions {
    * @example "100m"
    */
   maxBodySize?: Size;
+  /**
+   * Proxy the requests this rule matches as WebSocket endpoints, like the paths of `websocket.paths`: the
+   * upgrade passed on, never cached, the WebSocket idle timeout (`websocket.idleTimeout`).
+   * @example true
+   */
+  websocket?: true;
 }
 
 /** One rule: when the condition holds, apply the actions. */
@@ -1771,11 +1777,12 @@ export interface ClientLimits {
  */
 export interface WebSocket {
   /**
-   * Paths of WebSocket endpoints (the same patterns as a gate's `paths`).
+   * Paths of WebSocket endpoints (the same patterns as a gate's `paths`); rules can add requests with their
+   * `websocket` action. Omit when only rules pick them.
    * @minItems 1
    * @example ["/ws/*"]
    */
-  paths: PathPattern[];
+  paths?: PathPattern[];
   /**
    * How long a WebSocket connection may stay silent in both directions before the edge closes it (the
    * origin's `readTimeout` and `sendTimeout` on these paths). Keep it above the application's ping interval.

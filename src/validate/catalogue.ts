@@ -629,6 +629,14 @@ export const CATALOGUE = {
     fix: "Raise the limit to what one proxy carries (or remove it) when the edge sits behind proxies.",
     at: ["client.connectionsPerAddress"],
   },
+  websocketWithoutEndpoints: {
+    code: "CDN2105",
+    severity: "warning",
+    title: "WebSocket settings without endpoints",
+    why: "`websocket` has no `paths` and no rule has the `websocket` action, so no request is ever proxied as a WebSocket and the settings do nothing.",
+    fix: 'Add `paths: ["/ws/*"]`, or a rule `{ name: "live", when: { path: "/live" }, then: { websocket: true } }`.',
+    at: ["websocket"],
+  },
 
   // ─── CDN3xxx: access gates ───────────────────────────────────────────────────────────────────────────
   gateEmptyPaths: {

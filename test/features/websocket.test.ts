@@ -26,6 +26,13 @@ describe("websocket: policy and config", () => {
     expect(conf.match(/proxy_set_header Connection "";/g)).toHaveLength(1);
   });
 
+  it("a rule can make requests WebSocket requests; settings without endpoints are a warning", () => {
+    const conf = compile({ ...policy("127.0.0.1:3000"), rules: [{ name: "live", when: { path: "/live" }, then: { websocket: true } }] }, { target: "openresty" }).bundle!.files.get("nginx.conf")!;
+    expect(conf).toContain("location @cdn_ws {");
+    expect(conf).toContain("proxy_read_timeout 600s;");
+    expect(diagnostics({ ...policy("127.0.0.1:3000"), websocket: { idleTimeout: "1m" } })).toEqual(["CDN2105 /websocket"]);
+  });
+
   it("refuses an empty path list and a bad timeout", () => {
     expect(diagnostics({ ...policy("127.0.0.1:3000"), websocket: { paths: [] } }).some((d) => d.includes("/websocket/paths"))).toBe(true);
     expect(diagnostics({ ...policy("127.0.0.1:3000"), websocket: { paths: ["/ws"], idleTimeout: "0s" } })).toContain("CDN2006 /websocket/idleTimeout");
@@ -60,6 +67,7 @@ describe("websocket through a real nginx", () => {
         headers: { cacheStatus: "X-Cache" },
         originSecret: { secret: { env: "WS_EDGE_SECRET" } },
         websocket: { paths: ["/ws/*"], idleTimeout: "5s" },
+        rules: [{ name: "live", when: { path: "/live", header: { name: "X-Live", exists: true } }, then: { websocket: true } }],
       }),
       { env: { WS_EDGE_SECRET: "s3cret" } },
     );
@@ -113,6 +121,18 @@ describe("websocket through a real nginx", () => {
     } finally {
       ws.close();
     }
+  });
+
+  it("proxies a WebSocket on a request a rule picked, and not on the same path without the rule's condition", async () => {
+    const ws = await open("/live", { "x-origin-secret": "s3cret", "x-live": "1" });
+    try {
+      const a = next(ws);
+      ws.send("rule");
+      expect(await a).toBe("echo:rule");
+    } finally {
+      ws.close();
+    }
+    await expect(open("/live")).rejects.toThrow(/status 200/);
   });
 
   it("applies the gates to the upgrade request", async () => {

@@ -193,6 +193,7 @@ export function apply(i: number, r: RuleData, dict: NgxSharedDict | undefined): 
   if (r.image !== undefined) image(r.image);
   if (r.rewrite !== undefined) rewrite(r.rewrite);
   if (r.maxBody !== undefined) ngx.ctx.set("cdn_body_limit", r.maxBody);
+  if (r.ws === true) ngx.var.set("cdn_ws_rule", "1");
 }
 
 /** Starts a request. */
