@@ -3,6 +3,7 @@ import type { AnyLuaFeature } from "../core/feature";
 import { cache } from "./cache/index";
 import { clientAddress } from "./client-address";
 import { client } from "./client";
+import { compression } from "./compression";
 import { headers } from "./headers";
 import { ipRules } from "./ip-rules";
 import { jwt } from "./jwt";
@@ -19,6 +20,7 @@ export const FEATURES: AnyLuaFeature[] = [
   cache,
   clientAddress,
   client,
+  compression,
   headers,
   ipRules,
   jwt,

@@ -9,6 +9,7 @@
  */
 import type { CacheData } from "./cache.js";
 import type { ClientData } from "./client.js";
+import type { CompressionData } from "./compression.js";
 import type { WebSocketData } from "./websocket.js";
 import type { ClientAddressData } from "./client-address.js";
 import type { HeadersData } from "./headers.js";
@@ -30,6 +31,7 @@ export type * from "./gate-scope.js";
 export type * from "./ip.js";
 export type * from "./cache.js";
 export type * from "./client.js";
+export type * from "./compression.js";
 export type * from "./websocket.js";
 export type * from "./client-address.js";
 export type * from "./headers.js";
@@ -59,6 +61,7 @@ export interface FeaturesData {
   redis: RedisData;
   client: ClientData;
   websocket: WebSocketData;
+  compression: CompressionData;
 }
 
 export type FeatureKey = keyof FeaturesData;

@@ -22,7 +22,8 @@ export interface StageOrder {
     "headers",
     "rules:ttl",
   ];
-  header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers"];
+  // compression last: it may clear the request's Accept-Encoding, which the cache reads before (Vary)
+  header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers", "compression"];
   // no feature filters bodies (the RAM tier copies bodies from nginx's cache file, see
   // lua-src/features/cache/ram.ts): a bundle has no body_filter_by_lua, which would run for every response
   body: [];
@@ -52,6 +53,7 @@ export interface FeatureStages {
   redis: {};
   client: { access: "client:body" };
   websocket: { access: "websocket" };
+  compression: { header: "compression" };
 }
 
 /** One entry of a phase's run list: the feature and the stage of its handler. */

@@ -106,5 +106,8 @@ export const compression: Feature = {
       ir.main.modules.unshift(...TARGETS[ir.target].brotliModules!);
     }
     ir.slots.http.push({ partial: "compression", data: part });
+    ir.luaData.compression = { noTransform: true };
   },
+  // Cache-Control: no-transform (RFC 9110 7.7): lua-src/features/compression.ts
+  runtime: { key: "compression", stages: { header: { compression: true } } },
 };

@@ -57,7 +57,7 @@ export const NGINX_NAMES: Record<NginxName, true> = { cdn_disk: true, cdn_json: 
 /** The run order of src/contract/phases.d.ts as a value (the type makes it exactly that order). */
 export const STAGE_ORDER: StageOrder = {
   access: ["client", "purge", "gate:secret", "gate:ip", "gate:rate", "gate:waf", "gate:jwt", "gate:signed", "gate:rate-claims", "rules", "client:body", "websocket", "cache", "headers", "rules:ttl"],
-  header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers"],
+  header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers", "compression"],
   body: [],
   log: ["cache"],
   initWorker: ["origin-secret", "waf", "purge", "rules"],

@@ -1656,7 +1656,8 @@ export interface BrotliCompression {
  * in `Accept-Encoding`: brotli before gzip, identity without either. Responses that already carry a
  * `Content-Encoding` (precompressed by the origin) pass untouched, never compressed twice. Compressible
  * responses always carry `Vary: Accept-Encoding`, and a strong `ETag` is made weak (`W/"..."`) when the
- * edge compresses (RFC 9110 8.8.3). Only 200, 403 and 404 responses are compressed; never byte ranges.
+ * edge compresses (RFC 9110 8.8.3). Only 200, 403 and 404 responses are compressed; never byte ranges,
+ * never a response with `Cache-Control: no-transform`.
  * @example { "gzip": { "level": 5 }, "brotli": { "level": 4 }, "minLength": "1k" }
  */
 export interface Compression {

@@ -50,6 +50,7 @@ const EVERYTHING = {
     { name: "img", when: { path: "/img/*" }, then: { origin: "img" } },
   ],
   websocket: { paths: ["/ws/*"] },
+  compression: {},
 } as unknown as Policy;
 
 describe("contract: the data a feature hands to Lua is declared once", () => {
@@ -113,7 +114,7 @@ describe("contract: registries and phases", () => {
       "headers@headers",
       "rules@rules:ttl",
     ]);
-    expect(plan("header")).toEqual(["rateLimit@rate-limit", "rules@rules:nostore", "cache@cache", "purge@purge", "headers@headers", "rules@rules:headers"]);
+    expect(plan("header")).toEqual(["rateLimit@rate-limit", "rules@rules:nostore", "cache@cache", "purge@purge", "headers@headers", "rules@rules:headers", "compression@compression"]);
     expect(plan("body")).toEqual([]);
     expect(plan("log")).toEqual(["cache@cache"]);
     // every stage named in a plan is a stage of the contract, in order

@@ -219,6 +219,20 @@ describe("compression in a real nginx, with the disk and RAM tiers", () => {
     expect(origin.hits("/nv.css")).toBe(2);
   });
 
+  it("never compresses a response that says Cache-Control: no-transform (RFC 9110 7.7), from either tier", async () => {
+    origin.route("/nt.css", { headers: { "cache-control": "max-age=600, no-transform", "content-type": "text/css", etag: '"nt"' }, body: TEXT });
+    for (const tier of ["MISS", "HIT", "HIT-RAM", "HIT-RAM"]) {
+      const r = await get(edge, "/nt.css", "gzip, br");
+      expect([r.headers["x-cache"], r.headers["content-encoding"], r.headers["etag"]]).toEqual([tier, undefined, '"nt"']);
+      expect(r.raw.toString()).toBe(TEXT);
+    }
+    // a precompressed one with no-transform still passes as it is
+    origin.route("/nt-gz.css", { headers: { "cache-control": "max-age=600, no-transform", "content-type": "text/css", "content-encoding": "gzip", vary: "Accept-Encoding" }, body: gzipSync(TEXT) });
+    const gz = await get(edge, "/nt-gz.css", "gzip");
+    expect(gz.headers["content-encoding"]).toBe("gzip");
+    expect(gz.text).toBe(TEXT);
+  });
+
   it("leaves small bodies, images and byte ranges alone", async () => {
     origin.route("/small.css", { headers: { "cache-control": "max-age=600", "content-type": "text/css" }, body: "a{}" });
     expect((await get(edge, "/small.css", "gzip")).headers["content-encoding"]).toBeUndefined();
