@@ -490,6 +490,11 @@ ${await http(port, dir)}
 /** The body of every small object: 1 KiB. */
 export const KIB = 1024;
 
+/** 10 KiB of CSS-like text: compresses about as well as a real stylesheet (not a run of one letter). */
+export const TEXT_10K = Array.from({ length: 400 }, (_, i) => `.c-${i.toString(36)} { margin: ${i % 17}px ${(i * 7) % 23}px; color: #${((i * 2654435761) % 0xffffff).toString(16).padStart(6, "0")}; }`)
+  .join("\n")
+  .slice(0, 10 * KIB);
+
 /**
  * The origin: a hand-written nginx on the client core serving static files (1 KiB for any path, `/100k.bin`,
  * `/1m.bin`, `/4k/...` for filling the RAM tier), all `Cache-Control: max-age=3600`, with an access log that
@@ -511,6 +516,8 @@ export async function startOrigin(s: Scenario): Promise<Origin> {
       ] as const) {
         await writeFile(join(www, f), Buffer.alloc(size, "x"), { mode: 0o644 });
       }
+      // a text object that compresses like real CSS (the compression scenario)
+      await writeFile(join(www, "10k.css"), TEXT_10K, { mode: 0o644 });
       logFile = join(dir, "logs", "origin.log");
       return `  log_format hits '$request_uri';
   server {

@@ -20,6 +20,7 @@ import { markdownTable, textTable, type Section } from "./stats.js";
 import { gatesScenario } from "./scenarios/gates.js";
 import { hooksScenario } from "./scenarios/hooks.js";
 import { hits } from "./scenarios/hits.js";
+import { compression } from "./scenarios/compression.js";
 import { large } from "./scenarios/large.js";
 import { memory } from "./scenarios/memory.js";
 import { miss } from "./scenarios/miss.js";
@@ -37,6 +38,7 @@ const SCENARIOS: Record<string, (ctx: BenchContext) => Promise<Section[]>> = {
   tls: tlsScenario,
   metrics: metricsScenario,
   hooks: hooksScenario,
+  compression,
 };
 /** Former scenario names, now rows of `hits`. */
 const ALIASES: Record<string, string> = { "ram-hit": "hits", "disk-hit": "hits" };

@@ -35,7 +35,9 @@ export function validate(value: unknown): { policy?: Policy; diagnostics: Diagno
 export function compile(value: unknown, opts: CompileOptions = {}): CompileResult {
   const { policy, diagnostics } = validate(value);
   if (!policy || hasErrors(diagnostics)) return { diagnostics };
-  const ir = buildIR(policy, opts.target ?? "openresty", toolVersion(), FEATURES);
+  const target = opts.target ?? "openresty";
+  for (const f of FEATURES) if (f.checkTarget) diagnostics.push(...f.checkTarget(policy, target));
+  const ir = buildIR(policy, target, toolVersion(), FEATURES);
   let hookFiles: Map<string, string> | undefined;
   if (ir.luaData.hooks) {
     // the user's TypeScript hooks: type-checked and compiled by TypeScriptToLua (reads the hook files)

@@ -23,10 +23,18 @@ export default definePolicy({
   },
   headers: { cacheStatus: "X-Cache", response: { remove: ["X-Powered-By"] } },
   health: { path: "/health" },
+  // gzip for text types; OpenResty has no brotli module (build with --target nginx-lua and drop
+  // `brotli: false` to offer brotli too)
+  compression: { brotli: false },
+  // slow clients are closed quickly; bodies up to 1m except the uploads rule below
+  client: { maxBodySize: "1m", connectionsPerAddress: 200 },
+  // the live order-status feed
+  websocket: { paths: ["/live/*"], idleTimeout: "5m" },
   rules: [
     { name: "admin-office-only", when: { path: { prefix: "/admin/" }, not: { clientIp: ["10.0.0.0/8"] } }, then: { deny: true } },
     { name: "retired-sale", when: { path: "/sale-2023" }, then: { redirect: { to: "/sale", status: 301 } } },
     { name: "maintenance-probe", when: { path: "/ping", method: ["GET", "HEAD"] }, then: { respond: { status: 200, body: "pong" } } },
+    { name: "uploads", when: { path: { prefix: "/api/uploads/" }, method: ["POST", "PUT"] }, then: { maxBodySize: "50m" }, continue: true },
     { name: "api", when: { path: { prefix: "/api/" } }, then: { origin: "api", rewrite: { stripPrefix: "/api" }, cache: { bypass: true } } },
     { name: "crawlers", when: { userAgent: ["googlebot", "bingbot", "duckduckbot"], method: ["GET"] }, then: { origin: "prerender" } },
     {

@@ -2,6 +2,8 @@
 import type { AnyLuaFeature } from "../core/feature";
 import { cache } from "./cache/index";
 import { clientAddress } from "./client-address";
+import { client } from "./client";
+import { compression } from "./compression";
 import { headers } from "./headers";
 import { hooks } from "./hooks";
 import { ipRules } from "./ip-rules";
@@ -14,11 +16,14 @@ import { rules } from "./rules/index";
 import { signedUrls } from "./signed-urls";
 import { tls } from "./tls";
 import { waf } from "./waf";
+import { websocket } from "./websocket";
 
 /** Every runtime feature; lua/policy_data.lua says which run, in which phase and order. */
 export const FEATURES: AnyLuaFeature[] = [
   cache,
   clientAddress,
+  client,
+  compression,
   headers,
   hooks,
   ipRules,
@@ -31,4 +36,5 @@ export const FEATURES: AnyLuaFeature[] = [
   signedUrls,
   tls,
   waf,
+  websocket,
 ];

@@ -2,6 +2,7 @@ import type { LuaFeature } from "../core/feature";
 import { compileScope } from "../core/gate-scope";
 import { refuse } from "../core/gate-deny";
 import { clientAddress } from "../core/client-address";
+import { readBody } from "../core/body";
 import { compileOrFail, warnLimited } from "../core/regex";
 import type { HeaderVar, WafTargetData } from "../../src/contract/index";
 import { countWafMatch } from "../core/metrics";
@@ -274,7 +275,7 @@ export const waf: LuaFeature<"waf"> = {
         return undefined;
       }
       if (len === 0 && vars.get("http_transfer_encoding") === undefined) return undefined;
-      ngx.req.read_body();
+      readBody();
       const body = ngx.req.get_body_data();
       if (body === undefined || body.length > bodyMax!) return undefined;
       return body;

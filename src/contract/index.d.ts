@@ -8,6 +8,9 @@
  * - Runtime names (names.d.ts): nginx variables, shared dicts, ngx.ctx keys.
  */
 import type { CacheData } from "./cache.js";
+import type { ClientData } from "./client.js";
+import type { CompressionData } from "./compression.js";
+import type { WebSocketData } from "./websocket.js";
 import type { ClientAddressData } from "./client-address.js";
 import type { HeadersData } from "./headers.js";
 import type { HooksData } from "./hooks.js";
@@ -30,6 +33,9 @@ export type * from "./phases.js";
 export type * from "./gate-scope.js";
 export type * from "./ip.js";
 export type * from "./cache.js";
+export type * from "./client.js";
+export type * from "./compression.js";
+export type * from "./websocket.js";
 export type * from "./client-address.js";
 export type * from "./headers.js";
 export type * from "./hooks.js";
@@ -62,6 +68,9 @@ export interface FeaturesData {
   tls: TlsData;
   metrics: MetricsData;
   hooks: HooksData;
+  client: ClientData;
+  websocket: WebSocketData;
+  compression: CompressionData;
 }
 
 export type FeatureKey = keyof FeaturesData;

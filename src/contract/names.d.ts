@@ -35,13 +35,19 @@ export type CdnVar =
   // tls: the Strict-Transport-Security value on HTTPS requests ("" otherwise)
   | "cdn_hsts"
   // user hooks: the log hook's fields (the JSON access log's `hook`)
-  | "cdn_hook_log";
+  | "cdn_hook_log"
+  // websocket
+  | "cdn_ws_upgrade"
+  | "cdn_ws_connection"
+  | "cdn_ws_rule"
+  // request id
+  | "cdn_request_id";
 
 /** lua_shared_dict zones. */
 export type SharedDictName = "cdn_meta" | "cdn_ram" | "cdn_purge" | "cdn_markers" | "cdn_ratelimit" | "cdn_experiments" | "cdn_metrics" | "cdn_hooks";
 
 /** Keys of `ngx.ctx`, the per-request table the Lua features share. */
-export type CtxKey = "cdn_capture" | "cdn_pending_meta" | "cdn_client_ip" | "cdn_jwt_claims" | "cdn_hook_state" | "cdn_hook_body";
+export type CtxKey = "cdn_capture" | "cdn_pending_meta" | "cdn_client_ip" | "cdn_jwt_claims" | "cdn_hook_state" | "cdn_hook_body" | "cdn_body_limit" | "cdn_body_read";
 
 /**
  * Metric families the metrics endpoint exposes (lua-src/features/metrics.ts; docs/metrics.md describes each,
@@ -66,7 +72,7 @@ export type MetricName =
   | "cdn_build_info";
 
 /** Other names the generated nginx.conf gives (cache zone, log format). */
-export type NginxName = "cdn_disk" | "cdn_json" | "cdn_tls";
+export type NginxName = "cdn_disk" | "cdn_json" | "cdn_tls" | "cdn_conn" | "cdn_ws";
 
 /** The nginx variable of a request header: `X-Api-Key` -> `http_x_api_key`. */
 export type HeaderVar = `http_${string}`;

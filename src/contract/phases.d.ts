@@ -16,15 +16,18 @@ export interface StageOrder {
     "gate:signed",
     "gate:rate-claims",
     "rules",
+    "client:body",
     // a user hook declared `before: "cache"` (its rewrite or header changes reach the cache key)
     "hooks:before-cache",
+    "websocket",
     "cache",
     "headers",
     "rules:ttl",
     // user hooks run after every built-in feature of their phase (docs/hooks.md)
     "hooks",
   ];
-  header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers", "hooks"];
+  // compression last: it may clear the request's Accept-Encoding, which the cache reads before (Vary)
+  header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers", "hooks", "compression"];
   // no built-in feature filters bodies (the RAM tier copies bodies from nginx's cache file, see
   // lua-src/features/cache/ram.ts): a bundle has a body_filter_by_lua, which runs for every response, only
   // with a user body hook
@@ -56,6 +59,9 @@ export interface FeatureStages {
   tls: { initWorker: "tls" };
   metrics: { log: "metrics"; initWorker: "metrics" };
   hooks: { access: "hooks:before-cache" | "hooks"; header: "hooks"; body: "hooks"; log: "hooks" };
+  client: { access: "client:body" };
+  websocket: { access: "websocket" };
+  compression: { header: "compression" };
 }
 
 /** One entry of a phase's run list: the feature and the stage of its handler. */

@@ -1,5 +1,6 @@
 import type { ArgVar, CookieVar, HeaderVar } from "./names.js";
 import type { IpRangeSetData } from "./ip.js";
+import type { HeaderValueData } from "./headers.js";
 
 /** The rules engine's data (src/features/rules.ts -> lua-src/features/rules.ts). */
 
@@ -61,9 +62,9 @@ export interface RuleData {
   /** Named location of a TTL override ("@cdn_ttl_<seconds>"). */
   ttl?: string;
   key?: { vars: (HeaderVar | CookieVar | string)[]; tag: string };
-  reqSet?: [string, string][];
+  reqSet?: [string, HeaderValueData][];
   reqRemove?: string[];
-  resSet?: [string, string][];
+  resSet?: [string, HeaderValueData][];
   resRemove?: string[];
   origin?: RulePoolTarget;
   rewrite?: { path?: string; strip?: string; add?: string };
@@ -73,6 +74,10 @@ export interface RuleData {
   geo?: { v: string; map: Record<string, RulePoolTarget>; default: RulePoolTarget };
   exp?: RuleExperimentData;
   image?: RuleImageData;
+  /** Body size limit in bytes for the requests this rule matches (lua-src/features/client.ts enforces it). */
+  maxBody?: number;
+  /** The request is a WebSocket request (lua-src/features/websocket.ts reads $cdn_ws_rule). */
+  ws?: true;
   /** The rule has response header work. */
   hdr: boolean;
 }

@@ -17,6 +17,7 @@ function badSyslogServer(server: string): string | undefined {
 
 /** Fields of the JSON access log that nginx always fills with a number: written unquoted. */
 const NUMERIC = new Set(["status", "bytes", "duration"]);
+import { requestIdVar } from "./request-id.js";
 
 /** Fields of the JSON access log: name -> nginx variable. */
 const JSON_FIELDS: [string, string][] = [
@@ -63,7 +64,7 @@ export const accessLog: Feature = {
     const format = policy.accessLog?.format ?? "json";
     // with a cache, the cache status comes from the cache feature (it knows the RAM tier)
     // the client behind trusted proxies comes from the runtime (./client-address.ts)
-    const fields = JSON_FIELDS.map(([k, v]): [string, string] => [k, k === "cache" && policy.cache ? "$cdn_cache_status" : k === "client" ? "$" + clientAddrVar(policy) : v]);
+    const fields = JSON_FIELDS.map(([k, v]): [string, string] => [k, k === "cache" && policy.cache ? "$cdn_cache_status" : k === "client" ? "$" + clientAddrVar(policy) : k === "requestId" ? "$" + requestIdVar(policy) : v]);
     // the log hook's fields (src/features/hooks.ts)
     if (policy.hooks?.log) fields.push(["hook", "$cdn_hook_log"]);
     // numbers as JSON numbers; the upstream fields stay strings ("" without an upstream, lists on retries)

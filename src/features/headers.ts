@@ -5,6 +5,9 @@ import { checkUnique } from "../validate/checks.js";
 import type { Policy } from "../policy/types.js";
 import { isOverrideHeader, OVERRIDE_HEADERS } from "./shared/override-headers.js";
 import { checkSetTotal } from "./shared/header-limits.js";
+import { lowerSet } from "./shared/header-values.js";
+import type { EdgeIR } from "../ir/types.js";
+import type { HeaderRulesData } from "../contract/index.js";
 
 /** Headers whose value nginx computes itself; changing them breaks framing or proxying. */
 const PROTECTED = new Set(["content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer", "host"]);
@@ -20,7 +23,7 @@ function checkRules(rules: HeaderRules | undefined, side: "request" | "response"
     // the name itself follows the one header-name rule, checked by the schema (src/util/header-name.ts)
     if (PROTECTED.has(name.toLowerCase())) out.push(error("protectedHeader", at("set", name), `the ${name} header cannot be set here`, "nginx manages it; remove this entry"));
     // eslint-disable-next-line no-control-regex
-    if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(value)) {
+    if (typeof value === "string" && /[\u0000-\u0008\u000a-\u001f\u007f]/.test(value)) {
       out.push(error("headerValueControlChar", at("set", name), `the value of ${name} contains a control character (a newline would split the header)`, "remove line breaks and control characters"));
     }
   }
@@ -60,9 +63,8 @@ function checkOverrides(policy: Policy): Diagnostic[] {
   return out;
 }
 
-function luaRules(rules: HeaderRules | undefined): { set: [string, string][]; remove: string[] } {
-  const set = Object.entries(rules?.set ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return { set, remove: [...(rules?.remove ?? [])].sort() };
+function luaRules(policy: Policy, ir: EdgeIR, rules: HeaderRules | undefined): HeaderRulesData {
+  return { set: lowerSet(policy, ir, rules?.set), remove: [...(rules?.remove ?? [])].sort() };
 }
 
 /**
@@ -86,8 +88,8 @@ export const headers: Feature = {
     const h = policy.headers ?? {};
     const cacheStatus = h.cacheStatus === false ? undefined : h.cacheStatus ?? "X-Cache";
     ir.luaData.headers = {
-      request: luaRules(h.request),
-      response: luaRules(h.response),
+      request: luaRules(policy, ir, h.request),
+      response: luaRules(policy, ir, h.response),
       cacheStatus: policy.cache ? cacheStatus : undefined,
     };
   },

@@ -257,6 +257,8 @@ export const origins: Feature = {
         clientVar: clientAddrVar(policy),
         // forwarding and override headers never reach the origin (./shared/override-headers.ts)
         strip: strippedOverrides(policy),
+        // WebSocket paths get a copy with the upgrade headers (./websocket.ts)
+        upgrade: false,
       },
     });
   },

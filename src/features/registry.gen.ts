@@ -2,7 +2,9 @@
 import type { Feature } from "./shared/feature.js";
 import { accessLog } from "./access-log.js";
 import { cache } from "./cache.js";
+import { client } from "./client.js";
 import { clientAddress } from "./client-address.js";
+import { compression } from "./compression.js";
 import { headers } from "./headers.js";
 import { health } from "./health.js";
 import { hooks } from "./hooks.js";
@@ -14,18 +16,22 @@ import { origins } from "./origins.js";
 import { purge } from "./purge.js";
 import { rateLimit } from "./rate-limit.js";
 import { redis } from "./redis.js";
+import { requestId } from "./request-id.js";
 import { rules } from "./rules.js";
 import { server } from "./server.js";
 import { signedUrls } from "./signed-urls.js";
 import { tls } from "./tls.js";
 import { waf } from "./waf.js";
+import { websocket } from "./websocket.js";
 
 /** Every compiler feature (checks run and parts are lowered in this order; the run order inside nginx's phases
  * comes from the stages of src/contract/phases.d.ts). Only src/compile.ts imports this. */
 export const FEATURES: readonly Feature[] = [
   accessLog,
   cache,
+  client,
   clientAddress,
+  compression,
   headers,
   health,
   hooks,
@@ -37,9 +43,11 @@ export const FEATURES: readonly Feature[] = [
   purge,
   rateLimit,
   redis,
+  requestId,
   rules,
   server,
   signedUrls,
   tls,
   waf,
+  websocket,
 ];

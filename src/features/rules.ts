@@ -1,8 +1,9 @@
 import type { Feature } from "./shared/feature.js";
 import type { Actions, Condition, HeaderRules, Policy, Rule } from "../policy/types.js";
 import { error, pointer, warning, type Diagnostic } from "../validate/diagnostic.js";
-import { checkCidr, checkDuration, checkUnique } from "../validate/checks.js";
-import { durationSeconds } from "../util/units.js";
+import { checkCidr, checkDuration, checkSize, checkUnique } from "../validate/checks.js";
+import { durationSeconds, sizeBytes } from "../util/units.js";
+import { MAX_BODY_SIZE } from "./client.js";
 import { compileRanges } from "../util/ip-ranges.js";
 import { headerVar } from "../util/nginx-var.js";
 import type { CdnVar, RuleCond, RuleData, RulePoolTarget } from "../contract/index.js";
@@ -15,6 +16,8 @@ import { checkPattern, quote, toPcre } from "./shared/regex/index.js";
 import { CATALOGUE } from "../validate/catalogue.js";
 import { checkSetTotal } from "./shared/header-limits.js";
 import { targetFootguns } from "./rules/footguns.js";
+import { lowerSet } from "./shared/header-values.js";
+import type { EdgeIR } from "../ir/types.js";
 
 /* Diagnostics of the rules engine: the `rule*` and `experiment*` entries of src/validate/catalogue.ts. */
 
@@ -85,7 +88,8 @@ function checkHeaderChanges(rules: HeaderRules | undefined, at: At, out: Diagnos
   for (const name of names) {
     // the name follows the one header-name rule, checked by the schema (src/util/header-name.ts)
     if (PROTECTED.has(name.toLowerCase())) out.push(error("ruleBadHeaderChange", at("set", name), `the ${name} header cannot be changed by a rule`, "nginx manages it; remove this entry"));
-    if (CONTROL.test(rules.set![name]!)) out.push(error("ruleBadHeaderChange", at("set", name), `the value of ${name} contains a control character`, "remove line breaks and control characters"));
+    const v = rules.set![name]!;
+    if (typeof v === "string" && CONTROL.test(v)) out.push(error("ruleBadHeaderChange", at("set", name), `the value of ${name} contains a control character`, "remove line breaks and control characters"));
   }
   out.push(...checkUnique(names, (i) => at("set", names[i]!), "header"));
   const remove = rules.remove ?? [];
@@ -122,6 +126,7 @@ function checkActions(policy: Policy, rule: Rule, at: At, out: Diagnostic[]): vo
   if (a.image?.origin !== undefined) pool(a.image.origin, at("then", "image", "origin"));
   const routes = [a.origin !== undefined && "origin", a.geo && "geo", a.image?.origin !== undefined && "image.origin"].filter(Boolean);
   if (routes.length > 1) out.push(error("ruleConflictingActions", at("then"), `rule "${rule.name}" routes in several ways (${routes.join(", ")})`, "keep one, or split the rule in two with continue"));
+  out.push(...checkSize(a.maxBodySize, at("then", "maxBodySize"), { max: MAX_BODY_SIZE, maxText: '"64g"' }));
   if (a.image?.url !== undefined && a.rewrite) out.push(error("ruleConflictingActions", at("then", "rewrite"), `rule "${rule.name}" both rewrites the path and builds an image URL`, "keep one of rewrite and image.url"));
 
   const ends = endings(a);
@@ -410,12 +415,9 @@ function ttlLocation(ttl: string): string {
   return `cdn_ttl_${durationSeconds(ttl)}`;
 }
 
-function sortedPairs(set: Record<string, string> | undefined): [string, string][] {
-  return Object.entries(set ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-}
 
 /** A rule as the runtime gets it; `cond` is what its index lookup does not already guarantee. */
-function luaRule(policy: Policy, rule: Rule, cond: CondNode[]): RuleData {
+function luaRule(policy: Policy, ir: EdgeIR, rule: Rule, cond: CondNode[]): RuleData {
   const a = rule.then;
   const r: RuleData = { name: rule.name, cont: rule.continue === true, hdr: false };
   if (cond.length > 0) r.cond = luaCond(and(cond));
@@ -434,11 +436,11 @@ function luaRule(policy: Policy, rule: Rule, cond: CondNode[]): RuleData {
   }
   const nonEmpty = <T>(l: T[]) => (l.length > 0 ? l : undefined);
   if (a.requestHeaders) {
-    r.reqSet = nonEmpty(sortedPairs(a.requestHeaders.set));
+    r.reqSet = nonEmpty(lowerSet(policy, ir, a.requestHeaders.set));
     r.reqRemove = nonEmpty([...(a.requestHeaders.remove ?? [])].sort());
   }
   if (a.responseHeaders) {
-    r.resSet = nonEmpty(sortedPairs(a.responseHeaders.set));
+    r.resSet = nonEmpty(lowerSet(policy, ir, a.responseHeaders.set));
     r.resRemove = nonEmpty([...(a.responseHeaders.remove ?? [])].sort());
   }
   if (a.origin !== undefined) r.origin = poolTarget(policy, a.origin);
@@ -487,6 +489,8 @@ function luaRule(policy: Policy, rule: Rule, cond: CondNode[]): RuleData {
       widths: [...new Set(img.widths ?? [])].sort((x, y) => x - y),
     };
   }
+  if (a.maxBodySize !== undefined) r.maxBody = sizeBytes(a.maxBodySize)!;
+  if (a.websocket === true) r.ws = true;
   r.hdr = a.responseHeaders !== undefined || a.image !== undefined;
   return r;
 }
@@ -515,7 +519,7 @@ function lower(policy: Policy, ir: Parameters<NonNullable<Feature["lower"]>>[1])
   if (!rules || rules.length === 0) return;
   const conj = rules.map((r) => conjuncts(r.when));
   const keys = conj.map(ruleKeys);
-  const luaRules = rules.map((r, i) => luaRule(policy, r, residual(conj[i]!, keys[i]!)));
+  const luaRules = rules.map((r, i) => luaRule(policy, ir, r, residual(conj[i]!, keys[i]!)));
   const routed = routedPools(policy);
   const def = defaultOriginName(policy)!;
   const ttls = [...new Set(rules.map((r) => r.then.cache?.ttl).filter((t): t is string => t !== undefined))]

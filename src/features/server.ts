@@ -43,7 +43,8 @@ export const server: Feature = {
     ir.main.user = w.user ?? null;
     ir.main.workerProcesses = w.processes === undefined ? "auto" : String(w.processes);
     ir.main.workerConnections = w.connections ?? 4096;
-    ir.main.workerRlimitNofile = rlimitNofileFor(ir.main.workerConnections);
+    ir.main.workerRlimitNofile = w.maxOpenFiles ?? rlimitNofileFor(ir.main.workerConnections);
+    ir.main.multiAccept = w.multiAccept ?? false;
   },
 };
 

@@ -24,7 +24,7 @@ export function buildIR(policy: Policy, target: Target, toolVersion: string, fea
     name: policy.name,
     target,
     toolVersion,
-    main: { user: null, workerProcesses: "auto", workerConnections: 4096, workerRlimitNofile: 9216, modules: [...t.modules], env: [] },
+    main: { user: null, workerProcesses: "auto", workerConnections: 4096, workerRlimitNofile: 9216, multiAccept: false, modules: [...t.modules], env: [] },
     luaPackagePath: ["$prefix/lua/?.lua", ...t.luaPath, ";"].join(";"),
     regexMatchLimit: REGEX_MATCH_LIMIT,
     sharedDicts: [],

@@ -30,6 +30,10 @@ export const CDN_VARS: Record<CdnVar, true> = {
   cdn_upstream_host: true,
   cdn_hsts: true,
   cdn_hook_log: true,
+  cdn_ws_upgrade: true,
+  cdn_ws_connection: true,
+  cdn_ws_rule: true,
+  cdn_request_id: true,
 };
 
 export const SHARED_DICTS: Record<SharedDictName, true> = {
@@ -50,9 +54,11 @@ export const CTX_KEYS: Record<CtxKey, true> = {
   cdn_jwt_claims: true,
   cdn_hook_state: true,
   cdn_hook_body: true,
+  cdn_body_limit: true,
+  cdn_body_read: true,
 };
 
-export const NGINX_NAMES: Record<NginxName, true> = { cdn_disk: true, cdn_json: true, cdn_tls: true };
+export const NGINX_NAMES: Record<NginxName, true> = { cdn_disk: true, cdn_json: true, cdn_tls: true, cdn_conn: true, cdn_ws: true };
 
 /** The metric families of the metrics endpoint, with their Prometheus type. */
 export const METRIC_NAMES: Record<MetricName, "counter" | "gauge" | "histogram"> = {
@@ -76,8 +82,8 @@ export const METRIC_NAMES: Record<MetricName, "counter" | "gauge" | "histogram">
 
 /** The run order of src/contract/phases.d.ts as a value (the type makes it exactly that order). */
 export const STAGE_ORDER: StageOrder = {
-  access: ["client", "purge", "gate:secret", "gate:ip", "gate:rate", "gate:waf", "gate:jwt", "gate:signed", "gate:rate-claims", "rules", "hooks:before-cache", "cache", "headers", "rules:ttl", "hooks"],
-  header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers", "hooks"],
+  access: ["client", "purge", "gate:secret", "gate:ip", "gate:rate", "gate:waf", "gate:jwt", "gate:signed", "gate:rate-claims", "rules", "client:body", "hooks:before-cache", "websocket", "cache", "headers", "rules:ttl", "hooks"],
+  header: ["rate-limit", "rules:nostore", "cache", "purge", "headers", "rules:headers", "hooks", "compression"],
   body: ["hooks"],
   log: ["cache", "hooks", "metrics"],
   initWorker: ["origin-secret", "waf", "purge", "rules", "tls", "metrics"],

@@ -60,6 +60,8 @@ export interface EdgeIR {
     workerConnections: number;
     /** `worker_rlimit_nofile`: descriptors a worker may open (see `rlimitNofileFor`). */
     workerRlimitNofile: number;
+    /** `multi_accept`: accept every pending connection per wake-up. */
+    multiAccept: boolean;
     /** Absolute paths of dynamic modules to load (nginx-lua target). */
     modules: string[];
     /** Environment variables the Lua runtime reads at start (`env NAME;`); see `useEnv`. */

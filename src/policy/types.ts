@@ -37,6 +37,34 @@ export type HeaderName = string;
 export type HeaderValue = string;
 
 /**
+ * A header value computed for each request, or read from the environment when nginx starts. In a TypeScript
+ * policy write it with `value.clientIp()`, `value.requestId()`, `value.country()`, `value.arg("w")`,
+ * `value.cookie("ab")`, `value.header("X-Device")` or `env("ORIGIN_TOKEN")`; in YAML/JSON as the object
+ * (`{ arg: w }`). A value read from the request is URL-decoded (query arguments) and cleaned of control
+ * characters; when it is empty or missing no header is set, and a request header of that name the client
+ * sent is removed (it must not pass for the edge's). An environment variable is read once at start, never
+ * written into the bundle (a secret for the origin: `"X-Origin-Token": env("ORIGIN_TOKEN")`).
+ */
+export type ComputedValue =
+  | { /** The client address (`clientAddress`: behind trusted proxies). */ clientIp: true }
+  | { /** The request id (`requestId`). */ requestId: true }
+  | { /** The client's country (the `country` condition's source; `true`: its default header). */ country: true | CountrySource }
+  | { /** A query parameter of the request, URL-decoded. */ arg: ArgName }
+  | { /** A cookie of the request. */ cookie: CookieName }
+  | { /** A header of the request. */ header: HeaderName }
+  | EnvRef;
+
+/**
+ * The name of a query parameter a header value is read from.
+ * @pattern ^[A-Za-z0-9_.-]{1,64}$
+ * @example "width"
+ */
+export type ArgName = string;
+
+/** A header value a policy sets: a fixed string, or computed per request (see `ComputedValue`). */
+export type HeaderSetValue = HeaderValue | ComputedValue;
+
+/**
  * A cookie name (RFC 6265 token).
  * @pattern ^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$
  * @example "session"
@@ -711,13 +739,15 @@ export interface RamCache {
 /** A set of header changes. */
 export interface HeaderRules {
   /**
-   * Headers to set (replacing any existing value). Values are sent as written: no variables. Names follow
-   * `HeaderName` (letters, digits and `-`), values `HeaderValue` (at most 4096 characters); at most 64 headers.
+   * Headers to set (replacing any existing value). A value is a fixed string (`HeaderValue`, at most 4096
+   * characters, sent as written) or computed per request (`ComputedValue`: the client address, the request
+   * id, the country, a query parameter, a cookie, a request header, or `env()`). Names follow `HeaderName`
+   * (letters, digits and `-`); at most 64 headers.
    * @example { "X-Served-By": "edge" }
    * @propertyNames { "pattern": "^[A-Za-z0-9-]{1,64}$" }
    * @maxProperties 64
    */
-  set?: { [name: string]: HeaderValue };
+  set?: { [name: string]: HeaderSetValue };
   /**
    * Headers to remove.
    * @example ["Server", "X-Powered-By"]
@@ -956,6 +986,20 @@ export interface Workers {
    * @example "www-data"
    */
   user?: string;
+  /**
+   * Accept every pending connection at once when a worker wakes (`multi_accept`), rather than one per
+   * wake-up: fewer wake-ups under connection storms, less even spread over the workers.
+   * @default false
+   */
+  multiAccept?: boolean;
+  /**
+   * Open files per worker (`worker_rlimit_nofile`). Default: twice `connections` plus 1024 (a proxied
+   * request holds two sockets and may hold a cache file).
+   * @minimum 1024
+   * @maximum 1048576
+   * @asType integer
+   */
+  maxOpenFiles?: number;
 }
 
 /**
@@ -1806,6 +1850,18 @@ export interface Actions {
   experiment?: Experiment;
   /** Image format negotiation (AVIF / WebP / original). */
   image?: ImageNegotiation;
+  /**
+   * Largest request body for the requests this rule matches, instead of `client.maxBodySize` (larger or
+   * smaller); larger bodies get `413`.
+   * @example "100m"
+   */
+  maxBodySize?: Size;
+  /**
+   * Proxy the requests this rule matches as WebSocket endpoints, like the paths of `websocket.paths`: the
+   * upgrade passed on, never cached, the WebSocket idle timeout (`websocket.idleTimeout`).
+   * @example true
+   */
+  websocket?: true;
 }
 
 /** One rule: when the condition holds, apply the actions. */
@@ -1833,6 +1889,200 @@ export interface Rule {
    * @default false
    */
   unsafeRegex?: boolean;
+}
+
+/**
+ * A media type (`type/subtype`, no parameters), compared with the response's `Content-Type` without its
+ * parameters.
+ * @pattern ^[a-z0-9][a-z0-9_.+-]{0,63}/[a-z0-9][a-z0-9_.+-]{0,126}$
+ * @example "application/json"
+ */
+export type MediaType = string;
+
+/** Edge-side gzip. */
+export interface GzipCompression {
+  /**
+   * Compression level, 1 (fastest) to 9 (smallest).
+   * @minimum 1
+   * @maximum 9
+   * @asType integer
+   * @default 5
+   */
+  level?: number;
+}
+
+/** Edge-side brotli (needs the brotli filter module: the nginx-lua target loads Debian's; OpenResty has none). */
+export interface BrotliCompression {
+  /**
+   * Compression level, 0 (fastest) to 11 (smallest). Levels above 6 cost several times the CPU for a few
+   * percent less; 4 is about gzip 5's cost for a smaller body.
+   * @minimum 0
+   * @maximum 11
+   * @asType integer
+   * @default 4
+   */
+  level?: number;
+}
+
+/**
+ * Compression of responses by the edge, as they go out to the client. The cache stores what the origin
+ * sent (uncompressed, unless the origin encoded it itself), and each client gets the encoding it asked for
+ * in `Accept-Encoding`: brotli before gzip, identity without either. Responses that already carry a
+ * `Content-Encoding` (precompressed by the origin) pass untouched, never compressed twice. Compressible
+ * responses always carry `Vary: Accept-Encoding`, and a strong `ETag` is made weak (`W/"..."`) when the
+ * edge compresses (RFC 9110 8.8.3). Only 200, 403 and 404 responses are compressed; never byte ranges,
+ * never a response with `Cache-Control: no-transform`.
+ * @example { "gzip": { "level": 5 }, "brotli": { "level": 4 }, "minLength": "1k" }
+ */
+export interface Compression {
+  /**
+   * gzip settings, or `false` to not gzip.
+   * @default {}
+   */
+  gzip?: GzipCompression | false;
+  /**
+   * brotli settings, or `false`. On the `openresty` target, which has no brotli module, brotli is left out
+   * (with a warning, unless `false`).
+   * @default {}
+   */
+  brotli?: BrotliCompression | false;
+  /**
+   * Media types compressed (text and structured text; never images, video, audio, archives or fonts that are
+   * already compressed). Replaces the default list, which is `text/html`, `text/css`, `text/plain`,
+   * `text/xml`, `text/javascript`, `text/markdown`, `text/csv`, `text/vtt`, `application/javascript`,
+   * `application/json`, `application/ld+json`, `application/manifest+json`, `application/xml`,
+   * `application/rss+xml`, `application/atom+xml`, `application/xhtml+xml`, `application/wasm`,
+   * `image/svg+xml`, `image/x-icon`, `font/ttf`, `font/otf`, `application/vnd.ms-fontobject`.
+   * @example ["text/html", "application/json"]
+   */
+  types?: MediaType[];
+  /**
+   * Smallest response compressed (by its `Content-Length`; a response without one is compressed). Below
+   * about 1k, compression saves less than it costs.
+   * @default "1k"
+   */
+  minLength?: Size;
+}
+
+/** `large_client_header_buffers`: the buffers a request line and header lines must fit in. */
+export interface HeaderBuffers {
+  /**
+   * Number of buffers (all headers together must fit in them).
+   * @minimum 1
+   * @maximum 64
+   * @asType integer
+   * @default 4
+   */
+  count?: number;
+  /**
+   * Size of one buffer: the longest request line (else 414) or header line (else 400).
+   * @default "8k"
+   */
+  size?: Size;
+}
+
+/**
+ * How long and how much the edge waits for and accepts from clients, so slow or greedy clients cannot hold
+ * workers and connections. Every timeout closes the connection when it fires (a client that stops sending
+ * its headers gets `408` or a close). Defaults are what a CDN edge picks, and apply without this key too.
+ * @example { "headerTimeout": "5s", "bodyDeadline": "60s", "maxBodySize": "10m", "connectionsPerAddress": 100 }
+ */
+export interface ClientLimits {
+  /**
+   * Time to receive the request line and headers (`client_header_timeout`): a slowloris client is closed
+   * with `408` after this.
+   * @default "5s"
+   */
+  headerTimeout?: Duration;
+  /**
+   * Longest pause between two reads of a request body (`client_body_timeout`).
+   * @default "10s"
+   */
+  bodyTimeout?: Duration;
+  /**
+   * Total time a request body may take to arrive, however steadily it trickles in (nginx only bounds the
+   * pause between two reads): past it the request gets `408` and the connection is closed. Applies to bodies
+   * with a `Content-Length`, read by the edge (Lua) before the origin gets them; `false` for none.
+   * @default "60s"
+   */
+  bodyDeadline?: Duration | false;
+  /**
+   * Longest pause between two writes to a client that does not read (`send_timeout`): a slow reader of a
+   * large response is closed after it.
+   * @default "10s"
+   */
+  sendTimeout?: Duration;
+  /**
+   * How long an idle keep-alive connection stays open.
+   * @default "30s"
+   */
+  keepaliveTimeout?: Duration;
+  /**
+   * Requests served over one keep-alive connection before it is closed.
+   * @minimum 1
+   * @maximum 1000000
+   * @asType integer
+   * @default 1000
+   */
+  keepaliveRequests?: number;
+  /**
+   * Largest request body (`client_max_body_size`); larger gets `413`. A rule's `maxBodySize` replaces it for
+   * the requests the rule matches.
+   * @default "10m"
+   */
+  maxBodySize?: Size;
+  /** Buffers for the request line and headers. */
+  headerBuffers?: HeaderBuffers;
+  /**
+   * Most connections open at once from one client address (the peer's, `limit_conn`); more get `429`.
+   * Omit for no limit. Behind a proxy or CDN this counts the proxy's addresses.
+   * @minimum 1
+   * @maximum 1000000
+   * @asType integer
+   * @example 100
+   */
+  connectionsPerAddress?: number;
+}
+
+/**
+ * WebSocket proxying on some paths: a request there is proxied with its `Upgrade: websocket` and
+ * `Connection: upgrade` (HTTP/1.1), after every access gate and rule ran on the upgrade request, and is never
+ * served from or stored in the cache. Other paths never pass an upgrade to the origin.
+ * @example { "paths": ["/ws/*", "/socket"], "idleTimeout": "10m" }
+ */
+export interface WebSocket {
+  /**
+   * Paths of WebSocket endpoints (the same patterns as a gate's `paths`); rules can add requests with their
+   * `websocket` action. Omit when only rules pick them.
+   * @minItems 1
+   * @example ["/ws/*"]
+   */
+  paths?: PathPattern[];
+  /**
+   * How long a WebSocket connection may stay silent in both directions before the edge closes it (the
+   * origin's `readTimeout` and `sendTimeout` on these paths). Keep it above the application's ping interval.
+   * @default "10m"
+   */
+  idleTimeout?: Duration;
+}
+
+/**
+ * The request id the origin receives and the access log records: the client's own when it is a valid id
+ * (1 to 128 of `A-Z a-z 0-9 . _ : + / = -`, and `accept` is on), else one the edge makes (32 hex digits,
+ * nginx's `$request_id`). A W3C `traceparent` / `tracestate` from the client is passed on unchanged.
+ * @example { "header": "X-Request-Id", "accept": true }
+ */
+export interface RequestId {
+  /**
+   * The request header that carries the id, read from the client and sent to the origin.
+   * @default "X-Request-Id"
+   */
+  header?: HeaderName;
+  /**
+   * Reuse a valid id the client (or a proxy in front) sent; `false` always makes a new one.
+   * @default true
+   */
+  accept?: boolean;
 }
 
 /** An edge policy: everything cdn-build compiles into an nginx/OpenResty bundle. */
@@ -1911,6 +2161,18 @@ export interface Policy {
   ipRules?: IpRules;
   /** Access gate: web application firewall (runs after the IP rules and rate limits). */
   waf?: Waf;
+  /** Compression of responses by the edge (gzip, brotli). Omit to pass responses as the origin sent them. */
+  compression?: Compression;
+  /** Limits and timeouts for clients (slow headers, slow bodies, slow readers, body size, connections). */
+  client?: ClientLimits;
+  /** WebSocket proxying on some paths. */
+  websocket?: WebSocket;
+  /**
+   * The request id sent to the origin and logged; on by default (`X-Request-Id`), `false` to send none (the
+   * log then records nginx's own id).
+   * @default {}
+   */
+  requestId?: RequestId | false;
   /**
    * Edge logic in TypeScript: hook files type-checked against `cdn-build/edge` and compiled to Lua by
    * TypeScriptToLua at build time. Each runs after the built-in features of its phase (docs/hooks.md).

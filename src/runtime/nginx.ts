@@ -52,13 +52,15 @@ export interface StartBundleOptions {
 
 export { DEBIAN_LUA_MODULE, DEBIAN_MODULES_DIR, DEBIAN_NDK_MODULE };
 
-/** The Debian packages that provide nginx with Lua. */
+/** The Debian packages that provide nginx with Lua (and the brotli modules `compression` loads). */
 export const APT_PACKAGES = [
   "nginx",
   "libnginx-mod-http-lua",
   "lua-resty-core",
   "lua-resty-lrucache",
   "lua-nginx-redis",
+  "libnginx-mod-http-brotli-filter",
+  "libnginx-mod-http-brotli-static",
 ] as const;
 export const APT_INSTALL_COMMAND = `apt-get install -y --no-install-recommends ${APT_PACKAGES.join(" ")}`;
 

@@ -54,6 +54,11 @@ const DURATION_KEYS = [
   "redis.timeout",
   "redis.idleTimeout",
   "jwt.clockSkew",
+  "client.headerTimeout",
+  "client.bodyTimeout",
+  "client.bodyDeadline",
+  "client.sendTimeout",
+  "client.keepaliveTimeout",
   "rules[].then.cache.ttl",
   "rules[].then.experiment.cookieMaxAge",
 ] as const;
@@ -252,7 +257,7 @@ export const CATALOGUE = {
     title: "Invalid size",
     why: "The size does not parse, is below the minimum nginx needs for that zone, or above the maximum of a shared memory zone (mapped whole when nginx starts: keysZone 4g, markersSize 4g, ram.size 16g, indexSize 4g).",
     fix: 'Write a number and an optional unit k, m or g, e.g. `size: "10g"`, `keysZone: "64m"`.',
-    at: ["cache.disk.size", "cache.disk.keysZone", "cache.disk.markersSize", "cache.ram.size", "purge.indexSize"],
+    at: ["cache.disk.size", "cache.disk.keysZone", "cache.disk.markersSize", "cache.ram.size", "purge.indexSize", "compression.minLength", "client.maxBodySize", "client.headerBuffers.size", "rules[].then.maxBodySize"],
   },
   emptyBypassList: {
     code: "CDN2008",
@@ -278,6 +283,7 @@ export const CATALOGUE = {
     fix: "Remove one of the two entries.",
     at: [
       "serverNames[]",
+      "compression.types[]",
       "cache.bypass.cookies[]",
       "cache.bypass.headers[]",
       "cache.key.query.allow[]",
@@ -588,6 +594,48 @@ export const CATALOGUE = {
     why: "Every worker allocates its connection table when it starts (about 450 bytes per connection); more than 4,194,304 connections in all takes gigabytes before the first request.",
     fix: "Lower `workers.processes` or `workers.connections` (e.g. 8 workers × 65536), or use `processes: \"auto\"` (one per core).",
     at: ["workers.connections"],
+  },
+
+  // CDN21xx: the edge's HTTP behaviour (compression, client limits, WebSocket, request ids)
+  brotliUnavailable: {
+    code: "CDN2101",
+    severity: "warning",
+    title: "No brotli module on this target",
+    why: "OpenResty is built without the brotli filter, so a bundle for the `openresty` target can compress with gzip only; clients that prefer brotli get gzip.",
+    fix: "Build with `--target nginx-lua` (Debian's libnginx-mod-http-brotli-filter is loaded), or write `compression: { brotli: false }` to say gzip is what you want.",
+    at: ["compression.brotli"],
+  },
+  compressingCompressedType: {
+    code: "CDN2102",
+    severity: "warning",
+    title: "Compressing a type that is compressed already",
+    why: "Images (other than SVG and icons), video, audio, archives, PDF and WOFF fonts are compressed formats: gzip or brotli on them costs CPU on every response and saves nothing.",
+    fix: 'Keep text types only, e.g. `types: ["text/html", "application/json"]`.',
+    at: ["compression.types[]"],
+  },
+  bodyDeadlineBelowTimeout: {
+    code: "CDN2103",
+    severity: "error",
+    title: "Body deadline shorter than the pause between reads",
+    why: "`client.bodyDeadline` bounds the whole body and `client.bodyTimeout` one pause in it; a deadline below the pause makes the pause meaningless and refuses bodies a slow but honest client sends.",
+    fix: 'Make the deadline at least the pause, e.g. `client: { bodyTimeout: "10s", bodyDeadline: "60s" }`.',
+    at: ["client.bodyDeadline"],
+  },
+  connectionsPerProxy: {
+    code: "CDN2104",
+    severity: "warning",
+    title: "Connections counted per proxy",
+    why: "`client.connectionsPerAddress` counts connections per peer address (nginx counts before any Lua runs): with trusted proxies in front, every client behind one proxy shares its count, and a busy proxy is refused.",
+    fix: "Raise the limit to what one proxy carries (or remove it) when the edge sits behind proxies.",
+    at: ["client.connectionsPerAddress"],
+  },
+  websocketWithoutEndpoints: {
+    code: "CDN2105",
+    severity: "warning",
+    title: "WebSocket settings without endpoints",
+    why: "`websocket` has no `paths` and no rule has the `websocket` action, so no request is ever proxied as a WebSocket and the settings do nothing.",
+    fix: 'Add `paths: ["/ws/*"]`, or a rule `{ name: "live", when: { path: "/live" }, then: { websocket: true } }`.',
+    at: ["websocket"],
   },
 
   // ─── CDN3xxx: access gates ───────────────────────────────────────────────────────────────────────────

@@ -88,11 +88,15 @@ export function validateSchema(value: unknown): Diagnostic[] {
   // a union (e.g. `cacheStatus: HeaderName | false`, `key: "ip" | { header }`) whose value failed only as a
   // header name: the header-name rule says what is wrong, not "matches none of the forms"
   const named = new Set([...unions].filter((u) => errors.some((e) => isHeaderName(e) && under(e, u))));
+  // a union of a string and objects (a header value: a string or a computed value) given a string that is too
+  // long or too short: the string form's length rule says what is wrong
+  const isLength = (e: ErrorObject) => e.keyword === "maxLength" || e.keyword === "minLength";
+  const sized = new Set([...unions].filter((u) => !named.has(u) && errors.some((e) => isLength(e) && e.instancePath === u)));
   const kept = errors.filter((e) => {
     // a key of a `set` map that is not a header name: its pattern error says it (see toDiagnostic)
     if (e.keyword === "propertyNames") return false;
-    if (e.keyword === "anyOf" || e.keyword === "oneOf") return !named.has(e.instancePath);
-    for (const u of unions) if (under(e, u)) return named.has(u) && isHeaderName(e);
+    if (e.keyword === "anyOf" || e.keyword === "oneOf") return !named.has(e.instancePath) && !sized.has(e.instancePath);
+    for (const u of unions) if (under(e, u)) return (named.has(u) && isHeaderName(e)) || (sized.has(u) && isLength(e) && e.instancePath === u);
     return true;
   });
   const seen = new Set<string>();

@@ -50,6 +50,8 @@ const EVERYTHING = {
     { name: "ttl", when: { path: "/static/*" }, then: { cache: { ttl: "1h" }, responseHeaders: { set: { "X-Rule": "1" } } } },
     { name: "img", when: { path: "/img/*" }, then: { origin: "img" } },
   ],
+  websocket: { paths: ["/ws/*"] },
+  compression: {},
 } as unknown as Policy;
 
 describe("contract: the data a feature hands to Lua is declared once", () => {
@@ -106,11 +108,14 @@ describe("contract: registries and phases", () => {
       "signedUrls@gate:signed",
       "rateLimit@gate:rate-claims",
       "rules@rules",
+      // the body deadline (on by default)
+      "client@client:body",
+      "websocket@websocket",
       "cache@cache",
       "headers@headers",
       "rules@rules:ttl",
     ]);
-    expect(plan("header")).toEqual(["rateLimit@rate-limit", "rules@rules:nostore", "cache@cache", "purge@purge", "headers@headers", "rules@rules:headers"]);
+    expect(plan("header")).toEqual(["rateLimit@rate-limit", "rules@rules:nostore", "cache@cache", "purge@purge", "headers@headers", "rules@rules:headers", "compression@compression"]);
     expect(plan("body")).toEqual([]);
     expect(plan("log")).toEqual(["cache@cache", "metrics@metrics"]);
     expect(plan("initWorker").at(-1)).toBe("metrics@metrics");
@@ -124,7 +129,8 @@ describe("contract: registries and phases", () => {
   });
 
   it("emits no Lua hook directive for a phase with no handler", () => {
-    const minimal = { name: "minimal", listen: { http: 8080 }, origins: { app: { servers: [{ address: "127.0.0.1:3000" }] } } } as Policy;
+    // the body deadline (on by default) is the one access handler of a minimal policy
+    const minimal = { name: "minimal", listen: { http: 8080 }, origins: { app: { servers: [{ address: "127.0.0.1:3000" }] } }, client: { bodyDeadline: false } } as Policy;
     const conf = compile(minimal, { target: "openresty" }).bundle!.files.get("nginx.conf")!;
     expect(conf).not.toMatch(/access_by_lua_block { cdn|header_filter_by_lua|body_filter_by_lua|log_by_lua/);
     const data = compile(EVERYTHING, { target: "openresty" }).bundle!.files.get("nginx.conf")!;

@@ -79,7 +79,8 @@ describe("rate limits: validation", () => {
     const node = compile(base([{ name: "a", rate: "1r/s" }])).bundle!.files.get("nginx.conf")!;
     expect(node).toContain("lua_shared_dict cdn_ratelimit 16m;");
     expect(node).toContain('map "" $cdn_ratelimit { default ""; }');
-    expect(node).not.toContain("lua_socket_log_errors");
+    // only the proxy location's (client.bodyDeadline, docs/edge.md#client-limits), none for the whole http block
+    expect(node.match(/lua_socket_log_errors off;/g)).toHaveLength(1);
     const cluster = compile(base([{ name: "a", rate: "1r/s", scope: "cluster" }], { redis: {} })).bundle!.files.get("nginx.conf")!;
     expect(cluster).toContain("lua_socket_log_errors off;");
     const none = compile(base([])).bundle!.files.get("nginx.conf")!;

@@ -60,7 +60,7 @@ const BAD: Case[] = [
   ["a 129-character origin name", { origins: { ["o".repeat(129)]: { servers: [{ address: ORIGIN }] } } }, "CDN1006", "/origins"],
   ["a 4,097-character WAF pattern", { waf: { rules: [{ id: "x", target: "path", pattern: "a".repeat(4097) }] } }, "CDN1006", "/waf/rules/0/pattern"],
   ["a 1,025-character WAF pattern", { waf: { rules: [{ id: "x", target: "path", pattern: "a".repeat(1025) }] } }, "CDN2090", "/waf/rules/0/pattern"],
-  ["a 1025-character issuer", { jwt: { algorithms: ["HS256"], secret: env("S"), issuer: "i".repeat(1025) } }, "CDN1007", "/jwt/issuer"],
+  ["a 1025-character issuer", { jwt: { algorithms: ["HS256"], secret: env("S"), issuer: "i".repeat(1025) } }, "CDN1006", "/jwt/issuer"],
   ["a 33-character rate", { rateLimit: [{ name: "l", rate: "1".repeat(29) + "r/s" + "x" }] }, "CDN1006", "/rateLimit/0/rate"],
 ];
 

@@ -63,6 +63,12 @@ const PLACES: Record<string, ((n: string) => { p: Partial<Policy>; at: string })
   "OriginSecret.header": [(n) => ({ p: { originSecret: { secret: env("S"), header: n } }, at: "/originSecret/header" })],
   "ClientAddress.header": [(n) => ({ p: { clientAddress: { trustedProxies: ["10.0.0.0/8"], header: n } }, at: "/clientAddress/header" })],
   "IpRules.realIpHeader": [(n) => ({ p: { ipRules: { deny: ["10.0.0.0/8"], trustedProxies: ["10.0.0.0/8"], realIpHeader: n } }, at: "/ipRules/realIpHeader" })],
+  "ComputedValue.header": [
+    (n) => ({ p: { headers: { request: { set: { "X-A": { header: n } } } } }, at: "/headers/request/set/X-A/header" }),
+    (n) => ({ p: { rules: [{ name: "r", then: { responseHeaders: { set: { "X-A": { header: n } } } } }] }, at: "/rules/0/then/responseHeaders/set/X-A/header" }),
+  ],
+  "CountrySource.header": [(n) => ({ p: { headers: { request: { set: { "X-C": { country: { header: n } } } } } }, at: "/headers/request/set/X-C/country/header" })],
+  "RequestId.header": [(n) => ({ p: { requestId: { header: n } }, at: "/requestId/header" })],
   "WafRule.header": [(n) => ({ p: { waf: { rules: [{ id: "c", target: "header", header: n, pattern: "x" }] } }, at: "/waf/rules/0/header" })],
 };
 

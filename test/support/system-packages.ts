@@ -2,7 +2,7 @@
  * The Debian packages the test suite needs: the one list. `.ci/run` installs the same list plus the bench tool
  * (`CI_PACKAGES`); test/system-packages.test.ts fails when its shell list drifts from this one.
  *
- *   APT_PACKAGES (src/runtime/nginx.ts)  nginx + Lua module + resty libraries: what a user's nginx-lua edge needs
+ *   APT_PACKAGES (src/runtime/nginx.ts)  nginx + Lua module + resty libraries + brotli modules: what a user's nginx-lua edge needs
  *   TEST_PACKAGES = APT_PACKAGES + redis-server (fleet tests) + luajit2 (Lua unit tests)
  *                   + openssh-server and openssh-client (deploy over SSH: the tests start their own sshd)
  *   CI_PACKAGES   = TEST_PACKAGES + wrk (npm run bench)

@@ -5,7 +5,7 @@ import { FLAG_NO_CACHE, FLAG_NO_STALE, heuristicallyCacheable, httpDate, parseRe
 import { initMarkers } from "../../core/markers";
 import { indexObject } from "../purge/tag-index";
 import { cc, freshnessOf, type FreshnessPolicy } from "./freshness";
-import { single, validator } from "./headers";
+import { joined, single, validator } from "./headers";
 import { lookupMeta, metaString, parseMeta, sget, type Meta } from "./meta";
 import { variantSig, varyNames } from "./vary";
 import { forgetKeyMarker, invalidate, MARK_HARD, MARK_SOFT, objectMarkers } from "./markers";
@@ -790,6 +790,13 @@ export const cache: LuaFeature<"cache"> = {
       if (h.get("set-cookie") !== undefined && !storeSetCookie) return nostore();
       const names = varyNames(h.get("vary"));
       if (names === "*") return nostore();
+      // a body the origin encoded without Vary: Accept-Encoding would go to every client: gzip is decoded for
+      // those that do not accept it (gunzip, templates/partials/cache.hbs); any other encoding is not stored
+      const ce = h.get("content-encoding");
+      if (ce !== undefined && find(names, "http_accept_encoding", 1, true)[0] === undefined) {
+        const enc = string.lower(joined(ce) ?? "");
+        if (enc !== "gzip" && enc !== "identity" && enc !== "") return nostore();
+      }
       if (rt !== undefined && RULE_TTL_STATUS.get(status) === true) {
         lt = math.min(rt, maxLifetime); // a rule's TTL overrides the origin's freshness
         if ((flags & FLAG_NO_CACHE) !== 0) lt = 0;

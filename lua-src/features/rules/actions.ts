@@ -1,6 +1,7 @@
 import type { RuleData, RulePoolTarget } from "../../../src/contract/index";
 import { clientAddress } from "../../core/client-address";
 import { countRefusal } from "../../core/metrics";
+import { dataNow } from "../../core/header-value";
 
 /**
  * What the matched rules do. The state of the current request lives in module-level variables (see
@@ -171,7 +172,13 @@ export function apply(i: number, r: RuleData, dict: NgxSharedDict | undefined): 
     ngx.redirect(to, rd.status);
   }
   if (r.reqRemove !== undefined) for (const name of r.reqRemove) ngx.req.clear_header(name);
-  if (r.reqSet !== undefined) for (const [name, value] of r.reqSet!) ngx.req.set_header(name, value);
+  if (r.reqSet !== undefined) {
+    for (const [name, v] of r.reqSet!) {
+      const value = dataNow(v);
+      if (value !== undefined) ngx.req.set_header(name, value);
+      else ngx.req.clear_header(name);
+    }
+  }
   if (r.bypass !== undefined) ngx.var.set("cdn_cache_bypass", r.bypass ? "1" : "");
   if (r.ttl !== undefined) ttlLoc = r.ttl;
   if (r.key !== undefined) {
@@ -187,6 +194,8 @@ export function apply(i: number, r: RuleData, dict: NgxSharedDict | undefined): 
   if (r.exp !== undefined) experiment(r.exp, dict);
   if (r.image !== undefined) image(r.image);
   if (r.rewrite !== undefined) rewrite(r.rewrite);
+  if (r.maxBody !== undefined) ngx.ctx.set("cdn_body_limit", r.maxBody);
+  if (r.ws === true) ngx.var.set("cdn_ws_rule", "1");
 }
 
 /** Starts a request. */

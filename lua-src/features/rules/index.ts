@@ -4,6 +4,7 @@ import { apply, beginActions, endActions } from "./actions";
 import { compilePatterns, compileRuleCond, warmPatterns, type Pred } from "./conditions";
 import { beginFacts } from "./facts";
 import { compileLookup, walk } from "./lookup";
+import { dataNow } from "../../core/header-value";
 
 /**
  * The rules engine at run time.
@@ -81,7 +82,7 @@ function compile(data: RulesData): Compiled {
       for (const [id] of string.gmatch(ids, "%d+")) {
         const r = rules[tonumber(id)!];
         if (r.resRemove !== undefined) for (const name of r.resRemove) h.set(name, undefined);
-        if (r.resSet !== undefined) for (const [name, value] of r.resSet) h.set(name, value);
+        if (r.resSet !== undefined) for (const [name, v] of r.resSet) h.set(name, dataNow(v));
         if (r.image !== undefined) {
           const vary = h.get("Vary");
           if (vary === undefined) h.set("Vary", "Accept");

@@ -1,6 +1,6 @@
 import type { Policy } from "../../policy/types.js";
 import type { Diagnostic } from "../../validate/diagnostic.js";
-import type { EdgeIR } from "../../ir/types.js";
+import type { EdgeIR, Target } from "../../ir/types.js";
 import type { FeatureKey, FeaturesData, FeatureStages } from "../../contract/index.js";
 
 /**
@@ -26,6 +26,11 @@ export interface Feature {
   name: string;
   /** Semantic checks beyond the JSON Schema; the policy already matches the schema. */
   check?(policy: Policy): Diagnostic[];
+  /**
+   * Checks that depend on the build target (a module one target lacks); only warnings, since the same policy
+   * must build for every target. Runs after `check`, on a policy with no errors.
+   */
+  checkTarget?(policy: Policy, target: Target): Diagnostic[];
   /** Adds this feature's part to the IR. Only called on a policy with no errors. */
   lower?(policy: Policy, ir: EdgeIR): void;
   /** The feature's Lua part, when it has one: its data key (`ir.luaData[key]`) and when its handlers run. */
