@@ -35,6 +35,8 @@ export async function startRedis(): Promise<RedisServer> {
   const port = await freePort();
   let child: ResultPromise | undefined;
   const start = async () => {
+    // already running: starting again would leave the running server orphaned (its port still taken)
+    if (child) return;
     child = execa("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { reject: false });
     await waitPort(port, 5000);
   };
