@@ -95,6 +95,11 @@ class Exit {
   constructor(readonly outcome: Partial<AccessOutcome>) {}
 }
 
+/** What the headers, body and log phases read of a finished response, fixed for one run. */
+function responseView(init: { status?: number; cacheStatus?: string; method?: string; path?: string }, state: State) {
+  return { status: init.status ?? 200, cacheStatus: init.cacheStatus, method: init.method ?? "GET", path: init.path ?? "/", state };
+}
+
 function lowerKeys(h: Record<string, string> | undefined): Map<string, string> {
   const m = new Map<string, string>();
   for (const [k, v] of Object.entries(h ?? {})) if (!m.has(k.toLowerCase())) m.set(k.toLowerCase(), v);
@@ -192,21 +197,7 @@ export function runHeaders(hook: HeadersHook, init: TestResponse = {}): HeadersO
   const reqHeaders = lowerKeys(init.requestHeaders);
   const state: State = { ...(init.state ?? {}) };
   const res: Response = {
-    get status() {
-      return init.status ?? 200;
-    },
-    get cacheStatus() {
-      return init.cacheStatus;
-    },
-    get method() {
-      return init.method ?? "GET";
-    },
-    get path() {
-      return init.path ?? "/";
-    },
-    get state() {
-      return state;
-    },
+    ...responseView(init, state),
     header: (name) => headers.get(name.toLowerCase()),
     requestHeader: (name) => reqHeaders.get(name.toLowerCase()),
     setHeader: (name, value) => void headers.set(name.toLowerCase(), value),
@@ -225,24 +216,8 @@ export function runLog(hook: LogHook, init: TestLog = {}): LogOutcome {
   let field = "";
   const state: State = { ...(init.state ?? {}) };
   const ctx: LogContext = {
-    get status() {
-      return init.status ?? 200;
-    },
-    get cacheStatus() {
-      return init.cacheStatus;
-    },
-    get method() {
-      return init.method ?? "GET";
-    },
-    get path() {
-      return init.path ?? "/";
-    },
-    get duration() {
-      return init.duration ?? 0;
-    },
-    get state() {
-      return state;
-    },
+    ...responseView(init, state),
+    duration: init.duration ?? 0,
     field: (name, value) => {
       const item = `${name}=${String(value)}`;
       field = field === "" ? item : `${field} ${item}`;
@@ -289,21 +264,7 @@ export function runBody(hook: BodyHook, body: string, init: TestBody = {}): Body
     return { body, called: false };
   }
   const res: BodyResponse = {
-    get status() {
-      return status;
-    },
-    get cacheStatus() {
-      return init.cacheStatus;
-    },
-    get method() {
-      return init.method ?? "GET";
-    },
-    get path() {
-      return init.path ?? "/";
-    },
-    get state() {
-      return init.state ?? {};
-    },
+    ...responseView(init, init.state ?? {}),
     header: (name) => headers.get(name.toLowerCase()),
   };
   try {

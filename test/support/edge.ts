@@ -87,7 +87,14 @@ export async function bootEdge(
   opts: { env?: Record<string, string> } & BuildOptions = {},
 ): Promise<Edge> {
   const port = await freePort();
-  const p = { ...policy, listen: { http: port, address: "127.0.0.1" } } as Policy;
+  return bootBuilt({ ...policy, listen: { http: port, address: "127.0.0.1" } } as Policy, port, opts);
+}
+
+/**
+ * Builds `p` (its `listen` already set; `port` is its plain HTTP port) as the CLI would and boots it; the
+ * one boot path of bootEdge and test/support/tls.ts's bootTlsEdge. `stop()` also removes the bundle.
+ */
+export async function bootBuilt(p: Policy, port: number, opts: { env?: Record<string, string> } & BuildOptions = {}): Promise<Edge> {
   const { dir, conf, remove } = await buildForTest(p, opts);
   let running: RunningNginx;
   try {

@@ -15,8 +15,8 @@ import { promisify } from "node:util";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
-import { buildForTest, nginxBinary, projectDir, type BuildOptions, type Edge } from "./edge.js";
-import { freePort, startBundle, type RunningNginx } from "../../src/runtime/nginx.js";
+import { bootBuilt, projectDir, type BuildOptions, type Edge } from "./edge.js";
+import { freePort } from "../../src/runtime/nginx.js";
 import type { HttpsListen, Policy } from "../../src/policy/types.js";
 import type { TestPolicy } from "./policy.js";
 
@@ -99,28 +99,7 @@ export async function bootTlsEdge(p: TestPolicy, opts: { https?: Omit<HttpsListe
   let httpsPort = await freePort();
   while (httpsPort === port) httpsPort = await freePort();
   const full = { ...p, listen: { http: port, address: "127.0.0.1", https: { ...opts.https, port: httpsPort } } } as Policy;
-  const { dir, conf, remove } = await buildForTest(full, opts);
-  let running: RunningNginx;
-  try {
-    running = await startBundle(dir, { port, bin: await nginxBinary(), env: opts.env });
-  } catch (err) {
-    await remove();
-    throw err;
-  }
-  return {
-    ...running,
-    policy: full,
-    conf,
-    httpsPort,
-    async errors() {
-      const log = await running.errorLog();
-      return log.split("\n").filter((l) => /\[(error|crit|alert|emerg)\]/.test(l));
-    },
-    async stop() {
-      await running.stop();
-      await remove();
-    },
-  };
+  return { ...(await bootBuilt(full, port, opts)), httpsPort };
 }
 
 export interface HttpsOrigin {
