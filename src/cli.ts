@@ -15,6 +15,7 @@ import { PURGE_HELP, runPurge } from "./purge/cli.js";
 import { runStats, STATS_HELP } from "./stats/cli.js";
 import { INIT_HELP, InitUsageError, runInit } from "./init/init.js";
 import { DEV_HELP, DevUsageError, runDev } from "./dev/dev.js";
+import { runTest, TEST_HELP, TestUsageError } from "./testing/cli.js";
 import { DIFF_HELP, DiffUsageError, runDiff } from "./diff/cli.js";
 import { DEPLOY_HELP, DeployUsageError, ROLLBACK_HELP, runDeploy, runRollback, runStatus, STATUS_HELP } from "./deploy/cli.js";
 
@@ -31,6 +32,7 @@ Usage:
   cdn-build status <target>                         which release runs where, and since when
   cdn-build diff <a> <b>                            what changed between two policies or bundles
   cdn-build dev <policy> [--origin host:port]       serve the policy locally, rebuild and reload on save
+  cdn-build test [<policy|folder>]                  run the policy's own tests (*.edge.test.ts) in vitest
   cdn-build init [dir]                              write a starting policy and print a README snippet
   cdn-build <command> --help                        help for one command
   cdn-build --version
@@ -73,6 +75,7 @@ read them.
   status: STATUS_HELP,
   diff: DIFF_HELP,
   dev: DEV_HELP,
+  test: TEST_HELP,
   init: INIT_HELP,
 };
 
@@ -184,6 +187,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runDev(rest);
       case "init":
         return await runInit(rest);
+      case "test":
+        return await runTest(rest);
       case "help":
         return help(rest[0] && HELP[rest[0]] ? rest[0] : undefined);
       case "--help":
@@ -200,7 +205,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command "${cmd}"`);
     }
   } catch (err) {
-    if (err instanceof UsageError || err instanceof SignUsageError || err instanceof DeployUsageError || err instanceof DiffUsageError || err instanceof DevUsageError || err instanceof InitUsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+    if (err instanceof UsageError || err instanceof SignUsageError || err instanceof DeployUsageError || err instanceof DiffUsageError || err instanceof DevUsageError || err instanceof TestUsageError || err instanceof InitUsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       process.stderr.write(`error: ${(err as Error).message}\nrun \`cdn-build --help\` for usage\n`);
       return 2;
     }

@@ -49,7 +49,7 @@ export function compile(value: unknown, opts: CompileOptions = {}): CompileResul
 }
 
 /** Adds file and line:col to diagnostics from a loaded file. */
-function locateAll(diags: Diagnostic[], loaded: LoadedPolicy): Diagnostic[] {
+export function locateAll(diags: Diagnostic[], loaded: LoadedPolicy): Diagnostic[] {
   return diags.map((d) => {
     if (d.file) return d;
     const pos = loaded.locate(d.path);

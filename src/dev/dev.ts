@@ -14,6 +14,7 @@ import { TARGET_NAMES, type Target } from "../ir/targets.js";
 import { loadPolicy } from "../load/index.js";
 import { findNginx, type RunningNginx, startBundle } from "../runtime/nginx.js";
 import { autoTarget } from "../runtime/target.js";
+import { withLocalOverrides } from "../testing/edge.js";
 import { formatDiagnostic, hasErrors } from "../validate/diagnostic.js";
 
 export const DEV_HELP = `Usage: cdn-build dev <policy> [--port <n>] [--origin <host:port>] [--target auto|openresty|nginx-lua]
@@ -51,22 +52,10 @@ async function dependencies(file: string, seen = new Set<string>()): Promise<Set
   return seen;
 }
 
-interface Overrides {
-  port: number;
-  origin?: string;
-}
-
 /** The policy value with dev's overrides: its port on 127.0.0.1, one origin server, a JSON access log. */
-function applyOverrides(value: unknown, o: Overrides): unknown {
-  if (typeof value !== "object" || value === null) return value;
-  const p = structuredClone(value) as Record<string, unknown>;
-  p.listen = { http: o.port, address: "127.0.0.1" };
-  p.accessLog = { format: "json" };
-  if (o.origin && typeof p.origins === "object" && p.origins) {
-    for (const pool of Object.values(p.origins as Record<string, Record<string, unknown>>)) {
-      if (pool && typeof pool === "object") pool.servers = [{ address: o.origin }];
-    }
-  }
+function applyOverrides(value: unknown, o: { port: number; origin?: string }): unknown {
+  const p = withLocalOverrides(value, o);
+  if (typeof p === "object" && p !== null) (p as Record<string, unknown>).accessLog = { format: "json" };
   return p;
 }
 

@@ -1,6 +1,4 @@
-import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { compile } from "../../src/compile.js";
 import type { Bundle } from "../../src/emit/index.js";
@@ -9,6 +7,9 @@ import type { Policy } from "../../src/policy/types.js";
 import { formatDiagnostic } from "../../src/validate/diagnostic.js";
 import { ensureNginx, freePort, startBundle, testConfig, type NginxBinary, type RunningNginx } from "../../src/runtime/nginx.js";
 import { waitFor } from "./wait.js";
+import { projectDir } from "../../src/testing/edge.js";
+
+export { projectDir };
 
 export interface Edge extends RunningNginx {
   /** The policy as booted (with the test's port). */
@@ -23,22 +24,6 @@ let bin: NginxBinary | undefined;
 export async function nginxBinary(): Promise<NginxBinary> {
   bin ??= await ensureNginx();
   return bin;
-}
-
-/**
- * A new folder under the OS temp folder to hold bundles, like a user's project checkout: a plain `mkdir`
- * (0755 with the usual umask), not mkdtemp's 0700, so that the workers of a root master can traverse it.
- */
-export async function projectDir(prefix = "cdn-project-"): Promise<string> {
-  for (;;) {
-    const dir = join(tmpdir(), `${prefix}${randomBytes(6).toString("hex")}`);
-    try {
-      await mkdir(dir, { mode: 0o755 });
-      return dir;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    }
-  }
 }
 
 /**
