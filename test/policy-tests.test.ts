@@ -112,6 +112,9 @@ describe("cdn-build test", () => {
     expect(text).toMatch(/Test Files\s+\d+ passed \(\d+\)/);
     expect(text).not.toMatch(/failed/);
     expect(await nginxFor("/cdn-test-")).toEqual([]);
+    // vitest's cache goes to a temporary folder, not into the user's tree
+    const left = await execa("find", ["examples", "-name", "node_modules"]);
+    expect(left.stdout).toBe("");
   });
 
   it("a policy's tests: per-pool mock origins, env at load time, the policy's cache status header", async () => {

@@ -13,7 +13,7 @@ const sub = string.sub;
 const lower = string.lower;
 
 /** The largest delta-seconds a cache must represent (RFC 9111 1.2.2: larger values count as 2^31). */
-const MAX_DELTA = 2147483648;
+export const MAX_DELTA = 2147483648;
 
 export interface CacheControl {
   present: boolean;
@@ -222,6 +222,43 @@ export function parseRequestCacheControl(this: void, value: string | undefined, 
     });
   }
   return rcc.noCache;
+}
+
+// ---- Surrogate-Control (W3C Edge Architecture 1.0) -----------------------------------------------------------
+
+/**
+ * The directives of a Surrogate-Control value that apply to the surrogate `token` (lower case): untargeted
+ * ones, and those targeted with `;token`. Returned as a Cache-Control value for `parseCacheControl`:
+ * `max-age=N` (`max-age=N+M` also gives `stale-if-error=M`) and `no-store` (`no-store-remote` too: an edge is
+ * a remote surrogate). Undefined when none applies, so that Cache-Control rules. Names are case-insensitive;
+ * `max-age = 60` (spaces around `=`) and unknown directives are not directives.
+ */
+export function surrogateDirectives(this: void, value: string, token: string): string | undefined {
+  let out: string | undefined = undefined;
+  const add = (d: string) => {
+    out = out === undefined ? d : out + ", " + d;
+  };
+  for (const [item] of string.gmatch(value, "[^,]+")) {
+    let [d, target] = string.match(item, "^%s*([^;]-)%s*;%s*([^;%s]+)%s*$");
+    if (d !== undefined) {
+      if (lower(target!) !== token) continue;
+    } else {
+      [d] = string.match(item, "^%s*(.-)%s*$");
+    }
+    const [name, arg] = string.match(lower(d ?? ""), "^([%w-]+)(.*)$");
+    if (name === undefined) continue;
+    if (name === "max-age") {
+      const [n, plus] = string.match(arg!, "^=(%d+)(.*)$");
+      if (n === undefined) continue;
+      if (plus === "") add("max-age=" + n);
+      else {
+        const [m] = string.match(plus!, "^%+(%d+)$");
+        if (m === undefined) continue;
+        add("max-age=" + n + ", stale-if-error=" + m);
+      }
+    } else if ((name === "no-store" || name === "no-store-remote") && arg === "") add("no-store");
+  }
+  return out;
 }
 
 // ---- CDN-Cache-Control (RFC 9213): a Structured Field Dictionary (RFC 8941) ---------------------------------

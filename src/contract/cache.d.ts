@@ -45,6 +45,8 @@ export interface CacheData {
   statusVar: boolean;
   /** Store responses with Set-Cookie (the header is then sent only to the client that fetched it). */
   storeSetCookie: boolean;
+  /** The edge's Surrogate-Control device token (lower case); absent when the policy ignores Surrogate-Control. */
+  surrogateToken?: string;
   /** Heuristic freshness without explicit freshness: this fraction of the time since Last-Modified, at most `max` seconds. */
   heuristic: { fraction: number; max: number };
 }

@@ -183,6 +183,7 @@ export const cache: Feature = {
       },
     });
     const lock = c.lock === false ? null : { timeout: c.lock?.timeout ?? "5s", age: c.lock?.age ?? "5s" };
+    const surrogateToken = c.surrogateControl === false ? undefined : (c.surrogateControl?.token ?? policy.name).toLowerCase();
     for (const name of ["cdn_cache_key", "cdn_disk_key", "cdn_cache_bypass", "cdn_nostore", "cdn_cache_status", "cdn_cache_mkey", "cdn_cache_refresh", "cdn_cache_lock", "cdn_inm", "cdn_ims"] as const) {
       ir.luaVars.push({ name, value: "" });
     }
@@ -194,7 +195,7 @@ export const cache: Feature = {
     if (c.ram) ir.sharedDicts.push({ name: "cdn_ram", size: shmSize(c.ram.size ?? "64m") });
     ir.slots.proxy.push({
       partial: "cache",
-      data: { zone: ZONE, maxAge: `${MAX_LIFETIME_S}s`, statuses: STORED_STATUSES, lock },
+      data: { zone: ZONE, maxAge: `${MAX_LIFETIME_S}s`, statuses: STORED_STATUSES, lock, surrogateToken, surrogateCapability: surrogateToken && `${surrogateToken}="Surrogate/1.0"` },
     });
     const q = c.key?.query ?? "all";
     const ttl: Record<string, number> = {};
@@ -226,6 +227,7 @@ export const cache: Feature = {
       // the label goes to the JSON access log and to the metrics (lua-src/features/metrics.ts reads it)
       statusVar: (policy.accessLog?.format ?? "json") === "json" || policy.metrics !== undefined,
       storeSetCookie: c.storeSetCookie ?? false,
+      ...(surrogateToken !== undefined ? { surrogateToken } : {}),
       heuristic:
         c.heuristic === false
           ? { fraction: 0, max: 0 }

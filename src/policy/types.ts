@@ -625,6 +625,17 @@ export interface CacheLock {
  */
 export type CacheTtl = { [status: string]: Duration };
 
+/** How the edge takes part in `Surrogate-Control`. */
+export interface SurrogateControl {
+  /**
+   * The edge's device token: what `Surrogate-Capability` announces and what targeted directives name.
+   * @default the policy's name
+   * @pattern ^[A-Za-z0-9._-]{1,64}$
+   * @example "edge"
+   */
+  token?: string;
+}
+
 /** The shared cache. */
 export interface Cache {
   /** The disk tier. */
@@ -663,6 +674,16 @@ export interface Cache {
    * @default false
    */
   storeSetCookie?: boolean;
+  /**
+   * `Surrogate-Control` from the origin (W3C Edge Architecture 1.0): its `max-age` (`max-age=N+M` adds M
+   * seconds of stale-if-error) and `no-store` / `no-store-remote` directives, untargeted or targeted at this
+   * edge (`max-age=600;<token>`), take the place of `Cache-Control` and `Expires` for this cache; a valid
+   * `CDN-Cache-Control` still comes first, and directives targeted at another token are ignored. Requests to
+   * the origin carry `Surrogate-Capability: <token>="Surrogate/1.0"` (a client's own is not passed on), and
+   * `Surrogate-Control` is removed from every response. `false` ignores the header (it then reaches clients).
+   * @default { "token": "<the policy's name>" }
+   */
+  surrogateControl?: false | SurrogateControl;
   /** Requests that skip the cache. */
   bypass?: CacheBypass;
   /**

@@ -54,7 +54,7 @@ function commonDir(files: string[]): string {
 /** A glob that matches exactly this relative path (vitest's include entries are globs). */
 const literalGlob = (rel: string) => rel.split(sep).join("/").replace(/[*?[\]{}()!+@]/g, "\\$&");
 
-function configText(root: string, include: string[], watch: boolean): string {
+function configText(root: string, include: string[], watch: boolean, cacheDir: string): string {
   const self = selfPaths();
   const entry = (p: string) => join(self.root, "dist", "src", p);
   const alias = [
@@ -65,6 +65,7 @@ function configText(root: string, include: string[], watch: boolean): string {
   ];
   return `// written by cdn-build test; removed when the run ends
 export default {
+  cacheDir: ${JSON.stringify(cacheDir)},
   resolve: { alias: [${alias.map((a) => `{ find: /${a.find.replace(/\//g, "\\/")}/, replacement: ${JSON.stringify(a.to)} }`).join(", ")}] },
   test: {
     root: ${JSON.stringify(root)},
@@ -112,7 +113,7 @@ export async function runTest(args: string[]): Promise<number> {
   const vitestDir = dirname(createRequire(import.meta.url).resolve("vitest/package.json"));
   const work = await mkdtemp(join(tmpdir(), "cdn-test-config-"));
   const config = join(work, "vitest.config.mjs");
-  await writeFile(config, configText(root, list.map((f) => literalGlob(relative(root, f))), values.watch === true));
+  await writeFile(config, configText(root, list.map((f) => literalGlob(relative(root, f))), values.watch === true, join(work, "cache")));
   process.stderr.write(`cdn-build test: ${list.length} file(s): ${list.map((f) => relative(process.cwd(), f) || f).join(", ")}\n`);
   const argv = [join(vitestDir, "vitest.mjs"), values.watch ? "watch" : "run", "--config", config, "--root", root];
   if (values.grep !== undefined) argv.push("--testNamePattern", values.grep);

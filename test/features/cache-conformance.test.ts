@@ -82,13 +82,16 @@ describe.each(TIERS)("HTTP caching conformance (%s)", (_tier, tierCache) => {
   });
 
   describe("parsing (RFC 9111 4.2, 5.1, 5.2; RFC 9110 5.3)", () => {
-    it("ignores an Age that is not a non-negative integer, a list, or repeated (never reads it as 0 or as a number)", async () => {
-      for (const age of ["7200.0", "7200, 0", ["7200", "0"]]) {
+    it("takes an Age it cannot read (not one non-negative integer on one line) as stale on arrival", async () => {
+      for (const age of ["abc", "-7200", "7200.0", "7200, 0", "0, 0", "0,7200", ["7200", "0"], ["0", "0"], "7200;foo=bar"]) {
         const p = fresh("age");
-        // with a valid Age of 7200 the object would be stale at once; an invalid one is ignored: fresh
-        origin.route(p, (_r, n) => ({ headers: { "cache-control": "max-age=3600", age }, body: `v${n}` }));
-        expect((await repeat(p, 2)).hits, JSON.stringify(age)).toBe(1);
+        // unreadable: the object's age is unknown, so it is revalidated (here: fetched again) before reuse
+        origin.route(p, (_r, n) => ({ headers: { "cache-control": "max-age=3600", age, date: date() }, body: `v${n}` }));
+        expect((await repeat(p, 2)).hits, JSON.stringify(age)).toBe(2);
       }
+      const young = fresh("age-young");
+      origin.route(young, (_r, n) => ({ headers: { "cache-control": "max-age=3600", age: "60" }, body: `v${n}` }));
+      expect((await repeat(young, 2)).hits).toBe(1);
       const p = fresh("age-valid");
       origin.route(p, (_r, n) => ({ headers: { "cache-control": "max-age=3600", age: "7200" }, body: `v${n}` }));
       expect((await repeat(p, 2)).hits).toBe(2);
@@ -176,6 +179,21 @@ describe.each(TIERS)("HTTP caching conformance (%s)", (_tier, tierCache) => {
       expect([hit.headers["x-one"], hit.headers["x-two"], hit.headers["x-new"], hit.body, hit.headers["content-length"]]).toEqual(["b", "keep", "n", "body", "4"]);
     });
 
+    it("never takes the fields that describe the stored bytes from a 304: ETag, Content-MD5, Content-Encoding", async () => {
+      const p = fresh("update-bytes");
+      origin.route(p, (_r, n): MockResponse =>
+        n === 1
+          ? { headers: { "cache-control": "max-age=1", etag: '"e1"', "content-md5": "rL0Y20zC+Fzt72VPzMSk2A==", "x-one": "a" }, body: "body" }
+          : { status: 304, headers: { "cache-control": "max-age=3600", etag: '"e2"', "content-md5": "N7UdGUp1E+RbVvZSTy1R8g==", "content-encoding": "zz", "x-one": "b" } },
+      );
+      await http(edge, p);
+      await sleep(1100);
+      expect((await http(edge, p)).headers["x-cache"]).toBe("REVALIDATED");
+      const hit = await http(edge, p);
+      expect(hit.headers["x-cache"]).toMatch(/^HIT/);
+      expect([hit.headers.etag, hit.headers["content-md5"], hit.headers["content-encoding"], hit.headers["x-one"], hit.body]).toEqual(['"e1"', "rL0Y20zC+Fzt72VPzMSk2A==", undefined, "b", "body"]);
+    });
+
     it("stores a no-cache response without explicit freshness (with a validator) and revalidates it on every use", async () => {
       const p = fresh("no-cache");
       const conditional: boolean[] = [];
@@ -186,6 +204,66 @@ describe.each(TIERS)("HTTP caching conformance (%s)", (_tier, tierCache) => {
       const { replies } = await repeat(p, 3);
       expect(replies.map((r) => r.body)).toEqual(["stored", "stored", "stored"]);
       expect(conditional).toEqual([false, true, true]);
+    });
+  });
+
+  describe("Surrogate-Control (W3C Edge Architecture 1.0)", () => {
+    it("its max-age and no-store for this edge replace Cache-Control; clients never see the header", async () => {
+      const stored = fresh("sc-stored");
+      origin.route(stored, (_r, n) => ({ headers: { "cache-control": "no-store", "surrogate-control": "max-age=600" }, body: `v${n}` }));
+      const a = await repeat(stored, 2);
+      expect(a.hits).toBe(1);
+      expect(a.replies.map((r) => [r.headers["surrogate-control"], r.headers["cache-control"]])).toEqual([
+        [undefined, "no-store"],
+        [undefined, "no-store"],
+      ]);
+      const refused = fresh("sc-no-store");
+      origin.route(refused, (_r, n) => ({ headers: { "cache-control": "max-age=600", "surrogate-control": "no-store" }, body: `v${n}` }));
+      expect((await repeat(refused, 2)).hits).toBe(2);
+      // targeted: at this edge (the policy's name is its token) it counts, at another surrogate it does not
+      const mine = fresh("sc-mine");
+      origin.route(mine, (_r, n) => ({ headers: { "cache-control": "max-age=0", "surrogate-control": "max-age=600;Conformance, no-store;other" }, body: `v${n}` }));
+      expect((await repeat(mine, 2)).hits).toBe(1);
+      const theirs = fresh("sc-theirs");
+      origin.route(theirs, (_r, n) => ({ headers: { "cache-control": "max-age=600", "surrogate-control": "no-store;other, MAX-AGE=0;other" }, body: `v${n}` }));
+      expect((await repeat(theirs, 2)).hits).toBe(1);
+      // not directives: spaces around "=", unknown names
+      const odd = fresh("sc-odd");
+      origin.route(odd, (_r, n) => ({ headers: { "cache-control": "max-age=0", "surrogate-control": "max-age =600, foo" }, body: `v${n}` }));
+      expect((await repeat(odd, 2)).hits).toBe(2);
+    });
+
+    it("announces the edge to the origin with Surrogate-Capability, never a client's own", async () => {
+      const p = fresh("sc-capability");
+      await http(edge, p, { headers: { "surrogate-capability": 'client="ESI/1.0"' } });
+      expect(origin.requests.at(-1)?.path).toBe(p);
+      expect(origin.requests.at(-1)?.headers["surrogate-capability"]).toBe('conformance="Surrogate/1.0"');
+    });
+
+    it("max-age=N+M gives M seconds of stale-if-error", async () => {
+      const p = fresh("sc-sie");
+      origin.route(p, (_r, n) => (n === 1 ? { headers: { "surrogate-control": "max-age=1+600" }, body: "kept" } : { status: 503, body: "down" }));
+      await http(edge, p);
+      await sleep(2100);
+      const r = await http(edge, p);
+      expect([r.status, r.body, r.headers["x-cache"]]).toEqual([200, "kept", expect.stringMatching(/^STALE/)]);
+    });
+
+    it("surrogateControl: false ignores the header and passes it on", async () => {
+      const off = await boot({ surrogateControl: false });
+      try {
+        const p = fresh("sc-off");
+        origin.route(p, (_r, n) => ({ headers: { "cache-control": "max-age=600", "surrogate-control": "no-store" }, body: `v${n}` }));
+        const { replies, hits } = await repeat(p, 2, {}, off);
+        expect(hits).toBe(1);
+        expect(replies[1]!.headers["surrogate-control"]).toBe("no-store");
+        const q = fresh("sc-off-capability");
+        await http(off, q, { headers: { "surrogate-capability": 'client="ESI/1.0"' } });
+        expect(origin.requests.at(-1)?.path).toBe(q);
+        expect(origin.requests.at(-1)?.headers["surrogate-capability"]).toBeUndefined();
+      } finally {
+        await off.stop();
+      }
     });
   });
 

@@ -6,8 +6,10 @@ import {
   heuristicLifetime,
   httpDate,
   initialAge,
+  MAX_DELTA,
   parseCacheControl,
   staleWindows,
+  surrogateDirectives,
   validTargetedField,
 } from "../../core/cache-rfc";
 import { joined, single } from "./headers";
@@ -26,6 +28,8 @@ export interface FreshnessPolicy {
   sie: number;
   /** Cap of any lifetime (seconds). */
   maxLifetime: number;
+  /** This edge's Surrogate-Control device token (lower case); undefined: Surrogate-Control is ignored. */
+  surrogate: string | undefined;
 }
 
 /**
@@ -33,9 +37,10 @@ export interface FreshnessPolicy {
  * 304 that revalidates) and for a stored response whose metadata must be rebuilt.
  *
  * `CDN-Cache-Control` (RFC 9213), when present and valid (a Structured Field Dictionary), replaces
- * `Cache-Control` and `Expires`; an invalid one is ignored. Date, Expires and Age must appear once and be
+ * `Cache-Control` and `Expires`; an invalid one is ignored. Without it, the `Surrogate-Control` directives for
+ * this edge (if any, and if the policy honours the header) do the same. Date, Expires and Age must appear once and be
  * valid: a repeated or malformed Expires means "already expired" (an HTTP-date in GMT only), a repeated or
- * malformed Date or Age is ignored. Without explicit freshness, the policy's TTL for the status applies if it
+ * malformed Date is ignored, and a repeated or malformed Age means "stale on arrival" (the largest age). Without explicit freshness, the policy's TTL for the status applies if it
  * has one, else the RFC heuristic (a fraction of the time since Last-Modified, for heuristically cacheable
  * statuses only). `no-cache` makes the lifetime 0 (stored, revalidated before every reuse).
  *
@@ -52,8 +57,14 @@ export function freshnessOf(
   requestTime: number,
   p: FreshnessPolicy,
 ): LuaMultiReturn<[number, number, number, number, number, boolean]> {
+  // the field for this cache: a valid CDN-Cache-Control, else Surrogate-Control's directives for this edge,
+  // else Cache-Control (with Expires)
   let cdncc = joined(h.get("cdn-cache-control"));
   if (cdncc !== undefined && !validTargetedField(cdncc)) cdncc = undefined;
+  if (cdncc === undefined && p.surrogate !== undefined) {
+    const sc = joined(h.get("surrogate-control"));
+    if (sc !== undefined) cdncc = surrogateDirectives(sc, p.surrogate);
+  }
   parseCacheControl(cdncc ?? joined(h.get("cache-control")));
   const date = single(h.get("date"));
   const d = typeof date === "string" ? httpDate(date) : undefined;
@@ -73,8 +84,15 @@ export function freshnessOf(
     heuristic = heuristicLifetime(status, typeof lm === "string" ? httpDate(lm) : undefined, d, now, p.heuristicFraction, p.heuristicMax);
   }
   let lt = freshnessLifetime(expT, expPresent, d, now, heuristic);
-  const age = single(h.get("age"));
-  const ia = initialAge(typeof age === "string" ? ageValue(age) : undefined, d, now, requestTime);
+  // an Age the cache cannot read (not one non-negative integer on one line) leaves the response's age unknown:
+  // it is taken as the largest age, so the response is stale on arrival and revalidated before any reuse
+  const ageField = h.get("age");
+  let age: number | undefined = undefined;
+  if (ageField !== undefined) {
+    const one = single(ageField);
+    age = (typeof one === "string" ? ageValue(one) : undefined) ?? MAX_DELTA;
+  }
+  const ia = initialAge(age, d, now, requestTime);
   const [swr, sie, flags] = staleWindows(p.swr, p.sie);
   if ((flags & FLAG_NO_CACHE) !== 0) lt = 0;
   else if (lt >= 0) lt = math.min(lt, p.maxLifetime);

@@ -21,3 +21,23 @@ export function joined(this: void, v: string | string[] | undefined): string | u
 export function validator(this: void, v: string | string[] | undefined): string {
   return typeof v === "string" ? v : "";
 }
+
+/**
+ * True when an Accept-Encoding value accepts (q > 0) one of the content codings in `enc` (lower case, "br" or
+ * "br, zstd"), `*` included: the origin may then have chosen that coding for this client.
+ */
+export function acceptsAnyCoding(this: void, ae: string | undefined, enc: string): boolean {
+  if (ae === undefined) return false;
+  const accepted = new LuaTable<string, boolean>();
+  let star = false;
+  for (const [item] of string.gmatch(string.lower(ae), "[^,]+")) {
+    const [name, params] = string.match(item, "^%s*([^;%s]+)%s*(.*)$");
+    if (name === undefined) continue;
+    const [q] = string.match(params ?? "", "q%s*=%s*([%d.]+)");
+    if (q !== undefined && (tonumber(q) ?? 1) <= 0) continue;
+    if (name === "*") star = true;
+    else accepted.set(name, true);
+  }
+  for (const [c] of string.gmatch(enc, "[^,%s]+")) if (star || accepted.get(c) === true) return true;
+  return false;
+}

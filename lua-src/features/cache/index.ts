@@ -5,7 +5,7 @@ import { FLAG_NO_CACHE, FLAG_NO_STALE, heuristicallyCacheable, httpDate, parseRe
 import { initMarkers } from "../../core/markers";
 import { indexObject } from "../purge/tag-index";
 import { cc, freshnessOf, type FreshnessPolicy } from "./freshness";
-import { joined, single, validator } from "./headers";
+import { acceptsAnyCoding, joined, single, validator } from "./headers";
 import { lookupMeta, metaString, parseMeta, sget, type Meta } from "./meta";
 import { variantSig, varyNames } from "./vary";
 import { forgetKeyMarker, invalidate, MARK_HARD, MARK_SOFT, objectMarkers } from "./markers";
@@ -53,9 +53,11 @@ const SAFE = new LuaTable<string, boolean>();
 for (const m of ["GET", "HEAD", "OPTIONS", "TRACE"]) SAFE.set(m, true);
 
 // response fields a 304 never updates on the stored object (RFC 9111 3.2, 4.3.4): framing and hop-by-hop
-// fields, fields the edge computes or keeps out of stored copies, and Vary (it says which variant this is)
+// fields, fields the edge computes or keeps out of stored copies, Vary (it says which variant this is), and
+// the fields that describe the stored bytes themselves (their encoding, digest and validator: a 304 cannot
+// change the body they belong to)
 const NOT_UPDATED = new LuaTable<string, boolean>();
-for (const h of ["content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "age", "vary", "set-cookie", "x-cdn-stored", "content-range"]) NOT_UPDATED.set(h, true);
+for (const h of ["content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "age", "vary", "set-cookie", "x-cdn-stored", "content-range", "content-encoding", "content-md5", "etag"]) NOT_UPDATED.set(h, true);
 
 // statuses whose caching rules the cache understands (RFC 9111 5.2.2.3 must-understand)
 const UNDERSTOOD = new LuaTable<number, boolean>();
@@ -167,7 +169,7 @@ export const cache: LuaFeature<"cache"> = {
     const honourClient = data.clientDirectives;
     const storeSetCookie = data.storeSetCookie;
     const statusVar = data.statusVar;
-    const fp: FreshnessPolicy = { ttl: -1, heuristicFraction: data.heuristic.fraction, heuristicMax: data.heuristic.max, swr: defSwr, sie: defSie, maxLifetime };
+    const fp: FreshnessPolicy = { ttl: -1, heuristicFraction: data.heuristic.fraction, heuristicMax: data.heuristic.max, swr: defSwr, sie: defSie, maxLifetime, surrogate: data.surrogateToken };
     initRefresh();
     initMarkers({ dir: prefixed(data.statePath), ttl: data.markerTtl, user: data.workerUser });
 
@@ -791,11 +793,13 @@ export const cache: LuaFeature<"cache"> = {
       const names = varyNames(h.get("vary"));
       if (names === "*") return nostore();
       // a body the origin encoded without Vary: Accept-Encoding would go to every client: gzip is decoded for
-      // those that do not accept it (gunzip, templates/partials/cache.hbs); any other encoding is not stored
+      // those that do not accept it (gunzip, templates/partials/cache.hbs). Any other encoding is stored only
+      // when this request did not ask for it: then the origin did not pick it from Accept-Encoding and sends
+      // it to every client alike; one it may have negotiated (a client's `br`) could poison the cache
       const ce = h.get("content-encoding");
       if (ce !== undefined && find(names, "http_accept_encoding", 1, true)[0] === undefined) {
         const enc = string.lower(joined(ce) ?? "");
-        if (enc !== "gzip" && enc !== "identity" && enc !== "") return nostore();
+        if (enc !== "gzip" && enc !== "identity" && enc !== "" && acceptsAnyCoding(vars.get("http_accept_encoding"), enc)) return nostore();
       }
       if (rt !== undefined && RULE_TTL_STATUS.get(status) === true) {
         lt = math.min(rt, maxLifetime); // a rule's TTL overrides the origin's freshness
@@ -848,7 +852,7 @@ export const cache: LuaFeature<"cache"> = {
       return true;
     };
 
-    const header = () => {
+    const decide = () => {
       if (ramHitLabel() !== undefined) return; // served from RAM: nothing to decide
       clearDiskHit();
       const vars = ngx.var;
@@ -882,6 +886,16 @@ export const cache: LuaFeature<"cache"> = {
       else stored = fromOrigin(key, status, method, refresh, now, conn);
       // a refresh tells the edge that sent it whether the answer is stored (never sent to a client)
       if (refresh) ngx.header.set(STORED_HEADER, stored ? "1" : "0");
+    };
+
+    // Surrogate-Control is for this edge (and was read above): clients never see it, from any tier
+    const surrogate = data.surrogateToken !== undefined;
+    const header = () => {
+      decide();
+      if (surrogate) {
+        const h = ngx.header;
+        if (h.get("Surrogate-Control") !== undefined) h.set("Surrogate-Control", undefined);
+      }
     };
 
     const log = () => {
