@@ -17,6 +17,7 @@ import { INIT_HELP, InitUsageError, runInit } from "./init/init.js";
 import { DEV_HELP, DevUsageError, runDev } from "./dev/dev.js";
 import { runTest, TEST_HELP, TestUsageError } from "./testing/cli.js";
 import { DIFF_HELP, DiffUsageError, runDiff } from "./diff/cli.js";
+import { CONTAINER_ARGS, CONTAINER_HELP, ContainerPolicyError, ContainerUsageError, installContainers, parseContainerOptions, prepareContainers } from "./containers/index.js";
 import { DEPLOY_HELP, DeployUsageError, ROLLBACK_HELP, runDeploy, runRollback, runStatus, STATUS_HELP } from "./deploy/cli.js";
 
 const USAGE = `cdn-build: compile a typed CDN edge policy into an OpenResty/nginx bundle
@@ -49,6 +50,7 @@ and prints every problem with its code, policy path, hint and file:line:col. Wri
 
   --json     print diagnostics as JSON`,
   build: `Usage: cdn-build build <policy> --out <dir> [--target auto|openresty|nginx-lua] [--verify] [--json]
+                      [--emit k8s|compose] [container options]
 
 Compiles the policy into <dir>: nginx.conf, lua/ (hooks and runtime), manifest.json. Safe to run on the folder
 of a running edge: the bundle is written to a temporary folder next to <dir> and checked there, then each
@@ -66,7 +68,10 @@ read them.
   --verify           before installing: \`nginx -t\` (or \`openresty -t\`); as root, check that the workers'
                      user (workers.user, else nobody) can traverse the folders above <dir> and read the
                      bundle; boot the bundle on a free 127.0.0.1 port and request its health endpoint
-  --json             print diagnostics as JSON`,
+  --json             print diagnostics as JSON
+
+Containers (docs/containers.md):
+${CONTAINER_HELP}`,
   sign: SIGN_HELP,
   purge: PURGE_HELP,
   stats: STATS_HELP,
@@ -112,6 +117,7 @@ async function runBuild(args: string[]): Promise<number> {
       verify: { type: "boolean" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
+      ...CONTAINER_ARGS,
     },
   });
   if (values.help) return help("build");
@@ -121,10 +127,17 @@ async function runBuild(args: string[]): Promise<number> {
   if (requested !== "auto" && !TARGET_NAMES.includes(requested as Target)) {
     throw new UsageError(`unknown target "${values.target}" (use auto, ${TARGET_NAMES.join(" or ")})`);
   }
+  const containers = parseContainerOptions(values);
+  if (containers && requested === "nginx-lua") {
+    throw new UsageError(`--emit ${containers.emit.join(",")} runs the OpenResty image: build it with --target openresty (or auto), not nginx-lua`);
+  }
   const json = values.json ?? false;
-  const found = requested === "auto" || values.verify ? await findNginx() : undefined;
+  const found = (requested === "auto" && !containers) || values.verify ? await findNginx() : undefined;
   let target = requested as Target;
-  if (requested === "auto") {
+  if (requested === "auto" && containers) {
+    target = "openresty";
+    process.stderr.write(`target openresty: --emit ${containers.emit.join(",")} runs the OpenResty image\n`);
+  } else if (requested === "auto") {
     const picked = autoTarget(found);
     target = picked.target;
     process.stderr.write(`target ${picked.target}: ${picked.reason}\n`);
@@ -132,6 +145,15 @@ async function runBuild(args: string[]): Promise<number> {
   const { bundle, diagnostics, policy } = await compileFile(resolve(positionals[0]!), { target });
   print(diagnostics, json);
   if (!bundle || hasErrors(diagnostics)) return 1;
+  let prepared;
+  try {
+    prepared = await prepareContainers(policy!, bundle, toolVersion(), containers, values.out);
+  } catch (err) {
+    if (!(err instanceof ContainerPolicyError)) throw err;
+    process.stderr.write(`error: ${err.message}\nnothing written\n`);
+    return 1;
+  }
+  for (const w of prepared.warnings) process.stderr.write(`warning: ${w}\n`);
   let notes: string[] = [];
   const verify = values.verify
     ? async (dir: string) => {
@@ -147,6 +169,12 @@ async function runBuild(args: string[]): Promise<number> {
   } catch (err) {
     const untouched = err instanceof SwapError ? "" : `\nthe previous bundle in ${values.out} is untouched`;
     process.stderr.write(`error: ${(err as Error).message}${untouched}\n`);
+    return 1;
+  }
+  try {
+    notes.push(...(await installContainers(prepared, values.out)));
+  } catch (err) {
+    process.stderr.write(`error: the bundle was installed in ${values.out}, but writing its container files failed: ${(err as Error).message}\n`);
     return 1;
   }
   if (!json) {
@@ -205,7 +233,8 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command "${cmd}"`);
     }
   } catch (err) {
-    if (err instanceof UsageError || err instanceof SignUsageError || err instanceof DeployUsageError || err instanceof DiffUsageError || err instanceof DevUsageError || err instanceof TestUsageError || err instanceof InitUsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+    const usage = [UsageError, SignUsageError, DeployUsageError, DiffUsageError, DevUsageError, TestUsageError, InitUsageError, ContainerUsageError];
+    if (usage.some((c) => err instanceof c) || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       process.stderr.write(`error: ${(err as Error).message}\nrun \`cdn-build --help\` for usage\n`);
       return 2;
     }
