@@ -56,7 +56,8 @@ export interface MockOrigin {
   /** Requests received: all, or for one path (query ignored) — or one exact url if it contains "?". */
   hits(pathOrUrl?: string): number;
   route(path: string, response: MockResponse | MockHandler): void;
-  setDefault(response: MockResponse | MockHandler): void;
+  /** The answer for paths without a route; `undefined` goes back to the built-in one. */
+  setDefault(response: MockResponse | MockHandler | undefined): void;
   /** Forget recorded requests, routes and the custom default. */
   reset(): void;
   /** Close the server and destroy open (keep-alive) sockets; the port then refuses connections. */

@@ -1,4 +1,5 @@
 import type { LuaFeature } from "../../core/feature";
+import { timeText } from "../../core/clock";
 import { boundKey, normaliseArgs } from "../../core/cache-key";
 import { features } from "../../core/policy";
 import { FLAG_NO_CACHE, FLAG_NO_STALE, heuristicallyCacheable, httpDate, parseRequestCacheControl, rcc } from "../../core/cache-rfc";
@@ -544,9 +545,18 @@ export const cache: LuaFeature<"cache"> = {
           const [status, stored] = refreshNow(refreshMs, sieOk ? "answers" : "all", lockKey);
           meta.delete(lockKey);
           // the refresh wrote new metadata: the disk holds the revalidated (or new) object, serve it once
-          // even when its lifetime is 0 (no-cache)
-          const [st2, m2] = lookupMeta(meta, key);
-          if (st2 === "O" && (m === undefined || state !== "O" || m2!.storedAt > m.storedAt)) {
+          // even when its lifetime is 0 (no-cache). A new object's record is written in the refresh's log
+          // phase, which can trail its answer by a moment when another worker served it: wait for it
+          let [st2, m2] = lookupMeta(meta, key);
+          const newer = () => st2 === "O" && (m === undefined || state !== "O" || m2!.storedAt > m.storedAt);
+          if (stored && !newer()) {
+            const until = ngx.now() + 0.25;
+            while (!newer() && ngx.now() < until) {
+              ngx.sleep(0.005);
+              [st2, m2] = lookupMeta(meta, key);
+            }
+          }
+          if (newer()) {
             vars.set("cdn_cache_status", status === 304 ? "REVALIDATED" : "EXPIRED");
             return;
           }
@@ -748,11 +758,13 @@ export const cache: LuaFeature<"cache"> = {
       const clean = (old.flags & FLAG_CLEAN) !== 0 && find(lh, "cache-tag\u0002", 1, true)[0] === undefined && find(lh, "surrogate-key\u0002", 1, true)[0] === undefined;
       if ((flags & FLAG_CLEAN) !== 0) flags = flags - FLAG_CLEAN;
       if (clean) flags = flags + FLAG_CLEAN;
-      const etagNew = validator(h.get("etag"));
       const lmNew = validator(h.get("last-modified"));
       // the body (and the headers nginx stored with it) stay: the record still describes that response
-      const rec: Meta = { storedAt: start, lifetime: lt, initAge: ia, swr, sie, flags, lm: lmNew !== "" ? lmNew : old.lm, id: old.id, tags: old.tags, hdrs, etag: etagNew !== "" ? etagNew : old.etag };
-      setPendingMeta({ mkey, record: metaString(rec) });
+      // the stored ETag stays (a 304 never replaces it, NOT_UPDATED), and so does the validator sent upstream
+      const rec: Meta = { storedAt: start, lifetime: lt, initAge: ia, swr, sie, flags, lm: lmNew !== "" ? lmNew : old.lm, id: old.id, tags: old.tags, hdrs, etag: old.etag };
+      // nothing new goes to disk: the record is the whole update, written now so that the request waiting
+      // for this revalidation (refreshNow) finds it as soon as it has the answer
+      metaDict.set(mkey, metaString(rec));
       if (ramDict !== undefined) {
         // a 304 that changed stored headers drops the RAM copy (the next disk hit copies the updated one);
         // otherwise the RAM copy's freshness is refreshed in place (same body, same headers)
@@ -769,7 +781,7 @@ export const cache: LuaFeature<"cache"> = {
         vars.set("cdn_nostore", "1");
         // a refresh the origin answered with something unstorable retires the stale object (clients go to
         // the origin); a failed one (5xx, nginx's own 502/504) keeps it for stale-if-error
-        if (refresh && status < 500) setPendingMeta({ mkey: key, record: "X|" + now });
+        if (refresh && status < 500) setPendingMeta({ mkey: key, record: "X|" + timeText(now) });
         return false;
       };
       // nginx's own 502/504 (origin unreachable, timeout) are never stored, and neither are the origin's;
@@ -814,7 +826,7 @@ export const cache: LuaFeature<"cache"> = {
       const date = single(h.get("date"));
       if (cleanHeaders(h, conn)) flags = flags | FLAG_CLEAN;
       const rec: Meta = { storedAt: start, lifetime: lt, initAge: ia, swr, sie, flags, lm, id: typeof date === "string" ? date : "", tags: keepTags ? tagsOf(h) : "", hdrs: "", etag };
-      const sig = names === "" ? "" : variantSig(names);
+      const sig = names === "" ? "" : variantSig(names, true);
       const mkey = names === "" ? key : key + "\u0000" + sig;
       if (names !== "") {
         // the Vary index (the Vary names, and the signature of the variant stored under K itself) is written

@@ -1,3 +1,4 @@
+import { timeText } from "../../core/clock";
 import { variantSig } from "./vary";
 
 /**
@@ -75,7 +76,7 @@ export function parseMeta(this: void, m: string): Meta | undefined {
 }
 
 export function metaString(this: void, m: Meta): string {
-  return "O|" + m.storedAt + "|" + m.lifetime + "|" + m.initAge + "|" + m.swr + "|" + m.sie + "|" + m.flags + "|" + esc(m.lm) + "|" + esc(m.id) + "|" + esc(m.tags) + "|" + esc(m.hdrs) + "|" + esc(m.etag);
+  return "O|" + timeText(m.storedAt) + "|" + m.lifetime + "|" + m.initAge + "|" + m.swr + "|" + m.sie + "|" + m.flags + "|" + esc(m.lm) + "|" + esc(m.id) + "|" + esc(m.tags) + "|" + esc(m.hdrs) + "|" + esc(m.etag);
 }
 
 /** A string value of a shared dict. */
@@ -88,7 +89,8 @@ export type MetaState = "O" | "X" | undefined;
 
 /**
  * Looks up the request's variant of `key`: its state ("O" stored, "X" failed its refresh, undefined
- * unknown), its record, its metadata key, its disk (proxy_cache_key) key, and whether K varies.
+ * unknown), its record, its metadata key, its disk (proxy_cache_key) key, and whether K varies. Access phase
+ * only: the request's Vary headers are put in normalised form (see variantSig).
  */
 export function lookupMeta(this: void, meta: NgxSharedDict, key: string): LuaMultiReturn<[MetaState, Meta | undefined, string, string, boolean]> {
   let mkey = key;
@@ -99,7 +101,7 @@ export function lookupMeta(this: void, meta: NgxSharedDict, key: string): LuaMul
   if (string.byte(m, 1) === 86) {
     // "V|names|baseSig": the variant stored under K itself has signature baseSig
     const [names, baseSig] = string.match(m, "^V|([^|]*)|(.*)$");
-    const sig = variantSig(names!);
+    const sig = variantSig(names!, true);
     varies = true;
     mkey = key + "\u0000" + sig;
     if (sig !== baseSig) disk = mkey;

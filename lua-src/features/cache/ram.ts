@@ -1,3 +1,4 @@
+import { timeText } from "../../core/clock";
 import * as base from "resty.core.base";
 import { etagMatches } from "../../core/cache-rfc";
 import { variantSig } from "./vary";
@@ -312,7 +313,7 @@ export function newCapture(this: void, key: string, varyList: string, f: RamFres
     key: ramKey,
     index: varyList === "" ? undefined : "V|" + varyList,
     indexKey: key,
-    head: "R|" + f.storedAt + "|" + f.lifetime + "|" + f.initAge + "|" + f.swr + "|" + f.sie + "|" + f.flags + "|200|" + headers.length + "|" + f.lm + "|" + ngx.escape_uri(f.tags) + "|" + f.etag + "\n",
+    head: "R|" + timeText(f.storedAt) + "|" + f.lifetime + "|" + f.initAge + "|" + f.swr + "|" + f.sie + "|" + f.flags + "|200|" + headers.length + "|" + f.lm + "|" + ngx.escape_uri(f.tags) + "|" + f.etag + "\n",
     headers,
     ttl,
     disk,
@@ -349,6 +350,6 @@ export function refreshRamCopy(this: void, ram: NgxSharedDict, mkey: string, now
   const blob = sget(ram, mkey);
   if (blob !== undefined && string.byte(blob, 1) === 82) {
     const [tail] = string.match(blob, "^R|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*|[^|]*(|.*)$");
-    if (tail !== undefined) ramPut(ram, mkey, "R|" + now + "|" + lt + "|" + ia + "|" + swr + "|" + sie + "|" + flags + tail, math.max(1, math.ceil(lt + math.max(swr, sie) + 1)));
+    if (tail !== undefined) ramPut(ram, mkey, "R|" + timeText(now) + "|" + lt + "|" + ia + "|" + swr + "|" + sie + "|" + flags + tail, math.max(1, math.ceil(lt + math.max(swr, sie) + 1)));
   }
 }

@@ -16,14 +16,21 @@ function normalised(v: string | string[] | undefined): string {
   return table.concat(parts, ",");
 }
 
-/** Variant signature: the normalised values of the request headers named by Vary (nginx variable names). */
-export function variantSig(this: void, names: string): string {
+/**
+ * Variant signature: the normalised values of the request headers named by Vary (nginx variable names). With
+ * `rewrite` (access and header phases), a header whose value is not in normalised form is replaced by it: nginx's
+ * disk cache checks Vary itself on the raw values, and would otherwise miss a variant this signature found.
+ */
+export function variantSig(this: void, names: string, rewrite = false): string {
   const headers = ngx.req.get_headers(64);
   let sig = "";
   for (const [name] of string.gmatch(names, "[^,]+")) {
     // "http_accept_language" -> "accept-language" (get_headers gives lower-case names with dashes)
     const [field] = string.gsub(string.sub(name, 6), "_", "-");
-    sig = sig + normalised(headers.get(field)) + "\u0001";
+    const raw = headers.get(field);
+    const value = normalised(raw);
+    if (rewrite && raw !== undefined && raw !== value) ngx.req.set_header(field, value);
+    sig = sig + value + "\u0001";
   }
   // bounded, like the key, so the disk key fits nginx's cache file header (core/cache-key.ts)
   return boundSig(sig);
