@@ -106,7 +106,7 @@ export const compression: Feature = {
       ir.main.modules.unshift(...TARGETS[ir.target].brotliModules!);
     }
     ir.slots.http.push({ partial: "compression", data: part });
-    ir.luaData.compression = { noTransform: true };
+    ir.luaData.compression = { noTransform: true, types: Object.fromEntries(["text/html", ...part.types].map((t) => [t, true])), minLength: part.minLength };
   },
   // Cache-Control: no-transform (RFC 9110 7.7): lua-src/features/compression.ts
   runtime: { key: "compression", stages: { header: { compression: true } } },

@@ -23,7 +23,7 @@ describe("compression: policy and config", () => {
     expect(c).toMatch(/^\s*gzip_comp_level 5;$/m);
     expect(c).toMatch(/^\s*gzip_min_length 1024;$/m);
     expect(c).toMatch(/^\s*gzip_proxied any;$/m);
-    expect(c).toMatch(/^\s*gzip_vary on;$/m);
+    expect(c).not.toMatch(/^\s*gzip_vary/m); // the bundle's Lua merges Vary: Accept-Encoding into the origin's
     expect(c).toMatch(/^\s*brotli_comp_level 4;$/m);
     expect(c).toMatch(/^\s*gzip_types .*application\/json.*;$/m);
     expect(c).not.toMatch(/^\s*gzip_types .*text\/html/m); // nginx always includes it; naming it again warns
@@ -199,6 +199,21 @@ describe("compression in a real nginx, with the disk and RAM tiers", () => {
       expect(r.headers["x-cache"]).toBe(expected);
       expect(r.headers["content-encoding"]).toBe("br");
       expect(r.raw.equals(br)).toBe(true);
+    }
+  });
+
+  it("Vary names Accept-Encoding once, merged into the origin's Vary, on every tier; not on what is never compressed", async () => {
+    origin.route("/v1.css", { headers: { "cache-control": "max-age=600", "content-type": "text/css", vary: "Accept-Encoding" }, body: TEXT });
+    origin.route("/v2.css", { headers: { "cache-control": "max-age=600", "content-type": "text/css", vary: "Origin" }, body: TEXT });
+    origin.route("/v3.png", { headers: { "cache-control": "max-age=600", "content-type": "image/png" }, body: TEXT });
+    origin.route("/v4.css", { headers: { "cache-control": "max-age=600", "content-type": "text/css" }, body: "a{}" });
+    for (let i = 0; i < 3; i++) {
+      for (const ae of ["gzip", undefined]) {
+        expect((await get(edge, "/v1.css", ae)).headers["vary"]).toBe("Accept-Encoding");
+        expect((await get(edge, "/v2.css", ae)).headers["vary"]).toBe("Origin, Accept-Encoding");
+        expect((await get(edge, "/v3.png", ae)).headers["vary"]).toBeUndefined();
+        expect((await get(edge, "/v4.css", ae)).headers["vary"]).toBeUndefined(); // below minLength
+      }
     }
   });
 
