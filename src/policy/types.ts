@@ -680,7 +680,9 @@ export interface Cache {
    * edge (`max-age=600;<token>`), take the place of `Cache-Control` and `Expires` for this cache; a valid
    * `CDN-Cache-Control` still comes first, and directives targeted at another token are ignored. Requests to
    * the origin carry `Surrogate-Capability: <token>="Surrogate/1.0"` (a client's own is not passed on), and
-   * `Surrogate-Control` is removed from every response. `false` ignores the header (it then reaches clients).
+   * `Surrogate-Control` is removed from responses, except for a request that carries `Surrogate-Capability`
+   * (a CDN in front of this edge, which applies the directives for its own tier). `false` ignores the header
+   * (it then reaches clients).
    * @default { "token": "<the policy's name>" }
    */
   surrogateControl?: false | SurrogateControl;

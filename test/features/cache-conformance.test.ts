@@ -240,9 +240,11 @@ describe.each(TIERS)("HTTP caching conformance (%s)", (_tier, tierCache) => {
       expect((await repeat(odd, 2)).hits).toBe(2);
     });
 
-    it("announces the edge to the origin with Surrogate-Capability, never a client's own", async () => {
+    it("announces the edge to the origin with Surrogate-Capability, never a client's own; a surrogate in front gets the header", async () => {
       const p = fresh("sc-capability");
-      await http(edge, p, { headers: { "surrogate-capability": 'client="ESI/1.0"' } });
+      origin.route(p, { headers: { "cache-control": "max-age=600", "surrogate-control": "max-age=60;outer" }, body: "x" });
+      const front = await http(edge, p, { headers: { "surrogate-capability": 'outer="Surrogate/1.0"' } });
+      expect(front.headers["surrogate-control"]).toBe("max-age=60;outer");
       expect(origin.requests.at(-1)?.path).toBe(p);
       expect(origin.requests.at(-1)?.headers["surrogate-capability"]).toBe('conformance="Surrogate/1.0"');
     });

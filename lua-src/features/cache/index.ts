@@ -900,11 +900,13 @@ export const cache: LuaFeature<"cache"> = {
       if (refresh) ngx.header.set(STORED_HEADER, stored ? "1" : "0");
     };
 
-    // Surrogate-Control is for this edge (and was read above): clients never see it, from any tier
+    // Surrogate-Control is for this edge (and was read above): clients never see it, from any tier, unless
+    // the request came through a surrogate that announced itself (Surrogate-Capability): a CDN in front of
+    // this edge applies the header's directives for its own tier
     const surrogate = data.surrogateToken !== undefined;
     const header = () => {
       decide();
-      if (surrogate) {
+      if (surrogate && ngx.var.get("http_surrogate_capability") === undefined) {
         const h = ngx.header;
         if (h.get("Surrogate-Control") !== undefined) h.set("Surrogate-Control", undefined);
       }
