@@ -245,6 +245,17 @@ describe.each(TIERS)("HTTP caching conformance (%s)", (_tier, tierCache) => {
       origin.route(p, { headers: { "cache-control": "max-age=600", "surrogate-control": "max-age=60;outer" }, body: "x" });
       const front = await http(edge, p, { headers: { "surrogate-capability": 'outer="Surrogate/1.0"' } });
       expect(front.headers["surrogate-control"]).toBe("max-age=60;outer");
+      // hits of either tier: kept for a surrogate in front, removed for anyone else
+      for (let i = 0; i < 3; i++) {
+        const hitFront = await http(edge, p, { headers: { "surrogate-capability": 'outer="Surrogate/1.0"' } });
+        const hitClient = await http(edge, p);
+        expect([hitFront.headers["x-cache"], hitFront.headers["surrogate-control"], hitClient.headers["x-cache"], hitClient.headers["surrogate-control"]]).toEqual([
+          expect.stringMatching(/^HIT/),
+          "max-age=60;outer",
+          expect.stringMatching(/^HIT/),
+          undefined,
+        ]);
+      }
       expect(origin.requests.at(-1)?.path).toBe(p);
       expect(origin.requests.at(-1)?.headers["surrogate-capability"]).toBe('conformance="Surrogate/1.0"');
     });

@@ -11,9 +11,9 @@ import { lookupMeta, metaString, parseMeta, sget, type Meta } from "./meta";
 import { variantSig, varyNames } from "./vary";
 import { forgetKeyMarker, invalidate, MARK_HARD, MARK_SOFT, objectMarkers } from "./markers";
 import { initRefresh, refreshNow, refreshToken, REFRESH_HEADER, startBackgroundRefresh, STORED_HEADER } from "./refresh";
-import { commitCapture, newCapture, ramDrop, ramHitLabel, ramLookup, refreshRamCopy, serveRam, startCapture, takeCapture } from "./ram";
+import { commitCapture, newCapture, ramDrop, ramHitLabel, ramLookup, ramStripsSurrogate, refreshRamCopy, serveRam, startCapture, takeCapture } from "./ram";
 import { cacheFilePath, readStored, type StoredResponse } from "./disk-file";
-import { clearDiskHit, dropHandOver, handOver, handOverMarks, setDiskHit, takeMarks, takeOver } from "./hit";
+import { cleanDiskHit, clearDiskHit, dropHandOver, handOver, handOverMarks, setDiskHit, takeMarks, takeOver } from "./hit";
 import { latestMarkerTime, markersSnapshot } from "../../core/markers";
 import { getWithBody, headerKeyPart } from "./unkeyed";
 
@@ -97,7 +97,7 @@ function tagsOf(h: LuaTable<string, NgxHeaderValue>): string {
  * (`conn`) names, Cache-Tag / Surrogate-Key, Set-Cookie.
  */
 function cleanHeaders(h: LuaTable<string, NgxHeaderValue>, conn: NgxHeaderValue | undefined): boolean {
-  if (h.get("cache-tag") !== undefined || h.get("surrogate-key") !== undefined || h.get("set-cookie") !== undefined) return false;
+  if (h.get("cache-tag") !== undefined || h.get("surrogate-key") !== undefined || h.get("set-cookie") !== undefined || h.get("surrogate-control") !== undefined) return false;
   if (conn === undefined) return true;
   for (const line of typeof conn === "string" ? [conn] : conn) {
     for (const [name] of string.gmatch(line, "[^,%s]+")) {
@@ -755,7 +755,11 @@ export const cache: LuaFeature<"cache"> = {
       const hdrs = updatedHeaders(old.hdrs);
       // still clean when no header a hit must lose came with the 304s
       const lh = string.lower(hdrs);
-      const clean = (old.flags & FLAG_CLEAN) !== 0 && find(lh, "cache-tag\u0002", 1, true)[0] === undefined && find(lh, "surrogate-key\u0002", 1, true)[0] === undefined;
+      const clean =
+        (old.flags & FLAG_CLEAN) !== 0 &&
+        find(lh, "cache-tag\u0002", 1, true)[0] === undefined &&
+        find(lh, "surrogate-key\u0002", 1, true)[0] === undefined &&
+        find(lh, "surrogate-control\u0002", 1, true)[0] === undefined;
       if ((flags & FLAG_CLEAN) !== 0) flags = flags - FLAG_CLEAN;
       if (clean) flags = flags + FLAG_CLEAN;
       const lmNew = validator(h.get("last-modified"));
@@ -904,9 +908,11 @@ export const cache: LuaFeature<"cache"> = {
     // the request came through a surrogate that announced itself (Surrogate-Capability): a CDN in front of
     // this edge applies the header's directives for its own tier
     const surrogate = data.surrogateToken !== undefined;
+    if (surrogate) ramStripsSurrogate(true);
     const header = () => {
       decide();
-      if (surrogate && ngx.var.get("http_surrogate_capability") === undefined) {
+      // RAM hits (serveRam) and clean disk hits (no Surrogate-Control stored) have nothing to remove
+      if (surrogate && ramHitLabel() === undefined && !cleanDiskHit() && ngx.var.get("http_surrogate_capability") === undefined) {
         const h = ngx.header;
         if (h.get("Surrogate-Control") !== undefined) h.set("Surrogate-Control", undefined);
       }

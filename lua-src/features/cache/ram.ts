@@ -33,6 +33,8 @@ export interface RamObject {
   tags: string;
   names: string[];
   values: (string | string[])[];
+  /** The stored headers include Surrogate-Control. */
+  surrogate: boolean;
   body: string;
   /** tostring(#body), for Content-Length */
   len: string;
@@ -83,6 +85,7 @@ function parseRam(blob: string, ver: number | undefined): RamObject | undefined 
   const hend = bodyAt + tonumber(hl)!;
   const names: string[] = [];
   const values: (string | string[])[] = [];
+  let surrogate = false;
   let pos = bodyAt;
   while (pos < hend) {
     const [nl] = string.find(blob, "\n", pos, true);
@@ -97,6 +100,7 @@ function parseRam(blob: string, ver: number | undefined): RamObject | undefined 
     } else {
       names.push(name);
       values.push(value);
+      if (string.lower(name) === "surrogate-control") surrogate = true;
     }
     pos = nl! + 1;
   }
@@ -114,6 +118,7 @@ function parseRam(blob: string, ver: number | undefined): RamObject | undefined 
     tags: ngx.unescape_uri(tags!),
     names,
     values,
+    surrogate,
     body,
     len: tostring(body.length),
     ver,
@@ -162,6 +167,12 @@ export function ramLookup(this: void, ram: NgxSharedDict, key: string, now: numb
 const getRequest = base.get_request;
 let ramReq: unknown = undefined;
 let ramLabel = "";
+let stripSurrogate = false;
+
+/** Setup: Surrogate-Control is this edge's (cache.surrogateControl): RAM hits leave it out, as every tier does. */
+export function ramStripsSurrogate(this: void, on: boolean): void {
+  stripSurrogate = on;
+}
 
 /**
  * The cache status label (HIT-RAM, STALE-RAM) while the current request's response headers go out from the
@@ -212,6 +223,7 @@ export function serveRam(this: void, obj: RamObject, age: number, label: string,
   if (statusVar) vars.set("cdn_cache_status", label);
   const h = ngx.header;
   setHeaders(h, obj.names, obj.values);
+  if (obj.surrogate && stripSurrogate && vars.get("http_surrogate_capability") === undefined) h.set("Surrogate-Control", undefined);
   h.set("Age", tostring(math.floor(age)));
   let notModified = false;
   if (obj.status === 200 && (inm || ims)) {
