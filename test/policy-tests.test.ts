@@ -9,6 +9,7 @@ import { stripVTControlCharacters } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cli } from "./support/deploy.js";
 import { projectDir } from "./support/edge.js";
+import { bootPolicy, startMockOrigin } from "../src/testing/index.js";
 
 let dir: string;
 const out = (r: { stdout: string; stderr: string }) => stripVTControlCharacters(r.stdout + r.stderr);
@@ -101,6 +102,33 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
+});
+
+describe("bootPolicy (in this process)", () => {
+  it("boots a policy with an HTTPS listener over plain HTTP, its TLS settings left out", async () => {
+    const origin = await startMockOrigin();
+    const edge = await bootPolicy(
+      {
+        name: "tls-site",
+        listen: { http: 80, https: { port: 443, http2: true } },
+        tls: { certificates: [{ certificate: "/nonexistent/site.pem", key: "/nonexistent/site.key" }], redirectHttp: 308, hsts: { maxAge: "365d" } },
+        origins: { app: { servers: [{ address: "127.0.0.1:1" }] } },
+        cache: {},
+        health: {},
+      },
+      { origin },
+    );
+    try {
+      const r = await edge.get("/page");
+      expect([r.status, r.cacheStatus, r.headers["strict-transport-security"]]).toEqual([200, "MISS", undefined]);
+      // ... but they must be valid as written
+      const broken = { name: "tls-site", listen: { http: 80, https: { port: 443 } }, tls: { certificates: [{ certificate: "/a.pem", key: "/a.key" }], redirectHttp: true }, origins: { app: { servers: [{ address: "127.0.0.1:1" }] } } };
+      await expect(bootPolicy(broken, { origin })).rejects.toThrow(/CDN1005 \/tls\/redirectHttp/);
+    } finally {
+      await edge.stop();
+      await origin.close();
+    }
+  });
 });
 
 describe("cdn-build test", () => {

@@ -14,7 +14,7 @@ import { TARGET_NAMES, type Target } from "../ir/targets.js";
 import { loadPolicy } from "../load/index.js";
 import { findNginx, type RunningNginx, startBundle } from "../runtime/nginx.js";
 import { autoTarget } from "../runtime/target.js";
-import { withLocalOverrides } from "../testing/edge.js";
+import { withLocalOverrides, writtenErrors } from "../testing/edge.js";
 import { formatDiagnostic, hasErrors } from "../validate/diagnostic.js";
 
 export const DEV_HELP = `Usage: cdn-build dev <policy> [--port <n>] [--origin <host:port>] [--target auto|openresty|nginx-lua]
@@ -119,7 +119,9 @@ export async function runDev(args: string[]): Promise<number> {
       const p = (loaded.value as { listen?: { http?: unknown } })?.listen?.http;
       port = typeof p === "number" && p >= 1024 && p <= 65535 ? p : 8080;
     }
-    const result = compile(applyOverrides(loaded.value, { port, origin: values.origin }), { target });
+    // the policy as written must be valid, TLS included (dev serves plain HTTP and leaves it out)
+    const written = writtenErrors(loaded.value);
+    const result = written.length > 0 ? { diagnostics: written, bundle: undefined, policy: undefined } : compile(applyOverrides(loaded.value, { port, origin: values.origin }), { target });
     const all = [...diagnostics, ...result.diagnostics].map((d) => {
       if (d.file) return d;
       const pos = loaded.locate(d.path);

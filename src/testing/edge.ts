@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Agent, request } from "undici";
-import { compile, locateAll } from "../compile.js";
+import { compile, locateAll, validate } from "../compile.js";
 import { writeBundleAtomic } from "../emit/write.js";
 import { healthPath } from "../features/health.js";
 import { loadPolicy, type LoadedPolicy } from "../load/index.js";
@@ -31,20 +31,31 @@ export interface LocalOverrides {
 }
 
 /**
- * The policy value with local overrides, for `dev` and for tests: its port on 127.0.0.1 and, when asked, its
- * origin pools sent to one server each (weights, backups and the other servers go; timeouts, keepalive, TLS
+ * The policy value with local overrides, for `dev` and for tests: its port on 127.0.0.1 over plain HTTP
+ * (`listen.https` and `tls` are left out) and, when asked, its origin pools sent to one server each (weights, backups and the other servers go; timeouts, keepalive, TLS
  * and the rest of the pool stay).
  */
 export function withLocalOverrides(value: unknown, o: LocalOverrides): unknown {
   if (typeof value !== "object" || value === null) return value;
   const p = structuredClone(value) as Record<string, unknown>;
+  // plain HTTP only: the HTTPS listener goes, and with it the client TLS settings (certificates, the redirect
+  // to HTTPS, HSTS), which nginx would refuse without it
   p.listen = { http: o.port, address: "127.0.0.1" };
+  delete p.tls;
   const pools = typeof p.origins === "object" && p.origins !== null ? (p.origins as Record<string, Record<string, unknown>>) : {};
   for (const [name, pool] of Object.entries(pools)) {
     const to = o.origins?.[name] ?? o.origin;
     if (to !== undefined && pool && typeof pool === "object") pool.servers = [{ address: to }];
   }
   return p;
+}
+
+/**
+ * The errors of the policy as written, before local overrides: the client TLS settings a local boot leaves
+ * out must still be valid, except that their certificate files need not exist on this machine (CDN6004).
+ */
+export function writtenErrors(value: unknown): Diagnostic[] {
+  return validate(value).diagnostics.filter((d) => d.severity === "error" && !(d.code === "CDN6004" && d.path.startsWith("/tls/")));
 }
 
 /**
@@ -180,6 +191,9 @@ export async function bootPolicy(policy: string | URL | object, opts: BootOption
   } else {
     value = structuredClone(policy);
   }
+  // the policy as written must be valid, the parts a test boot leaves out (TLS) included
+  const written = writtenErrors(value);
+  if (hasErrors(written)) throw new Error(`the policy is invalid:\n${show(loaded ? locateAll(written, loaded) : written)}`);
   const port = await freePort();
   const origins = Object.fromEntries(Object.entries(opts.origins ?? {}).map(([k, v]) => [k, addressOf(v)]));
   const local = withLocalOverrides(value, { port, origin: opts.origin === undefined ? undefined : addressOf(opts.origin), origins }) as Record<string, unknown>;
