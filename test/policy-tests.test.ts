@@ -136,7 +136,7 @@ describe("cdn-build test", () => {
     const r = await cli(["test", "examples"], { timeout: 180_000 });
     expect(r.exitCode, out(r)).toBe(0);
     const text = out(r);
-    for (const f of ["shop/shop.edge.test.ts", "storefront/storefront.edge.test.ts", "edge-hooks/hooks.edge.test.ts"]) expect(text).toContain(f);
+    for (const f of ["shop/shop.edge.test.ts", "storefront/storefront.edge.test.ts", "edge-hooks/hooks.edge.test.ts", "gated/gated.edge.test.ts", "blog/blog.edge.test.ts"]) expect(text).toContain(f);
     expect(text).toMatch(/Test Files\s+\d+ passed \(\d+\)/);
     expect(text).not.toMatch(/failed/);
     expect(await nginxFor("/cdn-test-")).toEqual([]);
