@@ -10,6 +10,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Agent, request } from "undici";
 import { compile, locateAll, validate } from "../compile.js";
+import { CATALOGUE } from "../validate/catalogue.js";
 import { writeBundleAtomic } from "../emit/write.js";
 import { healthPath } from "../features/health.js";
 import { loadPolicy, type LoadedPolicy } from "../load/index.js";
@@ -52,10 +53,10 @@ export function withLocalOverrides(value: unknown, o: LocalOverrides): unknown {
 
 /**
  * The errors of the policy as written, before local overrides: the client TLS settings a local boot leaves
- * out must still be valid, except that their certificate files need not exist on this machine (CDN6004).
+ * out must still be valid, except that their certificate files need not exist on this machine (tlsFileUnreadable).
  */
 export function writtenErrors(value: unknown): Diagnostic[] {
-  return validate(value).diagnostics.filter((d) => d.severity === "error" && !(d.code === "CDN6004" && d.path.startsWith("/tls/")));
+  return validate(value).diagnostics.filter((d) => d.severity === "error" && !(d.code === CATALOGUE.tlsFileUnreadable.code && d.path.startsWith("/tls/")));
 }
 
 /**
